@@ -1,0 +1,56 @@
+/* The recorded graph in Graphviz DOT. */
+#include "autograd/internal.h"
+
+
+static void node(FILE *f, const cf_tensor *t)
+{
+    char b[CF_SHAPE_BUF];
+    const char *label = t->op ? t->op->name : t->name ? t->name : "leaf";
+    fprintf(f, "  n%p [label=\"%s\\n%s\"%s];\n", (const void *)t, label,
+            cf_shape_str(t, b, sizeof b), t->op ? "" : ", shape=box");
+}
+
+cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
+{
+    if (!f || !y) {
+        cf__error(CF_ERR_ARG, "cf_graph_dot: %s is NULL", f ? "tensor" : "file");
+        return cf_error();
+    }
+    /* Breadth-first over the graph; a node is printed when first seen. */
+    int64_t cap = 64, head = 0, tail = 0;
+    const cf_tensor **queue = cf__arena_alloc("cf_graph_dot", sizeof(*queue) * cap);
+    if (!queue)
+        return cf_error();
+    fputs("digraph cformer {\n  rankdir=BT;\n", f);
+    queue[tail++] = y;
+    node(f, y);
+    while (head < tail) {
+        const cf_tensor *t = queue[head++];
+        for (int i = 0; i < t->nsrc; i++) {
+            const cf_tensor *s = t->src[i];
+            bool seen = false;
+            for (int64_t j = 0; j < tail && !seen; j++)
+                seen = queue[j] == s;
+            if (!seen) {
+                if (tail == cap) {
+                    const cf_tensor **q2 = cf__arena_alloc("cf_graph_dot", sizeof(*q2) * cap * 2);
+                    if (!q2)
+                        return cf_error();
+                    for (int64_t j = 0; j < tail; j++)
+                        q2[j] = queue[j];
+                    queue = q2;
+                    cap *= 2;
+                }
+                queue[tail++] = s;
+                node(f, s);
+            }
+            fprintf(f, "  n%p -> n%p;\n", (const void *)s, (const void *)t);
+        }
+    }
+    fputs("}\n", f);
+    if (ferror(f)) {
+        cf__error(CF_ERR_IO, "cf_graph_dot: write failed");
+        return cf_error();
+    }
+    return CF_OK;
+}

@@ -1,0 +1,218 @@
+/* The autograd engine: recording, topological order, backward. */
+#include "autograd/internal.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static _Thread_local bool grad_disabled;
+static atomic_uint visit_stamp;
+
+bool cf_set_grad_enabled(bool on)
+{
+    bool prev = !grad_disabled;
+    grad_disabled = !on;
+    return prev;
+}
+
+bool cf_is_grad_enabled(void) { return !grad_disabled; }
+
+bool ag__need_float(const char *op, const cf_tensor *t)
+{
+    if (t->dtype == CF_F32)
+        return true;
+    cf__error(CF_ERR_DTYPE, "%s: expected float32, got %s", op, cf_dtype_name(t->dtype));
+    return false;
+}
+
+cf_tensor *cf_requires_grad(cf_tensor *t, bool on)
+{
+    if (!cf__check("cf_requires_grad", 1, &t))
+        return NULL;
+    if (t->op) {
+        cf__error(CF_ERR_ARG, "cf_requires_grad: tensor made by op '%s' is not a leaf",
+                  t->op->name);
+        return NULL;
+    }
+    if (!ag__need_float("cf_requires_grad", t))
+        return NULL;
+    t->flags = on ? t->flags | CF_REQUIRES_GRAD : t->flags & ~CF_REQUIRES_GRAD;
+    return t;
+}
+
+cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src)
+{
+    const char *name = op ? op->name : "cf_op_record";
+    if (!out || !cf__check(name, nsrc, src))
+        return NULL;
+    if (nsrc > CF_MAX_SRC) {
+        cf__error(CF_ERR_ARG, "%s: %d inputs (at most %d)", name, nsrc, CF_MAX_SRC);
+        return NULL;
+    }
+    if (grad_disabled)
+        return out;
+    bool any = false;
+    for (int i = 0; i < nsrc; i++)
+        any |= (src[i]->flags & CF_REQUIRES_GRAD) != 0;
+    if (!any)
+        return out;
+    out->flags |= CF_REQUIRES_GRAD;
+    out->op = op;
+    out->nsrc = nsrc;
+    for (int i = 0; i < nsrc; i++)
+        out->src[i] = src[i];
+    return out;
+}
+
+cf_tensor *ag__zeros_like(const char *op, const cf_tensor *t)
+{
+    cf_tensor *z = cf__alloc(op, CF_F32, t->ndim, t->shape);
+    if (z)
+        memset(z->data, 0, sizeof(float) * cf_numel(z));
+    return z;
+}
+
+cf_tensor *cf_grad_for(cf_tensor *t)
+{
+    if (!t || !(t->flags & CF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        /* A caller-owned leaf keeps its gradient across arena resets. */
+        t->grad = (t->flags & CF_HEAP) ? cf_tensor_new(CF_F32, t->ndim, t->shape)
+                                       : ag__zeros_like("backward", t);
+    }
+    return t->grad;
+}
+
+cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib)
+{
+    cf_tensor *g = cf_grad_for(t);
+    if (!g)
+        return cf_error();
+    if (cf_same_shape(g, contrib))
+        cf__acc(g, contrib);
+    else
+        cf__sum_to(g, contrib, 1.0, true);
+    return cf_error();
+}
+
+void cf_zero_grad(cf_tensor *t)
+{
+    if (t && t->grad)
+        memset(t->grad->data, 0, sizeof(float) * cf_numel(t->grad));
+}
+
+cf_tensor *cf_detach(cf_tensor *t)
+{
+    if (!cf__check("cf_detach", 1, &t))
+        return NULL;
+    return cf__view_of("cf_detach", t);
+}
+
+/* Post-order of the nodes that require a gradient, reachable from y: every
+ * node comes after all of its sources. Returns the count, or -1. */
+static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
+{
+    uint32_t stamp = atomic_fetch_add(&visit_stamp, 1) + 1;
+    int64_t cap = 256, n = 0, depth = 0;
+    cf_tensor **order = cf__arena_alloc("backward", sizeof(cf_tensor *) * cap);
+    cf_tensor **stack = cf__arena_alloc("backward", sizeof(cf_tensor *) * cap);
+    int *next = cf__arena_alloc("backward", sizeof(int) * cap);
+    if (!order || !stack || !next)
+        return -1;
+    y->visit = stamp;
+    stack[depth] = y;
+    next[depth++] = 0;
+    while (depth > 0) {
+        cf_tensor *t = stack[depth - 1];
+        if (next[depth - 1] < t->nsrc) {
+            cf_tensor *s = t->src[next[depth - 1]++];
+            if (!(s->flags & CF_REQUIRES_GRAD) || s->visit == stamp)
+                continue;
+            s->visit = stamp;
+            if (depth == cap || n + depth >= cap) {
+                /* Grow all three arrays; the old ones stay in the arena. */
+                int64_t ncap = cap * 2;
+                cf_tensor **o2 = cf__arena_alloc("backward", sizeof(cf_tensor *) * ncap);
+                cf_tensor **s2 = cf__arena_alloc("backward", sizeof(cf_tensor *) * ncap);
+                int *n2 = cf__arena_alloc("backward", sizeof(int) * ncap);
+                if (!o2 || !s2 || !n2)
+                    return -1;
+                memcpy(o2, order, sizeof(cf_tensor *) * n);
+                memcpy(s2, stack, sizeof(cf_tensor *) * depth);
+                memcpy(n2, next, sizeof(int) * depth);
+                order = o2, stack = s2, next = n2, cap = ncap;
+            }
+            stack[depth] = s;
+            next[depth++] = 0;
+        } else {
+            order[n++] = t;
+            depth--;
+        }
+    }
+    *out = order;
+    return n;
+}
+
+static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
+{
+    if (!cf__check("cf_backward", 1, &y))
+        return cf_error();
+    if (!(y->flags & CF_REQUIRES_GRAD)) {
+        cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
+                                "(no input requires one, or grad mode was off)");
+        return cf_error();
+    }
+    cf_tensor **order;
+    int64_t n = topo_order(y, &order);
+    if (n < 0)
+        return cf_error();
+    /* Gradients of intermediate results are per call; leaves accumulate. */
+    for (int64_t i = 0; i < n; i++)
+        if (order[i]->op)
+            order[i]->grad = NULL;
+    cf_tensor *g = cf_grad_for(y);
+    if (!g)
+        return cf_error();
+    if (dy)
+        cf__acc(g, dy);
+    else
+        cf_fill(g, 1.0f);
+    for (int64_t i = n - 1; i >= 0; i--) {
+        cf_tensor *t = order[i];
+        if (!t->op || !t->grad)
+            continue;
+        cf_status s = t->op->backward(t);
+        if (s != CF_OK)
+            return s;
+    }
+    return cf_error();
+}
+
+cf_status cf_backward(cf_tensor *y)
+{
+    if (y && cf_numel(y) != 1) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE,
+                  "cf_backward: output of shape %s is not a scalar "
+                  "(use cf_backward_with and pass its gradient)",
+                  cf_shape_str(y, b, sizeof b));
+        return cf_error();
+    }
+    return run_backward(y, NULL);
+}
+
+cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
+{
+    if (!y || !dy) {
+        cf__error(CF_ERR_ARG, "cf_backward_with: %s is NULL", y ? "dy" : "y");
+        return cf_error();
+    }
+    if (!cf_same_shape(y, dy) || dy->dtype != CF_F32) {
+        char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "cf_backward_with: gradient of shape %s %s for output of shape %s",
+                  cf_shape_str(dy, b, sizeof b), cf_dtype_name(dy->dtype),
+                  cf_shape_str(y, a, sizeof a));
+        return cf_error();
+    }
+    return run_backward(y, dy);
+}

@@ -1,0 +1,218 @@
+/* Matrix product (torch.matmul semantics) through BLIS, with batch dims that
+ * broadcast. Strided operands go to BLIS as they are. */
+#include "autograd/internal.h"
+
+#include <string.h>
+
+/* A (batched) matrix operand viewed in the batch shape of the product. */
+typedef struct {
+    const float *p;
+    int64_t bst[CF_MAX_DIMS]; /* batch strides, 0 where broadcast */
+    int64_t rs, cs;
+} mview;
+
+typedef struct {
+    int nb;
+    int64_t shape[CF_MAX_DIMS]; /* batch shape */
+} batch;
+
+static mview mat(const cf_tensor *t, const batch *bt)
+{
+    mview m = {t->data, {0}, t->stride[t->ndim - 2], t->stride[t->ndim - 1]};
+    cf_tensor head = *t;
+    head.ndim = t->ndim - 2;
+    cf__expand_strides(&head, bt->nb, bt->shape, m.bst);
+    return m;
+}
+
+/* True when the batch dims and the rows of m form one strided dim, so a
+ * batch of products with one right operand is one tall product. */
+static bool folds(const mview *m, const batch *bt, int64_t rows)
+{
+    int64_t want = m->rs * rows;
+    for (int i = bt->nb - 1; i >= 0; i--) {
+        if (bt->shape[i] == 1)
+            continue;
+        if (m->bst[i] != want)
+            return false;
+        want = m->bst[i] * bt->shape[i];
+    }
+    return true;
+}
+
+static bool broadcast_batch(const mview *m, const batch *bt)
+{
+    for (int i = 0; i < bt->nb; i++)
+        if (m->bst[i] == 0 && bt->shape[i] != 1)
+            return true;
+    return false;
+}
+
+static bool fully_broadcast(const mview *m, const batch *bt)
+{
+    for (int i = 0; i < bt->nb; i++)
+        if (m->bst[i] != 0 && bt->shape[i] != 1)
+            return false;
+    return true;
+}
+
+/* c[i] (+)= a[i] @ b[i] for every index i of the batch shape; c may be
+ * broadcast along the batch (it then accumulates over it). */
+static void mm(bool acc, const batch *bt, const cf_tensor *c, const cf_tensor *a,
+               const cf_tensor *b)
+{
+    int nb = bt->nb;
+    int64_t M = a->shape[a->ndim - 2], N = b->shape[b->ndim - 1], K = a->shape[a->ndim - 1];
+    int64_t nbatch = cf__prod(nb, bt->shape);
+    mview A = mat(a, bt), B = mat(b, bt), C = mat(c, bt);
+    int nt = cf_get_num_threads();
+    bool c_bcast = broadcast_batch(&C, bt);
+    if (nbatch == 1 ||
+        (!c_bcast && fully_broadcast(&B, bt) && folds(&A, bt, M) && folds(&C, bt, M))) {
+        /* One call: a single matrix, or a batch of A rows times one B. */
+        cf__gemm(acc, M * nbatch, N, K, A.p, A.rs, A.cs, B.p, B.rs, B.cs, (float *)C.p,
+                 C.rs, C.cs, nt);
+        return;
+    }
+    /* Batches in parallel with one BLIS thread each, unless they are few
+     * and large, or accumulate into one broadcast output (then in order). */
+    bool serial = c_bcast || nbatch < nt || M * N * K > ((int64_t)1 << 21);
+#pragma omp parallel for num_threads(serial ? 1 : nt) schedule(static)
+    for (int64_t i = 0; i < nbatch; i++) {
+        int64_t oa = 0, ob = 0, oc = 0, r = i;
+        for (int d = nb - 1; d >= 0; d--) {
+            int64_t k = r % bt->shape[d];
+            r /= bt->shape[d];
+            oa += k * A.bst[d];
+            ob += k * B.bst[d];
+            oc += k * C.bst[d];
+        }
+        cf__gemm(acc, M, N, K, A.p + oa, A.rs, A.cs, B.p + ob, B.rs,
+                 B.cs, (float *)C.p + oc, C.rs, C.cs, serial ? nt : 1);
+    }
+}
+
+/* The broadcast batch shape of two (batched) matrices. */
+static bool batch_of(const cf_tensor *a2, const cf_tensor *b2, batch *bt)
+{
+    cf_tensor ha = *a2, hb = *b2;
+    ha.ndim -= 2, hb.ndim -= 2;
+    return cf__broadcast("cf_matmul (batch dims)", &ha, &hb, &bt->nb, bt->shape);
+}
+
+/* Views of an operand as a (batch of) matrix: a vector becomes a row (left)
+ * or a column (right). */
+static cf_tensor *as_matrix(const cf_tensor *t, bool left)
+{
+    if (t->ndim >= 2)
+        return (cf_tensor *)t;
+    int64_t shape[2], st[2];
+    if (left) {
+        shape[0] = 1, shape[1] = t->shape[0];
+        st[0] = t->shape[0] * t->stride[0], st[1] = t->stride[0];
+    } else {
+        shape[0] = t->shape[0], shape[1] = 1;
+        st[0] = t->stride[0], st[1] = 1;
+    }
+    return ag__restride("matmul", t, 2, shape, st);
+}
+
+/* The same tensor with its last two dims swapped. */
+static cf_tensor *mT(const cf_tensor *t)
+{
+    int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    memcpy(st, t->stride, sizeof st);
+    int n = t->ndim;
+    shape[n - 2] = t->shape[n - 1], shape[n - 1] = t->shape[n - 2];
+    st[n - 2] = t->stride[n - 1], st[n - 1] = t->stride[n - 2];
+    return ag__restride("matmul", t, n, shape, st);
+}
+
+/* The output gradient viewed with its matrix dims (1-D operands restored). */
+static cf_tensor *full_grad(const cf_tensor *g, const batch *bt, int64_t M, int64_t N)
+{
+    int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
+    memcpy(shape, bt->shape, sizeof(int64_t) * bt->nb);
+    shape[bt->nb] = M;
+    shape[bt->nb + 1] = N;
+    cf__contiguous_strides(bt->nb + 2, shape, st);
+    return ag__restride("backward", g, bt->nb + 2, shape, st);
+}
+
+static cf_status matmul_backward(cf_tensor *out)
+{
+    cf_tensor *a = out->src[0], *b = out->src[1];
+    cf_tensor *a2 = as_matrix(a, true), *b2 = as_matrix(b, false);
+    batch bt;
+    if (!a2 || !b2 || !batch_of(a2, b2, &bt))
+        return cf_error();
+    cf_tensor *g = full_grad(out->grad, &bt, a2->shape[a2->ndim - 2], b2->shape[b2->ndim - 1]);
+    if (!g)
+        return cf_error();
+    cf_tensor *ga = cf_grad_for(a);
+    if (ga) {
+        cf_tensor *ga2 = as_matrix(ga, true), *bt2 = mT(b2);
+        if (!ga2 || !bt2)
+            return cf_error();
+        mm(true, &bt, ga2, g, bt2); /* dA += dC B^T */
+    }
+    cf_tensor *gb = cf_grad_for(b);
+    if (gb) {
+        cf_tensor *gb2 = as_matrix(gb, false), *at = mT(a2);
+        if (!gb2 || !at)
+            return cf_error();
+        mm(true, &bt, gb2, at, g); /* dB += A^T dC */
+    }
+    return cf_error();
+}
+
+static const cf_op matmul_op = {"matmul", matmul_backward};
+
+cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b)
+{
+    cf_tensor *ab[2] = {a, b};
+    if (!cf__check("cf_matmul", 2, ab) || !ag__need_float("cf_matmul", a) ||
+        !ag__need_float("cf_matmul", b))
+        return NULL;
+    char s1[CF_SHAPE_BUF], s2[CF_SHAPE_BUF];
+    if (a->ndim == 0 || b->ndim == 0) {
+        cf__error(CF_ERR_SHAPE, "cf_matmul: operands must have at least 1 dim, got %s and %s",
+                  cf_shape_str(a, s1, sizeof s1), cf_shape_str(b, s2, sizeof s2));
+        return NULL;
+    }
+    cf_tensor *a2 = as_matrix(a, true), *b2 = as_matrix(b, false);
+    if (!a2 || !b2)
+        return NULL;
+    if (a2->shape[a2->ndim - 1] != b2->shape[b2->ndim - 2]) {
+        cf__error(CF_ERR_SHAPE, "cf_matmul: inner sizes differ: %s @ %s",
+                  cf_shape_str(a, s1, sizeof s1), cf_shape_str(b, s2, sizeof s2));
+        return NULL;
+    }
+    batch bt;
+    if (!batch_of(a2, b2, &bt))
+        return NULL;
+    int nb = bt.nb;
+    int64_t shape[CF_MAX_DIMS];
+    memcpy(shape, bt.shape, sizeof(int64_t) * nb);
+    shape[nb] = a2->shape[a2->ndim - 2];
+    shape[nb + 1] = b2->shape[b2->ndim - 1];
+    cf_tensor *c = cf__alloc("cf_matmul", CF_F32, nb + 2, shape);
+    if (!c)
+        return NULL;
+    mm(false, &bt, c, a2, b2);
+    /* Drop the dims that 1-D operands added. */
+    int nd = nb + 2;
+    if (a->ndim == 1) {
+        shape[nb] = shape[nb + 1];
+        nd--;
+    }
+    if (b->ndim == 1)
+        nd--;
+    c->ndim = nd;
+    for (int i = nd; i < CF_MAX_DIMS; i++)
+        c->shape[i] = 1;
+    memcpy(c->shape, shape, sizeof(int64_t) * nd);
+    cf__contiguous_strides(nd, c->shape, c->stride);
+    return cf_op_record(c, &matmul_op, 2, ab);
+}

@@ -1,0 +1,60 @@
+/* The loops under every pointwise op and its backward. */
+#include "autograd/internal.h"
+
+static void strides_in(const cf_tensor *t, const cf_tensor *shape_of, int64_t *st)
+{
+    cf__expand_strides(t, shape_of->ndim, shape_of->shape, st);
+    for (int i = 0; i < shape_of->ndim; i++)
+        st[i] *= 4;
+}
+
+static void run(cf_tensor *dst, const cf_tensor *shape_of, int nin,
+                cf_tensor *const *in, cf__row_fn fn, const void *ud)
+{
+    int64_t st[CF_LOOP_MAX][CF_MAX_DIMS];
+    char *base[CF_LOOP_MAX];
+    strides_in(dst, shape_of, st[0]);
+    base[0] = dst->data;
+    for (int i = 0; i < nin; i++) {
+        strides_in(in[i], shape_of, st[i + 1]);
+        base[i + 1] = in[i]->data;
+    }
+    cf__loop(nin + 1, shape_of->ndim, shape_of->shape, st, base, fn, ud);
+}
+
+void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in, cf__row_fn fn,
+                   const void *ud)
+{
+    run(out, out, nin, in, fn, ud);
+}
+
+cf_status ag__pointwise_grad(const cf_tensor *out, cf_tensor *target, int nops,
+                             cf_tensor *const *ops, cf__row_fn fn, const void *ud)
+{
+    cf_tensor *g = cf_grad_for(target);
+    if (!g)
+        return cf_error();
+    if (cf_same_shape(g, out)) {
+        run(g, out, nops, ops, fn, ud);
+        return cf_error();
+    }
+    cf_tensor *tmp = ag__zeros_like("backward", out);
+    if (!tmp)
+        return cf_error();
+    run(tmp, out, nops, ops, fn, ud);
+    cf__sum_to(g, tmp, 1.0, true);
+    return cf_error();
+}
+
+cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd,
+                     const cf_op *op)
+{
+    if (!cf__check(name, 1, &a) || !ag__need_float(name, a))
+        return NULL;
+    cf_tensor *out = cf__alloc(name, CF_F32, a->ndim, a->shape);
+    if (!out)
+        return NULL;
+    out->fparam[0] = k;
+    ag__pointwise(out, 1, &a, fwd, &k);
+    return cf_op_record(out, op, 1, &a);
+}

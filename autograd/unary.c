@@ -1,0 +1,20 @@
+/* Unary functions: exp, log, tanh, sigmoid, relu. */
+#include "autograd/internal.h"
+
+#include <math.h>
+
+AG_UNARY_OP(exp, expf(x), g * y)
+AG_UNARY_OP(log, logf(x), g / x)
+AG_UNARY_OP(tanh, tanhf(x), g * (1.0f - y * y))
+AG_UNARY_OP(sigmoid, 1.0f / (1.0f + expf(-x)), g * y * (1.0f - y))
+AG_UNARY_OP(relu, x > 0 ? x : 0.0f, x > 0 ? g : 0.0f)
+
+cf_tensor *cf_exp(cf_tensor *a) { return ag__unary("cf_exp", a, 0, exp_fwd, &exp_op); }
+cf_tensor *cf_log(cf_tensor *a) { return ag__unary("cf_log", a, 0, log_fwd, &log_op); }
+cf_tensor *cf_tanh(cf_tensor *a) { return ag__unary("cf_tanh", a, 0, tanh_fwd, &tanh_op); }
+cf_tensor *cf_relu(cf_tensor *a) { return ag__unary("cf_relu", a, 0, relu_fwd, &relu_op); }
+
+cf_tensor *cf_sigmoid(cf_tensor *a)
+{
+    return ag__unary("cf_sigmoid", a, 0, sigmoid_fwd, &sigmoid_op);
+}

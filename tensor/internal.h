@@ -1,0 +1,84 @@
+/* Internal interfaces of the tensor layer, shared with the layers above.
+ * Nothing here is exported: the library builds with -fvisibility=hidden. */
+#ifndef CF_TENSOR_INTERNAL_H
+#define CF_TENSOR_INTERNAL_H
+
+#include "cformer/tensor.h"
+
+#include <stdarg.h>
+
+#define CF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Records status s with a formatted message unless an error is already
+ * recorded on this thread (the first one wins). */
+void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
+/* Returns true when every one of the n tensors is non-NULL; otherwise records
+ * "op: operand i is NULL" (unless an error is already recorded). */
+bool cf__check(const char *op, int n, cf_tensor *const *ts);
+/* True when an error is recorded on this thread. */
+bool cf__failed(void);
+
+/* A contiguous tensor of the given shape in the arena in use, elements
+ * uninitialised; NULL with the error recorded (op names the caller). */
+cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim,
+                     const int64_t *shape);
+/* A new tensor struct in the arena that views t's data (no graph). */
+cf_tensor *cf__view_of(const char *op, const cf_tensor *t);
+void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+void *cf__arena_alloc(const char *op, size_t size);
+
+/* Thread count for a kernel of `work` elementary operations: 1 below a
+ * threshold, so small tensors do not pay for a parallel region. */
+int cf__threads_for(int64_t work);
+
+/* ---- Shapes ---- */
+
+/* Normalises dim (negative counts from the end) for a tensor of ndim dims;
+ * records CF_ERR_DIM naming op and returns -1 when out of range. */
+int cf__dim(const char *op, int dim, int ndim);
+/* The broadcast shape of a and b; false with CF_ERR_SHAPE naming op and both
+ * shapes when they do not broadcast. */
+bool cf__broadcast(const char *op, const cf_tensor *a, const cf_tensor *b,
+                   int *ndim, int64_t *shape);
+/* Strides that view t as the (broadcast) shape, 0 along stretched dims. */
+void cf__expand_strides(const cf_tensor *t, int ndim, const int64_t *shape,
+                        int64_t *stride);
+/* Formats a shape as "[2, 3]" into buf; returns buf. */
+char *cf__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
+#define CF_SHAPE_BUF 128
+int64_t cf__prod(int ndim, const int64_t *shape);
+
+/* ---- Strided loops ----
+ * cf__loop calls fn over rows of the index space `shape` for nops operands
+ * whose byte strides are strides[op][dim]. fn(n, p, s, ud) handles n
+ * elements: operand i's first element at p[i], its byte stride s[i]. Dims are
+ * merged where the layout allows, and the work is split over threads in
+ * chunks that never depend on the thread count. */
+#define CF_LOOP_MAX 5
+typedef void (*cf__row_fn)(int64_t n, char *const *p, const int64_t *s,
+                           const void *ud);
+void cf__loop(int nops, int ndim, const int64_t *shape,
+              const int64_t (*strides)[CF_MAX_DIMS], char *const *base,
+              cf__row_fn fn, const void *ud);
+
+/* dst = src, src broadcastable to dst's shape; both float or both of one
+ * dtype. */
+void cf__copy(cf_tensor *dst, const cf_tensor *src);
+/* dst += src (float), src broadcastable to dst's shape. */
+void cf__acc(cf_tensor *dst, const cf_tensor *src);
+/* dst (+)= scale * sum of src over the dims where dst has size 1 (dst's shape
+ * aligned to src's from the right; missing leading dims are summed too).
+ * Each element is summed in a fixed order in double precision, so the result
+ * does not depend on the thread count. */
+void cf__sum_to(cf_tensor *dst, const cf_tensor *src, double scale,
+                bool accumulate);
+
+/* ---- Matrix multiply through BLIS ----
+ * C (+)= A B with A m x k, B k x n, C m x n, strides in elements (any, but
+ * not both zero-free and overlapping). nthreads threads inside BLIS. */
+void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k,
+              const float *a, int64_t rsa, int64_t csa, const float *b,
+              int64_t rsb, int64_t csb, float *c, int64_t rsc, int64_t csc,
+              int nthreads);
+
+#endif
