@@ -1,0 +1,326 @@
+/* The autograd engine: recording, backward, accumulation, grad mode,
+ * user-defined ops, the DOT dump and error composition. */
+#include "tests/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(backward_fills_the_gradient_of_each_leaf)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3)), true);
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){4, 5, 6}, CF_SHAPE(3)), true);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(x, w))), CF_OK);
+    assert_values(x->grad, (float[]){4, 5, 6}, 0, 0);
+    assert_values(w->grad, (float[]){1, 2, 3}, 0, 0);
+}
+END_TEST
+
+START_TEST(a_tensor_used_twice_accumulates_both_paths)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    cf_tensor *y = cf_add(cf_mul(x, x), cf_mul_scalar(x, 2)); /* x^2 + 2x */
+    cf_backward(cf_sum_all(y));
+    assert_values(x->grad, (float[]){8}, 0, 0);
+}
+END_TEST
+
+START_TEST(gradients_accumulate_across_backward_calls)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
+    cf_backward(cf_sum_all(cf_mul_scalar(x, 3)));
+    cf_backward(cf_sum_all(cf_mul_scalar(x, 3)));
+    assert_values(x->grad, (float[]){6, 6}, 0, 0);
+    cf_zero_grad(x);
+    assert_values(x->grad, (float[]){0, 0}, 0, 0);
+}
+END_TEST
+
+START_TEST(backward_twice_on_one_graph_recomputes_intermediates)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
+    cf_backward(loss);
+    cf_backward(loss);
+    assert_values(x->grad, (float[]){72}, 0, 0); /* 2 * 18x */
+}
+END_TEST
+
+START_TEST(backward_with_takes_the_output_gradient)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
+    cf_tensor *y = cf_mul_scalar(x, 2);
+    ck_assert_int_eq(cf_backward_with(y, cf_from_array((float[]){10, 100}, CF_SHAPE(2))), CF_OK);
+    assert_values(x->grad, (float[]){20, 200}, 0, 0);
+}
+END_TEST
+
+START_TEST(backward_of_a_non_scalar_is_an_error)
+{
+    cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(2, 2)), true);
+    ck_assert_int_eq(cf_backward(cf_exp(x)), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_backward", "[2, 2]", "not a scalar", NULL);
+}
+END_TEST
+
+START_TEST(backward_with_a_gradient_of_the_wrong_shape_is_an_error)
+{
+    cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(2, 2)), true);
+    ck_assert_int_eq(cf_backward_with(cf_exp(x), cf_zeros(CF_SHAPE(4))), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_backward_with", "[4]", "[2, 2]", NULL);
+}
+END_TEST
+
+START_TEST(backward_without_any_leaf_needing_a_gradient_is_an_error)
+{
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_ones(CF_SHAPE(2)))), CF_ERR_STATE);
+    assert_error(CF_ERR_STATE, "cf_backward", NULL);
+}
+END_TEST
+
+START_TEST(no_grad_scope_records_nothing)
+{
+    cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
+    cf_tensor *y = NULL;
+    CF_NO_GRAD { y = cf_mul_scalar(x, 2); }
+    ck_assert(cf_is_grad_enabled());
+    ck_assert_ptr_null(y->op);
+    ck_assert(!(y->flags & CF_REQUIRES_GRAD));
+}
+END_TEST
+
+START_TEST(detach_stops_the_gradient)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    cf_tensor *y = cf_mul(x, cf_detach(x)); /* d/dx = detached x */
+    cf_backward(cf_sum_all(y));
+    assert_values(x->grad, (float[]){3}, 0, 0);
+}
+END_TEST
+
+START_TEST(inputs_without_requires_grad_get_no_gradient)
+{
+    cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
+    cf_tensor *c = cf_ones(CF_SHAPE(2));
+    cf_backward(cf_sum_all(cf_mul(x, c)));
+    ck_assert_ptr_null(c->grad);
+}
+END_TEST
+
+START_TEST(requires_grad_on_an_op_result_is_an_error)
+{
+    cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
+    ck_assert_ptr_null(cf_requires_grad(cf_exp(x), true));
+    assert_error(CF_ERR_ARG, "not a leaf", NULL);
+}
+END_TEST
+
+START_TEST(heap_leaf_gradient_survives_arena_reset)
+{
+    cf_tensor *w = cf_requires_grad(cf_tensor_new(CF_F32, CF_SHAPE(2)), true);
+    cf_fill(w, 1);
+    cf_backward(cf_sum_all(cf_mul_scalar(w, 5)));
+    cf_arena_reset(cf_arena_current());
+    ck_assert(w->grad->flags & CF_HEAP);
+    assert_values(w->grad, (float[]){5, 5}, 0, 0);
+    cf_backward(cf_sum_all(cf_mul_scalar(w, 5)));
+    assert_values(w->grad, (float[]){10, 10}, 0, 0);
+    cf_tensor_free(w);
+}
+END_TEST
+
+START_TEST(a_deep_chain_backpropagates)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1}, CF_SHAPE(1)), true);
+    cf_tensor *y = x;
+    for (int i = 0; i < 10000; i++)
+        y = cf_add_scalar(y, 0.5f);
+    cf_backward(cf_sum_all(y));
+    assert_values(x->grad, (float[]){1}, 0, 0);
+}
+END_TEST
+
+/* ---- user-defined ops ---- */
+
+static cf_status cube_backward(cf_tensor *out)
+{
+    cf_tensor *x = out->src[0], *gx = cf_grad_for(x);
+    if (!gx)
+        return cf_error();
+    const float *xv = x->data, *g = out->grad->data;
+    float *d = gx->data;
+    for (int64_t i = 0; i < cf_numel(x); i++)
+        d[i] += 3 * xv[i] * xv[i] * g[i];
+    return CF_OK;
+}
+
+static const cf_op cube_op = {"cube", cube_backward};
+
+/* Assumes a contiguous input, as a quick research op would. */
+static cf_tensor *cube(cf_tensor *x)
+{
+    cf_tensor *out = cf_empty(CF_F32, x->ndim, x->shape);
+    const float *xv = x->data;
+    float *o = out->data;
+    for (int64_t i = 0; i < cf_numel(x); i++)
+        o[i] = xv[i] * xv[i] * xv[i];
+    return cf_op_record(out, &cube_op, 1, &x);
+}
+
+static cf_tensor *cube_fn(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_mul_scalar(cube(in[0]), 2);
+}
+
+START_TEST(user_defined_op_passes_gradcheck)
+{
+    cf_tensor *x = rand_leaf(1, -2, 2, CF_SHAPE(3, 4));
+    assert_gradcheck(cube_fn, NULL, 1, &x, 1e-2f);
+}
+END_TEST
+
+START_TEST(user_defined_op_records_its_name)
+{
+    cf_tensor *x = rand_leaf(1, -2, 2, CF_SHAPE(2));
+    cf_tensor *y = cube(x);
+    ck_assert_str_eq(y->op->name, "cube");
+    ck_assert_ptr_eq(y->src[0], x);
+}
+END_TEST
+
+static cf_tensor *wrong_grad_fn(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_detach(cube(in[0])); /* forward without its backward */
+}
+
+START_TEST(gradcheck_catches_a_missing_gradient)
+{
+    cf_tensor *x = rand_leaf(2, 1, 2, CF_SHAPE(3));
+    cf_gradcheck_report rep;
+    cf_tensor *y = wrong_grad_fn(&x, NULL);
+    ck_assert_ptr_nonnull(y);
+    /* The output needs no gradient, so backward itself reports the problem. */
+    ck_assert_int_ne(cf_gradcheck(wrong_grad_fn, NULL, 1, &x, 1e-3f, &rep), CF_OK);
+    assert_error(CF_ERR_STATE, NULL);
+}
+END_TEST
+
+/* ---- graph dump ---- */
+
+START_TEST(graph_dot_names_ops_and_shapes)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    cf_tensor *w = rand_leaf(2, 0, 1, CF_SHAPE(3, 4));
+    x->name = "x";
+    cf_tensor *y = cf_sum_all(cf_relu(cf_matmul(x, w)));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, y), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "digraph"));
+    ck_assert_ptr_nonnull(strstr(buf, "matmul\\n[2, 4]"));
+    ck_assert_ptr_nonnull(strstr(buf, "relu"));
+    ck_assert_ptr_nonnull(strstr(buf, "x\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
+/* ---- errors through expressions ---- */
+
+START_TEST(shape_mismatch_names_the_op_and_both_shapes)
+{
+    ck_assert_ptr_null(cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4))));
+    assert_error(CF_ERR_SHAPE, "cf_add", "[2, 3]", "[4]", NULL);
+    ck_assert_ptr_null(cf_matmul(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4, 5))));
+    assert_error(CF_ERR_SHAPE, "cf_matmul", "[2, 3]", "[4, 5]", NULL);
+}
+END_TEST
+
+START_TEST(a_failed_operand_keeps_the_first_error)
+{
+    cf_tensor *bad = cf_add(cf_zeros(CF_SHAPE(2)), cf_zeros(CF_SHAPE(3)));
+    cf_tensor *y = cf_relu(cf_mul(cf_exp(bad), cf_ones(CF_SHAPE(2))));
+    ck_assert_ptr_null(y);
+    assert_error(CF_ERR_SHAPE, "cf_add", "[2]", "[3]", NULL);
+}
+END_TEST
+
+START_TEST(a_null_operand_alone_is_reported)
+{
+    ck_assert_ptr_null(cf_exp(NULL));
+    assert_error(CF_ERR_ARG, "cf_exp", "NULL", NULL);
+}
+END_TEST
+
+START_TEST(int_tensors_are_rejected_by_float_ops)
+{
+    ck_assert_ptr_null(cf_exp(cf_from_ints((int32_t[]){1}, CF_SHAPE(1))));
+    assert_error(CF_ERR_DTYPE, "cf_exp", "int32", NULL);
+}
+END_TEST
+
+/* ---- determinism ---- */
+
+START_TEST(sums_are_bit_identical_for_any_thread_count)
+{
+    cf_tensor *x = rand_leaf(9, -1, 1, CF_SHAPE(513, 1031));
+    int nt = cf_get_num_threads();
+    float r[3][2];
+    for (int t = 1; t <= 3; t++) {
+        cf_set_num_threads(t);
+        r[t - 1][0] = cf_item(cf_sum_all(x));
+        r[t - 1][1] = cf_item(cf_sum(cf_sum(x, CF_DIMS(0), false), CF_DIMS(0), false));
+    }
+    cf_set_num_threads(nt);
+    ck_assert(memcmp(r[0], r[1], sizeof r[0]) == 0);
+    ck_assert(memcmp(r[0], r[2], sizeof r[0]) == 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("autograd");
+    TCase *tc = tcase("backward");
+    tcase_add_test(tc, backward_fills_the_gradient_of_each_leaf);
+    tcase_add_test(tc, a_tensor_used_twice_accumulates_both_paths);
+    tcase_add_test(tc, gradients_accumulate_across_backward_calls);
+    tcase_add_test(tc, backward_twice_on_one_graph_recomputes_intermediates);
+    tcase_add_test(tc, backward_with_takes_the_output_gradient);
+    tcase_add_test(tc, backward_of_a_non_scalar_is_an_error);
+    tcase_add_test(tc, backward_with_a_gradient_of_the_wrong_shape_is_an_error);
+    tcase_add_test(tc, backward_without_any_leaf_needing_a_gradient_is_an_error);
+    tcase_add_test(tc, inputs_without_requires_grad_get_no_gradient);
+    tcase_add_test(tc, requires_grad_on_an_op_result_is_an_error);
+    tcase_add_test(tc, heap_leaf_gradient_survives_arena_reset);
+    tcase_add_test(tc, a_deep_chain_backpropagates);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("grad_mode");
+    tcase_add_test(tc, no_grad_scope_records_nothing);
+    tcase_add_test(tc, detach_stops_the_gradient);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("user_ops");
+    tcase_add_test(tc, user_defined_op_passes_gradcheck);
+    tcase_add_test(tc, user_defined_op_records_its_name);
+    tcase_add_test(tc, gradcheck_catches_a_missing_gradient);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("graph_dot");
+    tcase_add_test(tc, graph_dot_names_ops_and_shapes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("errors");
+    tcase_add_test(tc, shape_mismatch_names_the_op_and_both_shapes);
+    tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
+    tcase_add_test(tc, a_null_operand_alone_is_reported);
+    tcase_add_test(tc, int_tensors_are_rejected_by_float_ops);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("determinism");
+    tcase_add_test(tc, sums_are_bit_identical_for_any_thread_count);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,105 @@
+#include "tests/util.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cf_arena *arena;
+
+void arena_setup(void)
+{
+    cf_error_clear();
+    arena = cf_arena_new(1 << 20);
+    cf_arena_use(arena);
+}
+
+void arena_teardown(void)
+{
+    cf_status s = cf_error();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", cf_error_message());
+    cf_error_clear();
+    cf_arena_free(arena);
+    arena = NULL;
+    ck_assert_msg(s == CF_OK, "error left recorded: %s", msg);
+}
+
+TCase *tcase(const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, arena_setup, arena_teardown);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
+void assert_values(const cf_tensor *t, const float *want, float atol, float rtol)
+{
+    ck_assert_ptr_nonnull(t);
+    int64_t n = cf_numel(t);
+    float *got = malloc(sizeof(float) * (n ? n : 1));
+    cf_copy_to(t, got);
+    for (int64_t i = 0; i < n; i++) {
+        float tol = atol + rtol * fabsf(want[i]);
+        if (!(fabsf(got[i] - want[i]) <= tol)) {
+            float g = got[i];
+            free(got);
+            ck_abort_msg("element %lld: got %.9g, want %.9g (tolerance %.3g)", (long long)i,
+                         g, want[i], tol);
+        }
+    }
+    free(got);
+}
+
+void assert_close(const cf_tensor *t, const cf_tensor *want, float atol, float rtol)
+{
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_msg(cf_same_shape(t, want), "shapes differ");
+    int64_t n = cf_numel(want);
+    float *w = malloc(sizeof(float) * (n ? n : 1));
+    cf_copy_to(want, w);
+    assert_values(t, w, atol, rtol);
+    free(w);
+}
+
+void assert_error(cf_status status, ...)
+{
+    cf_status got = cf_error();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", cf_error_message());
+    cf_error_clear();
+    ck_assert_msg(got == status, "status %s (%s), want %s", cf_status_str(got), msg,
+                  cf_status_str(status));
+    va_list ap;
+    va_start(ap, status);
+    for (const char *frag; (frag = va_arg(ap, const char *));)
+        ck_assert_msg(strstr(msg, frag), "message \"%s\" lacks \"%s\"", msg, frag);
+    va_end(ap);
+}
+
+void assert_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float tol)
+{
+    cf_gradcheck_report rep;
+    cf_status s = cf_gradcheck(f, ud, n, inputs, 1e-3f, &rep);
+    ck_assert_msg(s == CF_OK, "gradcheck failed to run: %s", cf_error_message());
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(rep.max_rel[i] <= tol, "input %d: gradient error %.3g (abs %.3g) > %.3g",
+                      i, rep.max_rel[i], rep.max_abs[i], tol);
+}
+
+cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape)
+{
+    cf_rng g;
+    cf_rng_init(&g, seed);
+    return cf_requires_grad(cf_uniform(&g, lo, hi, ndim, shape), true);
+}
+
+int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
