@@ -188,6 +188,141 @@ CF_API cf_tensor *cf_contiguous(cf_tensor *a);
 /* Always a contiguous copy. */
 CF_API cf_tensor *cf_clone(cf_tensor *a);
 
+/* ---- More pointwise functions (autograd/math.c) ----
+ * Binary forms broadcast. Gradients follow PyTorch at kinks: abs and relu
+ * have gradient 0 at 0, clamp passes the gradient where lo <= x <= hi,
+ * maximum/minimum split it equally between tied inputs. */
+
+CF_API cf_tensor *cf_pow(cf_tensor *a, cf_tensor *b);
+CF_API cf_tensor *cf_pow_scalar(cf_tensor *a, float p);
+CF_API cf_tensor *cf_sqrt(cf_tensor *a);
+CF_API cf_tensor *cf_rsqrt(cf_tensor *a);
+CF_API cf_tensor *cf_abs(cf_tensor *a);
+/* Clamps to [lo, hi]; pass -INFINITY or INFINITY for a missing bound. */
+CF_API cf_tensor *cf_clamp(cf_tensor *a, float lo, float hi);
+CF_API cf_tensor *cf_maximum(cf_tensor *a, cf_tensor *b);
+CF_API cf_tensor *cf_minimum(cf_tensor *a, cf_tensor *b);
+/* cond ? a : b elementwise; cond is a bool tensor; all three broadcast. */
+CF_API cf_tensor *cf_where(cf_tensor *cond, cf_tensor *a, cf_tensor *b);
+/* a with value wherever the bool mask (broadcast to a's shape) is true. */
+CF_API cf_tensor *cf_masked_fill(cf_tensor *a, cf_tensor *mask, float value);
+/* Comparisons give bool tensors and no gradient; operands are both float32
+ * or both int32, and broadcast. */
+CF_API cf_tensor *cf_eq(cf_tensor *a, cf_tensor *b);
+CF_API cf_tensor *cf_lt(cf_tensor *a, cf_tensor *b);
+CF_API cf_tensor *cf_gt(cf_tensor *a, cf_tensor *b);
+CF_API cf_tensor *cf_logical_not(cf_tensor *mask);
+/* GELU: x * Phi(x) with the exact erf form, or PyTorch's tanh
+ * approximation (approximate='tanh') when tanh_approx is true. */
+CF_API cf_tensor *cf_gelu(cf_tensor *a, bool tanh_approx);
+/* SiLU: x * sigmoid(x). */
+CF_API cf_tensor *cf_silu(cf_tensor *a);
+
+/* ---- More reductions (autograd/reduce.c) ---- */
+
+/* The largest (smallest) values along dim; *indices (if not NULL) receives
+ * their positions as an int32 tensor (PyTorch returns int64) of the same
+ * shape. Ties pick the first position; the gradient goes to it. */
+CF_API cf_tensor *cf_max(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices);
+CF_API cf_tensor *cf_min(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices);
+/* Positions of the largest values along dim (int32, not differentiable). */
+CF_API cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim);
+/* Variance and standard deviation over dims (ndims 0: all), divided by
+ * n - 1 when unbiased, else by n. */
+CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased,
+                         bool keepdim);
+CF_API cf_tensor *cf_std(cf_tensor *a, int ndims, const int *dims, bool unbiased,
+                         bool keepdim);
+/* log(sum(exp(a))) over dims, computed stably. */
+CF_API cf_tensor *cf_logsumexp(cf_tensor *a, int ndims, const int *dims, bool keepdim);
+
+/* ---- Normalisation (autograd/softmax.c, autograd/layer_norm.c,
+ * autograd/dropout.c) ---- */
+
+/* Softmax and log-softmax along dim, fused and stable (one pass for the
+ * max, one for the sum of exponentials). */
+CF_API cf_tensor *cf_softmax(cf_tensor *a, int dim);
+CF_API cf_tensor *cf_log_softmax(cf_tensor *a, int dim);
+/* Layer norm over the last nnorm dims of x: (x - mean) / sqrt(var + eps) *
+ * weight + bias, with the biased variance. weight and bias have the shape of
+ * those dims, or are NULL. One fused kernel forward, one backward. */
+CF_API cf_tensor *cf_layer_norm(cf_tensor *x, int nnorm, cf_tensor *weight, cf_tensor *bias,
+                                float eps);
+/* Inverted dropout: in training, zeroes each element with probability p
+ * (mask from g, NULL: the global generator) and scales the rest by
+ * 1 / (1 - p); otherwise, or with p = 0, returns a unchanged. CF_ERR_ARG for
+ * p outside [0, 1]. */
+CF_API cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g);
+
+/* ---- Indexing (autograd/index.c) ----
+ * Index tensors are int32; an index out of range is CF_ERR_INDEX naming the
+ * op and the value. */
+
+/* Rows of weight [V, D] picked by indices of any shape: [..., D]. The
+ * backward adds into the picked rows, except the row padding_idx (-1: none),
+ * which gets no gradient. */
+CF_API cf_tensor *cf_embedding(cf_tensor *weight, cf_tensor *indices, int padding_idx);
+/* Entries of a along dim at the positions in the 1-D index. */
+CF_API cf_tensor *cf_index_select(cf_tensor *a, int dim, cf_tensor *index);
+/* out[i][j][k] = a[index[i][j][k]][j][k] for dim 0, and so on (torch.gather):
+ * index has a's number of dims and sizes no larger than a's off dim. */
+CF_API cf_tensor *cf_gather(cf_tensor *a, int dim, cf_tensor *index);
+
+/* ---- Joining and splitting (autograd/join.c) ---- */
+
+/* Concatenates n tensors along dim; their other sizes must match. */
+CF_API cf_tensor *cf_cat(int n, cf_tensor *const *ts, int dim);
+/* Stacks n tensors of one shape along a new dim. */
+CF_API cf_tensor *cf_stack(int n, cf_tensor *const *ts, int dim);
+/* Splits a into views of `size` along dim (the last may be smaller); writes
+ * at most max_out of them to out and returns how many there are, or -1. */
+CF_API int cf_split(cf_tensor *a, int64_t size, int dim, cf_tensor **out, int max_out);
+/* Splits a into `chunks` views along dim as torch.chunk does (ceil-sized;
+ * fewer when the size runs out); returns how many, or -1. */
+CF_API int cf_chunk(cf_tensor *a, int chunks, int dim, cf_tensor **out);
+
+/* ---- Losses (autograd/loss.c) ---- */
+
+typedef enum { CF_REDUCE_MEAN, CF_REDUCE_SUM, CF_REDUCE_NONE } cf_reduction;
+
+/* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
+ * in PyTorch) against int32 targets [N] ([N, d1, ...]), fused with
+ * log_softmax. Targets equal to ignore_index add nothing and are not
+ * counted by the mean; label_smoothing in [0, 1] mixes in the uniform
+ * distribution as PyTorch does. A target outside [0, C) that is not
+ * ignore_index is CF_ERR_INDEX naming the value. */
+CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
+                                   float label_smoothing, cf_reduction reduction);
+/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]). */
+CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index,
+                              cf_reduction reduction);
+/* Mean (or summed) squared error between a and b (broadcasting). */
+CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction);
+
+/* ---- Attention (autograd/attention.c) ---- */
+
+typedef struct {
+    /* Optional mask broadcastable to [B, H, Tq, Tk]: bool, where true means
+     * the query may attend to the key (torch SDPA semantics), or float,
+     * added to the scores. NULL: none. */
+    cf_tensor *mask;
+    bool causal;        /* query i attends to keys j <= i only */
+    float dropout;      /* dropout probability on the weights (training) */
+    cf_rng *rng;        /* for dropout; NULL: the global generator */
+    float scale;        /* 0: 1 / sqrt(D) */
+    cf_tensor **weights; /* if not NULL, receives the weights [B, H, Tq, Tk]
+                            (before dropout), for pictures */
+} cf_attention_opts;
+
+/* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
+ * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
+ * are all masked give zeros (PyTorch gives NaN). Without gradients, dropout
+ * or requested weights, the forward runs over blocks of keys with an online
+ * softmax, so memory stays linear in the sequence length. The backward is
+ * exact. opts may be NULL. */
+CF_API cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v,
+                               const cf_attention_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif
