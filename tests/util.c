@@ -103,3 +103,51 @@ int run_suite(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+#ifndef FIXTURES
+#define FIXTURES "tests/golden"
+#endif
+
+cf_safetensors *open_fixture(const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
+    cf_safetensors *f = NULL;
+    cf_status s = cf_safetensors_open(path, &f);
+    ck_assert_msg(s == CF_OK, "cannot open fixture %s: %s", path, cf_error_message());
+    return f;
+}
+
+cf_tensor *fixture(const cf_safetensors *f, const char *name)
+{
+    cf_tensor *t = cf_safetensors_get(f, name);
+    ck_assert_msg(t != NULL, "fixture %s: %s", name, cf_error_message());
+    return t;
+}
+
+void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name)
+{
+    ck_assert_msg(t != NULL, "%s: no tensor to compare (%s)", name, cf_error_message());
+    cf_tensor *want = fixture(f, name);
+    char a[64], b[64];
+    ck_assert_msg(cf_same_shape(t, want), "%s: shape %s, want %s", name,
+                  cf_shape_str(t, a, sizeof a), cf_shape_str(want, b, sizeof b));
+    int64_t n = cf_numel(want);
+    float *got = malloc(sizeof(float) * (n ? n : 1)), *w = malloc(sizeof(float) * (n ? n : 1));
+    cf_copy_to(t, got);
+    cf_copy_to(want, w);
+    double worst = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double excess = fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
+        if (excess > worst || (got[i] != got[i]) != (w[i] != w[i])) {
+            worst = excess > worst ? excess : 1e30;
+            at = i;
+        }
+    }
+    float g = at >= 0 ? got[at] : 0, e = at >= 0 ? w[at] : 0;
+    free(got);
+    free(w);
+    ck_assert_msg(at < 0, "%s: element %lld is %.9g, want %.9g (beyond 1e-5 + 1e-4*|want|)",
+                  name, (long long)at, g, e);
+}

@@ -36,4 +36,16 @@ cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t 
 /* Runs the suite; returns the process exit status. */
 int run_suite(Suite *s);
 
+
+#include "cformer/io.h"
+
+/* Opens a fixture file under tests/golden (FIXTURES); fails the test if it
+ * cannot. Close with cf_safetensors_close. */
+cf_safetensors *open_fixture(const char *file);
+/* The named tensor of a fixture, in the arena; fails the test if absent. */
+cf_tensor *fixture(const cf_safetensors *f, const char *name);
+/* Compares t with the named fixture tensor: |t - want| <= 1e-5 + 1e-4 *
+ * |want| elementwise (the golden tolerance), reporting the largest error. */
+void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name);
+
 #endif
