@@ -17,11 +17,13 @@
  *
  * tensor.h: tensors, arenas, errors, random numbers.
  * autograd.h: differentiable ops, backward, gradient checking.
+ * io.h: saving and loading tensors as safetensors files.
  */
 #ifndef CFORMER_H
 #define CFORMER_H
 
 #include "tensor.h"
 #include "autograd.h"
+#include "io.h"
 
 #endif

@@ -46,10 +46,8 @@ extern "C" {
  * invalid names (not UTF-8, or "__metadata__") and invalid metadata_json;
  * CF_ERR_IO naming the path and the system's reason when a file operation
  * fails. The tensors are only read. */
-CF_API cf_status cf_safetensors_save(const char *path, int n,
-                                     const char *const *names,
-                                     cf_tensor *const *tensors,
-                                     const char *metadata_json);
+CF_API cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
+                                     cf_tensor *const *tensors, const char *metadata_json);
 
 /* An open safetensors file (opaque). */
 typedef struct cf_safetensors cf_safetensors;
@@ -79,8 +77,7 @@ CF_API const char *cf_safetensors_name(const cf_safetensors *f, int i);
 
 /* The metadata value stored under key, or NULL when there is none (or f or
  * key is NULL). Owned by the handle. */
-CF_API const char *cf_safetensors_metadata(const cf_safetensors *f,
-                                           const char *key);
+CF_API const char *cf_safetensors_metadata(const cf_safetensors *f, const char *key);
 
 /* Returns a contiguous copy of the named tensor in the arena in use (a leaf,
  * not requiring a gradient). BOOL bytes other than 0 are read as 1. NULL
@@ -88,8 +85,7 @@ CF_API const char *cf_safetensors_metadata(const cf_safetensors *f,
  * CF_ERR_DTYPE when its dtype is not F32, I32 or BOOL, CF_ERR_DIM when it
  * has more than CF_MAX_DIMS dims, CF_ERR_ARG for NULL arguments, or the
  * arena's error (CF_ERR_NO_ARENA, CF_ERR_NOMEM). */
-CF_API cf_tensor *cf_safetensors_get(const cf_safetensors *f,
-                                     const char *name);
+CF_API cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name);
 
 /* Copies the named tensor into dst (any strides, e.g. a parameter made by
  * cf_tensor_new), leaving its graph fields alone. Returns CF_OK;
@@ -98,8 +94,8 @@ CF_API cf_tensor *cf_safetensors_get(const cf_safetensors *f,
  * differ, CF_ERR_ARG for NULL arguments or a dst that is a broadcast view
  * (stride 0 along a dim of size > 1). dst is unchanged on error. Needs no
  * arena. */
-CF_API cf_status cf_safetensors_read_into(const cf_safetensors *f,
-                                          const char *name, cf_tensor *dst);
+CF_API cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name,
+                                          cf_tensor *dst);
 
 #ifdef __cplusplus
 }
