@@ -18,6 +18,7 @@
  * tensor.h: tensors, arenas, errors, random numbers.
  * autograd.h: differentiable ops, backward, gradient checking.
  * io.h: saving and loading tensors as safetensors files.
+ * nn.h: modules, optimizers, schedules, checkpoints.
  */
 #ifndef CFORMER_H
 #define CFORMER_H
@@ -25,5 +26,6 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "io.h"
+#include "nn.h"
 
 #endif

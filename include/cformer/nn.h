@@ -1,0 +1,219 @@
+/* cformer/nn.h: modules with named parameters, optimizers, schedules and
+ * checkpoints.
+ *
+ *     cf_module *net = cf_module_new("Net", NULL, NULL);
+ *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
+ *     cf_linear *fc2 = cf_linear_new(net, "fc2", 256, 10, true, &rng);
+ *     cf_optim *opt = cf_adamw_new(net, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+ *     for (...) {
+ *         cf_tensor *h = cf_relu(cf_linear_forward(fc1, x));
+ *         cf_tensor *loss = cf_cross_entropy(cf_linear_forward(fc2, h), y, -100, 0,
+ *                                            CF_REDUCE_MEAN);
+ *         cf_optim_zero_grad(opt);
+ *         cf_backward(loss);
+ *         cf_optim_step(opt);
+ *         cf_arena_reset(step);
+ *     }
+ *     cf_module_save(net, "net.safetensors", NULL);
+ *     cf_optim_free(opt);
+ *     cf_module_free(net);            // frees fc1, fc2 and all parameters
+ *
+ * Ownership. A module made with a parent belongs to the parent and is freed
+ * with it; a module made without one belongs to the caller
+ * (cf_module_free). A module owns its parameters (heap tensors, see
+ * tensor.h) and their gradients. Forward functions return arena tensors.
+ *
+ * Names. Parameters are named by the path of module names down to them,
+ * joined with dots, exactly as PyTorch's state_dict names them
+ * ("encoder.layers.0.self_attn.in_proj_weight"). A module created with the
+ * name "" adds its parameters and children to its parent's namespace.
+ *
+ * Layout. Sequence tensors are batch-first: [B, T, E] (PyTorch's
+ * batch_first=True).
+ */
+#ifndef CFORMER_NN_H
+#define CFORMER_NN_H
+
+#include "autograd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Modules ---- */
+
+#define CF_NAME_MAX          64
+#define CF_MODULE_MAX_PARAMS 16
+
+typedef struct cf_module cf_module;
+
+/* Fields are read-only for users; subtypes embed a cf_module first. */
+struct cf_module {
+    const char *type;       /* "Linear", "LayerNorm", ... */
+    char name[CF_NAME_MAX]; /* within the parent; "" merges */
+    cf_module *parent, *first_child, *last_child, *next;
+    int nparams;
+    char param_names[CF_MODULE_MAX_PARAMS][CF_NAME_MAX];
+    cf_tensor *params[CF_MODULE_MAX_PARAMS];
+    bool training;                 /* true after creation */
+    void (*destroy)(cf_module *m); /* frees a subtype's own state */
+};
+
+/* Returns a new empty module (a container, or the root of a model) of the
+ * given type, attached to parent under name (parent NULL: owned by the
+ * caller); NULL with CF_ERR_NOMEM or CF_ERR_ARG (name too long or already
+ * used in parent). */
+CF_API cf_module *cf_module_new(const char *type, cf_module *parent, const char *name);
+/* For subtypes: initialises *m (of `size` bytes, zeroed by the caller) and
+ * attaches it. Returns m, or NULL as cf_module_new (m is then not
+ * attached and the caller frees it). */
+CF_API cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent,
+                                 const char *name);
+/* Frees m, its children and their parameters. NULL is a no-op. A module
+ * with a parent is detached from it first. */
+CF_API void cf_module_free(cf_module *m);
+
+/* Creates a parameter of m: a zeroed float tensor owned by m that requires
+ * a gradient. NULL with CF_ERR_ARG (duplicate name, too many) or
+ * CF_ERR_NOMEM. */
+CF_API cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape);
+
+/* Calls fn(full name, tensor, ud) for every parameter under m, in creation
+ * order, depth first. The name is valid during the call only. */
+typedef void (*cf_param_fn)(const char *name, cf_tensor *param, void *ud);
+CF_API void cf_module_visit(cf_module *m, cf_param_fn fn, void *ud);
+/* Returns the parameter with the given full name, or NULL. */
+CF_API cf_tensor *cf_module_find(cf_module *m, const char *name);
+/* The number of parameter tensors and of scalar parameters under m. */
+CF_API int cf_module_num_tensors(cf_module *m);
+CF_API int64_t cf_module_num_params(cf_module *m);
+/* Sets training mode on m and every module under it. */
+CF_API void cf_module_train(cf_module *m, bool training);
+/* Zeroes the gradients of every parameter under m. */
+CF_API void cf_module_zero_grad(cf_module *m);
+
+/* ---- Initialisation (from the seeded generator; g NULL: the global one) ---- */
+
+/* U(-bound, bound) with bound = gain * sqrt(6 / (fan_in + fan_out)) for a
+ * [fan_out, fan_in, ...] tensor (torch.nn.init.xavier_uniform_). */
+CF_API void cf_init_xavier_uniform(cf_tensor *w, float gain, cf_rng *g);
+/* U(-bound, bound) with bound = gain * sqrt(3 / fan_in), gain =
+ * sqrt(2 / (1 + a^2)) (torch.nn.init.kaiming_uniform_, leaky_relu). */
+CF_API void cf_init_kaiming_uniform(cf_tensor *w, float a, cf_rng *g);
+/* N(0, std^2) with std = sqrt(2 / (1 + a^2)) / sqrt(fan_in). */
+CF_API void cf_init_kaiming_normal(cf_tensor *w, float a, cf_rng *g);
+
+/* ---- Layers ----
+ * Each NAME_new(parent, name, ...) returns a module owned by parent (or by
+ * the caller when parent is NULL), initialised as PyTorch initialises it,
+ * or NULL with the error recorded. Each NAME_forward returns an arena
+ * tensor or NULL with the error recorded; shape errors name the module. */
+
+/* y = x W^T + b; weight [out, in], bias [out]. x is [..., in]. */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight, *bias; /* bias NULL without one */
+    int in, out;
+} cf_linear;
+CF_API cf_linear *cf_linear_new(cf_module *parent, const char *name, int in, int out, bool bias,
+                                cf_rng *g);
+CF_API cf_tensor *cf_linear_forward(cf_linear *m, cf_tensor *x);
+
+/* weight [num, dim] ~ N(0, 1), the padding row zeroed. */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight;
+    int num, dim, padding_idx; /* -1: none */
+} cf_embedding_mod;
+CF_API cf_embedding_mod *cf_embedding_new(cf_module *parent, const char *name, int num, int dim,
+                                          int padding_idx, cf_rng *g);
+/* indices: int32 of any shape; returns [..., dim]. */
+CF_API cf_tensor *cf_embedding_forward(cf_embedding_mod *m, cf_tensor *indices);
+
+/* Normalises the last dim (size dim); weight ones, bias zeros. */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight, *bias; /* NULL without elementwise_affine */
+    int dim;
+    float eps;
+} cf_layernorm;
+CF_API cf_layernorm *cf_layernorm_new(cf_module *parent, const char *name, int dim, float eps,
+                                      bool affine);
+CF_API cf_tensor *cf_layernorm_forward(cf_layernorm *m, cf_tensor *x);
+
+/* Dropout with its own generator, active in training mode only. */
+typedef struct {
+    cf_module base;
+    float p;
+    cf_rng rng;
+} cf_dropout_mod;
+CF_API cf_dropout_mod *cf_dropout_new(cf_module *parent, const char *name, float p, uint64_t seed);
+CF_API cf_tensor *cf_dropout_forward(cf_dropout_mod *m, cf_tensor *x);
+
+/* ---- Optimizers (PyTorch semantics and update order) ----
+ * An optimizer updates every parameter under the module it was made for
+ * (parameters without a gradient are skipped, as in PyTorch). It owns its
+ * state; free it with cf_optim_free. */
+
+typedef struct cf_optim cf_optim;
+
+/* SGD with momentum (buffer initialised to the first gradient), dampening,
+ * Nesterov and L2 weight decay (torch.optim.SGD). */
+CF_API cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening,
+                            float weight_decay, bool nesterov);
+/* Adam with L2 weight decay added to the gradient (torch.optim.Adam;
+ * defaults lr 1e-3, betas 0.9 0.999, eps 1e-8, weight_decay 0). */
+CF_API cf_optim *cf_adam_new(cf_module *m, float lr, float beta1, float beta2, float eps,
+                             float weight_decay);
+/* AdamW: decoupled weight decay (torch.optim.AdamW; default decay 0.01). */
+CF_API cf_optim *cf_adamw_new(cf_module *m, float lr, float beta1, float beta2, float eps,
+                              float weight_decay);
+/* One update of every parameter from its gradient. Runs without
+ * recording a graph. */
+CF_API void cf_optim_step(cf_optim *o);
+/* Zeroes the gradients of the optimizer's parameters. */
+CF_API void cf_optim_zero_grad(cf_optim *o);
+CF_API void cf_optim_set_lr(cf_optim *o, float lr);
+CF_API float cf_optim_lr(const cf_optim *o);
+/* Updates taken so far. */
+CF_API int64_t cf_optim_steps(const cf_optim *o);
+/* Frees the optimizer and its state (not the parameters). NULL: no-op. */
+CF_API void cf_optim_free(cf_optim *o);
+
+/* ---- Gradient clipping and schedules ---- */
+
+/* Scales the gradients under m so that their global L2 norm is at most
+ * max_norm (torch.nn.utils.clip_grad_norm_); returns the norm before
+ * clipping. */
+CF_API float cf_clip_grad_norm(cf_module *m, float max_norm);
+
+/* "Attention Is All You Need": d_model^-0.5 * min(step^-0.5, step *
+ * warmup^-1.5), for step >= 1 (step 0 is treated as 1). */
+CF_API float cf_lr_transformer(int64_t step, int d_model, int64_t warmup);
+/* Linear warm-up from 0 to base over `warmup` steps, then cosine decay to
+ * min_lr at `total` steps (and min_lr after). */
+CF_API float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, float min_lr);
+/* base * gamma^floor(step / step_size) (torch.optim.lr_scheduler.StepLR). */
+CF_API float cf_lr_step(int64_t step, float base, int64_t step_size, float gamma);
+
+/* ---- Checkpoints (safetensors, readable by PyTorch) ----
+ * Writes are atomic: a temporary file, fsync, rename. Errors name the file
+ * and the tensor: CF_ERR_IO, CF_ERR_FORMAT (corrupt file, missing name),
+ * CF_ERR_SHAPE, CF_ERR_DTYPE. */
+
+/* Saves every parameter under m by its full name, and the state of every
+ * Dropout generator (in the metadata) so training can resume exactly. */
+CF_API cf_status cf_module_save(cf_module *m, const char *path);
+/* Loads every parameter under m by name. strict: names in the file that m
+ * does not have are an error too. Nothing is changed on error. */
+CF_API cf_status cf_module_load(cf_module *m, const char *path, bool strict);
+/* Saves / restores an optimizer's state, step count and learning rate; the
+ * optimizer must have been made for the same parameters. A load that fails
+ * may leave the optimizer's state partly read: load again or recreate it. */
+CF_API cf_status cf_optim_save(const cf_optim *o, const char *path);
+CF_API cf_status cf_optim_load(cf_optim *o, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

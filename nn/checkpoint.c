@@ -1,0 +1,274 @@
+/* Checkpoints: module parameters and optimizer state as safetensors. */
+#include "cformer/io.h"
+#include "nn/internal.h"
+#include "nn/optim.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable list of named tensors and a metadata JSON text. */
+typedef struct {
+    int n, cap;
+    char **names;
+    cf_tensor **ts;
+    char *meta;
+    size_t meta_len, meta_cap;
+    bool failed;
+} bundle;
+
+static void add(bundle *b, const char *name, cf_tensor *t)
+{
+    if (b->failed)
+        return;
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 64;
+        char **names = realloc(b->names, sizeof *names * cap);
+        if (names)
+            b->names = names;
+        cf_tensor **ts = realloc(b->ts, sizeof *ts * cap);
+        if (ts)
+            b->ts = ts;
+        if (!names || !ts) {
+            b->failed = true;
+            return;
+        }
+        b->cap = cap;
+    }
+    b->names[b->n] = strdup(name);
+    b->ts[b->n] = t;
+    if (!b->names[b->n]) {
+        b->failed = true;
+        return;
+    }
+    b->n++;
+}
+
+/* Appends "key": "value" to the metadata object. */
+static void meta(bundle *b, const char *key, const char *value)
+{
+    size_t need = b->meta_len + strlen(key) + strlen(value) + 16;
+    if (b->failed)
+        return;
+    if (need > b->meta_cap) {
+        size_t cap = need * 2;
+        char *m = realloc(b->meta, cap);
+        if (!m) {
+            b->failed = true;
+            return;
+        }
+        b->meta = m;
+        b->meta_cap = cap;
+    }
+    b->meta_len += (size_t)sprintf(b->meta + b->meta_len, "%s\"%s\": \"%s\"",
+                                   b->meta_len ? ", " : "{", key, value);
+}
+
+static cf_status write_bundle(bundle *b, const char *what, const char *path)
+{
+    meta(b, "format", "cformer");
+    if (b->failed) {
+        cf__error(CF_ERR_NOMEM, "%s: out of memory saving %s", what, path);
+    } else {
+        strcat(b->meta, "}");
+        cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
+    }
+    for (int i = 0; i < b->n; i++)
+        free(b->names[i]);
+    free(b->names);
+    free(b->ts);
+    free(b->meta);
+    return cf_error();
+}
+
+static void add_param(const char *name, cf_tensor *t, void *ud) { add(ud, name, t); }
+
+static void add_rng(const char *path, cf_module *m, void *ud)
+{
+    if (strcmp(m->type, "Dropout"))
+        return;
+    const cf_dropout_mod *d = (const cf_dropout_mod *)m;
+    char key[600], value[64];
+    snprintf(key, sizeof key, "%s.rng", path);
+    snprintf(value, sizeof value, "%" PRIu64 " %" PRIu64, d->rng.seed, d->rng.offset);
+    meta(ud, key, value);
+}
+
+cf_status cf_module_save(cf_module *m, const char *path)
+{
+    if (!m || !path) {
+        cf__error(CF_ERR_ARG, "cf_module_save: module or path is NULL");
+        return cf_error();
+    }
+    bundle b = {0};
+    cf_module_visit(m, add_param, &b);
+    nn__walk(m, add_rng, &b);
+    return write_bundle(&b, "cf_module_save", path);
+}
+
+typedef struct {
+    const cf_safetensors *f;
+    const char *path;
+    int n;
+    cf_tensor **src; /* checked copies, in visit order */
+    cf_tensor **dst;
+} loader;
+
+static void check_param(const char *name, cf_tensor *t, void *ud)
+{
+    loader *l = ud;
+    if (cf__failed())
+        return;
+    cf_tensor *s = cf_safetensors_get(l->f, name);
+    if (!s)
+        return;
+    if (!cf_same_shape(s, t) || s->dtype != t->dtype) {
+        char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
+        cf__error(s->dtype != t->dtype ? CF_ERR_DTYPE : CF_ERR_SHAPE,
+                  "%s: tensor \"%s\" is %s %s, the model's parameter is %s %s", l->path, name,
+                  cf_dtype_name(s->dtype), cf_shape_str(s, a, sizeof a), cf_dtype_name(t->dtype),
+                  cf_shape_str(t, b, sizeof b));
+        return;
+    }
+    l->src[l->n] = s;
+    l->dst[l->n++] = t;
+}
+
+static void restore_rng(const char *path, cf_module *m, void *ud)
+{
+    if (strcmp(m->type, "Dropout"))
+        return;
+    char key[600];
+    snprintf(key, sizeof key, "%s.rng", path);
+    const char *v = cf_safetensors_metadata(ud, key);
+    cf_dropout_mod *d = (cf_dropout_mod *)m;
+    if (v)
+        sscanf(v, "%" SCNu64 " %" SCNu64, &d->rng.seed, &d->rng.offset);
+}
+
+cf_status cf_module_load(cf_module *m, const char *path, bool strict)
+{
+    if (!m || !path) {
+        cf__error(CF_ERR_ARG, "cf_module_load: module or path is NULL");
+        return cf_error();
+    }
+    cf_safetensors *f;
+    if (cf_safetensors_open(path, &f) != CF_OK)
+        return cf_error();
+    /* Read and check everything into a scratch arena, then copy: a bad file
+     * leaves the model as it was. */
+    cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
+    int n = cf_module_num_tensors(m);
+    loader l = {f, path, 0, calloc(n + 1, sizeof(cf_tensor *)), calloc(n + 1, sizeof(cf_tensor *))};
+    if (!scratch || !l.src || !l.dst)
+        cf__error(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
+    else
+        cf_module_visit(m, check_param, &l);
+    for (int i = 0; strict && !cf__failed() && i < cf_safetensors_count(f); i++) {
+        const char *name = cf_safetensors_name(f, i);
+        if (!cf_module_find(m, name))
+            cf__error(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
+                      name);
+    }
+    if (!cf__failed()) {
+        for (int i = 0; i < l.n; i++)
+            cf__copy(l.dst[i], l.src[i]);
+        nn__walk(m, restore_rng, f);
+    }
+    free(l.src);
+    free(l.dst);
+    cf_arena_use(prev);
+    cf_arena_free(scratch);
+    cf_safetensors_close(f);
+    return cf_error();
+}
+
+static const char *kind_name(cf_optim_kind k)
+{
+    return k == CF_OPTIM_SGD ? "sgd" : k == CF_OPTIM_ADAM ? "adam" : "adamw";
+}
+
+static const char *state_name(cf_optim_kind k, int which)
+{
+    if (k == CF_OPTIM_SGD)
+        return "momentum_buffer";
+    return which == 1 ? "exp_avg" : "exp_avg_sq";
+}
+
+cf_status cf_optim_save(const cf_optim *o, const char *path)
+{
+    if (!o || !path) {
+        cf__error(CF_ERR_ARG, "cf_optim_save: optimizer or path is NULL");
+        return cf_error();
+    }
+    bundle b = {0};
+    char name[600], value[64];
+    for (int i = 0; i < o->n; i++) {
+        cf_tensor *st[2] = {o->m1[i], o->m2[i]};
+        for (int w = 0; w < 2; w++) {
+            if (!st[w])
+                continue;
+            snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o->kind, w + 1));
+            add(&b, name, st[w]);
+        }
+        if (o->steps[i]) {
+            snprintf(name, sizeof name, "%s.step", o->names[i]);
+            snprintf(value, sizeof value, "%" PRId64, o->steps[i]);
+            meta(&b, name, value);
+        }
+    }
+    meta(&b, "optimizer", kind_name(o->kind));
+    snprintf(value, sizeof value, "%.9g", o->lr);
+    meta(&b, "lr", value);
+    snprintf(value, sizeof value, "%" PRId64, o->step);
+    meta(&b, "step", value);
+    return write_bundle(&b, "cf_optim_save", path);
+}
+
+cf_status cf_optim_load(cf_optim *o, const char *path)
+{
+    if (!o || !path) {
+        cf__error(CF_ERR_ARG, "cf_optim_load: optimizer or path is NULL");
+        return cf_error();
+    }
+    cf_safetensors *f;
+    if (cf_safetensors_open(path, &f) != CF_OK)
+        return cf_error();
+    const char *kind = cf_safetensors_metadata(f, "optimizer");
+    const char *lr = cf_safetensors_metadata(f, "lr"), *step = cf_safetensors_metadata(f, "step");
+    if (!kind || strcmp(kind, kind_name(o->kind)) || !lr || !step) {
+        cf__error(CF_ERR_FORMAT, "%s: not a %s optimizer checkpoint", path, kind_name(o->kind));
+        cf_safetensors_close(f);
+        return cf_error();
+    }
+    char name[600];
+    for (int i = 0; i < o->n && !cf__failed(); i++) {
+        for (int w = 1; w <= 2 && !cf__failed(); w++) {
+            if (o->kind == CF_OPTIM_SGD && (w == 2 || o->momentum == 0))
+                continue;
+            snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o->kind, w));
+            bool present = false;
+            for (int j = 0; j < cf_safetensors_count(f) && !present; j++)
+                present = !strcmp(cf_safetensors_name(f, j), name);
+            cf_tensor **slot = w == 1 ? &o->m1[i] : &o->m2[i];
+            if (!present) {
+                cf_tensor_free(*slot);
+                *slot = NULL;
+                continue;
+            }
+            if (!*slot)
+                *slot = cf_tensor_new(CF_F32, o->params[i]->ndim, o->params[i]->shape);
+            if (*slot)
+                cf_safetensors_read_into(f, name, *slot);
+        }
+        snprintf(name, sizeof name, "%s.step", o->names[i]);
+        const char *s = cf_safetensors_metadata(f, name);
+        o->steps[i] = s ? strtoll(s, NULL, 10) : 0;
+    }
+    if (!cf__failed()) {
+        o->lr = strtof(lr, NULL);
+        o->step = strtoll(step, NULL, 10);
+    }
+    cf_safetensors_close(f);
+    return cf_error();
+}

@@ -1,0 +1,17 @@
+/* Internal helpers of the nn layer. */
+#ifndef CF_NN_INTERNAL_H
+#define CF_NN_INTERNAL_H
+
+#include "cformer/nn.h"
+#include "tensor/internal.h"
+
+/* Allocates a zeroed subtype struct of `size` bytes and attaches it; NULL
+ * with the error recorded. */
+void *nn__new(size_t size, const char *type, cf_module *parent, const char *name);
+
+/* Calls fn(path, module, ud) for m and every module under it, depth first,
+ * with the dotted path of module names ("" for m itself). */
+typedef void (*nn__module_fn)(const char *path, cf_module *m, void *ud);
+void nn__walk(cf_module *m, nn__module_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,233 @@
+/* Modules: a tree of named parameters. */
+#include "nn/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_MAX_LEN 512
+
+static bool name_taken(const cf_module *parent, const char *name)
+{
+    if (!*name)
+        return false;
+    for (const cf_module *c = parent->first_child; c; c = c->next)
+        if (!strcmp(c->name, name))
+            return true;
+    for (int i = 0; i < parent->nparams; i++)
+        if (!strcmp(parent->param_names[i], name))
+            return true;
+    return false;
+}
+
+cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent, const char *name)
+{
+    if (!name)
+        name = "";
+    if (strlen(name) >= CF_NAME_MAX) {
+        cf__error(CF_ERR_ARG, "%s: name \"%s\" is longer than %d characters", type, name,
+                  CF_NAME_MAX - 1);
+        return NULL;
+    }
+    if (parent && name_taken(parent, name)) {
+        cf__error(CF_ERR_ARG, "%s: name \"%s\" is already used in its parent", type, name);
+        return NULL;
+    }
+    m->type = type;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->training = parent ? parent->training : true;
+    m->parent = parent;
+    if (parent) {
+        if (parent->last_child)
+            parent->last_child->next = m;
+        else
+            parent->first_child = m;
+        parent->last_child = m;
+    }
+    return m;
+}
+
+cf_module *cf_module_new(const char *type, cf_module *parent, const char *name)
+{
+    return nn__new(sizeof(cf_module), type, parent, name);
+}
+
+static void detach(cf_module *m)
+{
+    cf_module *p = m->parent;
+    if (!p)
+        return;
+    cf_module *prev = NULL;
+    for (cf_module *c = p->first_child; c; prev = c, c = c->next) {
+        if (c != m)
+            continue;
+        if (prev)
+            prev->next = c->next;
+        else
+            p->first_child = c->next;
+        if (p->last_child == c)
+            p->last_child = prev;
+        break;
+    }
+    m->parent = NULL;
+}
+
+static void free_tree(cf_module *m)
+{
+    for (cf_module *c = m->first_child, *next; c; c = next) {
+        next = c->next;
+        free_tree(c);
+    }
+    for (int i = 0; i < m->nparams; i++)
+        cf_tensor_free(m->params[i]);
+    if (m->destroy)
+        m->destroy(m);
+    free(m);
+}
+
+void cf_module_free(cf_module *m)
+{
+    if (!m)
+        return;
+    detach(m);
+    free_tree(m);
+}
+
+cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape)
+{
+    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || name_taken(m, name) ||
+        m->nparams == CF_MODULE_MAX_PARAMS) {
+        cf__error(CF_ERR_ARG, "cf_module_param: cannot add parameter \"%s\" to %s \"%s\"",
+                  name ? name : "(null)", m ? m->type : "(null)", m ? m->name : "");
+        return NULL;
+    }
+    cf_tensor *t = cf_tensor_new(CF_F32, ndim, shape);
+    if (!t)
+        return NULL;
+    cf_requires_grad(t, true);
+    snprintf(m->param_names[m->nparams], CF_NAME_MAX, "%s", name);
+    m->params[m->nparams++] = t;
+    return t;
+}
+
+static void visit(cf_module *m, char *path, size_t len, cf_param_fn fn, void *ud)
+{
+    size_t base = len;
+    if (*m->name) {
+        int n = snprintf(path + len, PATH_MAX_LEN - len, "%s%s", len ? "." : "", m->name);
+        base = len + (size_t)n < PATH_MAX_LEN ? len + (size_t)n : PATH_MAX_LEN - 1;
+    }
+    for (int i = 0; i < m->nparams; i++) {
+        snprintf(path + base, PATH_MAX_LEN - base, "%s%s", base ? "." : "", m->param_names[i]);
+        fn(path, m->params[i], ud);
+    }
+    for (cf_module *c = m->first_child; c; c = c->next)
+        visit(c, path, base, fn, ud);
+    path[len] = '\0';
+}
+
+void cf_module_visit(cf_module *m, cf_param_fn fn, void *ud)
+{
+    if (!m || !fn)
+        return;
+    char path[PATH_MAX_LEN] = "";
+    /* The root's own name is not part of its parameters' names. */
+    for (int i = 0; i < m->nparams; i++)
+        fn(m->param_names[i], m->params[i], ud);
+    for (cf_module *c = m->first_child; c; c = c->next)
+        visit(c, path, 0, fn, ud);
+}
+
+typedef struct {
+    const char *want;
+    cf_tensor *found;
+    int count;
+    int64_t numel;
+} search;
+
+static void find_one(const char *name, cf_tensor *t, void *ud)
+{
+    search *s = ud;
+    if (!s->found && !strcmp(name, s->want))
+        s->found = t;
+}
+
+cf_tensor *cf_module_find(cf_module *m, const char *name)
+{
+    search s = {name, NULL, 0, 0};
+    cf_module_visit(m, find_one, &s);
+    return s.found;
+}
+
+static void count_one(const char *name, cf_tensor *t, void *ud)
+{
+    (void)name;
+    search *s = ud;
+    s->count++;
+    s->numel += cf_numel(t);
+}
+
+int cf_module_num_tensors(cf_module *m)
+{
+    search s = {0};
+    cf_module_visit(m, count_one, &s);
+    return s.count;
+}
+
+int64_t cf_module_num_params(cf_module *m)
+{
+    search s = {0};
+    cf_module_visit(m, count_one, &s);
+    return s.numel;
+}
+
+void cf_module_train(cf_module *m, bool training)
+{
+    if (!m)
+        return;
+    m->training = training;
+    for (cf_module *c = m->first_child; c; c = c->next)
+        cf_module_train(c, training);
+}
+
+static void zero_one(const char *name, cf_tensor *t, void *ud)
+{
+    (void)name, (void)ud;
+    cf_zero_grad(t);
+}
+
+void cf_module_zero_grad(cf_module *m) { cf_module_visit(m, zero_one, NULL); }
+
+void *nn__new(size_t size, const char *type, cf_module *parent, const char *name)
+{
+    cf_module *m = calloc(1, size);
+    if (!m) {
+        cf__error(CF_ERR_NOMEM, "%s: out of memory", type);
+        return NULL;
+    }
+    if (!cf_module_init(m, type, parent, name)) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void walk(cf_module *m, char *path, size_t len, nn__module_fn fn, void *ud)
+{
+    size_t base = len;
+    if (*m->name && len < PATH_MAX_LEN) {
+        int n = snprintf(path + len, PATH_MAX_LEN - len, "%s%s", len ? "." : "", m->name);
+        base = len + (size_t)n < PATH_MAX_LEN ? len + (size_t)n : PATH_MAX_LEN - 1;
+    }
+    fn(path, m, ud);
+    for (cf_module *c = m->first_child; c; c = c->next)
+        walk(c, path, base, fn, ud);
+    path[len] = '\0';
+}
+
+void nn__walk(cf_module *m, nn__module_fn fn, void *ud)
+{
+    char path[PATH_MAX_LEN] = "";
+    fn(path, m, ud);
+    for (cf_module *c = m->first_child; c; c = c->next)
+        walk(c, path, 0, fn, ud);
+}

@@ -1,0 +1,215 @@
+/* Optimizers: SGD, Adam, AdamW, following torch.optim's single-tensor
+ * implementations step for step (PyTorch 1.13), so that runs match. */
+#include "nn/internal.h"
+#include "nn/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    cf_optim *o;
+    int i;
+} collect;
+
+static void count_param(const char *name, cf_tensor *t, void *ud)
+{
+    (void)name, (void)t;
+    ((collect *)ud)->i++;
+}
+
+static void add_param(const char *name, cf_tensor *t, void *ud)
+{
+    collect *c = ud;
+    c->o->params[c->i] = t;
+    c->o->names[c->i] = strdup(name);
+    c->i++;
+}
+
+static cf_optim *optim_new(const char *what, cf_optim_kind kind, cf_module *m, float lr)
+{
+    if (!m) {
+        cf__error(CF_ERR_ARG, "%s: module is NULL", what);
+        return NULL;
+    }
+    collect c = {NULL, 0};
+    cf_module_visit(m, count_param, &c);
+    cf_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        goto nomem;
+    o->kind = kind;
+    o->lr = lr;
+    o->n = c.i;
+    o->params = calloc(o->n + 1, sizeof *o->params);
+    o->names = calloc(o->n + 1, sizeof *o->names);
+    o->m1 = calloc(o->n + 1, sizeof *o->m1);
+    o->m2 = calloc(o->n + 1, sizeof *o->m2);
+    o->steps = calloc(o->n + 1, sizeof *o->steps);
+    if (!o->params || !o->names || !o->m1 || !o->m2 || !o->steps)
+        goto nomem;
+    c.o = o;
+    c.i = 0;
+    cf_module_visit(m, add_param, &c);
+    for (int i = 0; i < o->n; i++)
+        if (!o->names[i])
+            goto nomem;
+    return o;
+nomem:
+    cf_optim_free(o);
+    cf__error(CF_ERR_NOMEM, "%s: out of memory", what);
+    return NULL;
+}
+
+cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening, float weight_decay,
+                     bool nesterov)
+{
+    if (nesterov && (momentum <= 0 || dampening != 0)) {
+        cf__error(CF_ERR_ARG, "cf_sgd_new: Nesterov momentum requires a momentum and zero "
+                              "dampening");
+        return NULL;
+    }
+    cf_optim *o = optim_new("cf_sgd_new", CF_OPTIM_SGD, m, lr);
+    if (o) {
+        o->momentum = momentum;
+        o->dampening = dampening;
+        o->weight_decay = weight_decay;
+        o->nesterov = nesterov;
+    }
+    return o;
+}
+
+static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m, float lr, float beta1,
+                          float beta2, float eps, float weight_decay)
+{
+    if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0)) {
+        cf__error(CF_ERR_ARG, "%s: invalid betas (%g, %g) or eps %g", what, beta1, beta2, eps);
+        return NULL;
+    }
+    cf_optim *o = optim_new(what, kind, m, lr);
+    if (o) {
+        o->beta1 = beta1;
+        o->beta2 = beta2;
+        o->eps = eps;
+        o->weight_decay = weight_decay;
+    }
+    return o;
+}
+
+cf_optim *cf_adam_new(cf_module *m, float lr, float beta1, float beta2, float eps,
+                      float weight_decay)
+{
+    return adam_new("cf_adam_new", CF_OPTIM_ADAM, m, lr, beta1, beta2, eps, weight_decay);
+}
+
+cf_optim *cf_adamw_new(cf_module *m, float lr, float beta1, float beta2, float eps,
+                       float weight_decay)
+{
+    return adam_new("cf_adamw_new", CF_OPTIM_ADAMW, m, lr, beta1, beta2, eps, weight_decay);
+}
+
+/* The state tensor *slot for parameter p, zeroed on first use. */
+static float *state(cf_tensor **slot, const cf_tensor *p)
+{
+    if (!*slot)
+        *slot = cf_tensor_new(CF_F32, p->ndim, p->shape);
+    return *slot ? (*slot)->data : NULL;
+}
+
+static void sgd_update(cf_optim *o, int i)
+{
+    cf_tensor *p = o->params[i];
+    float *w = p->data;
+    const float *g = p->grad->data;
+    int64_t n = cf_numel(p);
+    float wd = o->weight_decay, mom = o->momentum, damp = o->dampening, lr = o->lr;
+    bool first = o->m1[i] == NULL;
+    float *buf = mom != 0 ? state(&o->m1[i], p) : NULL;
+    if (mom != 0 && !buf)
+        return;
+#pragma omp parallel for num_threads(cf__threads_for(n)) schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        float d = wd != 0 ? g[j] + wd * w[j] : g[j];
+        if (buf) {
+            buf[j] = first ? d : buf[j] * mom + (1 - damp) * d;
+            d = o->nesterov ? d + mom * buf[j] : buf[j];
+        }
+        w[j] = w[j] + -lr * d;
+    }
+}
+
+static void adam_update(cf_optim *o, int i)
+{
+    cf_tensor *p = o->params[i];
+    float *w = p->data;
+    const float *g = p->grad->data;
+    float *m = state(&o->m1[i], p), *v = state(&o->m2[i], p);
+    if (!m || !v)
+        return;
+    int64_t n = cf_numel(p), t = ++o->steps[i];
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, lr = o->lr;
+    float wd = o->kind == CF_OPTIM_ADAM ? o->weight_decay : 0;
+    float decay = o->kind == CF_OPTIM_ADAMW ? (float)(1.0 - (double)lr * o->weight_decay) : 1;
+    /* Python computes these in double, then the kernels use them as float. */
+    double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+#pragma omp parallel for num_threads(cf__threads_for(n)) schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        float x = w[j] * decay;
+        float d = wd != 0 ? g[j] + wd * x : g[j];
+        m[j] = m[j] * b1 + (1 - b1) * d;
+        v[j] = v[j] * b2 + (1 - b2) * d * d;
+        float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+        w[j] = x + -step_size * m[j] / denom;
+    }
+}
+
+void cf_optim_step(cf_optim *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->n; i++) {
+        if (!o->params[i]->grad)
+            continue;
+        if (o->kind == CF_OPTIM_SGD)
+            sgd_update(o, i);
+        else
+            adam_update(o, i);
+    }
+    o->step++;
+}
+
+void cf_optim_zero_grad(cf_optim *o)
+{
+    for (int i = 0; o && i < o->n; i++)
+        cf_zero_grad(o->params[i]);
+}
+
+void cf_optim_set_lr(cf_optim *o, float lr)
+{
+    if (o)
+        o->lr = lr;
+}
+
+float cf_optim_lr(const cf_optim *o) { return o ? o->lr : 0; }
+
+int64_t cf_optim_steps(const cf_optim *o) { return o ? o->step : 0; }
+
+void cf_optim_free(cf_optim *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->n; i++) {
+        if (o->names)
+            free(o->names[i]);
+        if (o->m1)
+            cf_tensor_free(o->m1[i]);
+        if (o->m2)
+            cf_tensor_free(o->m2[i]);
+    }
+    free(o->params);
+    free(o->names);
+    free(o->m1);
+    free(o->m2);
+    free(o->steps);
+    free(o);
+}
