@@ -150,6 +150,66 @@ typedef struct {
 CF_API cf_dropout_mod *cf_dropout_new(cf_module *parent, const char *name, float p, uint64_t seed);
 CF_API cf_tensor *cf_dropout_forward(cf_dropout_mod *m, cf_tensor *x);
 
+/* ---- Attention and Transformer blocks ---- */
+
+/* torch.nn.MultiheadAttention (batch_first=True): in_proj_weight [3E, E],
+ * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]; Xavier
+ * initialisation of in_proj_weight, zero biases, as PyTorch. */
+typedef struct {
+    cf_module base;
+    cf_tensor *in_proj_weight, *in_proj_bias; /* biases NULL without bias */
+    cf_linear *out_proj;
+    int embed_dim, num_heads;
+    float dropout;
+    cf_rng rng; /* dropout on the attention weights */
+} cf_mha;
+
+/* Cached keys and values of earlier positions, for incremental decoding:
+ * each call with a cache appends the new positions' keys and values (in
+ * caller-owned storage of max_len positions) and attends over all of them,
+ * so one step costs O(T) instead of O(T^2). */
+typedef struct {
+    cf_tensor *k, *v; /* [B, H, max_len, head_dim], owned by the cache */
+    int64_t len;      /* positions filled */
+    int64_t max_len;
+} cf_kv_cache;
+
+/* Returns a cache for batch B and max_len positions (heap; free with
+ * cf_kv_cache_free), or NULL with CF_ERR_NOMEM. */
+CF_API cf_kv_cache *cf_kv_cache_new(const cf_mha *m, int64_t batch, int64_t max_len);
+CF_API void cf_kv_cache_free(cf_kv_cache *c);
+/* Forgets the cached positions (keeps the memory). */
+CF_API void cf_kv_cache_clear(cf_kv_cache *c);
+
+typedef struct {
+    /* bool [B, S]: true marks a padding key that is ignored (PyTorch). */
+    cf_tensor *key_padding_mask;
+    /* [L, S] or [B, H, L, S]-broadcastable: bool, true = not allowed
+     * (PyTorch's nn.MultiheadAttention), or float, added to the scores. */
+    cf_tensor *attn_mask;
+    bool causal;
+    /* If not NULL, receives the attention weights: [B, L, S] averaged over
+     * heads when average_weights, else [B, H, L, S]. */
+    cf_tensor **weights;
+    bool average_weights;
+    /* Self-attention decoding step: keys and values of the new positions
+     * are appended to the cache, queries attend to all cached positions. */
+    cf_kv_cache *cache;
+} cf_mha_opts;
+
+CF_API cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_heads,
+                          float dropout, bool bias, cf_rng *g);
+/* query [B, L, E], key and value [B, S, E] (pass the same tensor for
+ * self-attention: one projection matmul); returns [B, L, E]. opts may be
+ * NULL. */
+CF_API cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor *value,
+                                 const cf_mha_opts *opts);
+
+/* Sinusoidal positional encoding of "Attention Is All You Need" for
+ * positions start .. start+T-1: [T, dim], sin(pos / 10000^(2i/dim)) at
+ * column 2i and cos at 2i+1, in the arena (no gradient). */
+CF_API cf_tensor *cf_sinusoidal_encoding(int64_t start, int64_t T, int dim);
+
 /* ---- Optimizers (PyTorch semantics and update order) ----
  * An optimizer updates every parameter under the module it was made for
  * (parameters without a gradient are skipped, as in PyTorch). It owns its
