@@ -210,6 +210,91 @@ CF_API cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf
  * column 2i and cos at 2i+1, in the arena (no gradient). */
 CF_API cf_tensor *cf_sinusoidal_encoding(int64_t start, int64_t T, int dim);
 
+typedef enum { CF_ACT_RELU, CF_ACT_GELU } cf_activation;
+
+/* The position-wise feed-forward block of a Transformer layer:
+ * linear2(dropout(act(linear1(x)))). Create it with the name "" to give its
+ * parameters the names torch.nn.TransformerEncoderLayer uses
+ * (linear1.weight, linear2.bias, ...). */
+typedef struct {
+    cf_module base;
+    cf_linear *linear1, *linear2;
+    cf_dropout_mod *dropout;
+    cf_activation act;
+} cf_ffn;
+CF_API cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, float dropout,
+                          cf_activation act, cf_rng *g);
+CF_API cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x);
+
+/* A learned positional embedding: weight [max_len, dim] ~ N(0, 1). */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight;
+    int max_len, dim;
+} cf_pos_embedding;
+CF_API cf_pos_embedding *cf_pos_embedding_new(cf_module *parent, const char *name, int max_len,
+                                              int dim, cf_rng *g);
+/* Rows start .. start+T-1 of the table: [T, dim]; CF_ERR_INDEX past max_len. */
+CF_API cf_tensor *cf_pos_embedding_forward(cf_pos_embedding *m, int64_t start, int64_t T);
+
+/* ---- Recurrent layers ---- */
+
+/* torch.nn.GRUCell: weight_ih [3H, in], weight_hh [3H, H], bias_ih,
+ * bias_hh [3H], gates in the order r, z, n, all ~ U(-1/sqrt(H), 1/sqrt(H)):
+ *   r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
+ *   z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+ *   n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+ *   h' = (1 - z) * n + z * h */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight_ih, *weight_hh, *bias_ih, *bias_hh; /* biases may be NULL */
+    int input, hidden;
+} cf_gru_cell;
+CF_API cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int hidden,
+                                    bool bias, cf_rng *g);
+/* x [B, in], h [B, H] (NULL: zeros); returns h' [B, H]. */
+CF_API cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h);
+
+/* torch.nn.GRU (batch_first=True): per layer k the parameters
+ * weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} and, when
+ * bidirectional, the same with the suffix _reverse. Dropout (training only)
+ * applies to the outputs of every layer but the last. */
+typedef struct {
+    cf_module base;
+    int input, hidden, layers;
+    bool bidirectional;
+    float dropout;
+    cf_rng rng;
+    cf_tensor *w[16][4]; /* [layer * dirs + dir][ih, hh, bias_ih, bias_hh] */
+} cf_gru;
+CF_API cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, int layers,
+                          bool bidirectional, float dropout, bool bias, cf_rng *g);
+/* x [B, T, in], h0 [layers * dirs, B, H] (NULL: zeros); returns the last
+ * layer's outputs [B, T, dirs * H] and stores the final states
+ * [layers * dirs, B, H] in *h_n when h_n is not NULL. */
+CF_API cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n);
+
+/* Additive attention (Bahdanau et al. 2015): score_j = v^T tanh(W_q q +
+ * W_k k_j), parameters query_proj.weight [A, Q], key_proj.weight [A, K],
+ * key_proj.bias [A], v.weight [1, A]. */
+typedef struct {
+    cf_module base;
+    cf_linear *query_proj, *key_proj, *v;
+} cf_additive_attention;
+CF_API cf_additive_attention *cf_additive_attention_new(cf_module *parent, const char *name,
+                                                        int query_dim, int key_dim, int attn_dim,
+                                                        cf_rng *g);
+/* The key projection [B, S, A] of keys [B, S, K]; compute it once per
+ * source sequence and pass it to every decoding step. */
+CF_API cf_tensor *cf_additive_attention_keys(cf_additive_attention *m, cf_tensor *keys);
+/* query [B, Q], keys [B, S, K], their projection from
+ * cf_additive_attention_keys, key_padding_mask bool [B, S] (true: ignored)
+ * or NULL. Returns the context [B, K]; *weights (if not NULL) receives the
+ * attention weights [B, S]. */
+CF_API cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_tensor *query,
+                                                cf_tensor *keys, cf_tensor *proj_keys,
+                                                cf_tensor *key_padding_mask, cf_tensor **weights);
+
 /* ---- Optimizers (PyTorch semantics and update order) ----
  * An optimizer updates every parameter under the module it was made for
  * (parameters without a gradient are skipped, as in PyTorch). It owns its

@@ -1,0 +1,57 @@
+/* The Transformer's feed-forward block and learned positional embeddings. */
+#include "nn/internal.h"
+
+cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, float dropout,
+                   cf_activation act, cf_rng *g)
+{
+    cf_ffn *m = nn__new(sizeof *m, "FeedForward", parent, name);
+    if (!m)
+        return NULL;
+    m->act = act;
+    m->linear1 = cf_linear_new(&m->base, "linear1", dim, hidden, true, g);
+    m->dropout = cf_dropout_new(&m->base, "dropout", dropout, g ? g->seed + 1 : 1);
+    m->linear2 = cf_linear_new(&m->base, "linear2", hidden, dim, true, g);
+    if (!m->linear1 || !m->dropout || !m->linear2) {
+        cf_module_free(&m->base);
+        return NULL;
+    }
+    return m;
+}
+
+cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
+{
+    if (!m)
+        return NULL;
+    cf_tensor *h = cf_linear_forward(m->linear1, x);
+    h = m->act == CF_ACT_GELU ? cf_gelu(h, false) : cf_relu(h);
+    return cf_linear_forward(m->linear2, cf_dropout_forward(m->dropout, h));
+}
+
+cf_pos_embedding *cf_pos_embedding_new(cf_module *parent, const char *name, int max_len, int dim,
+                                       cf_rng *g)
+{
+    cf_pos_embedding *m = nn__new(sizeof *m, "PositionalEmbedding", parent, name);
+    if (!m)
+        return NULL;
+    m->max_len = max_len;
+    m->dim = dim;
+    m->weight = cf_module_param(&m->base, "weight", CF_SHAPE(max_len, dim));
+    if (!m->weight) {
+        cf_module_free(&m->base);
+        return NULL;
+    }
+    cf_fill_normal(g, m->weight, 0, 1);
+    return m;
+}
+
+cf_tensor *cf_pos_embedding_forward(cf_pos_embedding *m, int64_t start, int64_t T)
+{
+    if (!m)
+        return NULL;
+    if (start < 0 || T < 0 || start + T > m->max_len) {
+        cf__error(CF_ERR_INDEX, "PositionalEmbedding \"%s\": positions %lld..%lld beyond %d",
+                  m->base.name, (long long)start, (long long)(start + T - 1), m->max_len);
+        return NULL;
+    }
+    return cf_slice(m->weight, 0, start, start + T, 1);
+}

@@ -1,0 +1,172 @@
+/* GRU and GRUCell with the equations and parameter names of torch.nn.GRU. */
+#include "nn/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static void init_uniform(cf_tensor *t, int hidden, cf_rng *g)
+{
+    if (t)
+        cf_fill_uniform(g, t, -1.0f / sqrtf((float)hidden), 1.0f / sqrtf((float)hidden));
+}
+
+/* Creates the four tensors of one cell under the given suffix. */
+static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, bool bias, cf_rng *g,
+                      cf_tensor **w)
+{
+    static const char *names[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    for (int i = 0; i < 4; i++) {
+        char name[CF_NAME_MAX];
+        snprintf(name, sizeof name, "%s%s", names[i], suffix);
+        w[i] = NULL;
+        if (i >= 2 && !bias)
+            continue;
+        w[i] = i == 0   ? cf_module_param(m, name, CF_SHAPE(3 * hidden, input))
+               : i == 1 ? cf_module_param(m, name, CF_SHAPE(3 * hidden, hidden))
+                        : cf_module_param(m, name, CF_SHAPE(3 * hidden));
+        if (!w[i])
+            return false;
+        init_uniform(w[i], hidden, g);
+    }
+    return true;
+}
+
+/* x W^T + b, or without b. */
+static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
+{
+    cf_tensor *y = cf_matmul(x, cf_transpose(w, 0, 1));
+    return b ? cf_add(y, b) : y;
+}
+
+/* One step from the input projection gi = x W_ih^T + b_ih [B, 3H]. */
+static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *const *w, int64_t H)
+{
+    cf_tensor *gh = affine(h, w[1], w[3]);
+    cf_tensor *r = cf_sigmoid(cf_add(cf_slice(gi, -1, 0, H, 1), cf_slice(gh, -1, 0, H, 1)));
+    cf_tensor *z = cf_sigmoid(cf_add(cf_slice(gi, -1, H, 2 * H, 1), cf_slice(gh, -1, H, 2 * H, 1)));
+    cf_tensor *n = cf_tanh(
+        cf_add(cf_slice(gi, -1, 2 * H, 3 * H, 1), cf_mul(r, cf_slice(gh, -1, 2 * H, 3 * H, 1))));
+    /* (1 - z) * n + z * h = n + z * (h - n) */
+    return cf_add(n, cf_mul(z, cf_sub(h, n)));
+}
+
+static bool check_input(const char *what, const char *name, const cf_tensor *x, int ndim, int input)
+{
+    if (x->ndim == ndim && x->shape[ndim - 1] == input)
+        return true;
+    char b[CF_SHAPE_BUF];
+    cf__error(CF_ERR_SHAPE, "%s \"%s\": input of shape %s, expected %d dims ending in %d", what,
+              name, cf_shape_str(x, b, sizeof b), ndim, input);
+    return false;
+}
+
+cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int hidden, bool bias,
+                             cf_rng *g)
+{
+    cf_gru_cell *m = nn__new(sizeof *m, "GRUCell", parent, name);
+    if (!m)
+        return NULL;
+    m->input = input;
+    m->hidden = hidden;
+    cf_tensor *w[4];
+    if (!make_cell(&m->base, "", input, hidden, bias, g, w)) {
+        cf_module_free(&m->base);
+        return NULL;
+    }
+    m->weight_ih = w[0], m->weight_hh = w[1], m->bias_ih = w[2], m->bias_hh = w[3];
+    return m;
+}
+
+cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
+{
+    if (!m || !cf__check("GRUCell", 1, &x) || !check_input("GRUCell", m->base.name, x, 2, m->input))
+        return NULL;
+    if (!h)
+        h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
+    cf_tensor *w[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
+    return step(affine(x, w[0], w[2]), h, w, m->hidden);
+}
+
+cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, int layers,
+                   bool bidirectional, float dropout, bool bias, cf_rng *g)
+{
+    int dirs = bidirectional ? 2 : 1;
+    if (layers < 1 || layers * dirs > 16 || input < 1 || hidden < 1) {
+        cf__error(CF_ERR_ARG, "GRU \"%s\": invalid sizes (input %d, hidden %d, %d layers)",
+                  name ? name : "", input, hidden, layers);
+        return NULL;
+    }
+    cf_gru *m = nn__new(sizeof *m, "GRU", parent, name);
+    if (!m)
+        return NULL;
+    m->input = input;
+    m->hidden = hidden;
+    m->layers = layers;
+    m->bidirectional = bidirectional;
+    m->dropout = dropout;
+    cf_rng_init(&m->rng, g ? g->seed + 7 : 7);
+    for (int l = 0; l < layers; l++) {
+        for (int d = 0; d < dirs; d++) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
+            if (!make_cell(&m->base, suffix, l ? hidden * dirs : input, hidden, bias, g,
+                           m->w[l * dirs + d])) {
+                cf_module_free(&m->base);
+                return NULL;
+            }
+        }
+    }
+    return m;
+}
+
+/* One direction of one layer over x [B, T, in]: outputs [B, T, H]. */
+static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H, bool reverse,
+                      cf_tensor **h_last)
+{
+    int64_t T = x->shape[1];
+    cf_tensor *gi = affine(x, w[0], w[2]); /* [B, T, 3H], one matmul for all steps */
+    cf_tensor **outs = cf__arena_alloc("GRU", sizeof(cf_tensor *) * (T > 0 ? T : 1));
+    if (!gi || !outs)
+        return NULL;
+    for (int64_t s = 0; s < T; s++) {
+        int64_t t = reverse ? T - 1 - s : s;
+        h = step(cf_squeeze(cf_slice(gi, 1, t, t + 1, 1), 1), h, w, H);
+        outs[t] = h;
+    }
+    *h_last = h;
+    return cf_stack((int)T, outs, 1);
+}
+
+cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
+{
+    if (!m || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
+        return NULL;
+    int dirs = m->bidirectional ? 2 : 1;
+    int64_t B = x->shape[0], H = m->hidden;
+    if (h0 && (h0->ndim != 3 || h0->shape[0] != m->layers * dirs || h0->shape[1] != B ||
+               h0->shape[2] != H)) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "GRU \"%s\": h0 of shape %s, expected [%d, %lld, %lld]",
+                  m->base.name, cf_shape_str(h0, b, sizeof b), m->layers * dirs, (long long)B,
+                  (long long)H);
+        return NULL;
+    }
+    cf_tensor *finals[16];
+    for (int l = 0; l < m->layers; l++) {
+        cf_tensor *outs[2];
+        for (int d = 0; d < dirs; d++) {
+            int k = l * dirs + d;
+            cf_tensor *h =
+                h0 ? cf_squeeze(cf_slice(h0, 0, k, k + 1, 1), 0) : cf_zeros(CF_SHAPE(B, H));
+            outs[d] = run(x, h, m->w[k], H, d == 1, &finals[k]);
+        }
+        x = dirs == 2 ? cf_cat(2, outs, 2) : outs[0];
+        if (l + 1 < m->layers)
+            x = cf_dropout(x, m->dropout, m->base.training, &m->rng);
+        if (!x)
+            return NULL;
+    }
+    if (h_n)
+        *h_n = cf_stack(m->layers * dirs, finals, 0);
+    return x;
+}
