@@ -1,6 +1,530 @@
+/* cf_attention: PyTorch golden cases (tests/golden/gen_attention.py), finite
+ * differences, dropout, the inference path against the training path, and
+ * bad input. */
 #include "tests/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Golden cases ---- */
+
+static cf_tensor *gold_leaf(const cf_safetensors *f, const char *c, const char *n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", c, n);
+    return cf_requires_grad(fixture(f, name), true);
+}
+
+static void check(const cf_tensor *t, const cf_safetensors *f, const char *c, const char *n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", c, n);
+    assert_golden(t, f, name);
+}
+
+/* Runs case c on the given q, k, v: the output of both forward paths, the
+ * weights, then the gradients of the nleaf named leaves after a backward
+ * with the stored dout. */
+static void run_case(const cf_safetensors *f, const char *c, cf_tensor *q, cf_tensor *k,
+                     cf_tensor *v, cf_attention_opts o, int nleaf, cf_tensor *const *leaves,
+                     const char *const *names)
+{
+    cf_tensor *inf = NULL;
+    CF_NO_GRAD { inf = cf_attention(q, k, v, &o); }
+    ASSERT_NO_ERROR();
+    ck_assert_ptr_null(inf->op);
+    check(inf, f, c, "out");
+    cf_tensor *w = NULL;
+    o.weights = &w;
+    cf_tensor *out = cf_attention(q, k, v, &o);
+    ASSERT_NO_ERROR();
+    check(out, f, c, "out");
+    check(w, f, c, "weights");
+    char name[64];
+    snprintf(name, sizeof name, "%s.dout", c);
+    ck_assert_int_eq(cf_backward_with(out, fixture(f, name)), CF_OK);
+    for (int i = 0; i < nleaf; i++) {
+        char g[32];
+        snprintf(g, sizeof g, "grad_%s", names[i]);
+        check(leaves[i]->grad, f, c, g);
+    }
+}
+
+/* A case whose q, k, v are leaves, with an optional mask. */
+static void run_direct(const char *c, bool has_mask, bool causal, float scale)
+{
+    cf_safetensors *f = open_fixture("attention.safetensors");
+    cf_tensor *l[4] = {gold_leaf(f, c, "q"), gold_leaf(f, c, "k"), gold_leaf(f, c, "v")};
+    const char *names[4] = {"q", "k", "v", "mask"};
+    int n = 3;
+    cf_attention_opts o = {.causal = causal, .scale = scale};
+    if (has_mask) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.mask", c);
+        o.mask = fixture(f, name);
+        if (o.mask->dtype == CF_F32)
+            l[n++] = cf_requires_grad(o.mask, true);
+    }
+    run_case(f, c, l[0], l[1], l[2], o, n, l, names);
+    cf_safetensors_close(f);
+}
+
+START_TEST(golden_without_mask) { run_direct("plain", false, false, 0); }
+END_TEST
+
+START_TEST(golden_bool_key_padding_mask) { run_direct("pad", true, false, 0); }
+END_TEST
+
+START_TEST(golden_additive_float_mask_and_its_gradient)
+{
+    run_direct("additive", true, false, 0.3f);
+}
+END_TEST
+
+START_TEST(golden_causal_square) { run_direct("causal", false, true, 0); }
+END_TEST
+
+START_TEST(golden_causal_fewer_queries_than_keys_aligns_top_left)
+{
+    run_direct("causal_short", false, true, 0);
+}
+END_TEST
+
+START_TEST(golden_single_token) { run_direct("t1", false, false, 0); }
+END_TEST
+
+START_TEST(golden_seven_tokens_head_size_five) { run_direct("t7", false, false, 0); }
+END_TEST
+
+START_TEST(golden_permuted_views_of_packed_projection)
+{
+    cf_safetensors *f = open_fixture("attention.safetensors");
+    cf_tensor *x = gold_leaf(f, "packed", "x"); /* [B, T, 3, H, D] */
+    cf_tensor *qkv[3];
+    for (int i = 0; i < 3; i++)
+        qkv[i] = cf_permute(cf_squeeze(cf_slice(x, 2, i, i + 1, 1), 2), (int[]){0, 2, 1, 3});
+    const char *names[1] = {"x"};
+    run_case(f, "packed", qkv[0], qkv[1], qkv[2], (cf_attention_opts){.causal = true}, 1, &x,
+             names);
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(golden_keys_and_values_expanded_over_heads)
+{
+    cf_safetensors *f = open_fixture("attention.safetensors");
+    cf_tensor *l[3] = {gold_leaf(f, "gqa", "q"), gold_leaf(f, "gqa", "k"),
+                       gold_leaf(f, "gqa", "v")};
+    const char *names[3] = {"q", "k", "v"};
+    cf_tensor *k = cf_expand(l[1], CF_SHAPE(2, 3, 5, 4));
+    cf_tensor *v = cf_expand(l[2], CF_SHAPE(2, 3, 5, 2));
+    run_case(f, "gqa", l[0], k, v, (cf_attention_opts){0}, 3, l, names);
+    cf_safetensors_close(f);
+}
+END_TEST
+
+/* ---- The two forward paths ---- */
+
+/* A bool tensor, true with probability p_true. */
+static cf_tensor *bool_mask(uint64_t seed, float p_true, int ndim, const int64_t *shape)
+{
+    cf_rng g;
+    cf_rng_init(&g, seed);
+    cf_tensor *u = cf_uniform(&g, 0, 1, ndim, shape), *m = cf_empty(CF_BOOL, ndim, shape);
+    int64_t n = cf_numel(u);
+    for (int64_t i = 0; i < n; i++)
+        ((uint8_t *)m->data)[i] = ((float *)u->data)[i] < p_true;
+    return m;
+}
+
+/* out of the inference path (no gradient, no weights) and of the training
+ * path (weights requested) for the same inputs. */
+static void both_paths(cf_tensor *q, cf_tensor *k, cf_tensor *v, cf_attention_opts o,
+                       cf_tensor **inf, cf_tensor **train)
+{
+    CF_NO_GRAD { *inf = cf_attention(q, k, v, &o); }
+    cf_tensor *w;
+    o.weights = &w;
+    *train = cf_attention(q, k, v, &o);
+    ASSERT_NO_ERROR();
+}
+
+START_TEST(inference_path_matches_training_path_over_key_blocks_causal)
+{
+    cf_tensor *q = rand_leaf(1, -2, 2, CF_SHAPE(2, 2, 300, 16));
+    cf_tensor *k = rand_leaf(2, -2, 2, CF_SHAPE(2, 2, 300, 16));
+    cf_tensor *v = rand_leaf(3, -1, 1, CF_SHAPE(2, 2, 300, 8));
+    cf_tensor *inf, *train;
+    both_paths(q, k, v, (cf_attention_opts){.causal = true}, &inf, &train);
+    ck_assert_ptr_null(inf->op);
+    assert_close(inf, train, 1e-5f, 1e-4f);
+}
+END_TEST
+
+START_TEST(inference_path_matches_training_path_with_padding_and_uneven_blocks)
+{
+    cf_tensor *q = rand_leaf(4, -2, 2, CF_SHAPE(2, 3, 70, 9));
+    cf_tensor *k = rand_leaf(5, -2, 2, CF_SHAPE(2, 3, 201, 9));
+    cf_tensor *v = rand_leaf(6, -1, 1, CF_SHAPE(2, 3, 201, 5));
+    cf_tensor *keep = bool_mask(1, 0.7f, CF_SHAPE(2, 1, 1, 201));
+    cf_tensor *bias = cf_uniform(NULL, -1, 1, CF_SHAPE(70, 201));
+    cf_tensor *inf, *train;
+    both_paths(q, k, v, (cf_attention_opts){.mask = keep}, &inf, &train);
+    assert_close(inf, train, 1e-5f, 1e-4f);
+    both_paths(q, k, v, (cf_attention_opts){.mask = bias, .causal = true}, &inf, &train);
+    assert_close(inf, train, 1e-5f, 1e-4f);
+}
+END_TEST
+
+START_TEST(inference_path_memory_is_linear_in_sequence_length)
+{
+    cf_set_num_threads(2);
+    const int64_t T = 1024;
+    cf_tensor *q = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 1, T, 8));
+    cf_tensor *k = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 1, T, 8));
+    cf_tensor *v = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 1, T, 8));
+    size_t before = cf_arena_used(cf_arena_current());
+    cf_tensor *out = cf_attention(q, k, v, &(cf_attention_opts){.causal = true});
+    ASSERT_NO_ERROR();
+    ck_assert_ptr_nonnull(out);
+    size_t used = cf_arena_used(cf_arena_current()) - before;
+    ck_assert_msg(used < sizeof(float) * T * T / 8, "inference used %zu bytes", used);
+}
+END_TEST
+
+/* ---- Masking ---- */
+
+START_TEST(fully_masked_rows_give_zero_output_and_zero_gradient)
+{
+    cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 2, 3, 4));
+    cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 2, 5, 4));
+    cf_tensor *v = rand_leaf(9, -1, 1, CF_SHAPE(1, 2, 5, 3));
+    cf_tensor *mask = bool_mask(2, 1, CF_SHAPE(3, 5)); /* all true */
+    for (int64_t j = 0; j < 5; j++)
+        cf_set(mask, CF_IDX(1, j), 0);
+    cf_attention_opts o = {.mask = mask};
+    cf_tensor *out = cf_attention(q, k, v, &o), *inf;
+    ck_assert_int_eq(cf_backward(cf_sum_all(out)), CF_OK);
+    CF_NO_GRAD { inf = cf_attention(q, k, v, &o); }
+    ASSERT_NO_ERROR();
+    for (int64_t h = 0; h < 2; h++) {
+        for (int64_t d = 0; d < 3; d++) {
+            ck_assert_float_eq(cf_get(out, CF_IDX(0, h, 1, d)), 0);
+            ck_assert_float_eq(cf_get(inf, CF_IDX(0, h, 1, d)), 0);
+        }
+        for (int64_t d = 0; d < 4; d++)
+            ck_assert_float_eq(cf_get(q->grad, CF_IDX(0, h, 1, d)), 0);
+    }
+    float gk[40];
+    cf_copy_to(k->grad, gk);
+    for (int i = 0; i < 40; i++)
+        ck_assert(isfinite(gk[i]));
+}
+END_TEST
+
+/* ---- Finite differences ---- */
+
+typedef struct {
+    bool causal;
+    float dropout;
+} gc_cfg;
+
+/* inputs: q^T [B, H, D, Tq] (attended transposed), k, v, optional mask. */
+static cf_tensor *gc_fn(cf_tensor *const *in, void *ud)
+{
+    const gc_cfg *cfg = ud;
+    cf_rng g;
+    cf_rng_init(&g, 11); /* the same dropout mask at every evaluation */
+    cf_attention_opts o = {
+        .mask = in[3], .causal = cfg->causal, .dropout = cfg->dropout, .rng = &g};
+    return cf_attention(cf_transpose(in[0], 2, 3), in[1], in[2], &o);
+}
+
+START_TEST(gradcheck_with_float_mask_and_transposed_query)
+{
+    cf_tensor *in[4] = {
+        rand_leaf(10, -1, 1, CF_SHAPE(2, 2, 3, 4)), rand_leaf(11, -1, 1, CF_SHAPE(2, 2, 5, 3)),
+        rand_leaf(12, -1, 1, CF_SHAPE(2, 2, 5, 2)), rand_leaf(13, -1, 1, CF_SHAPE(1, 4, 5))};
+    assert_gradcheck(gc_fn, &(gc_cfg){0}, 4, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(gradcheck_causal)
+{
+    cf_tensor *in[4] = {rand_leaf(14, -1, 1, CF_SHAPE(1, 2, 3, 6)),
+                        rand_leaf(15, -1, 1, CF_SHAPE(1, 2, 6, 3)),
+                        rand_leaf(16, -1, 1, CF_SHAPE(1, 2, 6, 4)), NULL};
+    assert_gradcheck(gc_fn, &(gc_cfg){.causal = true}, 3, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(gradcheck_with_dropout)
+{
+    cf_tensor *in[4] = {rand_leaf(17, -1, 1, CF_SHAPE(1, 2, 3, 4)),
+                        rand_leaf(18, -1, 1, CF_SHAPE(1, 2, 5, 3)),
+                        rand_leaf(19, -1, 1, CF_SHAPE(1, 2, 5, 2)), NULL};
+    assert_gradcheck(gc_fn, &(gc_cfg){.dropout = 0.4f}, 3, in, 1e-2f);
+}
+END_TEST
+
+/* ---- Dropout ---- */
+
+/* With V the identity, out = weights * keep / (1 - p) elementwise. */
+START_TEST(dropout_zeroes_weights_and_scales_the_rest)
+{
+    const float p = 0.25f;
+    cf_tensor *q = cf_uniform(NULL, -1, 1, CF_SHAPE(2, 2, 6, 4));
+    cf_tensor *k = cf_uniform(NULL, -1, 1, CF_SHAPE(2, 2, 6, 4));
+    float eye[36] = {0};
+    for (int i = 0; i < 6; i++)
+        eye[i * 6 + i] = 1;
+    cf_tensor *v = cf_expand(cf_from_array(eye, CF_SHAPE(1, 1, 6, 6)), CF_SHAPE(2, 2, 6, 6));
+    cf_rng g;
+    cf_rng_init(&g, 5);
+    cf_tensor *w;
+    cf_tensor *out =
+        cf_attention(q, k, v, &(cf_attention_opts){.dropout = p, .rng = &g, .weights = &w});
+    ASSERT_NO_ERROR();
+    float o[144], ww[144];
+    cf_copy_to(out, o);
+    cf_copy_to(w, ww);
+    int dropped = 0;
+    for (int i = 0; i < 144; i++) {
+        if (o[i] == 0) {
+            dropped++;
+            continue;
+        }
+        ck_assert_float_eq_tol(o[i], ww[i] / (1 - p), 1e-6f);
+    }
+    ck_assert_int_gt(dropped, 10);
+    ck_assert_int_lt(dropped, 72);
+    /* The weights are those before dropout. */
+    for (int r = 0; r < 24; r++) {
+        float s = 0;
+        for (int j = 0; j < 6; j++)
+            s += ww[r * 6 + j];
+        ck_assert_float_eq_tol(s, 1, 1e-6f);
+    }
+}
+END_TEST
+
+START_TEST(dropout_is_reproducible_from_the_generator)
+{
+    cf_tensor *q = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 2, 8, 4));
+    cf_tensor *k = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 2, 8, 4));
+    cf_tensor *v = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 2, 8, 4));
+    cf_tensor *outs[3];
+    uint64_t seeds[3] = {3, 3, 4};
+    for (int i = 0; i < 3; i++) {
+        cf_rng g;
+        cf_rng_init(&g, seeds[i]);
+        outs[i] = cf_attention(q, k, v, &(cf_attention_opts){.dropout = 0.5f, .rng = &g});
+    }
+    ASSERT_NO_ERROR();
+    float a[64], b[64], c[64];
+    cf_copy_to(outs[0], a);
+    cf_copy_to(outs[1], b);
+    cf_copy_to(outs[2], c);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert(memcmp(a, c, sizeof a) != 0);
+}
+END_TEST
+
+START_TEST(dropout_of_one_drops_everything)
+{
+    cf_tensor *q = rand_leaf(20, -1, 1, CF_SHAPE(1, 1, 3, 2));
+    cf_tensor *k = rand_leaf(21, -1, 1, CF_SHAPE(1, 1, 3, 2));
+    cf_tensor *v = rand_leaf(22, -1, 1, CF_SHAPE(1, 1, 3, 2));
+    cf_tensor *out = cf_attention(q, k, v, &(cf_attention_opts){.dropout = 1});
+    ck_assert_int_eq(cf_backward(cf_sum_all(out)), CF_OK);
+    float o[6] = {0};
+    assert_values(out, o, 0, 0);
+    assert_values(v->grad, o, 0, 0);
+}
+END_TEST
+
+/* ---- Threads and graph ---- */
+
+/* Output and gradients with n threads, as bytes. */
+static void run_threads(int n, int64_t B, int64_t H, bool grad, float *res, int64_t len)
+{
+    cf_set_num_threads(n);
+    cf_tensor *q = rand_leaf(30, -1, 1, CF_SHAPE(B, H, 64, 16));
+    cf_tensor *k = rand_leaf(31, -1, 1, CF_SHAPE(B, H, 80, 16));
+    cf_tensor *v = rand_leaf(32, -1, 1, CF_SHAPE(B, H, 80, 16));
+    cf_tensor *out;
+    cf_set_grad_enabled(grad);
+    out = cf_attention(q, k, v, &(cf_attention_opts){.causal = true});
+    cf_set_grad_enabled(true);
+    int64_t no = cf_numel(out), nq = cf_numel(q), nk = cf_numel(k);
+    ck_assert_int_eq(len, grad ? no + nq + 2 * nk : no);
+    cf_copy_to(out, res);
+    if (!grad)
+        return;
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_square(out))), CF_OK);
+    cf_copy_to(q->grad, res + no);
+    cf_copy_to(k->grad, res + no + nq);
+    cf_copy_to(v->grad, res + no + nq + nk);
+}
+
+static void same_for_thread_counts(int64_t B, int64_t H, bool grad)
+{
+    int64_t len = B * H * 64 * 16 + (grad ? B * H * (64 + 2 * 80) * 16 : 0);
+    float *a = malloc(sizeof(float) * len), *b = malloc(sizeof(float) * len);
+    run_threads(1, B, H, grad, a, len);
+    run_threads(4, B, H, grad, b, len);
+    bool same = memcmp(a, b, sizeof(float) * len) == 0;
+    free(a);
+    free(b);
+    ck_assert_msg(same, "results differ between 1 and 4 threads");
+}
+
+START_TEST(results_do_not_depend_on_thread_count)
+{
+    same_for_thread_counts(1, 2, true);  /* heads in turn, threads in BLIS */
+    same_for_thread_counts(2, 4, true);  /* heads in parallel */
+    same_for_thread_counts(2, 4, false); /* inference path */
+}
+END_TEST
+
+START_TEST(records_a_graph_only_when_a_gradient_is_needed)
+{
+    cf_tensor *q = rand_leaf(40, -1, 1, CF_SHAPE(1, 1, 2, 2));
+    cf_tensor *k = cf_detach(q), *v = cf_detach(q);
+    cf_tensor *out = cf_attention(cf_detach(q), k, v, NULL);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_null(out->op);
+    out = cf_attention(q, k, v, NULL);
+    ck_assert_ptr_nonnull(out->op);
+    ck_assert(out->flags & CF_REQUIRES_GRAD);
+    ASSERT_NO_ERROR();
+}
+END_TEST
+
+/* ---- Bad input ---- */
+
+static cf_tensor *z(int ndim, const int64_t *shape) { return cf_zeros(ndim, shape); }
+
+START_TEST(rejects_null_operand)
+{
+    cf_tensor *w = (cf_tensor *)1;
+    cf_tensor *x = z(CF_SHAPE(1, 1, 2, 2));
+    ck_assert_ptr_null(cf_attention(x, NULL, x, &(cf_attention_opts){.weights = &w}));
+    ck_assert_ptr_null(w);
+    assert_error(CF_ERR_ARG, "cf_attention", NULL);
+}
+END_TEST
+
+START_TEST(rejects_operands_that_are_not_4d)
+{
+    cf_tensor *x = z(CF_SHAPE(1, 1, 2, 2)), *y = z(CF_SHAPE(1, 2, 2));
+    ck_assert_ptr_null(cf_attention(x, y, x, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[1, 2, 2]", "4-D", NULL);
+}
+END_TEST
+
+START_TEST(rejects_batch_or_head_mismatch)
+{
+    cf_tensor *q = z(CF_SHAPE(2, 3, 4, 5)), *k = z(CF_SHAPE(2, 2, 4, 5));
+    ck_assert_ptr_null(cf_attention(q, k, k, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[2, 3, 4, 5]", "[2, 2, 4, 5]", NULL);
+    cf_tensor *v = z(CF_SHAPE(1, 3, 4, 5));
+    ck_assert_ptr_null(cf_attention(q, q, v, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[1, 3, 4, 5]", NULL);
+}
+END_TEST
+
+START_TEST(rejects_query_and_key_size_mismatch)
+{
+    cf_tensor *q = z(CF_SHAPE(1, 2, 3, 4)), *k = z(CF_SHAPE(1, 2, 3, 5));
+    ck_assert_ptr_null(cf_attention(q, k, q, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[1, 2, 3, 4]", "[1, 2, 3, 5]", NULL);
+}
+END_TEST
+
+START_TEST(rejects_key_and_value_count_mismatch)
+{
+    cf_tensor *q = z(CF_SHAPE(1, 2, 3, 4)), *v = z(CF_SHAPE(1, 2, 6, 4));
+    ck_assert_ptr_null(cf_attention(q, q, v, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[1, 2, 3, 4]", "[1, 2, 6, 4]", NULL);
+}
+END_TEST
+
+START_TEST(rejects_mask_that_does_not_broadcast)
+{
+    cf_tensor *q = z(CF_SHAPE(2, 2, 3, 4)), *k = z(CF_SHAPE(2, 2, 5, 4));
+    cf_tensor *m = z(CF_SHAPE(3, 4));
+    ck_assert_ptr_null(cf_attention(q, k, k, &(cf_attention_opts){.mask = m}));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[3, 4]", "[2, 2, 3, 5]", NULL);
+    m = z(CF_SHAPE(1, 1, 1, 3, 5));
+    ck_assert_ptr_null(cf_attention(q, k, k, &(cf_attention_opts){.mask = m}));
+    assert_error(CF_ERR_SHAPE, "cf_attention", "[1, 1, 1, 3, 5]", NULL);
+}
+END_TEST
+
+START_TEST(rejects_int32_mask)
+{
+    cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
+    cf_tensor *m = cf_from_ints((const int32_t[]){1, 0, 1, 1}, CF_SHAPE(2, 2));
+    ck_assert_ptr_null(cf_attention(q, q, q, &(cf_attention_opts){.mask = m}));
+    assert_error(CF_ERR_DTYPE, "cf_attention", "int32", NULL);
+}
+END_TEST
+
+START_TEST(rejects_non_float_operand)
+{
+    cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
+    cf_tensor *k = cf_from_ints((const int32_t[]){1, 0, 1, 1}, CF_SHAPE(1, 1, 2, 2));
+    ck_assert_ptr_null(cf_attention(q, k, q, NULL));
+    assert_error(CF_ERR_DTYPE, "cf_attention", "int32", NULL);
+}
+END_TEST
+
+START_TEST(rejects_dropout_outside_unit_interval)
+{
+    cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
+    ck_assert_ptr_null(cf_attention(q, q, q, &(cf_attention_opts){.dropout = 1.5f}));
+    assert_error(CF_ERR_ARG, "cf_attention", "1.5", NULL);
+    ck_assert_ptr_null(cf_attention(q, q, q, &(cf_attention_opts){.dropout = NAN}));
+    assert_error(CF_ERR_ARG, "cf_attention", NULL);
+}
+END_TEST
 
 int main(void)
 {
-    return run_suite(suite_create("attention"));
+    Suite *s = suite_create("attention");
+    TCase *tc = tcase("attention");
+    tcase_add_test(tc, golden_without_mask);
+    tcase_add_test(tc, golden_bool_key_padding_mask);
+    tcase_add_test(tc, golden_additive_float_mask_and_its_gradient);
+    tcase_add_test(tc, golden_causal_square);
+    tcase_add_test(tc, golden_causal_fewer_queries_than_keys_aligns_top_left);
+    tcase_add_test(tc, golden_single_token);
+    tcase_add_test(tc, golden_seven_tokens_head_size_five);
+    tcase_add_test(tc, golden_permuted_views_of_packed_projection);
+    tcase_add_test(tc, golden_keys_and_values_expanded_over_heads);
+    tcase_add_test(tc, inference_path_matches_training_path_over_key_blocks_causal);
+    tcase_add_test(tc, inference_path_matches_training_path_with_padding_and_uneven_blocks);
+    tcase_add_test(tc, inference_path_memory_is_linear_in_sequence_length);
+    tcase_add_test(tc, fully_masked_rows_give_zero_output_and_zero_gradient);
+    tcase_add_test(tc, gradcheck_with_float_mask_and_transposed_query);
+    tcase_add_test(tc, gradcheck_causal);
+    tcase_add_test(tc, gradcheck_with_dropout);
+    tcase_add_test(tc, dropout_zeroes_weights_and_scales_the_rest);
+    tcase_add_test(tc, dropout_is_reproducible_from_the_generator);
+    tcase_add_test(tc, dropout_of_one_drops_everything);
+    tcase_add_test(tc, results_do_not_depend_on_thread_count);
+    tcase_add_test(tc, records_a_graph_only_when_a_gradient_is_needed);
+    tcase_add_test(tc, rejects_null_operand);
+    tcase_add_test(tc, rejects_operands_that_are_not_4d);
+    tcase_add_test(tc, rejects_batch_or_head_mismatch);
+    tcase_add_test(tc, rejects_query_and_key_size_mismatch);
+    tcase_add_test(tc, rejects_key_and_value_count_mismatch);
+    tcase_add_test(tc, rejects_mask_that_does_not_broadcast);
+    tcase_add_test(tc, rejects_int32_mask);
+    tcase_add_test(tc, rejects_non_float_operand);
+    tcase_add_test(tc, rejects_dropout_outside_unit_interval);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
 }
