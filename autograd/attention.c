@@ -54,8 +54,8 @@ static void attn_init(attn *a, const cf_tensor *q, const cf_tensor *k, const cf_
                 .scale = scale};
 }
 
-/* Heads (or tasks) lo..hi of chunk c out of nch: a split that depends only on
- * the chunk count, so per-chunk scratch can be indexed without thread ids. */
+/* The first of n heads in chunk c of nch: a split that depends only on the
+ * chunk count, so per-chunk scratch can be indexed without thread ids. */
 static int64_t chunk_lo(int64_t c, int64_t nch, int64_t n) { return c * n / nch; }
 
 /* Turns n raw scores s = q_i . k_j (j = j0 ..) of query i of head (b, h) into
@@ -86,7 +86,7 @@ static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j
 /* ---- Training path ---- */
 
 /* p [Tq, Tk] = softmax of the scores of head (b, h), in place; a fully
- * masked row becomes zeros. Rows over rt threads, one row per thread. */
+ * masked row becomes zeros. rt threads, each row on one of them. */
 static void softmax_rows(const attn *a, int64_t b, int64_t h, float *p, int rt)
 {
 #pragma omp parallel for num_threads(rt) schedule(static)
