@@ -19,6 +19,7 @@
  * autograd.h: differentiable ops, backward, gradient checking.
  * io.h: saving and loading tensors as safetensors files.
  * nn.h: modules, optimizers, schedules, checkpoints.
+ * zoo.h: Transformer, ViT and seq2seq models.
  */
 #ifndef CFORMER_H
 #define CFORMER_H
@@ -27,5 +28,6 @@
 #include "autograd.h"
 #include "io.h"
 #include "nn.h"
+#include "zoo.h"
 
 #endif

@@ -1,0 +1,6 @@
+#include "tests/util.h"
+
+int main(void)
+{
+    return run_suite(suite_create("nn"));
+}

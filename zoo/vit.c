@@ -1,0 +1,1 @@
+#include "cformer/zoo.h"
