@@ -41,7 +41,8 @@ void assert_values(const cf_tensor *t, const float *want, float atol, float rtol
     cf_copy_to(t, got);
     for (int64_t i = 0; i < n; i++) {
         float tol = atol + rtol * fabsf(want[i]);
-        if (!(fabsf(got[i] - want[i]) <= tol)) {
+        bool same = isinf(want[i]) ? got[i] == want[i] : fabsf(got[i] - want[i]) <= tol;
+        if (!same) {
             float g = got[i];
             free(got);
             ck_abort_msg("element %lld: got %.9g, want %.9g (tolerance %.3g)", (long long)i,
@@ -139,8 +140,9 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     double worst = 0;
     int64_t at = -1;
     for (int64_t i = 0; i < n; i++) {
-        double excess = fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
-        if (excess > worst || (got[i] != got[i]) != (w[i] != w[i])) {
+        double excess = isinf(w[i]) ? (got[i] == w[i] ? 0 : 1e30)
+                                    : fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
+        if (excess > worst || isnan(excess) || (got[i] != got[i]) != (w[i] != w[i])) {
             worst = excess > worst ? excess : 1e30;
             at = i;
         }
