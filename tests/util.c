@@ -140,10 +140,12 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     double worst = 0;
     int64_t at = -1;
     for (int64_t i = 0; i < n; i++) {
-        double excess = isinf(w[i]) ? (got[i] == w[i] ? 0 : 1e30)
-                                    : fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
-        if (excess > worst || isnan(excess) || (got[i] != got[i]) != (w[i] != w[i])) {
-            worst = excess > worst ? excess : 1e30;
+        bool gnan = isnan(got[i]), wnan = isnan(w[i]);
+        double excess = gnan || wnan ? (gnan == wnan ? 0 : 1e30)
+                        : isinf(w[i]) ? (got[i] == w[i] ? 0 : 1e30)
+                                      : fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
+        if (excess > worst) {
+            worst = excess;
             at = i;
         }
     }
