@@ -1,6 +1,459 @@
+/* Layer norm and dropout. Layer norm is checked against PyTorch (golden file
+ * norm.safetensors), by gradcheck and for thread-count independence; dropout
+ * by its properties, since its mask comes from cformer's own generator. */
 #include "tests/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- layer_norm ---- */
+
+START_TEST(layer_norm_rows_have_zero_mean_and_unit_variance)
+{
+    cf_tensor *x = rand_leaf(1, -3, 5, CF_SHAPE(6, 37));
+    cf_tensor *y = cf_layer_norm(x, 1, NULL, NULL, 0);
+    ck_assert_ptr_nonnull(y);
+    for (int64_t r = 0; r < 6; r++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < 37; i++) {
+            double v = cf_get(y, CF_IDX(r, i));
+            s += v;
+            s2 += v * v;
+        }
+        ck_assert_double_eq_tol(s / 37, 0, 1e-6);
+        ck_assert_double_eq_tol(s2 / 37, 1, 1e-5);
+    }
+}
+END_TEST
+
+START_TEST(layer_norm_scales_by_weight_and_shifts_by_bias)
+{
+    /* Row [1, 2, 3]: mean 2, biased variance 2/3. */
+    cf_tensor *x = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(1, 3));
+    cf_tensor *w = cf_from_array((float[]){1, 2, -1}, CF_SHAPE(3));
+    cf_tensor *b = cf_from_array((float[]){0, 1, 10}, CF_SHAPE(3));
+    float h = (float)(1 / sqrt(2.0 / 3 + 1e-5));
+    assert_values(cf_layer_norm(x, 1, w, b, 1e-5f), (float[]){-h, 1, 10 - h}, 1e-6f, 1e-6f);
+}
+END_TEST
+
+START_TEST(layer_norm_of_a_constant_row_is_the_bias)
+{
+    cf_tensor *x = cf_full(1e4f, CF_SHAPE(2, 5));
+    cf_tensor *b = cf_from_array((float[]){1, 2, 3, 4, 5}, CF_SHAPE(5));
+    assert_values(cf_layer_norm(x, 1, NULL, b, 1e-5f), (float[]){1, 2, 3, 4, 5, 1, 2, 3, 4, 5}, 0,
+                  0);
+}
+END_TEST
+
+START_TEST(layer_norm_is_accurate_when_the_mean_dwarfs_the_spread)
+{
+    cf_tensor *x = cf_from_array((float[]){1000, 1001, 1002, 1003}, CF_SHAPE(4));
+    float s = (float)(1 / sqrt(1.25));
+    assert_values(cf_layer_norm(x, 1, NULL, NULL, 0),
+                  (float[]){-1.5f * s, -0.5f * s, 0.5f * s, 1.5f * s}, 1e-6f, 1e-6f);
+}
+END_TEST
+
+/* Must match CASES in tests/golden/gen_norm.py. */
+static const struct {
+    const char *name;
+    int nnorm;
+    bool weight, bias;
+    float eps;
+    bool transposed;
+} NORM_CASES[] = {
+    {"last1_affine", 1, true, true, 1e-5f, false}, {"last1_plain", 1, false, false, 1e-6f, false},
+    {"last2_affine", 2, true, true, 1e-5f, false}, {"last2_plain", 2, false, false, 1e-6f, false},
+    {"row_of_one", 1, true, true, 1e-5f, false},   {"weight_only", 1, true, false, 1e-6f, false},
+    {"bias_only", 1, false, true, 1e-5f, false},   {"transposed", 1, true, true, 1e-5f, true},
+};
+
+static cf_tensor *case_leaf(const cf_safetensors *f, const char *c, const char *what)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s", c, what);
+    return cf_requires_grad(fixture(f, key), true);
+}
+
+static void golden_grad(const cf_tensor *t, const cf_safetensors *f, const char *c,
+                        const char *what)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.grad_%s", c, what);
+    assert_golden(t->grad, f, key);
+}
+
+START_TEST(layer_norm_matches_pytorch)
+{
+    cf_safetensors *f = open_fixture("norm.safetensors");
+    for (size_t i = 0; i < sizeof NORM_CASES / sizeof NORM_CASES[0]; i++) {
+        const char *c = NORM_CASES[i].name;
+        char key[96];
+        cf_tensor *x = case_leaf(f, c, "x");
+        cf_tensor *w = NORM_CASES[i].weight ? case_leaf(f, c, "weight") : NULL;
+        cf_tensor *b = NORM_CASES[i].bias ? case_leaf(f, c, "bias") : NULL;
+        cf_tensor *xin = NORM_CASES[i].transposed ? cf_transpose(x, 0, 1) : x;
+        cf_tensor *y = cf_layer_norm(xin, NORM_CASES[i].nnorm, w, b, NORM_CASES[i].eps);
+        snprintf(key, sizeof key, "%s.out", c);
+        assert_golden(y, f, key);
+        snprintf(key, sizeof key, "%s.dout", c);
+        ck_assert_int_eq(cf_backward_with(y, fixture(f, key)), CF_OK);
+        golden_grad(x, f, c, "x");
+        if (w)
+            golden_grad(w, f, c, "weight");
+        if (b)
+            golden_grad(b, f, c, "bias");
+    }
+    cf_safetensors_close(f);
+}
+END_TEST
+
+typedef struct {
+    int nnorm;
+    bool transpose;
+} ln_args;
+
+static cf_tensor *ln_fn(cf_tensor *const *in, void *ud)
+{
+    const ln_args *a = ud;
+    cf_tensor *x = a->transpose ? cf_transpose(in[0], 0, 1) : in[0];
+    return cf_layer_norm(x, a->nnorm, in[1], in[2], 1e-5f);
+}
+
+static cf_tensor *ln_plain_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_layer_norm(in[0], *(int *)ud, NULL, NULL, 1e-5f);
+}
+
+START_TEST(layer_norm_passes_gradcheck_over_the_last_dim)
+{
+    cf_tensor *in[3] = {rand_leaf(1, -2, 2, CF_SHAPE(3, 7)), rand_leaf(2, 0.5f, 1.5f, CF_SHAPE(7)),
+                        rand_leaf(3, -1, 1, CF_SHAPE(7))};
+    assert_gradcheck(ln_fn, &(ln_args){1, false}, 3, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(layer_norm_passes_gradcheck_over_two_dims)
+{
+    cf_tensor *in[3] = {rand_leaf(4, -2, 2, CF_SHAPE(2, 3, 5)),
+                        rand_leaf(5, 0.5f, 1.5f, CF_SHAPE(3, 5)),
+                        rand_leaf(6, -1, 1, CF_SHAPE(3, 5))};
+    assert_gradcheck(ln_fn, &(ln_args){2, false}, 3, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(layer_norm_passes_gradcheck_on_a_transposed_input)
+{
+    cf_tensor *in[3] = {rand_leaf(7, -2, 2, CF_SHAPE(5, 3)), rand_leaf(8, 0.5f, 1.5f, CF_SHAPE(5)),
+                        rand_leaf(9, -1, 1, CF_SHAPE(5))};
+    assert_gradcheck(ln_fn, &(ln_args){1, true}, 3, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(layer_norm_passes_gradcheck_without_weight_and_bias)
+{
+    cf_tensor *x = rand_leaf(10, -2, 2, CF_SHAPE(4, 6));
+    int nnorm = 2;
+    assert_gradcheck(ln_plain_fn, &nnorm, 1, &x, 1e-2f);
+}
+END_TEST
+
+/* Forward and all three gradients of a layer norm big enough to run on
+ * several threads, with n threads. */
+static void ln_run(int n, float *y, float *gx, float *gw, float *gb)
+{
+    int64_t R = 301, N = 257;
+    cf_set_num_threads(n);
+    cf_tensor *x = rand_leaf(11, -2, 2, CF_SHAPE(R, N));
+    cf_tensor *w = rand_leaf(12, -2, 2, CF_SHAPE(N));
+    cf_tensor *b = rand_leaf(13, -2, 2, CF_SHAPE(N));
+    cf_rng g;
+    cf_rng_init(&g, 14);
+    cf_tensor *out = cf_layer_norm(x, 1, w, b, 1e-5f);
+    ck_assert_int_eq(cf_backward_with(out, cf_uniform(&g, -1, 1, CF_SHAPE(R, N))), CF_OK);
+    cf_copy_to(out, y);
+    cf_copy_to(x->grad, gx);
+    cf_copy_to(w->grad, gw);
+    cf_copy_to(b->grad, gb);
+}
+
+START_TEST(layer_norm_does_not_depend_on_the_thread_count)
+{
+    enum { R = 301, N = 257 };
+    int prev = cf_get_num_threads();
+    float *a = malloc(sizeof(float) * 2 * (2 * R * N + 2 * N)), *b = a + 2 * R * N + 2 * N;
+    ln_run(1, a, a + R * N, a + 2 * R * N, a + 2 * R * N + N);
+    ln_run(4, b, b + R * N, b + 2 * R * N, b + 2 * R * N + N);
+    cf_set_num_threads(prev);
+    bool same = memcmp(a, b, sizeof(float) * (2 * R * N + 2 * N)) == 0;
+    free(a);
+    ck_assert_msg(same, "results differ between 1 and 4 threads");
+}
+END_TEST
+
+START_TEST(layer_norm_names_both_shapes_for_a_wrong_weight)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 3, 4));
+    ck_assert_ptr_null(cf_layer_norm(x, 2, cf_zeros(CF_SHAPE(4, 3)), NULL, 1e-5f));
+    assert_error(CF_ERR_SHAPE, "cf_layer_norm", "weight", "[4, 3]", "[3, 4]", NULL);
+    ck_assert_ptr_null(cf_layer_norm(x, 1, cf_zeros(CF_SHAPE(1, 4)), NULL, 1e-5f));
+    assert_error(CF_ERR_SHAPE, "cf_layer_norm", "weight", "[1, 4]", "[4]", NULL);
+}
+END_TEST
+
+START_TEST(layer_norm_names_both_shapes_for_a_wrong_bias)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
+    ck_assert_ptr_null(cf_layer_norm(x, 1, cf_ones(CF_SHAPE(3)), cf_zeros(CF_SHAPE(2)), 1e-5f));
+    assert_error(CF_ERR_SHAPE, "cf_layer_norm", "bias", "[2]", "[3]", NULL);
+}
+END_TEST
+
+START_TEST(layer_norm_rejects_a_dim_count_out_of_range)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
+    ck_assert_ptr_null(cf_layer_norm(x, 0, NULL, NULL, 1e-5f));
+    assert_error(CF_ERR_DIM, "cf_layer_norm", "0", "[2, 3]", NULL);
+    ck_assert_ptr_null(cf_layer_norm(x, 3, NULL, NULL, 1e-5f));
+    assert_error(CF_ERR_DIM, "cf_layer_norm", "3", "[2, 3]", NULL);
+}
+END_TEST
+
+START_TEST(layer_norm_rejects_int_tensors_and_null)
+{
+    ck_assert_ptr_null(
+        cf_layer_norm(cf_from_ints((int32_t[]){1, 2}, CF_SHAPE(2)), 1, NULL, NULL, 0));
+    assert_error(CF_ERR_DTYPE, "cf_layer_norm", "int32", NULL);
+    ck_assert_ptr_null(cf_layer_norm(NULL, 1, NULL, NULL, 0));
+    assert_error(CF_ERR_ARG, "cf_layer_norm", NULL);
+}
+END_TEST
+
+/* ---- dropout ---- */
+
+START_TEST(dropout_zeroes_about_p_of_the_elements)
+{
+    cf_rng g;
+    cf_rng_init(&g, 1);
+    cf_tensor *y = cf_dropout(cf_ones(CF_SHAPE(100000)), 0.3f, true, &g);
+    ck_assert_ptr_nonnull(y);
+    const float *v = y->data;
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < 100000; i++)
+        zeros += v[i] == 0;
+    /* Binomial standard deviation is about 145; allow 7 of them. */
+    ck_assert_int_le(llabs(zeros - 30000), 1000);
+}
+END_TEST
+
+START_TEST(dropout_scales_the_kept_elements_by_1_over_1_minus_p)
+{
+    cf_rng g;
+    cf_rng_init(&g, 2);
+    cf_tensor *x = rand_leaf(3, -2, 2, CF_SHAPE(1000));
+    cf_tensor *y = cf_dropout(x, 0.25f, true, &g);
+    const float *xv = x->data, *yv = y->data;
+    int kept = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (yv[i] != 0) {
+            ck_assert_float_eq(yv[i], xv[i] * (1.0f / 0.75f));
+            kept++;
+        }
+    }
+    ck_assert_int_gt(kept, 0);
+    ck_assert_int_lt(kept, 1000);
+}
+END_TEST
+
+START_TEST(dropout_with_the_same_seed_repeats_its_mask)
+{
+    cf_rng g1, g2;
+    cf_rng_init(&g1, 42);
+    cf_rng_init(&g2, 42);
+    cf_tensor *x = rand_leaf(4, 1, 2, CF_SHAPE(7, 13));
+    assert_close(cf_dropout(x, 0.5f, true, &g1), cf_dropout(x, 0.5f, true, &g2), 0, 0);
+}
+END_TEST
+
+START_TEST(dropout_draws_a_new_mask_each_call)
+{
+    cf_rng g;
+    cf_rng_init(&g, 42);
+    cf_tensor *x = cf_ones(CF_SHAPE(256));
+    cf_tensor *a = cf_dropout(x, 0.5f, true, &g), *b = cf_dropout(x, 0.5f, true, &g);
+    ck_assert(memcmp(a->data, b->data, sizeof(float) * 256) != 0);
+}
+END_TEST
+
+START_TEST(dropout_uses_the_global_generator_for_null)
+{
+    cf_tensor *x = cf_ones(CF_SHAPE(64));
+    cf_manual_seed(9);
+    cf_tensor *a = cf_dropout(x, 0.5f, true, NULL);
+    cf_manual_seed(9);
+    assert_close(cf_dropout(x, 0.5f, true, NULL), a, 0, 0);
+}
+END_TEST
+
+START_TEST(dropout_mask_is_a_bernoulli_draw_of_1_minus_p)
+{
+    cf_rng g1, g2;
+    cf_rng_init(&g1, 5);
+    cf_rng_init(&g2, 5);
+    cf_tensor *y = cf_dropout(cf_full(0.5f, CF_SHAPE(3, 50)), 0.2f, true, &g1);
+    cf_tensor *keep = cf_bernoulli(&g2, 0.8f, CF_SHAPE(3, 50));
+    assert_close(y, cf_mul_scalar(keep, 0.5f / 0.8f), 0, 0);
+}
+END_TEST
+
+static void dropout_run(int n, float *out)
+{
+    cf_set_num_threads(n);
+    cf_rng g;
+    cf_rng_init(&g, 77);
+    cf_tensor *x = cf_ones(CF_SHAPE(300, 1001));
+    cf_copy_to(cf_dropout(x, 0.4f, true, &g), out);
+}
+
+START_TEST(dropout_does_not_depend_on_the_thread_count)
+{
+    int prev = cf_get_num_threads();
+    float *a = malloc(sizeof(float) * 2 * 300 * 1001), *b = a + 300 * 1001;
+    dropout_run(1, a);
+    dropout_run(4, b);
+    cf_set_num_threads(prev);
+    bool same = memcmp(a, b, sizeof(float) * 300 * 1001) == 0;
+    free(a);
+    ck_assert_msg(same, "masks differ between 1 and 4 threads");
+}
+END_TEST
+
+START_TEST(dropout_with_p_0_returns_the_input)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(4));
+    ck_assert_ptr_eq(cf_dropout(x, 0, true, NULL), x);
+}
+END_TEST
+
+START_TEST(dropout_outside_training_returns_the_input)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(4));
+    ck_assert_ptr_eq(cf_dropout(x, 0.5f, false, NULL), x);
+}
+END_TEST
+
+START_TEST(dropout_with_p_1_gives_zeros_and_zero_gradients)
+{
+    cf_tensor *x =
+        cf_requires_grad(cf_from_array((float[]){1, INFINITY, NAN, -2}, CF_SHAPE(4)), true);
+    cf_tensor *y = cf_dropout(x, 1, true, NULL);
+    assert_values(y, (float[]){0, 0, 0, 0}, 0, 0);
+    cf_backward(cf_sum_all(y));
+    assert_values(x->grad, (float[]){0, 0, 0, 0}, 0, 0);
+}
+END_TEST
+
+START_TEST(dropout_gradient_is_the_mask_times_the_scale)
+{
+    cf_rng g;
+    cf_rng_init(&g, 8);
+    cf_tensor *x = rand_leaf(2, -1, 1, CF_SHAPE(5, 9));
+    cf_tensor *y = cf_dropout(x, 0.6f, true, &g);
+    cf_tensor *dy = cf_full(3, CF_SHAPE(5, 9));
+    ck_assert_int_eq(cf_backward_with(y, dy), CF_OK);
+    const float *xv = x->data, *yv = y->data, *gv = x->grad->data;
+    for (int i = 0; i < 45; i++) {
+        float want = yv[i] == 0 && xv[i] != 0 ? 0 : 3 * (1.0f / 0.4f);
+        ck_assert_float_eq_tol(gv[i], want, 1e-6f);
+    }
+}
+END_TEST
+
+START_TEST(dropout_of_a_transposed_input_masks_it_in_row_major_order)
+{
+    cf_rng g1, g2;
+    cf_rng_init(&g1, 6);
+    cf_rng_init(&g2, 6);
+    cf_tensor *x = rand_leaf(3, 1, 2, CF_SHAPE(4, 6));
+    cf_tensor *xt = cf_transpose(x, 0, 1);
+    assert_close(cf_dropout(xt, 0.5f, true, &g1), cf_dropout(cf_clone(xt), 0.5f, true, &g2), 0, 0);
+}
+END_TEST
+
+static cf_tensor *dropout_fn(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    cf_rng g; /* reseeded on every call, so every evaluation has one mask */
+    cf_rng_init(&g, 31);
+    return cf_dropout(in[0], 0.3f, true, &g);
+}
+
+START_TEST(dropout_passes_gradcheck)
+{
+    cf_tensor *x = rand_leaf(4, -1, 1, CF_SHAPE(3, 8));
+    assert_gradcheck(dropout_fn, NULL, 1, &x, 1e-2f);
+}
+END_TEST
+
+START_TEST(dropout_rejects_p_outside_0_1)
+{
+    cf_tensor *x = cf_ones(CF_SHAPE(2));
+    ck_assert_ptr_null(cf_dropout(x, -0.1f, true, NULL));
+    assert_error(CF_ERR_ARG, "cf_dropout", "-0.1", NULL);
+    ck_assert_ptr_null(cf_dropout(x, 1.5f, false, NULL));
+    assert_error(CF_ERR_ARG, "cf_dropout", "1.5", NULL);
+    ck_assert_ptr_null(cf_dropout(x, NAN, true, NULL));
+    assert_error(CF_ERR_ARG, "cf_dropout", "nan", NULL);
+}
+END_TEST
+
+START_TEST(dropout_rejects_int_tensors_and_null)
+{
+    ck_assert_ptr_null(cf_dropout(cf_from_ints((int32_t[]){1}, CF_SHAPE(1)), 0.5f, true, NULL));
+    assert_error(CF_ERR_DTYPE, "cf_dropout", NULL);
+    ck_assert_ptr_null(cf_dropout(NULL, 0.5f, true, NULL));
+    assert_error(CF_ERR_ARG, "cf_dropout", NULL);
+}
+END_TEST
 
 int main(void)
 {
-    return run_suite(suite_create("norm"));
+    Suite *s = suite_create("norm");
+    TCase *tc = tcase("layer_norm");
+    tcase_add_test(tc, layer_norm_rows_have_zero_mean_and_unit_variance);
+    tcase_add_test(tc, layer_norm_scales_by_weight_and_shifts_by_bias);
+    tcase_add_test(tc, layer_norm_of_a_constant_row_is_the_bias);
+    tcase_add_test(tc, layer_norm_is_accurate_when_the_mean_dwarfs_the_spread);
+    tcase_add_test(tc, layer_norm_matches_pytorch);
+    tcase_add_test(tc, layer_norm_passes_gradcheck_over_the_last_dim);
+    tcase_add_test(tc, layer_norm_passes_gradcheck_over_two_dims);
+    tcase_add_test(tc, layer_norm_passes_gradcheck_on_a_transposed_input);
+    tcase_add_test(tc, layer_norm_passes_gradcheck_without_weight_and_bias);
+    tcase_add_test(tc, layer_norm_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_weight);
+    tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_bias);
+    tcase_add_test(tc, layer_norm_rejects_a_dim_count_out_of_range);
+    tcase_add_test(tc, layer_norm_rejects_int_tensors_and_null);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("dropout");
+    tcase_add_test(tc, dropout_zeroes_about_p_of_the_elements);
+    tcase_add_test(tc, dropout_scales_the_kept_elements_by_1_over_1_minus_p);
+    tcase_add_test(tc, dropout_with_the_same_seed_repeats_its_mask);
+    tcase_add_test(tc, dropout_draws_a_new_mask_each_call);
+    tcase_add_test(tc, dropout_uses_the_global_generator_for_null);
+    tcase_add_test(tc, dropout_mask_is_a_bernoulli_draw_of_1_minus_p);
+    tcase_add_test(tc, dropout_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, dropout_with_p_0_returns_the_input);
+    tcase_add_test(tc, dropout_outside_training_returns_the_input);
+    tcase_add_test(tc, dropout_with_p_1_gives_zeros_and_zero_gradients);
+    tcase_add_test(tc, dropout_gradient_is_the_mask_times_the_scale);
+    tcase_add_test(tc, dropout_of_a_transposed_input_masks_it_in_row_major_order);
+    tcase_add_test(tc, dropout_passes_gradcheck);
+    tcase_add_test(tc, dropout_rejects_p_outside_0_1);
+    tcase_add_test(tc, dropout_rejects_int_tensors_and_null);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
 }
