@@ -1,6 +1,745 @@
+/* Indexing (embedding, index_select, gather) and joining (cat, stack, split,
+ * chunk): values, PyTorch goldens (index.safetensors), gradcheck, thread-count
+ * independence of the scatter-adds, and errors. */
 #include "tests/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define IDX(...)                                                                                   \
+    cf_from_ints((int32_t[]){__VA_ARGS__}, CF_SHAPE(sizeof((int32_t[]){__VA_ARGS__}) / 4))
+
+/* ---- golden cases: must match cases() in tests/golden/gen_index.py ---- */
+
+static cf_tensor *g_embedding_padded(cf_tensor **in) { return cf_embedding(in[0], in[1], 3); }
+static cf_tensor *g_embedding_plain(cf_tensor **in) { return cf_embedding(in[0], in[1], -1); }
+static cf_tensor *g_index_select_dim0(cf_tensor **in) { return cf_index_select(in[0], 0, in[1]); }
+static cf_tensor *g_index_select_dim1(cf_tensor **in) { return cf_index_select(in[0], 1, in[1]); }
+static cf_tensor *g_gather_dim0(cf_tensor **in) { return cf_gather(in[0], 0, in[1]); }
+static cf_tensor *g_gather_dim1(cf_tensor **in) { return cf_gather(in[0], 1, in[1]); }
+static cf_tensor *g_gather_dim1_t(cf_tensor **in)
+{
+    return cf_gather(cf_transpose(in[0], 0, 1), 1, in[1]);
+}
+static cf_tensor *g_cat_dim0(cf_tensor **in) { return cf_cat(2, in, 0); }
+static cf_tensor *g_cat_dim1(cf_tensor **in) { return cf_cat(3, in, 1); }
+static cf_tensor *g_cat_last_t(cf_tensor **in)
+{
+    return cf_cat(2, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1)}, -1);
+}
+static cf_tensor *g_stack_dim1(cf_tensor **in) { return cf_stack(3, in, 1); }
+static cf_tensor *g_stack_last(cf_tensor **in) { return cf_stack(2, in, -1); }
+
+static const struct {
+    const char *name;
+    int nin;
+    cf_tensor *(*fn)(cf_tensor **in);
+} GOLDEN[] = {
+    {"embedding_padded", 2, g_embedding_padded},
+    {"embedding_plain", 2, g_embedding_plain},
+    {"index_select_dim0", 2, g_index_select_dim0},
+    {"index_select_dim1_of_3d", 2, g_index_select_dim1},
+    {"gather_dim0", 2, g_gather_dim0},
+    {"gather_dim1", 2, g_gather_dim1},
+    {"gather_dim1_transposed", 2, g_gather_dim1_t},
+    {"cat_dim0", 2, g_cat_dim0},
+    {"cat_dim1", 3, g_cat_dim1},
+    {"cat_last_transposed", 2, g_cat_last_t},
+    {"stack_dim1", 3, g_stack_dim1},
+    {"stack_last", 2, g_stack_last},
+};
+
+/* Runs the golden cases whose names start with prefix. */
+static void check_golden(const char *prefix)
+{
+    cf_safetensors *f = open_fixture("index.safetensors");
+    int ran = 0;
+    for (size_t c = 0; c < sizeof GOLDEN / sizeof GOLDEN[0]; c++) {
+        const char *name = GOLDEN[c].name;
+        if (strncmp(name, prefix, strlen(prefix)) != 0)
+            continue;
+        char key[96];
+        cf_tensor *in[6];
+        for (int i = 0; i < GOLDEN[c].nin; i++) {
+            snprintf(key, sizeof key, "%s.in%d", name, i);
+            in[i] = fixture(f, key);
+            if (in[i]->dtype == CF_F32)
+                cf_requires_grad(in[i], true);
+        }
+        cf_tensor *y = GOLDEN[c].fn(in);
+        snprintf(key, sizeof key, "%s.out", name);
+        assert_golden(y, f, key);
+        snprintf(key, sizeof key, "%s.dout", name);
+        ck_assert_int_eq(cf_backward_with(y, fixture(f, key)), CF_OK);
+        for (int i = 0; i < GOLDEN[c].nin; i++) {
+            if (in[i]->dtype != CF_F32)
+                continue;
+            snprintf(key, sizeof key, "%s.grad%d", name, i);
+            assert_golden(in[i]->grad, f, key);
+        }
+        ran++;
+    }
+    cf_safetensors_close(f);
+    ck_assert_int_gt(ran, 0);
+}
+
+/* Runs fn (which builds its own inputs from fixed seeds) with 1 and with 4
+ * threads and fails unless the n floats it writes are bit-identical. */
+static void assert_thread_independent(void (*fn)(float *out), int64_t n)
+{
+    int prev = cf_get_num_threads();
+    float *a = malloc(sizeof(float) * 2 * n), *b = a + n;
+    cf_set_num_threads(1);
+    fn(a);
+    cf_set_num_threads(4);
+    fn(b);
+    cf_set_num_threads(prev);
+    bool same = memcmp(a, b, sizeof(float) * n) == 0;
+    free(a);
+    ck_assert_msg(same, "results differ between 1 and 4 threads");
+}
+
+/* ---- embedding ---- */
+
+START_TEST(embedding_picks_rows_of_the_weight)
+{
+    cf_tensor *w = cf_from_array((float[]){0, 1, 10, 11, 20, 21}, CF_SHAPE(3, 2));
+    cf_tensor *y = cf_embedding(w, IDX(2, 0, 2), -1);
+    ck_assert_int_eq(y->ndim, 2);
+    assert_values(y, (float[]){20, 21, 0, 1, 20, 21}, 0, 0);
+}
+END_TEST
+
+START_TEST(embedding_appends_D_to_the_index_shape)
+{
+    cf_tensor *w = cf_zeros(CF_SHAPE(5, 4));
+    cf_tensor *y =
+        cf_embedding(w, cf_from_ints((int32_t[]){1, 2, 3, 4, 0, 1}, CF_SHAPE(2, 1, 3)), -1);
+    ck_assert_int_eq(y->ndim, 4);
+    ck_assert_int_eq(y->shape[0], 2);
+    ck_assert_int_eq(y->shape[2], 3);
+    ck_assert_int_eq(y->shape[3], 4);
+    cf_tensor *s = cf_embedding(w, cf_from_ints((int32_t[]){1}, 0, NULL), -1);
+    ck_assert_int_eq(s->ndim, 1);
+    ck_assert_int_eq(s->shape[0], 4);
+}
+END_TEST
+
+START_TEST(embedding_reads_a_transposed_weight)
+{
+    /* wt is [3, 2] viewing a [2, 3] buffer. */
+    cf_tensor *w = cf_from_array((float[]){0, 10, 20, 1, 11, 21}, CF_SHAPE(2, 3));
+    cf_tensor *y = cf_embedding(cf_transpose(w, 0, 1), IDX(1, 2), -1);
+    assert_values(y, (float[]){10, 11, 20, 21}, 0, 0);
+}
+END_TEST
+
+START_TEST(embedding_gradient_sums_repeated_indices)
+{
+    cf_tensor *w = rand_leaf(1, -1, 1, CF_SHAPE(4, 2));
+    cf_backward(cf_sum_all(cf_embedding(w, IDX(1, 3, 1, 1), -1)));
+    assert_values(w->grad, (float[]){0, 0, 3, 3, 0, 0, 1, 1}, 0, 0);
+}
+END_TEST
+
+START_TEST(embedding_padding_row_gets_no_gradient)
+{
+    cf_tensor *w = rand_leaf(1, -1, 1, CF_SHAPE(4, 2));
+    cf_tensor *y = cf_embedding(w, IDX(0, 2, 0, 3), 0);
+    /* The forward still reads the padding row. */
+    ck_assert_float_eq(cf_get(y, CF_IDX(0, 1)), cf_get(w, CF_IDX(0, 1)));
+    cf_backward(cf_sum_all(y));
+    assert_values(w->grad, (float[]){0, 0, 0, 0, 1, 1, 1, 1}, 0, 0);
+}
+END_TEST
+
+START_TEST(embedding_matches_pytorch) { check_golden("embedding"); }
+END_TEST
+
+static cf_tensor *embedding_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_embedding(in[0], in[1], *(int *)ud);
+}
+
+/* Without padding: the padding row is read by the forward but, by design,
+ * gets no gradient, which a numerical check would flag. */
+START_TEST(embedding_passes_gradcheck)
+{
+    int pad = -1;
+    cf_tensor *in[2] = {rand_leaf(1, -1, 1, CF_SHAPE(5, 3)),
+                        cf_from_ints((int32_t[]){4, 2, 0, 4, 1, 4}, CF_SHAPE(2, 3))};
+    assert_gradcheck(embedding_fn, &pad, 2, in, 1e-2f);
+}
+END_TEST
+
+static void embedding_grad_run(float *out)
+{
+    enum { V = 37, D = 300, N = 20000 };
+    cf_tensor *w = rand_leaf(2, -1, 1, CF_SHAPE(V, D));
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_tensor *u = cf_uniform(&g, 0, V, CF_SHAPE(N));
+    int32_t *ix = malloc(sizeof(int32_t) * N);
+    for (int i = 0; i < N; i++)
+        ix[i] = (int32_t)((float *)u->data)[i];
+    cf_tensor *idx = cf_from_ints(ix, CF_SHAPE(N));
+    free(ix);
+    cf_tensor *y = cf_embedding(w, idx, 5);
+    ck_assert_int_eq(cf_backward_with(y, cf_uniform(&g, -1, 1, CF_SHAPE(N, D))), CF_OK);
+    cf_copy_to(w->grad, out);
+}
+
+START_TEST(embedding_gradient_does_not_depend_on_the_thread_count)
+{
+    assert_thread_independent(embedding_grad_run, 37 * 300);
+}
+END_TEST
+
+START_TEST(embedding_names_an_index_out_of_range)
+{
+    cf_tensor *w = cf_zeros(CF_SHAPE(5, 2));
+    ck_assert_ptr_null(cf_embedding(w, IDX(1, 5, 0), -1));
+    assert_error(CF_ERR_INDEX, "cf_embedding", "index 5", "[0, 5)", "[5, 2]", NULL);
+    ck_assert_ptr_null(cf_embedding(w, IDX(1, -1), -1));
+    assert_error(CF_ERR_INDEX, "cf_embedding", "index -1", "[0, 5)", NULL);
+}
+END_TEST
+
+START_TEST(embedding_rejects_a_padding_idx_out_of_range)
+{
+    ck_assert_ptr_null(cf_embedding(cf_zeros(CF_SHAPE(5, 2)), IDX(1), 5));
+    assert_error(CF_ERR_INDEX, "cf_embedding", "padding_idx 5", NULL);
+}
+END_TEST
+
+START_TEST(embedding_rejects_float_indices_and_a_weight_not_2d)
+{
+    ck_assert_ptr_null(cf_embedding(cf_zeros(CF_SHAPE(5, 2)), cf_zeros(CF_SHAPE(2)), -1));
+    assert_error(CF_ERR_DTYPE, "cf_embedding", "int32", "float32", NULL);
+    ck_assert_ptr_null(cf_embedding(cf_zeros(CF_SHAPE(5)), IDX(1), -1));
+    assert_error(CF_ERR_SHAPE, "cf_embedding", "[5]", NULL);
+    ck_assert_ptr_null(cf_embedding(NULL, IDX(1), -1));
+    assert_error(CF_ERR_ARG, "cf_embedding", NULL);
+}
+END_TEST
+
+/* ---- index_select ---- */
+
+START_TEST(index_select_picks_entries_along_a_dim)
+{
+    cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
+    assert_values(cf_index_select(a, 1, IDX(2, 0, 2, 1)), (float[]){2, 0, 2, 1, 12, 10, 12, 11}, 0,
+                  0);
+    assert_values(cf_index_select(a, -2, IDX(1)), (float[]){10, 11, 12}, 0, 0);
+}
+END_TEST
+
+START_TEST(index_select_gradient_sums_repeated_indices)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2, 3));
+    cf_backward(cf_sum_all(cf_index_select(a, 1, IDX(2, 0, 2, 2))));
+    assert_values(a->grad, (float[]){1, 0, 3, 1, 0, 3}, 0, 0);
+}
+END_TEST
+
+START_TEST(index_select_matches_pytorch) { check_golden("index_select"); }
+END_TEST
+
+static cf_tensor *index_select_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_index_select(cf_transpose(in[0], 0, 2), *(int *)ud, in[1]);
+}
+
+START_TEST(index_select_passes_gradcheck_on_a_permuted_input)
+{
+    cf_tensor *in[2] = {rand_leaf(1, -1, 1, CF_SHAPE(3, 4, 5)), IDX(1, 0, 1, 2)};
+    for (int dim = 0; dim < 3; dim++)
+        assert_gradcheck(index_select_fn, &dim, 2, in, 1e-2f);
+}
+END_TEST
+
+static void index_select_grad_run(float *out)
+{
+    cf_tensor *a = rand_leaf(4, -1, 1, CF_SHAPE(3, 50, 7));
+    int32_t ix[3000];
+    for (int i = 0; i < 3000; i++)
+        ix[i] = (i * 7919) % 50;
+    cf_tensor *y = cf_index_select(a, 1, cf_from_ints(ix, CF_SHAPE(3000)));
+    cf_rng g;
+    cf_rng_init(&g, 5);
+    ck_assert_int_eq(cf_backward_with(y, cf_uniform(&g, -1, 1, CF_SHAPE(3, 3000, 7))), CF_OK);
+    cf_copy_to(a->grad, out);
+}
+
+START_TEST(index_select_gradient_does_not_depend_on_the_thread_count)
+{
+    assert_thread_independent(index_select_grad_run, 3 * 50 * 7);
+}
+END_TEST
+
+START_TEST(index_select_names_an_index_out_of_range)
+{
+    ck_assert_ptr_null(cf_index_select(cf_zeros(CF_SHAPE(2, 3)), 1, IDX(0, 3)));
+    assert_error(CF_ERR_INDEX, "cf_index_select", "index 3", "[0, 3)", "dim 1", "[2, 3]", NULL);
+}
+END_TEST
+
+START_TEST(index_select_rejects_a_bad_index_or_dim)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2, 3));
+    ck_assert_ptr_null(cf_index_select(a, 0, cf_from_ints((int32_t[]){0, 1}, CF_SHAPE(1, 2))));
+    assert_error(CF_ERR_SHAPE, "cf_index_select", "[1, 2]", NULL);
+    ck_assert_ptr_null(cf_index_select(a, 2, IDX(0)));
+    assert_error(CF_ERR_DIM, "cf_index_select", NULL);
+    ck_assert_ptr_null(cf_index_select(a, 0, cf_zeros(CF_SHAPE(1))));
+    assert_error(CF_ERR_DTYPE, "cf_index_select", "int32", NULL);
+    ck_assert_ptr_null(cf_index_select(cf_scalar(1), 0, IDX(0)));
+    assert_error(CF_ERR_DIM, "cf_index_select", "0-d", NULL);
+}
+END_TEST
+
+/* ---- gather ---- */
+
+START_TEST(gather_along_dim_0_picks_rows_per_column)
+{
+    cf_tensor *a = cf_from_array((float[]){0, 1, 10, 11, 20, 21}, CF_SHAPE(3, 2));
+    cf_tensor *i = cf_from_ints((int32_t[]){2, 0, 1, 1}, CF_SHAPE(2, 2));
+    assert_values(cf_gather(a, 0, i), (float[]){20, 1, 10, 11}, 0, 0);
+}
+END_TEST
+
+START_TEST(gather_along_dim_1_picks_columns_per_row)
+{
+    cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
+    cf_tensor *i = cf_from_ints((int32_t[]){2, 2, 0, 1}, CF_SHAPE(2, 2));
+    assert_values(cf_gather(a, -1, i), (float[]){2, 2, 10, 11}, 0, 0);
+}
+END_TEST
+
+START_TEST(gather_takes_an_index_smaller_than_the_input)
+{
+    cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
+    cf_tensor *i = cf_from_ints((int32_t[]){1, 0, 1}, CF_SHAPE(1, 3));
+    assert_values(cf_gather(a, 0, i), (float[]){10, 1, 12}, 0, 0);
+}
+END_TEST
+
+START_TEST(gather_gradient_sums_repeated_indices)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2, 3));
+    cf_tensor *i = cf_from_ints((int32_t[]){0, 0, 0, 2, 2, 1}, CF_SHAPE(2, 3));
+    cf_backward(cf_sum_all(cf_gather(a, 1, i)));
+    assert_values(a->grad, (float[]){3, 0, 0, 0, 1, 2}, 0, 0);
+}
+END_TEST
+
+START_TEST(gather_matches_pytorch) { check_golden("gather"); }
+END_TEST
+
+static cf_tensor *gather_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_gather(in[0], *(int *)ud, in[1]);
+}
+
+START_TEST(gather_passes_gradcheck_along_each_dim)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(3, 4, 5));
+    cf_tensor *i = cf_from_ints((int32_t[]){0, 2, 1, 2, 0, 1, 0, 0, 2, 1, 1, 2}, CF_SHAPE(2, 2, 3));
+    for (int dim = 0; dim < 3; dim++)
+        assert_gradcheck(gather_fn, &dim, 2, (cf_tensor *[]){a, i}, 1e-2f);
+}
+END_TEST
+
+static void gather_grad_run(float *out)
+{
+    enum { R = 200, C = 301 };
+    cf_tensor *a = rand_leaf(6, -1, 1, CF_SHAPE(R, C));
+    int32_t *ix = malloc(sizeof(int32_t) * R * C);
+    for (int i = 0; i < R * C; i++)
+        ix[i] = (i * 7919) % 7;
+    cf_tensor *y = cf_gather(a, 0, cf_from_ints(ix, CF_SHAPE(R, C)));
+    free(ix);
+    cf_rng g;
+    cf_rng_init(&g, 7);
+    ck_assert_int_eq(cf_backward_with(y, cf_uniform(&g, -1, 1, CF_SHAPE(R, C))), CF_OK);
+    cf_copy_to(a->grad, out);
+}
+
+START_TEST(gather_gradient_does_not_depend_on_the_thread_count)
+{
+    assert_thread_independent(gather_grad_run, 200 * 301);
+}
+END_TEST
+
+START_TEST(gather_names_an_index_out_of_range)
+{
+    cf_tensor *i = cf_from_ints((int32_t[]){0, 4}, CF_SHAPE(1, 2));
+    ck_assert_ptr_null(cf_gather(cf_zeros(CF_SHAPE(2, 3)), 1, i));
+    assert_error(CF_ERR_INDEX, "cf_gather", "index 4", "[0, 3)", "[2, 3]", NULL);
+}
+END_TEST
+
+START_TEST(gather_rejects_an_index_that_does_not_fit)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2, 3));
+    ck_assert_ptr_null(cf_gather(a, 0, cf_from_ints((int32_t[]){0, 0, 0, 0}, CF_SHAPE(1, 4))));
+    assert_error(CF_ERR_SHAPE, "cf_gather", "[1, 4]", "[2, 3]", NULL);
+    ck_assert_ptr_null(cf_gather(a, 0, IDX(0)));
+    assert_error(CF_ERR_SHAPE, "cf_gather", "[1]", "[2, 3]", NULL);
+    ck_assert_ptr_null(cf_gather(a, 0, cf_zeros(CF_SHAPE(1, 1))));
+    assert_error(CF_ERR_DTYPE, "cf_gather", NULL);
+    ck_assert_ptr_null(cf_gather(a, 3, cf_from_ints((int32_t[]){0}, CF_SHAPE(1, 1))));
+    assert_error(CF_ERR_DIM, "cf_gather", NULL);
+}
+END_TEST
+
+/* ---- cat ---- */
+
+START_TEST(cat_joins_along_dim_0)
+{
+    cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(1, 2));
+    cf_tensor *b = cf_from_array((float[]){3, 4, 5, 6}, CF_SHAPE(2, 2));
+    assert_values(cf_cat(2, (cf_tensor *[]){a, b}, 0), (float[]){1, 2, 3, 4, 5, 6}, 0, 0);
+}
+END_TEST
+
+START_TEST(cat_joins_along_the_last_dim)
+{
+    cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(2, 1));
+    cf_tensor *b = cf_from_array((float[]){3, 4, 5, 6}, CF_SHAPE(2, 2));
+    cf_tensor *y = cf_cat(2, (cf_tensor *[]){a, b}, -1);
+    assert_values(y, (float[]){1, 3, 4, 2, 5, 6}, 0, 0);
+}
+END_TEST
+
+START_TEST(cat_copies_int_tensors)
+{
+    cf_tensor *y = cf_cat(2, (cf_tensor *[]){IDX(1, 2), IDX(3)}, 0);
+    ck_assert_int_eq(y->dtype, CF_I32);
+    assert_values(y, (float[]){1, 2, 3}, 0, 0);
+}
+END_TEST
+
+START_TEST(cat_matches_pytorch) { check_golden("cat"); }
+END_TEST
+
+static cf_tensor *cat_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_cat(3, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1), in[2]}, *(int *)ud);
+}
+
+START_TEST(cat_passes_gradcheck)
+{
+    int dim = 1;
+    cf_tensor *in[3] = {rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), rand_leaf(2, -1, 1, CF_SHAPE(4, 2)),
+                        rand_leaf(3, -1, 1, CF_SHAPE(2, 1))};
+    assert_gradcheck(cat_fn, &dim, 3, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
+{
+    enum { N = 40 };
+    cf_tensor *ts[N];
+    int64_t len = 0;
+    for (int i = 0; i < N; i++) {
+        ts[i] = rand_leaf(i, -1, 1, CF_SHAPE(2, 1 + i % 3));
+        len += 1 + i % 3;
+    }
+    cf_tensor *y = cf_cat(N, ts, 1);
+    ck_assert_int_eq(y->shape[1], len);
+    /* Weight each column by its position, so every input sees its own slice. */
+    cf_tensor *pos = cf_arange(0, (float)len, 1);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(y, pos))), CF_OK);
+    int64_t off = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t w = ts[i]->shape[1];
+        for (int64_t r = 0; r < 2; r++)
+            for (int64_t c = 0; c < w; c++) {
+                ck_assert_float_eq(cf_get(y, CF_IDX(r, off + c)), cf_get(ts[i], CF_IDX(r, c)));
+                ck_assert_float_eq(cf_get(ts[i]->grad, CF_IDX(r, c)), (float)(off + c));
+            }
+        off += w;
+    }
+}
+END_TEST
+
+START_TEST(cat_names_the_mismatching_shapes)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *b = cf_zeros(CF_SHAPE(3, 2));
+    ck_assert_ptr_null(cf_cat(2, (cf_tensor *[]){a, b}, 0));
+    assert_error(CF_ERR_SHAPE, "cf_cat", "tensor 1", "[3, 2]", "[2, 3]", NULL);
+    ck_assert_ptr_null(cf_cat(2, (cf_tensor *[]){a, cf_zeros(CF_SHAPE(2, 3, 1))}, 0));
+    assert_error(CF_ERR_SHAPE, "cf_cat", "[2, 3, 1]", "[2, 3]", NULL);
+}
+END_TEST
+
+START_TEST(cat_rejects_bad_arguments)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2));
+    ck_assert_ptr_null(cf_cat(0, (cf_tensor *[]){a}, 0));
+    assert_error(CF_ERR_ARG, "cf_cat", NULL);
+    ck_assert_ptr_null(cf_cat(2, (cf_tensor *[]){a, NULL}, 0));
+    assert_error(CF_ERR_ARG, "cf_cat", NULL);
+    ck_assert_ptr_null(cf_cat(2, (cf_tensor *[]){a, IDX(1)}, 0));
+    assert_error(CF_ERR_DTYPE, "cf_cat", "int32", "float32", NULL);
+    ck_assert_ptr_null(cf_cat(1, (cf_tensor *[]){a}, 1));
+    assert_error(CF_ERR_DIM, "cf_cat", NULL);
+    ck_assert_ptr_null(cf_cat(1, (cf_tensor *[]){cf_scalar(1)}, 0));
+    assert_error(CF_ERR_DIM, "cf_cat", "0-d", NULL);
+}
+END_TEST
+
+/* ---- stack ---- */
+
+START_TEST(stack_adds_a_new_dim)
+{
+    cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *b = cf_from_array((float[]){3, 4}, CF_SHAPE(2));
+    cf_tensor *y0 = cf_stack(2, (cf_tensor *[]){a, b}, 0);
+    ck_assert_int_eq(y0->shape[0], 2);
+    assert_values(y0, (float[]){1, 2, 3, 4}, 0, 0);
+    assert_values(cf_stack(2, (cf_tensor *[]){a, b}, -1), (float[]){1, 3, 2, 4}, 0, 0);
+}
+END_TEST
+
+START_TEST(stack_matches_pytorch) { check_golden("stack"); }
+END_TEST
+
+static cf_tensor *stack_fn(cf_tensor *const *in, void *ud)
+{
+    return cf_stack(2, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1)}, *(int *)ud);
+}
+
+START_TEST(stack_passes_gradcheck)
+{
+    cf_tensor *in[2] = {rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), rand_leaf(2, -1, 1, CF_SHAPE(3, 2))};
+    for (int dim = 0; dim < 3; dim++)
+        assert_gradcheck(stack_fn, &dim, 2, in, 1e-2f);
+}
+END_TEST
+
+START_TEST(stack_of_more_inputs_than_a_node_holds_routes_every_gradient)
+{
+    enum { N = 13 };
+    cf_tensor *ts[N];
+    for (int i = 0; i < N; i++)
+        ts[i] = rand_leaf(i, -1, 1, CF_SHAPE(3));
+    cf_tensor *y = cf_stack(N, ts, 1); /* [3, N] */
+    cf_tensor *pos = cf_arange(0, N, 1);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(y, pos))), CF_OK);
+    for (int i = 0; i < N; i++)
+        for (int64_t r = 0; r < 3; r++) {
+            ck_assert_float_eq(cf_get(y, CF_IDX(r, i)), cf_get(ts[i], CF_IDX(r)));
+            ck_assert_float_eq(cf_get(ts[i]->grad, CF_IDX(r)), (float)i);
+        }
+}
+END_TEST
+
+START_TEST(stack_names_the_mismatching_shapes)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *b = cf_zeros(CF_SHAPE(3, 2));
+    ck_assert_ptr_null(cf_stack(2, (cf_tensor *[]){a, b}, 0));
+    assert_error(CF_ERR_SHAPE, "cf_stack", "tensor 1", "[3, 2]", "[2, 3]", NULL);
+    ck_assert_ptr_null(cf_stack(1, (cf_tensor *[]){a}, 3));
+    assert_error(CF_ERR_DIM, "cf_stack", NULL);
+    ck_assert_ptr_null(cf_stack(0, NULL, 0));
+    assert_error(CF_ERR_ARG, "cf_stack", NULL);
+}
+END_TEST
+
+/* ---- split and chunk ---- */
+
+static void assert_sizes(cf_tensor **parts, int n, int dim, const int64_t *want)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(parts[i]->shape[dim] == want[i], "part %d has size %lld, want %lld", i,
+                      (long long)parts[i]->shape[dim], (long long)want[i]);
+}
+
+START_TEST(split_makes_views_of_size_with_a_smaller_last)
+{
+    cf_tensor *a = cf_arange(0, 10, 1);
+    cf_tensor *a2 = cf_view(a, CF_SHAPE(2, 5));
+    cf_tensor *p[4];
+    ck_assert_int_eq(cf_split(a2, 2, 1, p, 4), 3);
+    assert_sizes(p, 3, 1, (int64_t[]){2, 2, 1});
+    ck_assert_ptr_eq(p[1]->data, (float *)a->data + 2);
+    assert_values(p[2], (float[]){4, 9}, 0, 0);
+    ck_assert_int_eq(cf_split(a2, 5, -1, p, 4), 1);
+    ck_assert_int_eq(cf_split(a2, 7, 1, p, 4), 1);
+    assert_sizes(p, 1, 1, (int64_t[]){5});
+}
+END_TEST
+
+START_TEST(split_counts_all_parts_but_writes_at_most_max_out)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(7));
+    cf_tensor *p[2] = {NULL, NULL};
+    ck_assert_int_eq(cf_split(a, 2, 0, p, 1), 4);
+    ck_assert_ptr_nonnull(p[0]);
+    ck_assert_ptr_null(p[1]);
+    ck_assert_int_eq(cf_split(a, 2, 0, NULL, 0), 4);
+}
+END_TEST
+
+START_TEST(split_of_an_empty_dim_gives_one_empty_view)
+{
+    cf_tensor *p[2];
+    ck_assert_int_eq(cf_split(cf_zeros(CF_SHAPE(3, 0)), 2, 1, p, 2), 1);
+    ck_assert_int_eq(p[0]->shape[1], 0);
+    ck_assert_int_eq(cf_split(cf_zeros(CF_SHAPE(0)), 0, 0, p, 2), 1);
+}
+END_TEST
+
+static cf_tensor *split_fn(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    cf_tensor *p[3];
+    cf_split(in[0], 2, 1, p, 3);
+    return cf_add(cf_mul_scalar(p[0], 2), cf_mul(p[1], p[1]));
+}
+
+START_TEST(split_passes_gradcheck)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(3, 5));
+    assert_gradcheck(split_fn, NULL, 1, &a, 1e-2f);
+}
+END_TEST
+
+START_TEST(split_rejects_bad_arguments)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *p[4];
+    ck_assert_int_eq(cf_split(a, 0, 1, p, 4), -1);
+    assert_error(CF_ERR_ARG, "cf_split", "size 0", "[2, 3]", NULL);
+    ck_assert_int_eq(cf_split(a, -1, 1, p, 4), -1);
+    assert_error(CF_ERR_ARG, "cf_split", NULL);
+    ck_assert_int_eq(cf_split(a, 1, 2, p, 4), -1);
+    assert_error(CF_ERR_DIM, "cf_split", NULL);
+    ck_assert_int_eq(cf_split(a, 1, 0, NULL, 4), -1);
+    assert_error(CF_ERR_ARG, "cf_split", NULL);
+    ck_assert_int_eq(cf_split(cf_scalar(1), 1, 0, p, 4), -1);
+    assert_error(CF_ERR_DIM, "cf_split", "0-d", NULL);
+    ck_assert_int_eq(cf_split(NULL, 1, 0, p, 4), -1);
+    assert_error(CF_ERR_ARG, "cf_split", NULL);
+}
+END_TEST
+
+START_TEST(chunk_follows_torch_chunk_sizes)
+{
+    cf_tensor *p[4];
+    ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(5)), 4, 0, p), 3);
+    assert_sizes(p, 3, 0, (int64_t[]){2, 2, 1});
+    ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(6)), 4, 0, p), 3);
+    assert_sizes(p, 3, 0, (int64_t[]){2, 2, 2});
+    ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(2, 8)), 4, -1, p), 4);
+    assert_sizes(p, 4, 1, (int64_t[]){2, 2, 2, 2});
+    ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(3)), 4, 0, p), 3);
+    assert_sizes(p, 3, 0, (int64_t[]){1, 1, 1});
+}
+END_TEST
+
+START_TEST(chunk_of_an_empty_dim_gives_chunks_empty_views)
+{
+    cf_tensor *p[3];
+    ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(0, 2)), 3, 0, p), 3);
+    assert_sizes(p, 3, 0, (int64_t[]){0, 0, 0});
+}
+END_TEST
+
+START_TEST(chunk_gradients_reach_the_input)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(5, 2));
+    cf_tensor *p[2];
+    ck_assert_int_eq(cf_chunk(a, 2, 0, p), 2);
+    cf_backward(cf_sum_all(cf_add(cf_sum_all(p[0]), cf_mul_scalar(cf_sum_all(p[1]), 3))));
+    assert_values(a->grad, (float[]){1, 1, 1, 1, 1, 1, 3, 3, 3, 3}, 0, 0);
+}
+END_TEST
+
+START_TEST(chunk_rejects_bad_arguments)
+{
+    cf_tensor *a = cf_zeros(CF_SHAPE(4)), *p[2];
+    ck_assert_int_eq(cf_chunk(a, 0, 0, p), -1);
+    assert_error(CF_ERR_ARG, "cf_chunk", "0 chunks", NULL);
+    ck_assert_int_eq(cf_chunk(a, 2, 0, NULL), -1);
+    assert_error(CF_ERR_ARG, "cf_chunk", NULL);
+    ck_assert_int_eq(cf_chunk(a, 2, 1, p), -1);
+    assert_error(CF_ERR_DIM, "cf_chunk", NULL);
+}
+END_TEST
 
 int main(void)
 {
-    return run_suite(suite_create("index"));
+    Suite *s = suite_create("index");
+    TCase *tc = tcase("embedding");
+    tcase_add_test(tc, embedding_picks_rows_of_the_weight);
+    tcase_add_test(tc, embedding_appends_D_to_the_index_shape);
+    tcase_add_test(tc, embedding_reads_a_transposed_weight);
+    tcase_add_test(tc, embedding_gradient_sums_repeated_indices);
+    tcase_add_test(tc, embedding_padding_row_gets_no_gradient);
+    tcase_add_test(tc, embedding_matches_pytorch);
+    tcase_add_test(tc, embedding_passes_gradcheck);
+    tcase_add_test(tc, embedding_gradient_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, embedding_names_an_index_out_of_range);
+    tcase_add_test(tc, embedding_rejects_a_padding_idx_out_of_range);
+    tcase_add_test(tc, embedding_rejects_float_indices_and_a_weight_not_2d);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("index_select");
+    tcase_add_test(tc, index_select_picks_entries_along_a_dim);
+    tcase_add_test(tc, index_select_gradient_sums_repeated_indices);
+    tcase_add_test(tc, index_select_matches_pytorch);
+    tcase_add_test(tc, index_select_passes_gradcheck_on_a_permuted_input);
+    tcase_add_test(tc, index_select_gradient_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, index_select_names_an_index_out_of_range);
+    tcase_add_test(tc, index_select_rejects_a_bad_index_or_dim);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("gather");
+    tcase_add_test(tc, gather_along_dim_0_picks_rows_per_column);
+    tcase_add_test(tc, gather_along_dim_1_picks_columns_per_row);
+    tcase_add_test(tc, gather_takes_an_index_smaller_than_the_input);
+    tcase_add_test(tc, gather_gradient_sums_repeated_indices);
+    tcase_add_test(tc, gather_matches_pytorch);
+    tcase_add_test(tc, gather_passes_gradcheck_along_each_dim);
+    tcase_add_test(tc, gather_gradient_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, gather_names_an_index_out_of_range);
+    tcase_add_test(tc, gather_rejects_an_index_that_does_not_fit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("cat");
+    tcase_add_test(tc, cat_joins_along_dim_0);
+    tcase_add_test(tc, cat_joins_along_the_last_dim);
+    tcase_add_test(tc, cat_copies_int_tensors);
+    tcase_add_test(tc, cat_matches_pytorch);
+    tcase_add_test(tc, cat_passes_gradcheck);
+    tcase_add_test(tc, cat_of_more_inputs_than_a_node_holds_routes_every_gradient);
+    tcase_add_test(tc, cat_names_the_mismatching_shapes);
+    tcase_add_test(tc, cat_rejects_bad_arguments);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("stack");
+    tcase_add_test(tc, stack_adds_a_new_dim);
+    tcase_add_test(tc, stack_matches_pytorch);
+    tcase_add_test(tc, stack_passes_gradcheck);
+    tcase_add_test(tc, stack_of_more_inputs_than_a_node_holds_routes_every_gradient);
+    tcase_add_test(tc, stack_names_the_mismatching_shapes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("split");
+    tcase_add_test(tc, split_makes_views_of_size_with_a_smaller_last);
+    tcase_add_test(tc, split_counts_all_parts_but_writes_at_most_max_out);
+    tcase_add_test(tc, split_of_an_empty_dim_gives_one_empty_view);
+    tcase_add_test(tc, split_passes_gradcheck);
+    tcase_add_test(tc, split_rejects_bad_arguments);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("chunk");
+    tcase_add_test(tc, chunk_follows_torch_chunk_sizes);
+    tcase_add_test(tc, chunk_of_an_empty_dim_gives_chunks_empty_views);
+    tcase_add_test(tc, chunk_gradients_reach_the_input);
+    tcase_add_test(tc, chunk_rejects_bad_arguments);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
 }
