@@ -66,7 +66,26 @@ static void run(const plan *P)
         op += j0 * tp;
         ox += j0 * tx;
         int64_t lo = span * part / nparts, hi = span * (part + 1) / nparts;
-        if (!P->scatter) {
+        /* One index value for a whole unit-stride tile (embedding,
+         * index_select): move the tile as a block. */
+        bool rows = ti == 0 && tp == 1 && tx == 1;
+        if (rows && !P->scatter) {
+            for (int64_t k = lo; k < hi; k++) {
+                int64_t v = P->idx[oi + k * P->si[d]];
+                memcpy(P->plain + op + k * P->sp[d], P->indexed + ox + v * P->sx[d],
+                       sizeof(float) * nj);
+            }
+        } else if (rows) {
+            for (int64_t k = 0; k < K; k++) {
+                int64_t v = P->idx[oi + k * P->si[d]];
+                if (v < lo || v >= hi || v == P->skip)
+                    continue;
+                float *restrict dst = P->indexed + ox + v * P->sx[d];
+                const float *restrict src = P->plain + op + k * P->sp[d];
+                for (int64_t j = 0; j < nj; j++)
+                    dst[j] += src[j];
+            }
+        } else if (!P->scatter) {
             for (int64_t k = lo; k < hi; k++)
                 for (int64_t j = 0; j < nj; j++) {
                     int64_t v = P->idx[oi + k * P->si[d] + j * ti];

@@ -43,11 +43,14 @@ static void layer_norm_forward(float *y,       /* (R, N) */
         const float *xr = x + r * N;
         float *yr = y + r * N;
         /* Two passes in double: the mean first, then the centred squares,
-         * which stays accurate when |mean| is large against the spread. */
+         * which stays accurate when |mean| is large against the spread. The
+         * SIMD reductions fix their order at compile time. */
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < N; i++)
             s += xr[i];
         double m = s / (double)N, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int64_t i = 0; i < N; i++) {
             double d = xr[i] - m;
             v += d * d;
@@ -111,6 +114,7 @@ static cf_status layer_norm_backward(cf_tensor *out)
                 /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
                  * with dxhat = g * w. */
                 double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
                 for (int64_t i = 0; i < N; i++) {
                     float dh = w ? gr[i] * w[i] : gr[i];
                     s1 += dh;
