@@ -466,6 +466,15 @@ START_TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
 }
 END_TEST
 
+START_TEST(cat_of_a_tensor_with_itself_accumulates_both_slices)
+{
+    cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2));
+    cf_tensor *y = cf_cat(2, (cf_tensor *[]){a, a}, 0);
+    cf_backward(cf_sum_all(cf_mul(y, cf_from_array((float[]){1, 2, 10, 20}, CF_SHAPE(4)))));
+    assert_values(a->grad, (float[]){11, 22}, 0, 0);
+}
+END_TEST
+
 START_TEST(cat_names_the_mismatching_shapes)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *b = cf_zeros(CF_SHAPE(3, 2));
@@ -717,6 +726,7 @@ int main(void)
     tcase_add_test(tc, cat_matches_pytorch);
     tcase_add_test(tc, cat_passes_gradcheck);
     tcase_add_test(tc, cat_of_more_inputs_than_a_node_holds_routes_every_gradient);
+    tcase_add_test(tc, cat_of_a_tensor_with_itself_accumulates_both_slices);
     tcase_add_test(tc, cat_names_the_mismatching_shapes);
     tcase_add_test(tc, cat_rejects_bad_arguments);
     suite_add_tcase(s, tc);

@@ -193,6 +193,19 @@ START_TEST(layer_norm_does_not_depend_on_the_thread_count)
 }
 END_TEST
 
+START_TEST(layer_norm_gives_parameter_gradients_when_x_needs_none)
+{
+    /* Row [1, 2, 3] normalises to [-h, 0, h]. */
+    cf_tensor *x = cf_from_array((float[]){1, 2, 3, 1, 2, 3}, CF_SHAPE(2, 3));
+    cf_tensor *w = rand_leaf(1, 0.5f, 1.5f, CF_SHAPE(3)), *b = rand_leaf(2, -1, 1, CF_SHAPE(3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_layer_norm(x, 1, w, b, 0))), CF_OK);
+    float h = (float)sqrt(1.5);
+    assert_values(w->grad, (float[]){-2 * h, 0, 2 * h}, 1e-6f, 1e-6f);
+    assert_values(b->grad, (float[]){2, 2, 2}, 0, 0);
+    ck_assert_ptr_null(x->grad);
+}
+END_TEST
+
 START_TEST(layer_norm_names_both_shapes_for_a_wrong_weight)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3, 4));
@@ -432,6 +445,7 @@ int main(void)
     tcase_add_test(tc, layer_norm_passes_gradcheck_on_a_transposed_input);
     tcase_add_test(tc, layer_norm_passes_gradcheck_without_weight_and_bias);
     tcase_add_test(tc, layer_norm_does_not_depend_on_the_thread_count);
+    tcase_add_test(tc, layer_norm_gives_parameter_gradients_when_x_needs_none);
     tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_weight);
     tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_bias);
     tcase_add_test(tc, layer_norm_rejects_a_dim_count_out_of_range);
