@@ -221,7 +221,9 @@ static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
     if (!tmp)
         return false;
     int *a = idx, *b = tmp;
-    for (int w = 1; w<n; w = w> n / 2 ? n : 2 * w) {
+    /* After a pass of width w, runs of 2w are sorted; stop before 2w
+     * could overflow. */
+    for (int w = 1; w < n; w = (w > n / 2) ? n : 2 * w) {
         for (int lo = 0; lo < n; lo += 2 * w) {
             int mid = lo + w < n ? lo + w : n;
             int hi = mid + w < n ? mid + w : n;
@@ -462,6 +464,29 @@ static bool parse_uint(jparser *J, uint64_t *v, const char *what)
     return true;
 }
 
+static int cmp_key(const void *ctx, int a, int b)
+{
+    const st_kv *m = ctx;
+    return strcmp(m->kv[2 * a], m->kv[2 * b]);
+}
+
+/* Refuses duplicate keys (by sorting, so a huge header cannot make this
+ * quadratic). */
+static bool kv_unique(jparser *J, const st_kv *m)
+{
+    int *idx = malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
+    if (!idx)
+        return joom(J);
+    for (int i = 0; i < m->n; i++)
+        idx[i] = i;
+    bool ok = sort_idx(idx, m->n, cmp_key, m) || joom(J);
+    for (int i = 1; ok && i < m->n; i++)
+        if (cmp_key(m, idx[i - 1], idx[i]) == 0)
+            ok = jfail(J, "duplicate metadata key \"%s\"", m->kv[2 * idx[i]]);
+    free(idx);
+    return ok;
+}
+
 /* Parses {"key": "value", ...} into m; duplicate keys are refused. */
 static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
 {
@@ -473,11 +498,6 @@ static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
         char *k, *v;
         if (!parse_string(J, &k, "a metadata key"))
             return false;
-        if (kv_get(m, k)) {
-            jfail(J, "duplicate metadata key \"%s\"", k);
-            free(k);
-            return false;
-        }
         if (!expect(J, ':', "after a metadata key") ||
             !parse_string(J, &v, "a metadata value (values must be strings)")) {
             free(k);
@@ -493,7 +513,7 @@ static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
         m->kv[2 * m->n + 1] = v;
         m->n++;
     } while (accept(J, ','));
-    return expect(J, '}', "to close the metadata");
+    return expect(J, '}', "to close the metadata") && kv_unique(J, m);
 }
 
 static bool parse_dtype(jparser *J, st_entry *e)
@@ -652,12 +672,18 @@ static int cmp_offset(const void *ctx, int a, int b)
     return 0;
 }
 
+/* Entry e's sizes (NULL when the file has no dims at all). */
+static const int64_t *entry_dims(const cf_safetensors *f, const st_entry *e)
+{
+    return f->dims ? f->dims + e->dim0 : NULL;
+}
+
 /* The bytes tensor e occupies; false when the count overflows or a packed
  * dtype does not fill whole bytes. */
 static bool entry_bytes(const cf_safetensors *f, const st_entry *e, uint64_t *bytes)
 {
     uint64_t n = 1;
-    const int64_t *d = f->dims + e->dim0;
+    const int64_t *d = entry_dims(f, e);
     for (int i = 0; i < e->ndim; i++)
         if (d[i] == 0)
             n = 0;
@@ -679,7 +705,7 @@ static bool check_entry(const cf_safetensors *f, const st_entry *e, cf_status *s
     unsigned long long b = e->begin, end = e->end;
     char sb[CF_SHAPE_BUF];
     uint64_t bytes;
-    dims_str(e->ndim, f->dims + e->dim0, sb, sizeof sb);
+    dims_str(e->ndim, entry_dims(f, e), sb, sizeof sb);
     if (!entry_bytes(f, e, &bytes)) {
         fail(st, CF_ERR_FORMAT,
              "%s: tensor %s: shape %s of dtype %s is not a whole number of "
@@ -1009,7 +1035,7 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
              e->ndim, CF_MAX_DIMS);
         return NULL;
     }
-    cf_tensor *t = cf_empty((cf_dtype)dtypes[e->dtype].cf, e->ndim, f->dims + e->dim0);
+    cf_tensor *t = cf_empty((cf_dtype)dtypes[e->dtype].cf, e->ndim, entry_dims(f, e));
     if (t)
         scatter(t, f->data + e->begin);
     return t;
@@ -1025,7 +1051,7 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
     const st_entry *e = lookup("cf_safetensors_read_into", f, name, &st);
     if (!e)
         return st;
-    const int64_t *d = f->dims + e->dim0;
+    const int64_t *d = entry_dims(f, e);
     bool same = e->ndim == dst->ndim;
     for (int i = 0; same && i < e->ndim; i++)
         same = d[i] == dst->shape[i];
