@@ -232,6 +232,17 @@ START_TEST(cross_entropy_takes_a_single_prediction_of_shape_C)
 }
 END_TEST
 
+START_TEST(cross_entropy_reads_targets_of_any_strides)
+{
+    cf_tensor *x = rand_leaf(10, -2, 2, CF_SHAPE(2, 4, 3));
+    cf_tensor *t = targets((int32_t[]){0, 3, 1, IGN, 2, 1}, CF_SHAPE(3, 2));
+    cf_tensor *strided = cf_cross_entropy(x, cf_transpose(t, 0, 1), IGN, 0.1f, CF_REDUCE_NONE);
+    cf_tensor *copied =
+        cf_cross_entropy(x, cf_contiguous(cf_transpose(t, 0, 1)), IGN, 0.1f, CF_REDUCE_NONE);
+    assert_close(strided, copied, 0, 0);
+}
+END_TEST
+
 /* Loss and gradient bytes of a cross entropy on nt threads. */
 static void ce_bytes(int nt, cf_tensor *x, cf_tensor *t, cf_reduction red, float *loss, float *grad)
 {
@@ -502,6 +513,7 @@ int main(void)
     tcase_add_test(tc, cross_entropy_propagates_nan);
     tcase_add_test(tc, cross_entropy_of_one_class_is_zero);
     tcase_add_test(tc, cross_entropy_takes_a_single_prediction_of_shape_C);
+    tcase_add_test(tc, cross_entropy_reads_targets_of_any_strides);
     tcase_add_test(tc, cross_entropy_is_identical_for_any_thread_count);
     tcase_add_test(tc, cross_entropy_of_a_target_out_of_range_is_an_index_error);
     tcase_add_test(tc, cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error);
