@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 /* The reference implementation refuses larger headers too. */
-#define MAX_HEADER ((uint64_t)100 << 20)
+#define MAX_HEADER ((uint64_t)100000000)
 /* Files this size or larger are mapped; smaller ones are read, which is
  * cheaper for them. */
 #define MAP_THRESHOLD ((size_t)1 << 20)

@@ -671,6 +671,20 @@ START_TEST(a_header_length_beyond_the_file_is_refused)
 }
 END_TEST
 
+START_TEST(a_header_longer_than_the_100_mb_limit_is_refused)
+{
+    /* A sparse file, so the test writes almost nothing. */
+    const char *path = path_in(0, "huge.safetensors");
+    uint64_t h = 100000001;
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(h >> (8 * i));
+    write_bytes(path, b, 8);
+    ck_assert_int_eq(truncate(path, (off_t)(8 + h + 16)), 0);
+    expect_open_error(path, CF_ERR_FORMAT, "limit");
+}
+END_TEST
+
 START_TEST(a_truncated_header_is_refused)
 {
     const char *full = "{\"a\":" T_OK "}";
@@ -997,6 +1011,7 @@ int main(void)
     tcase_add_test(tc, a_missing_file_or_a_directory_is_an_io_error);
     tcase_add_test(tc, a_file_shorter_than_the_length_prefix_is_refused);
     tcase_add_test(tc, a_header_length_beyond_the_file_is_refused);
+    tcase_add_test(tc, a_header_longer_than_the_100_mb_limit_is_refused);
     tcase_add_test(tc, a_truncated_header_is_refused);
     tcase_add_test(tc, bad_json_is_refused);
     tcase_add_test(tc, valid_json_variants_are_accepted);

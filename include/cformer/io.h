@@ -2,8 +2,9 @@
  *
  * A safetensors file is an 8-byte little-endian header length N, N bytes of
  * JSON naming each tensor's dtype, shape and byte range, then the raw
- * little-endian data, row-major. Files written here load in PyTorch with
- * safetensors.torch.load_file and the other way round.
+ * little-endian data, row-major: the format of huggingface/safetensors, the
+ * usual way to exchange weights with PyTorch. (The tests read a file made by
+ * an independent Python writer, tests/golden/io.safetensors.)
  *
  *     cf_tensor *ts[] = {w, b};
  *     const char *names[] = {"fc.weight", "fc.bias"};
