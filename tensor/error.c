@@ -58,6 +58,18 @@ void cf__error(cf_status s, const char *fmt, ...)
         err_handler(s, err_msg, err_handler_ud);
 }
 
+void cf_error_set(cf_status s, const char *fmt, ...)
+{
+    if (err_status != CF_OK)
+        return;
+    char msg[sizeof err_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf__error(s, "%s", msg);
+}
+
 bool cf__check(const char *op, int n, cf_tensor *const *ts)
 {
     for (int i = 0; i < n; i++) {

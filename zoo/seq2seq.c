@@ -1,1 +1,251 @@
+/* A GRU encoder-decoder with additive attention (Bahdanau et al. 2015),
+ * written with the public API only.
+ *
+ * B = batch, S = source length, T = target steps, E = embedding size,
+ * H = GRU hidden size, V = target vocabulary. */
 #include "cformer/zoo.h"
+#include "zoo/beam.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cf_seq2seq {
+    cf_module base;
+    cf_seq2seq_config cfg;
+    cf_embedding_mod *src_embed, *tgt_embed;
+    cf_gru *enc_rnn;
+    cf_linear *bridge;
+    cf_additive_attention *attention;
+    cf_gru_cell *dec_rnn;
+    cf_linear *out;
+    cf_dropout_mod *dropout;
+};
+
+cf_module *cf_seq2seq_module(cf_seq2seq *m) { return m ? &m->base : NULL; }
+
+cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g)
+{
+    const cf_seq2seq_config *c = cfg;
+    const char *bad = !c                                           ? "config"
+                      : c->src_vocab < 1 || c->tgt_vocab < 1       ? "vocabulary size"
+                      : c->emb < 1 || c->hidden < 1 || c->attn < 1 ? "layer size"
+                      : c->enc_layers < 1                          ? "enc_layers"
+                      : c->pad_id < 0 || c->pad_id >= c->tgt_vocab || c->pad_id >= c->src_vocab
+                          ? "pad_id"
+                      : c->bos_id < 0 || c->bos_id >= c->tgt_vocab ? "bos_id"
+                      : c->eos_id < 0 || c->eos_id >= c->tgt_vocab ? "eos_id"
+                                                                   : NULL;
+    if (bad) {
+        cf_error_set(CF_ERR_ARG, "cf_seq2seq_new: invalid %s", bad);
+        return NULL;
+    }
+    cf_seq2seq *m = calloc(1, sizeof *m);
+    if (!m || !cf_module_init(&m->base, "Seq2Seq", NULL, "")) {
+        free(m);
+        cf_error_set(CF_ERR_NOMEM, "cf_seq2seq_new: out of memory");
+        return NULL;
+    }
+    m->cfg = *c;
+    int H = c->hidden, E = c->emb;
+    cf_module *enc = cf_module_new("Encoder", &m->base, "encoder");
+    cf_module *dec = cf_module_new("Decoder", &m->base, "decoder");
+    if (enc && dec) {
+        m->src_embed = cf_embedding_new(enc, "embedding", c->src_vocab, E, c->pad_id, g);
+        m->enc_rnn = cf_gru_new(enc, "rnn", E, H, c->enc_layers, true, c->dropout, true, g);
+        m->bridge = cf_linear_new(&m->base, "bridge", 2 * H, H, true, g);
+        m->tgt_embed = cf_embedding_new(dec, "embedding", c->tgt_vocab, E, c->pad_id, g);
+        m->attention = cf_additive_attention_new(dec, "attention", H, 2 * H, c->attn, g);
+        m->dec_rnn = cf_gru_cell_new(dec, "rnn", E + 2 * H, H, true, g);
+        m->out = cf_linear_new(dec, "out", H + 2 * H + E, c->tgt_vocab, true, g);
+        m->dropout = cf_dropout_new(&m->base, "dropout", c->dropout, g ? g->seed + 3 : 3);
+    }
+    if (!m->src_embed || !m->enc_rnn || !m->bridge || !m->tgt_embed || !m->attention ||
+        !m->dec_rnn || !m->out || !m->dropout) {
+        cf_module_free(&m->base);
+        return NULL;
+    }
+    return m;
+}
+
+/* The encoder's view of a source batch. */
+typedef struct {
+    cf_tensor *keys;      /* [B, S, 2H] */
+    cf_tensor *proj_keys; /* [B, S, A] */
+    cf_tensor *mask;      /* bool [B, S], true at padding */
+    cf_tensor *state;     /* initial decoder state [B, H] */
+} encoded;
+
+static bool encode(cf_seq2seq *m, cf_tensor *src, encoded *e)
+{
+    if (!src || src->dtype != CF_I32 || src->ndim != 2) {
+        cf_error_set(CF_ERR_SHAPE, "Seq2Seq: source must be int32 [B, S]");
+        return false;
+    }
+    cf_tensor *h_n = NULL;
+    cf_tensor *x = cf_dropout_forward(m->dropout, cf_embedding_forward(m->src_embed, src));
+    e->keys = cf_gru_forward(m->enc_rnn, x, NULL, &h_n);
+    /* The last layer's final forward and backward states. */
+    int64_t L = m->cfg.enc_layers;
+    cf_tensor *last = cf_slice(h_n, 0, 2 * L - 2, 2 * L, 1);         /* [2, B, H] */
+    cf_tensor *both = cf_reshape(cf_permute(last, (int[]){1, 0, 2}), /* [B, 2H] */
+                                 CF_SHAPE(src->shape[0], 2 * m->cfg.hidden));
+    e->state = cf_tanh(cf_linear_forward(m->bridge, both));
+    e->proj_keys = cf_additive_attention_keys(m->attention, e->keys);
+    e->mask = cf_eq(src, cf_from_ints(&(int32_t){m->cfg.pad_id}, 0, NULL));
+    return e->state && e->proj_keys && e->mask;
+}
+
+/* One decoder step from the previous tokens y [B] and state s [B, H]:
+ * returns logits [B, V] and the new state. */
+static cf_tensor *step(cf_seq2seq *m, const encoded *e, cf_tensor *y, cf_tensor *s,
+                       cf_tensor **s_new, cf_tensor **weights)
+{
+    cf_tensor *emb = cf_dropout_forward(m->dropout, cf_embedding_forward(m->tgt_embed, y));
+    cf_tensor *ctx = cf_additive_attention_forward(m->attention, s, e->keys, e->proj_keys, e->mask,
+                                                   weights); /* [B, 2H] */
+    *s_new = cf_gru_cell_forward(m->dec_rnn, cf_cat(2, (cf_tensor *[]){emb, ctx}, 1), s);
+    return cf_linear_forward(m->out, cf_cat(3, (cf_tensor *[]){*s_new, ctx, emb}, 1));
+}
+
+cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, float teacher_forcing,
+                              cf_rng *g, cf_tensor **weights)
+{
+    encoded e;
+    if (!m || !encode(m, src, &e))
+        return NULL;
+    if (!tgt || tgt->dtype != CF_I32 || tgt->ndim != 2 || tgt->shape[1] < 2 ||
+        tgt->shape[0] != src->shape[0]) {
+        cf_error_set(CF_ERR_SHAPE, "Seq2Seq: target must be int32 [B, T + 1] with T >= 1");
+        return NULL;
+    }
+    int64_t T = tgt->shape[1] - 1;
+    cf_tensor **logits = cf_arena_alloc(sizeof(cf_tensor *) * T);
+    cf_tensor **ws = cf_arena_alloc(sizeof(cf_tensor *) * T);
+    if (!logits || !ws)
+        return NULL;
+    cf_tensor *s = e.state, *y = NULL;
+    for (int64_t t = 0; t < T; t++) {
+        bool teach =
+            t == 0 || teacher_forcing >= 1 ||
+            (teacher_forcing > 0 && cf_item(cf_uniform(g, 0, 1, 0, NULL)) < teacher_forcing);
+        if (teach || !y)
+            y = cf_squeeze(cf_slice(tgt, 1, t, t + 1, 1), 1);
+        logits[t] = step(m, &e, y, s, &s, weights ? &ws[t] : NULL);
+        if (!logits[t])
+            return NULL;
+        CF_NO_GRAD { y = cf_argmax(logits[t], -1, false); }
+    }
+    if (weights)
+        *weights = cf_stack((int)T, ws, 1);
+    return cf_stack((int)T, logits, 1);
+}
+
+cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
+                            cf_tensor **weights)
+{
+    if (!m || !out || max_len < 1) {
+        cf_error_set(CF_ERR_ARG, "cf_seq2seq_greedy: invalid arguments");
+        return cf_error();
+    }
+    bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
+    cf_module_train(&m->base, false);
+    encoded e;
+    cf_tensor **ws = weights ? cf_arena_alloc(sizeof(cf_tensor *) * max_len) : NULL;
+    if (encode(m, src, &e) && (!weights || ws)) {
+        int64_t B = src->shape[0];
+        bool *done = calloc(B, sizeof *done);
+        int32_t *prev = malloc(sizeof *prev * B);
+        for (int64_t b = 0; done && prev && b < B; b++)
+            prev[b] = m->cfg.bos_id;
+        cf_tensor *s = e.state;
+        for (int t = 0; done && prev && t < max_len && !cf_error(); t++) {
+            cf_tensor *logits =
+                step(m, &e, cf_from_ints(prev, CF_SHAPE(B)), s, &s, ws ? &ws[t] : NULL);
+            cf_tensor *best = cf_argmax(logits, -1, false);
+            if (!best)
+                break;
+            for (int64_t b = 0; b < B; b++) {
+                int32_t tok = done[b] ? m->cfg.pad_id : ((int32_t *)best->data)[b];
+                out[b * max_len + t] = tok;
+                done[b] = done[b] || tok == m->cfg.eos_id;
+                prev[b] = tok;
+            }
+        }
+        if (!done || !prev)
+            cf_error_set(CF_ERR_NOMEM, "cf_seq2seq_greedy: out of memory");
+        free(done);
+        free(prev);
+        if (weights && !cf_error())
+            *weights = cf_stack(max_len, ws, 1);
+    }
+    cf_module_train(&m->base, was_training);
+    cf_set_grad_enabled(grad);
+    return cf_error();
+}
+
+/* Beam search state for one source sequence. */
+typedef struct {
+    cf_seq2seq *m;
+    encoded e;    /* for one source, expanded to the live hypotheses */
+    encoded one;  /* for one source, batch 1 */
+    cf_tensor *s; /* decoder state of the live hypotheses [n, H] */
+    cf_tensor *next;
+} beam_ctx;
+
+static encoded expand(const encoded *one, int n)
+{
+    encoded e = *one;
+    e.keys = cf_expand(one->keys, CF_SHAPE(n, one->keys->shape[1], one->keys->shape[2]));
+    e.proj_keys =
+        cf_expand(one->proj_keys, CF_SHAPE(n, one->proj_keys->shape[1], one->proj_keys->shape[2]));
+    e.mask = cf_expand(one->mask, CF_SHAPE(n, one->mask->shape[1]));
+    return e;
+}
+
+static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
+{
+    beam_ctx *c = ud;
+    c->e = expand(&c->one, n);
+    cf_tensor *logits = step(c->m, &c->e, cf_from_ints(tokens, CF_SHAPE(n)), c->s, &c->next, NULL);
+    cf_tensor *lp = cf_log_softmax(logits, -1);
+    if (!lp)
+        return cf_error();
+    cf_copy_to(lp, logp);
+    return CF_OK;
+}
+
+static cf_status beam_reorder(void *ud, const int *from, int n)
+{
+    beam_ctx *c = ud;
+    cf_tensor *idx = cf_empty(CF_I32, CF_SHAPE(n));
+    if (!idx)
+        return cf_error();
+    for (int i = 0; i < n; i++)
+        ((int32_t *)idx->data)[i] = from[i];
+    c->s = cf_index_select(c->next, 0, idx);
+    return c->s ? CF_OK : cf_error();
+}
+
+cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
+                          int32_t *out)
+{
+    if (!m || !src || !out || beam < 1 || max_len < 1 || src->dtype != CF_I32 || src->ndim != 2) {
+        cf_error_set(CF_ERR_ARG, "cf_seq2seq_beam: invalid arguments");
+        return cf_error();
+    }
+    bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
+    cf_module_train(&m->base, false);
+    for (int64_t b = 0; b < src->shape[0] && !cf_error(); b++) {
+        beam_ctx c = {.m = m};
+        if (!encode(m, cf_slice(src, 0, b, b + 1, 1), &c.one))
+            break;
+        c.s = c.one.state;
+        zoo_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
+                         m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
+        zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len);
+    }
+    cf_module_train(&m->base, was_training);
+    cf_set_grad_enabled(grad);
+    return cf_error();
+}

@@ -124,6 +124,14 @@ CF_API cf_status cf_error(void);
 CF_API const char *cf_error_message(void);
 /* Forgets the recorded error. */
 CF_API void cf_error_clear(void);
+/* Records an error the way the library does (for user-defined ops and
+ * models): status s with a printf-style message, unless an error is
+ * already recorded on this thread. */
+CF_API void cf_error_set(cf_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Returns a fixed description of a status ("shape mismatch", ...). */
 CF_API const char *cf_status_str(cf_status s);
 /* Calls fn(status, message, ud) whenever an error is first recorded on any
