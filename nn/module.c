@@ -6,17 +6,28 @@
 
 #define PATH_MAX_LEN 512
 
-static bool name_taken(const cf_module *parent, const char *name)
+/* Whether name is a parameter or a named child of m, or of a child of m
+ * named "" (whose names are m's). */
+static bool in_namespace(const cf_module *m, const char *name)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (!strcmp(m->param_names[i], name))
+            return true;
+    for (const cf_module *c = m->first_child; c; c = c->next)
+        if (*c->name ? !strcmp(c->name, name) : in_namespace(c, name))
+            return true;
+    return false;
+}
+
+/* Whether name is already used where a new child or parameter of m would
+ * put it: a module named "" shares its parent's namespace. */
+static bool name_taken(const cf_module *m, const char *name)
 {
     if (!*name)
         return false;
-    for (const cf_module *c = parent->first_child; c; c = c->next)
-        if (!strcmp(c->name, name))
-            return true;
-    for (int i = 0; i < parent->nparams; i++)
-        if (!strcmp(parent->param_names[i], name))
-            return true;
-    return false;
+    while (!*m->name && m->parent)
+        m = m->parent;
+    return in_namespace(m, name);
 }
 
 cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent, const char *name)
