@@ -9,7 +9,7 @@ cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, flo
         return NULL;
     m->act = act;
     m->linear1 = cf_linear_new(&m->base, "linear1", dim, hidden, true, g);
-    m->dropout = cf_dropout_new(&m->base, "dropout", dropout, g ? g->seed + 1 : 1);
+    m->dropout = cf_dropout_new(&m->base, "dropout", dropout, nn__seed(g));
     m->linear2 = cf_linear_new(&m->base, "linear2", hidden, dim, true, g);
     if (!m->linear1 || !m->dropout || !m->linear2) {
         cf_module_free(&m->base);

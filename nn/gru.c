@@ -104,7 +104,7 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
     m->layers = layers;
     m->bidirectional = bidirectional;
     m->dropout = dropout;
-    cf_rng_init(&m->rng, g ? g->seed + 7 : 7);
+    cf_rng_init(&m->rng, nn__seed(g));
     for (int l = 0; l < layers; l++) {
         for (int d = 0; d < dirs; d++) {
             char suffix[32];

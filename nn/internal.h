@@ -9,6 +9,10 @@
  * with the error recorded. */
 void *nn__new(size_t size, const char *type, cf_module *parent, const char *name);
 
+/* A seed for a module's own generator (dropout), drawn from g (NULL: the
+ * global generator): each module gets its own stream, reproducibly. */
+uint64_t nn__seed(cf_rng *g);
+
 /* Calls fn(path, module, ud) for m and every module under it, depth first,
  * with the dotted path of module names ("" for m itself). */
 typedef void (*nn__module_fn)(const char *path, cf_module *m, void *ud);

@@ -34,7 +34,7 @@ cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_h
     cf_init_xavier_uniform(m->in_proj_weight, 1, g);
     if (bias)
         cf_fill(m->out_proj->bias, 0);
-    cf_rng_init(&m->rng, g ? g->seed ^ (g->offset * 0x9E3779B97F4A7C15ull) : 0x6d6861u);
+    cf_rng_init(&m->rng, nn__seed(g));
     return m;
 }
 

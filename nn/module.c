@@ -222,6 +222,21 @@ void *nn__new(size_t size, const char *type, cf_module *parent, const char *name
     return m;
 }
 
+uint64_t nn__seed(cf_rng *g)
+{
+    /* One Philox block: four floats in [0, 1) of 24 random bits each. */
+    float u[4];
+    cf_tensor t = {.dtype = CF_F32, .ndim = 1, .shape = {4}, .stride = {1}, .data = u};
+    cf_fill_uniform(g, &t, 0, 1);
+    uint64_t x = 0;
+    for (int i = 0; i < 4; i++)
+        x = x * 0x100000001B3ull ^ (uint64_t)(u[i] * 16777216.0f);
+    /* splitmix64's finaliser spreads the bits over the whole word. */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 static void walk(cf_module *m, char *path, size_t len, nn__module_fn fn, void *ud)
 {
     size_t base = len;
