@@ -211,14 +211,22 @@ void cf_kv_cache_clear(cf_kv_cache *c)
 
 cf_tensor *cf_sinusoidal_encoding(int64_t start, int64_t T, int dim)
 {
+    if (T < 0 || dim < 1) {
+        cf__error(CF_ERR_ARG, "cf_sinusoidal_encoding: %lld positions of size %d", (long long)T,
+                  dim);
+        return NULL;
+    }
     cf_tensor *pe = cf__alloc("cf_sinusoidal_encoding", CF_F32, 2, (int64_t[]){T, dim});
     if (!pe)
         return NULL;
     float *d = pe->data;
+    /* As PyTorch's tutorial computes it, in float32 from a scale rounded once
+     * from double: exp(2i * -ln(10000) / dim). An error of one ulp in the
+     * frequency grows with the position. */
+    float scale = (float)(-log(10000.0) / dim);
     for (int64_t t = 0; t < T; t++) {
         for (int i = 0; i < dim; i += 2) {
-            /* As PyTorch's tutorial computes it: exp(-ln(10000) * 2i / dim). */
-            float freq = expf((float)i * (-logf(10000.0f) / (float)dim));
+            float freq = expf((float)i * scale);
             float angle = (float)(start + t) * freq;
             d[t * dim + i] = sinf(angle);
             if (i + 1 < dim)
