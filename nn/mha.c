@@ -56,24 +56,84 @@ static void split_heads(cf_mha *m, cf_tensor *x, int n, cf_tensor **out)
         out[i] = cf_squeeze(cf_slice(v, 0, i, i + 1, 1), 0);
 }
 
-/* The additive float mask [B or 1, 1, L, S] combining the options, or NULL. */
+/* Checks the masks against query length L and key length S (cached
+ * positions included), naming the module. */
+static bool check_masks(const cf_mha *m, const cf_mha_opts *o, int64_t B, int64_t L, int64_t S)
+{
+    char b[CF_SHAPE_BUF];
+    cf_tensor *kpm = o->key_padding_mask;
+    if (kpm && kpm->dtype != CF_BOOL) {
+        cf__error(CF_ERR_DTYPE,
+                  "MultiheadAttention \"%s\": key_padding_mask %s is %s, expected bool",
+                  m->base.name, cf_shape_str(kpm, b, sizeof b), cf_dtype_name(kpm->dtype));
+        return false;
+    }
+    if (kpm && (kpm->ndim != 2 || kpm->shape[0] != B || kpm->shape[1] != S)) {
+        cf__error(CF_ERR_SHAPE,
+                  "MultiheadAttention \"%s\": key_padding_mask of shape %s, expected [%lld, %lld]",
+                  m->base.name, cf_shape_str(kpm, b, sizeof b), (long long)B, (long long)S);
+        return false;
+    }
+    cf_tensor *am = o->attn_mask;
+    if (!am)
+        return true;
+    if (am->dtype != CF_BOOL && am->dtype != CF_F32) {
+        cf__error(CF_ERR_DTYPE,
+                  "MultiheadAttention \"%s\": attn_mask %s is %s, expected bool or float32",
+                  m->base.name, cf_shape_str(am, b, sizeof b), cf_dtype_name(am->dtype));
+        return false;
+    }
+    const int64_t full[4] = {B, m->num_heads, L, S};
+    bool fits = am->ndim >= 2 && am->ndim <= 4;
+    for (int i = 0; fits && i < am->ndim; i++) {
+        int64_t n = am->shape[am->ndim - 1 - i], want = full[3 - i];
+        fits = n == want || n == 1;
+    }
+    if (!fits) {
+        cf__error(CF_ERR_SHAPE,
+                  "MultiheadAttention \"%s\": attn_mask of shape %s, expected [%lld, %lld] or "
+                  "broadcastable to [%lld, %d, %lld, %lld]",
+                  m->base.name, cf_shape_str(am, b, sizeof b), (long long)L, (long long)S,
+                  (long long)B, m->num_heads, (long long)L, (long long)S);
+        return false;
+    }
+    return true;
+}
+
+/* Checks that c fits m, batch B, and n more positions; before anything is
+ * appended, so that a failing call leaves the cache as it was. */
+static bool check_cache(const cf_mha *m, const cf_kv_cache *c, int64_t B, int64_t n)
+{
+    int64_t H = m->num_heads, Dh = m->embed_dim / m->num_heads;
+    if (c->k->shape[0] != B || c->k->shape[1] != H || c->k->shape[3] != Dh) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE,
+                  "MultiheadAttention \"%s\": key/value cache of shape %s, expected [%lld, %lld, "
+                  "max_len, %lld]",
+                  m->base.name, cf_shape_str(c->k, b, sizeof b), (long long)B, (long long)H,
+                  (long long)Dh);
+        return false;
+    }
+    if (c->len + n > c->max_len) {
+        cf__error(CF_ERR_INDEX,
+                  "MultiheadAttention \"%s\": key/value cache of %lld positions is full (%lld "
+                  "cached, %lld new)",
+                  m->base.name, (long long)c->max_len, (long long)c->len, (long long)n);
+        return false;
+    }
+    return true;
+}
+
+/* The additive float mask [B or 1, 1 or H, L, S] combining the options, or
+ * NULL. PyTorch's bool masks mark what may NOT be attended to, cf_attention's
+ * what may: both are turned into -inf here. */
 static cf_tensor *build_mask(const cf_mha_opts *o, int64_t B, int64_t L, int64_t S, int64_t offset,
                              bool cached_causal)
 {
     cf_tensor *mask = NULL;
-    if (o->key_padding_mask) {
-        cf_tensor *kpm = o->key_padding_mask;
-        if (kpm->dtype != CF_BOOL || kpm->ndim != 2 || kpm->shape[0] != B || kpm->shape[1] != S) {
-            char b[CF_SHAPE_BUF];
-            cf__error(CF_ERR_SHAPE,
-                      "MultiheadAttention: key_padding_mask is %s %s, expected bool [%lld, %lld]",
-                      cf_dtype_name(kpm->dtype), cf_shape_str(kpm, b, sizeof b), (long long)B,
-                      (long long)S);
-            return NULL;
-        }
-        mask = cf_masked_fill(cf_zeros(CF_SHAPE(B, 1, 1, S)), cf_view(kpm, CF_SHAPE(B, 1, 1, S)),
-                              -INFINITY);
-    }
+    if (o->key_padding_mask)
+        mask = cf_masked_fill(cf_zeros(CF_SHAPE(B, 1, 1, S)),
+                              cf_reshape(o->key_padding_mask, CF_SHAPE(B, 1, 1, S)), -INFINITY);
     if (o->attn_mask) {
         cf_tensor *am = o->attn_mask;
         if (am->dtype == CF_BOOL)
@@ -94,20 +154,14 @@ static cf_tensor *build_mask(const cf_mha_opts *o, int64_t B, int64_t L, int64_t
     return mask;
 }
 
-static bool append_cache(cf_kv_cache *c, cf_tensor *k, cf_tensor *v)
+static void append_cache(cf_kv_cache *c, cf_tensor *k, cf_tensor *v)
 {
     int64_t n = k->shape[2];
-    if (c->len + n > c->max_len) {
-        cf__error(CF_ERR_INDEX, "MultiheadAttention: key/value cache of %lld positions is full",
-                  (long long)c->max_len);
-        return false;
-    }
     bool prev = cf_set_grad_enabled(false);
     cf__copy(cf_slice(c->k, 2, c->len, c->len + n, 1), k);
     cf__copy(cf_slice(c->v, 2, c->len, c->len + n, 1), v);
     cf_set_grad_enabled(prev);
     c->len += n;
-    return true;
 }
 
 cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor *value,
@@ -134,6 +188,10 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
         }
     }
     int64_t B = query->shape[0], L = query->shape[1];
+    int64_t offset = o->cache ? o->cache->len : 0;
+    if ((o->cache && !check_cache(m, o->cache, B, key->shape[1])) ||
+        !check_masks(m, o, B, L, offset + key->shape[1]))
+        return NULL;
     cf_tensor *h[3];
     if (query == key && key == value) {
         split_heads(m, proj(m, query, 0, 3 * E), 3, h);
@@ -148,12 +206,9 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
     }
     if (!h[0] || !h[1] || !h[2])
         return NULL;
-    int64_t offset = 0;
     bool cached_causal = false;
     if (o->cache) {
-        offset = o->cache->len;
-        if (!append_cache(o->cache, h[1], h[2]))
-            return NULL;
+        append_cache(o->cache, h[1], h[2]);
         h[1] = cf_slice(o->cache->k, 2, 0, o->cache->len, 1);
         h[2] = cf_slice(o->cache->v, 2, 0, o->cache->len, 1);
         cached_causal = o->causal && L > 1;
@@ -178,6 +233,11 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
 
 cf_kv_cache *cf_kv_cache_new(const cf_mha *m, int64_t batch, int64_t max_len)
 {
+    if (!m || batch < 1 || max_len < 1) {
+        cf__error(CF_ERR_ARG, "cf_kv_cache_new: %s, batch %lld, max_len %lld",
+                  m ? "module" : "NULL module", (long long)batch, (long long)max_len);
+        return NULL;
+    }
     cf_kv_cache *c = calloc(1, sizeof *c);
     if (!c) {
         cf__error(CF_ERR_NOMEM, "cf_kv_cache_new: out of memory");
