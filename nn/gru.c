@@ -63,6 +63,11 @@ static bool check_input(const char *what, const char *name, const cf_tensor *x, 
 cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int hidden, bool bias,
                              cf_rng *g)
 {
+    if (input < 1 || hidden < 1) {
+        cf__error(CF_ERR_ARG, "GRUCell \"%s\": sizes (input %d, hidden %d) must be positive",
+                  name ? name : "", input, hidden);
+        return NULL;
+    }
     cf_gru_cell *m = nn__new(sizeof *m, "GRUCell", parent, name);
     if (!m)
         return NULL;
@@ -83,6 +88,12 @@ cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
+    else if (h->ndim != 2 || h->shape[0] != x->shape[0] || h->shape[1] != m->hidden) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "GRUCell \"%s\": state of shape %s, expected [%lld, %d]",
+                  m->base.name, cf_shape_str(h, b, sizeof b), (long long)x->shape[0], m->hidden);
+        return NULL;
+    }
     cf_tensor *w[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
     return step(affine(x, w[0], w[2]), h, w, m->hidden);
 }
@@ -91,9 +102,19 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
                    bool bidirectional, float dropout, bool bias, cf_rng *g)
 {
     int dirs = bidirectional ? 2 : 1;
-    if (layers < 1 || layers * dirs > 16 || input < 1 || hidden < 1) {
-        cf__error(CF_ERR_ARG, "GRU \"%s\": invalid sizes (input %d, hidden %d, %d layers)",
-                  name ? name : "", input, hidden, layers);
+    if (layers < 1 || input < 1 || hidden < 1 || !(dropout >= 0 && dropout <= 1)) {
+        cf__error(CF_ERR_ARG,
+                  "GRU \"%s\": invalid sizes (input %d, hidden %d, %d layers) or dropout %g",
+                  name ? name : "", input, hidden, layers, dropout);
+        return NULL;
+    }
+    /* All cells' tensors are parameters of this one module, as in PyTorch. */
+    if (layers * dirs * (bias ? 4 : 2) > CF_MODULE_MAX_PARAMS) {
+        cf__error(CF_ERR_ARG,
+                  "GRU \"%s\": %d layers x %d directions need %d parameter tensors, more than "
+                  "the %d a module holds",
+                  name ? name : "", layers, dirs, layers * dirs * (bias ? 4 : 2),
+                  CF_MODULE_MAX_PARAMS);
         return NULL;
     }
     cf_gru *m = nn__new(sizeof *m, "GRU", parent, name);
