@@ -31,6 +31,26 @@ cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_tensor *qu
     cf_tensor *in[3] = {query, keys, proj_keys};
     if (!m || !cf__check("AdditiveAttention", 3, in))
         return NULL;
+    int64_t B = query->shape[0], S = keys->ndim == 3 ? keys->shape[1] : -1;
+    int A = m->key_proj->out;
+    cf_tensor *kpm = key_padding_mask;
+    if (query->ndim != 2 || query->shape[1] != m->query_proj->in || keys->ndim != 3 ||
+        keys->shape[0] != B || keys->shape[2] != m->key_proj->in || proj_keys->ndim != 3 ||
+        proj_keys->shape[0] != B || proj_keys->shape[1] != S || proj_keys->shape[2] != A ||
+        (kpm &&
+         (kpm->dtype != CF_BOOL || kpm->ndim != 2 || kpm->shape[0] != B || kpm->shape[1] != S))) {
+        char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF], c[CF_SHAPE_BUF], e[CF_SHAPE_BUF];
+        char d[CF_SHAPE_BUF + 16] = "none";
+        if (kpm)
+            snprintf(d, sizeof d, "%s %s", cf_dtype_name(kpm->dtype),
+                     cf_shape_str(kpm, e, sizeof e));
+        cf__error(CF_ERR_SHAPE,
+                  "AdditiveAttention \"%s\": query %s, keys %s, projected keys %s, "
+                  "key_padding_mask %s; expected [B, %d], [B, S, %d], [B, S, %d], bool [B, S]",
+                  m->base.name, cf_shape_str(query, a, sizeof a), cf_shape_str(keys, b, sizeof b),
+                  cf_shape_str(proj_keys, c, sizeof c), d, m->query_proj->in, m->key_proj->in, A);
+        return NULL;
+    }
     cf_tensor *q = cf_unsqueeze(cf_linear_forward(m->query_proj, query), 1); /* [B, 1, A] */
     cf_tensor *e = cf_squeeze(cf_linear_forward(m->v, cf_tanh(cf_add(proj_keys, q))), -1);
     if (key_padding_mask)

@@ -30,6 +30,11 @@ cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
 cf_pos_embedding *cf_pos_embedding_new(cf_module *parent, const char *name, int max_len, int dim,
                                        cf_rng *g)
 {
+    if (max_len < 1 || dim < 1) {
+        cf__error(CF_ERR_ARG, "PositionalEmbedding \"%s\": sizes %d x %d must be positive",
+                  name ? name : "", max_len, dim);
+        return NULL;
+    }
     cf_pos_embedding *m = nn__new(sizeof *m, "PositionalEmbedding", parent, name);
     if (!m)
         return NULL;

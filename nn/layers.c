@@ -31,8 +31,13 @@ cf_embedding_mod *cf_embedding_new(cf_module *parent, const char *name, int num,
 
 cf_tensor *cf_embedding_forward(cf_embedding_mod *m, cf_tensor *indices)
 {
-    if (!m)
+    if (!m || !cf__check("Embedding", 1, &indices))
         return NULL;
+    if (indices->dtype != CF_I32) {
+        cf__error(CF_ERR_DTYPE, "Embedding \"%s\": indices must be int32, got %s", m->base.name,
+                  cf_dtype_name(indices->dtype));
+        return NULL;
+    }
     return cf_embedding(m->weight, indices, m->padding_idx);
 }
 
@@ -61,8 +66,14 @@ cf_layernorm *cf_layernorm_new(cf_module *parent, const char *name, int dim, flo
 
 cf_tensor *cf_layernorm_forward(cf_layernorm *m, cf_tensor *x)
 {
-    if (!m)
+    if (!m || !cf__check("LayerNorm", 1, &x))
         return NULL;
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != m->dim) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "LayerNorm \"%s\": input of shape %s, expected [..., %d]",
+                  m->base.name, cf_shape_str(x, b, sizeof b), m->dim);
+        return NULL;
+    }
     return cf_layer_norm(x, 1, m->weight, m->bias, m->eps);
 }
 
