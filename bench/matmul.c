@@ -106,6 +106,19 @@ static void run_blis_batch_parallel(bench *b, int calls)
     }
 }
 
+/* The 1-minute load average, or -1 where /proc/loadavg does not exist. */
+static double load_average(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    return load;
+}
+
 static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -279,6 +292,17 @@ int main(int argc, char **argv)
     printf("threads: %d (cformer cf_get_num_threads, BLIS rntm)\n", b.nt);
     printf("cf_matmul forward vs BLIS %s bli_sgemm_ex, median of %d repetitions\n",
            bli_info_get_version_str(), REPS);
+    /* Busy cores wreck BLIS's spinning barriers: say when there are more
+     * runnable processes than cores. */
+    int cores = 1;
+#ifdef _OPENMP
+    cores = omp_get_num_procs();
+#endif
+    double load = load_average();
+    if (load > cores)
+        printf("note: load average %.1f on %d cores: other processes compete for them, "
+               "so expect noise\n",
+               load, cores);
     printf("%-26s %16s %14s %14s\n", "M x K x N", "cformer GFLOP/s", "BLIS GFLOP/s",
            "cformer/BLIS");
     int status = 0;
