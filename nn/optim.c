@@ -63,6 +63,11 @@ nomem:
 cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening, float weight_decay,
                      bool nesterov)
 {
+    if (!(lr >= 0 && momentum >= 0 && weight_decay >= 0)) {
+        cf__error(CF_ERR_ARG, "cf_sgd_new: invalid lr %g, momentum %g or weight_decay %g", lr,
+                  momentum, weight_decay);
+        return NULL;
+    }
     if (nesterov && (momentum <= 0 || dampening != 0)) {
         cf__error(CF_ERR_ARG, "cf_sgd_new: Nesterov momentum requires a momentum and zero "
                               "dampening");
@@ -81,8 +86,10 @@ cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening, fl
 static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m, float lr, float beta1,
                           float beta2, float eps, float weight_decay)
 {
-    if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0)) {
-        cf__error(CF_ERR_ARG, "%s: invalid betas (%g, %g) or eps %g", what, beta1, beta2, eps);
+    if (!(lr >= 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0 &&
+          weight_decay >= 0)) {
+        cf__error(CF_ERR_ARG, "%s: invalid lr %g, betas (%g, %g), eps %g or weight_decay %g", what,
+                  lr, beta1, beta2, eps, weight_decay);
         return NULL;
     }
     cf_optim *o = optim_new(what, kind, m, lr);
