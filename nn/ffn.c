@@ -20,8 +20,14 @@ cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, flo
 
 cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
 {
-    if (!m)
+    if (!m || !cf__check("FeedForward", 1, &x))
         return NULL;
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != m->linear1->in) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "FeedForward \"%s\": input of shape %s, expected [..., %d]",
+                  m->base.name, cf_shape_str(x, b, sizeof b), m->linear1->in);
+        return NULL;
+    }
     cf_tensor *h = cf_linear_forward(m->linear1, x);
     h = m->act == CF_ACT_GELU ? cf_gelu(h, false) : cf_relu(h);
     return cf_linear_forward(m->linear2, cf_dropout_forward(m->dropout, h));
