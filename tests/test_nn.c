@@ -1107,6 +1107,27 @@ START_TEST(layer_constructors_reject_bad_sizes)
 }
 END_TEST
 
+START_TEST(gru_dropout_acts_between_layers_in_training_only)
+{
+    cf_tensor *x = rand_leaf(9, -1, 1, CF_SHAPE(2, 5, 3));
+    cf_gru *one = cf_gru_new(NULL, "gru", 3, 8, 1, true, 0.5f, true, NULL);
+    cf_tensor *train = cf_gru_forward(one, x, NULL, NULL);
+    cf_module_train(&one->base, false);
+    assert_close(cf_gru_forward(one, x, NULL, NULL), train, 0, 0);
+
+    cf_gru *two = cf_gru_new(NULL, "gru", 3, 8, 2, true, 0.5f, true, NULL);
+    train = cf_gru_forward(two, x, NULL, NULL);
+    cf_module_train(&two->base, false);
+    cf_tensor *eval = cf_gru_forward(two, x, NULL, NULL);
+    ASSERT_NO_ERROR();
+    stats d = stats_of(cf_abs(cf_sub(train, eval)));
+    ck_assert_msg(d.max > 1e-3, "training output equals eval output");
+    assert_close(cf_gru_forward(two, x, NULL, NULL), eval, 0, 0);
+    cf_module_free(&one->base);
+    cf_module_free(&two->base);
+}
+END_TEST
+
 START_TEST(gru_rejects_more_parameters_than_a_module_holds)
 {
     /* 3 layers x 2 directions x 4 tensors > CF_MODULE_MAX_PARAMS */
@@ -1131,6 +1152,20 @@ START_TEST(layernorm_rejects_wrong_last_dim_naming_module)
     cf_layernorm *m = cf_layernorm_new(NULL, "norm", 4, 1e-5f, false);
     ck_assert_ptr_null(cf_layernorm_forward(m, cf_zeros(CF_SHAPE(2, 3))));
     assert_error(CF_ERR_SHAPE, "LayerNorm", "\"norm\"", "[2, 3]", NULL);
+    cf_module_free(&m->base);
+}
+END_TEST
+
+START_TEST(mha_dropout_acts_in_training_only)
+{
+    cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0.5f, true, NULL);
+    cf_tensor *x = rand_leaf(10, -1, 1, CF_SHAPE(2, 6, 8));
+    cf_tensor *train = cf_mha_forward(m, x, x, x, NULL);
+    cf_module_train(&m->base, false);
+    cf_tensor *eval = cf_mha_forward(m, x, x, x, NULL);
+    ASSERT_NO_ERROR();
+    ck_assert(stats_of(cf_abs(cf_sub(train, eval))).max > 1e-3);
+    assert_close(cf_mha_forward(m, x, x, x, NULL), eval, 0, 0);
     cf_module_free(&m->base);
 }
 END_TEST
@@ -1187,6 +1222,15 @@ START_TEST(mha_rejects_attn_mask_of_wrong_shape_or_dtype)
     o.attn_mask = cf_from_ints((const int32_t[25]){0}, CF_SHAPE(5, 5));
     ck_assert_ptr_null(cf_mha_forward(m, x, x, x, &o));
     assert_error(CF_ERR_DTYPE, "\"attn\"", "attn_mask", "int32", NULL);
+    cf_module_free(&m->base);
+}
+END_TEST
+
+START_TEST(ffn_rejects_wrong_input_size_naming_module)
+{
+    cf_ffn *m = cf_ffn_new(NULL, "ffn", 6, 10, 0, CF_ACT_RELU, NULL);
+    ck_assert_ptr_null(cf_ffn_forward(m, cf_zeros(CF_SHAPE(2, 3, 5))));
+    assert_error(CF_ERR_SHAPE, "FeedForward", "\"ffn\"", "[2, 3, 5]", "6", NULL);
     cf_module_free(&m->base);
 }
 END_TEST
@@ -1320,6 +1364,7 @@ int main(void)
     tcase_add_test(tc, golden_mha_causal_float_mask_of_minus_infinity);
     tcase_add_test(tc, golden_mha_per_head_float_mask);
     tcase_add_test(tc, golden_mha_without_bias_single_query);
+    tcase_add_test(tc, mha_dropout_acts_in_training_only);
     tcase_add_test(tc, mha_rejects_wrong_input_shapes_naming_module);
     tcase_add_test(tc, mha_rejects_key_padding_mask_of_wrong_shape);
     tcase_add_test(tc, mha_rejects_key_padding_mask_of_wrong_dtype);
@@ -1340,6 +1385,7 @@ int main(void)
     tcase_add_test(tc, golden_ffn_gelu);
     tcase_add_test(tc, layers_made_from_one_generator_drop_different_elements);
     tcase_add_test(tc, dropout_streams_are_reproducible_from_the_seed);
+    tcase_add_test(tc, ffn_rejects_wrong_input_size_naming_module);
     suite_add_tcase(s, tc);
 
     tc = tcase("gru");
@@ -1349,6 +1395,7 @@ int main(void)
     tcase_add_test(tc, golden_gru_two_layers_bidirectional_without_h0);
     tcase_add_test(tc, golden_gru_on_strided_input_and_state);
     tcase_add_test(tc, golden_gru_one_layer_without_bias);
+    tcase_add_test(tc, gru_dropout_acts_between_layers_in_training_only);
     tcase_add_test(tc, gru_rejects_more_parameters_than_a_module_holds);
     tcase_add_test(tc, gru_rejects_wrong_input_and_h0_shapes);
     tcase_add_test(tc, gru_cell_rejects_wrong_input_and_state_shapes);
