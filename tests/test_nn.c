@@ -1016,6 +1016,32 @@ START_TEST(mha_cache_prefill_of_several_positions_then_steps)
 }
 END_TEST
 
+START_TEST(mha_cache_with_key_padding_mask_over_all_cached_positions)
+{
+    cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
+    cf_tensor *x = rand_leaf(11, -1, 1, CF_SHAPE(2, 5, 8));
+    cf_tensor *kpm = cf_empty(CF_BOOL, CF_SHAPE(2, 5));
+    memset(kpm->data, 0, 10);
+    ((uint8_t *)kpm->data)[5 + 2] = 1; /* batch 1, position 2 */
+    ((uint8_t *)kpm->data)[3] = 1;     /* batch 0, position 3 */
+    cf_tensor *full =
+        cf_mha_forward(m, x, x, x, &(cf_mha_opts){.causal = true, .key_padding_mask = kpm});
+    cf_kv_cache *c = cf_kv_cache_new(m, 2, 5);
+    cf_tensor *outs[5];
+    for (int64_t t = 0; t < 5; t++) {
+        cf_tensor *xt = cf_slice(x, 1, t, t + 1, 1);
+        cf_mha_opts o = {
+            .causal = true, .cache = c, .key_padding_mask = cf_slice(kpm, 1, 0, t + 1, 1)};
+        outs[t] = cf_mha_forward(m, xt, xt, xt, &o);
+    }
+    cf_tensor *steps = cf_cat(5, outs, 1);
+    ASSERT_NO_ERROR();
+    assert_close(steps, full, 1e-5f, 0);
+    cf_kv_cache_free(c);
+    cf_module_free(&m->base);
+}
+END_TEST
+
 START_TEST(mha_cache_clear_starts_a_new_sequence)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 4, 2, 0, true, NULL);
@@ -1374,6 +1400,7 @@ int main(void)
     tc = tcase("kv_cache");
     tcase_add_test(tc, mha_cache_step_by_step_equals_causal_full_sequence);
     tcase_add_test(tc, mha_cache_prefill_of_several_positions_then_steps);
+    tcase_add_test(tc, mha_cache_with_key_padding_mask_over_all_cached_positions);
     tcase_add_test(tc, mha_cache_clear_starts_a_new_sequence);
     tcase_add_test(tc, mha_cache_overflow_is_an_index_error);
     tcase_add_test(tc, mha_cache_of_another_batch_size_is_a_shape_error);
