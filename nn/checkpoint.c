@@ -266,7 +266,7 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
         o->steps[i] = s ? strtoll(s, NULL, 10) : 0;
     }
     if (!cf__failed()) {
-        o->lr = strtof(lr, NULL);
+        cf_optim_set_lr(o, strtof(lr, NULL));
         o->step = strtoll(step, NULL, 10);
     }
     cf_safetensors_close(f);

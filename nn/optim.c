@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The shortest decimal that rounds to x, as a double: the value the caller
+ * wrote. torch computes 1 - beta2, the bias corrections and 1 - lr * decay
+ * in double from Python floats; computed from the float 0.999f instead,
+ * 1 - beta2 would be off by 1.3e-5 relative, and exp_avg_sq with it. */
+static double decimal(float x)
+{
+    char buf[32];
+    for (int digits = 1; digits < 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x)
+            return strtod(buf, NULL);
+    }
+    return x;
+}
+
 typedef struct {
     cf_optim *o;
     int i;
@@ -38,7 +53,7 @@ static cf_optim *optim_new(const char *what, cf_optim_kind kind, cf_module *m, f
     if (!o)
         goto nomem;
     o->kind = kind;
-    o->lr = lr;
+    cf_optim_set_lr(o, lr);
     o->n = c.i;
     o->params = calloc(o->n + 1, sizeof *o->params);
     o->names = calloc(o->n + 1, sizeof *o->names);
@@ -77,6 +92,7 @@ cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening, fl
     if (o) {
         o->momentum = momentum;
         o->dampening = dampening;
+        o->dampening_d = decimal(dampening);
         o->weight_decay = weight_decay;
         o->nesterov = nesterov;
     }
@@ -96,8 +112,11 @@ static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m, fl
     if (o) {
         o->beta1 = beta1;
         o->beta2 = beta2;
+        o->beta1_d = decimal(beta1);
+        o->beta2_d = decimal(beta2);
         o->eps = eps;
         o->weight_decay = weight_decay;
+        o->weight_decay_d = decimal(weight_decay);
     }
     return o;
 }
@@ -128,7 +147,8 @@ static void sgd_update(cf_optim *o, int i)
     float *w = p->data;
     const float *g = p->grad->data;
     int64_t n = cf_numel(p);
-    float wd = o->weight_decay, mom = o->momentum, damp = o->dampening, lr = o->lr;
+    float wd = o->weight_decay, mom = o->momentum, lr = o->lr;
+    float keep = (float)(1 - o->dampening_d);
     bool first = o->m1[i] == NULL;
     float *buf = mom != 0 ? state(&o->m1[i], p) : NULL;
     if (mom != 0 && !buf)
@@ -137,7 +157,7 @@ static void sgd_update(cf_optim *o, int i)
     for (int64_t j = 0; j < n; j++) {
         float d = wd != 0 ? g[j] + wd * w[j] : g[j];
         if (buf) {
-            buf[j] = first ? d : buf[j] * mom + (1 - damp) * d;
+            buf[j] = first ? d : buf[j] * mom + keep * d;
             d = o->nesterov ? d + mom * buf[j] : buf[j];
         }
         w[j] = w[j] + -lr * d;
@@ -153,18 +173,19 @@ static void adam_update(cf_optim *o, int i)
     if (!m || !v)
         return;
     int64_t n = cf_numel(p), t = ++o->steps[i];
-    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, lr = o->lr;
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
     float wd = o->kind == CF_OPTIM_ADAM ? o->weight_decay : 0;
-    float decay = o->kind == CF_OPTIM_ADAMW ? (float)(1.0 - (double)lr * o->weight_decay) : 1;
     /* Python computes these in double, then the kernels use them as float. */
-    double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float decay = o->kind == CF_OPTIM_ADAMW ? (float)(1 - o->lr_d * o->weight_decay_d) : 1;
+    float keep1 = (float)(1 - o->beta1_d), keep2 = (float)(1 - o->beta2_d);
+    double bc1 = 1 - pow(o->beta1_d, (double)t), bc2 = 1 - pow(o->beta2_d, (double)t);
+    float step_size = (float)(o->lr_d / bc1), bc2_sqrt = (float)sqrt(bc2);
 #pragma omp parallel for num_threads(cf__threads_for(n)) schedule(static)
     for (int64_t j = 0; j < n; j++) {
         float x = w[j] * decay;
         float d = wd != 0 ? g[j] + wd * x : g[j];
-        m[j] = m[j] * b1 + (1 - b1) * d;
-        v[j] = v[j] * b2 + (1 - b2) * d * d;
+        m[j] = m[j] * b1 + keep1 * d;
+        v[j] = v[j] * b2 + keep2 * d * d;
         float denom = sqrtf(v[j]) / bc2_sqrt + eps;
         w[j] = x + -step_size * m[j] / denom;
     }
@@ -193,8 +214,10 @@ void cf_optim_zero_grad(cf_optim *o)
 
 void cf_optim_set_lr(cf_optim *o, float lr)
 {
-    if (o)
+    if (o) {
         o->lr = lr;
+        o->lr_d = decimal(lr);
+    }
 }
 
 float cf_optim_lr(const cf_optim *o) { return o ? o->lr : 0; }

@@ -9,6 +9,9 @@ typedef enum { CF_OPTIM_SGD, CF_OPTIM_ADAM, CF_OPTIM_ADAMW } cf_optim_kind;
 struct cf_optim {
     cf_optim_kind kind;
     float lr, momentum, dampening, weight_decay, beta1, beta2, eps;
+    /* The same as the decimals the caller wrote (0.999f: 0.999), for the
+     * coefficients torch derives from Python floats in double. */
+    double lr_d, dampening_d, weight_decay_d, beta1_d, beta2_d;
     bool nesterov;
     int64_t step; /* calls to cf_optim_step */
     int n;        /* parameters */
