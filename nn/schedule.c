@@ -35,9 +35,10 @@ float cf_clip_grad_norm(cf_module *m, float max_norm)
     clip c = {0, 1};
     cf_module_visit(m, add_norm, &c);
     float norm = (float)sqrt(c.sumsq);
-    /* torch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1. */
+    /* torch multiplies by min(max_norm / (total_norm + 1e-6), 1): a NaN norm
+     * makes every gradient NaN, so the failure shows everywhere at once. */
     float coef = max_norm / (norm + 1e-6f);
-    if (coef < 1) {
+    if (!(coef >= 1)) {
         c.scale = coef;
         cf_module_visit(m, scale_grad, &c);
     }
@@ -52,6 +53,8 @@ float cf_lr_transformer(int64_t step, int d_model, int64_t warmup)
 
 float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, float min_lr)
 {
+    if (step < 0)
+        step = 0;
     if (step < warmup)
         return (float)((double)base * (double)step / (double)warmup);
     if (step >= total)
