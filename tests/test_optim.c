@@ -1,6 +1,626 @@
+/* Optimizers, learning-rate schedules and gradient clipping against
+ * PyTorch 1.13 (tests/golden/gen_optim.py). Every comparison uses the golden
+ * tolerance 1e-5 + 1e-4*|want|, after each of 20 steps. */
 #include "tests/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STEPS 20
+
+/* Fails unless got is within 1e-5 + 1e-4*|want| of want (NaN matches NaN,
+ * infinities match exactly), naming what and the worst element. */
+static void expect_golden(const cf_tensor *got, const cf_tensor *want, const char *what)
+{
+    ck_assert_msg(got && want, "%s: missing tensor (%s)", what, cf_error_message());
+    char a[128], b[128];
+    ck_assert_msg(cf_same_shape(got, want), "%s: shape %s, want %s", what,
+                  cf_shape_str(got, a, sizeof a), cf_shape_str(want, b, sizeof b));
+    int64_t n = cf_numel(want);
+    float *g = malloc(sizeof(float) * (n ? n : 1)), *w = malloc(sizeof(float) * (n ? n : 1));
+    cf_copy_to(got, g);
+    cf_copy_to(want, w);
+    double worst = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double excess;
+        if (isnan(g[i]) || isnan(w[i]))
+            excess = isnan(g[i]) == isnan(w[i]) ? 0 : INFINITY;
+        else if (isinf(w[i]))
+            excess = g[i] == w[i] ? 0 : INFINITY;
+        else
+            excess = fabs((double)g[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
+        if (excess > worst) {
+            worst = excess;
+            at = i;
+        }
+    }
+    float ga = at >= 0 ? g[at] : 0, wa = at >= 0 ? w[at] : 0;
+    free(g);
+    free(w);
+    ck_assert_msg(at < 0, "%s: element %lld is %.9g, want %.9g (beyond 1e-5 + 1e-4*|want|)", what,
+                  (long long)at, ga, wa);
+}
+
+/* Row k of a [K, ...] tensor. */
+static cf_tensor *row(cf_tensor *t, int64_t k)
+{
+    return cf_squeeze(cf_slice(t, 0, k, k + 1, 1), 0);
+}
+
+/* A scratch directory, removed with its files by the caller. */
+static char tmpdir[64];
+
+static void tmp_setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cf_optim_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void tmp_teardown(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+/* ---- Optimizers from fixed gradients ---- */
+
+static const char *const NAMES[] = {"w", "b", "u"};
+
+typedef struct {
+    const char *name;
+    enum { SGD, ADAM, ADAMW } kind;
+    float lr, momentum, dampening, weight_decay;
+    bool nesterov;
+    float beta1, beta2, eps;
+    bool scheduled; /* lr from the fixture before each step */
+} optim_case;
+
+static cf_optim *make_optim(const optim_case *c, cf_module *m)
+{
+    switch (c->kind) {
+    case SGD: return cf_sgd_new(m, c->lr, c->momentum, c->dampening, c->weight_decay, c->nesterov);
+    case ADAM: return cf_adam_new(m, c->lr, c->beta1, c->beta2, c->eps, c->weight_decay);
+    default: return cf_adamw_new(m, c->lr, c->beta1, c->beta2, c->eps, c->weight_decay);
+    }
+}
+
+/* The root module with parameters w [3, 5], b [7] and u [2, 2] holding the
+ * fixture's initial values. */
+static cf_module *make_params(const cf_safetensors *f, cf_tensor **p)
+{
+    cf_module *m = cf_module_new("Params", NULL, NULL);
+    ck_assert_ptr_nonnull(m);
+    char name[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "init.%s", NAMES[i]);
+        cf_tensor *init = fixture(f, name);
+        p[i] = cf_module_param(m, NAMES[i], init->ndim, init->shape);
+        ck_assert_ptr_nonnull(p[i]);
+        ck_assert_int_eq(cf_safetensors_read_into(f, name, p[i]), CF_OK);
+    }
+    return m;
+}
+
+/* Makes p's gradient exactly g: the gradient of sum(p * g). */
+static void set_grad(cf_tensor *p, cf_tensor *g)
+{
+    cf_zero_grad(p);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(p, g))), CF_OK);
+}
+
+/* Compares the optimizer's state, written by cf_optim_save, with torch's. */
+static void expect_state(const cf_optim *o, const optim_case *c, const cf_safetensors *f)
+{
+    char path[128], name[128], want[300];
+    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
+    ck_assert_int_eq(cf_optim_save(o, path), CF_OK);
+    cf_safetensors *s;
+    ck_assert_int_eq(cf_safetensors_open(path, &s), CF_OK);
+    static const char *const states[] = {"momentum_buffer", "exp_avg", "exp_avg_sq"};
+    int count = 0;
+    for (int i = 0; i < 3; i++) {
+        for (int k = c->kind == SGD ? 0 : 1; k < (c->kind == SGD ? (c->momentum ? 1 : 0) : 3);
+             k++) {
+            snprintf(name, sizeof name, "%s.%s", NAMES[i], states[k]);
+            snprintf(want, sizeof want, "%s.%s", c->name, name);
+            expect_golden(cf_safetensors_get(s, name), fixture(f, want), want);
+            count++;
+        }
+        if (c->kind != SGD) {
+            snprintf(name, sizeof name, "%s.step", NAMES[i]);
+            snprintf(want, sizeof want, "%s.%s.step", c->name, NAMES[i]);
+            const char *got = cf_safetensors_metadata(s, name);
+            ck_assert_msg(got, "%s: no step count", want);
+            ck_assert_int_eq(atoi(got), (int)cf_item(fixture(f, want)));
+        }
+    }
+    ck_assert_int_eq(cf_safetensors_count(s), count);
+    cf_safetensors_close(s);
+}
+
+/* Runs case c for STEPS steps from the fixture's gradients (u has none at
+ * the steps present.u marks false), comparing every parameter after every
+ * step, then the final state. */
+static void run_case(const optim_case *c)
+{
+    cf_safetensors *f = open_fixture("optim.safetensors");
+    cf_tensor *p[3], *grad[3], *traj[3];
+    cf_module *m = make_params(f, p);
+    char name[128];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "grad.%s", NAMES[i]);
+        grad[i] = fixture(f, name);
+        snprintf(name, sizeof name, "%s.%s", c->name, NAMES[i]);
+        traj[i] = fixture(f, name);
+    }
+    cf_tensor *present = fixture(f, "present.u");
+    snprintf(name, sizeof name, "%s.lr", c->name);
+    cf_tensor *lr = fixture(f, name);
+    cf_optim *o = make_optim(c, m);
+    ck_assert_ptr_nonnull(o);
+    for (int64_t k = 0; k < STEPS; k++) {
+        if (c->scheduled)
+            cf_optim_set_lr(o, cf_get(lr, CF_IDX(k)));
+        ck_assert_float_eq_tol(cf_optim_lr(o), cf_get(lr, CF_IDX(k)), 1e-9f);
+        for (int i = 0; i < 3; i++)
+            set_grad(p[i], row(grad[i], k));
+        /* cformer has no zero_grad(set_to_none): a missing gradient is
+         * grad == NULL, so u's is hidden for the step. */
+        cf_tensor *u_grad = p[2]->grad;
+        if (!cf_get(present, CF_IDX(k)))
+            p[2]->grad = NULL;
+        cf_optim_step(o);
+        p[2]->grad = u_grad;
+        ASSERT_NO_ERROR();
+        for (int i = 0; i < 3; i++) {
+            snprintf(name, sizeof name, "%s: %s after step %lld", c->name, NAMES[i],
+                     (long long)k + 1);
+            expect_golden(p[i], row(traj[i], k), name);
+        }
+    }
+    ck_assert_int_eq(cf_optim_steps(o), STEPS);
+    expect_state(o, c, f);
+    cf_optim_free(o);
+    cf_module_free(m);
+    cf_safetensors_close(f);
+}
+
+#define ADAM_DEFAULTS .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f
+
+#define CASE_TEST(test, ...)                                                                       \
+    START_TEST(test) { run_case(&(optim_case){__VA_ARGS__}); }                                     \
+    END_TEST
+
+CASE_TEST(sgd_plain_matches_torch, "sgd.plain", SGD, .lr = 0.1f)
+CASE_TEST(sgd_momentum_matches_torch, "sgd.momentum", SGD, .lr = 0.1f, .momentum = 0.9f)
+CASE_TEST(sgd_dampening_matches_torch, "sgd.dampening", SGD, .lr = 0.1f, .momentum = 0.9f,
+          .dampening = 0.1f)
+CASE_TEST(sgd_nesterov_matches_torch, "sgd.nesterov", SGD, .lr = 0.1f, .momentum = 0.9f,
+          .nesterov = true)
+CASE_TEST(sgd_weight_decay_matches_torch, "sgd.weight_decay", SGD, .lr = 0.1f,
+          .weight_decay = 0.05f)
+CASE_TEST(sgd_momentum_dampening_and_decay_match_torch, "sgd.momentum_decay", SGD, .lr = 0.05f,
+          .momentum = 0.9f, .dampening = 0.1f, .weight_decay = 0.05f)
+CASE_TEST(adam_defaults_match_torch, "adam.default", ADAM, .lr = 1e-3f, ADAM_DEFAULTS)
+CASE_TEST(adam_large_lr_matches_torch, "adam.lr", ADAM, .lr = 0.05f, ADAM_DEFAULTS)
+CASE_TEST(adam_l2_weight_decay_matches_torch, "adam.weight_decay", ADAM, .lr = 0.05f,
+          .weight_decay = 0.1f, ADAM_DEFAULTS)
+CASE_TEST(adam_betas_and_eps_match_torch, "adam.betas", ADAM, .lr = 0.05f, .beta1 = 0.8f,
+          .beta2 = 0.99f, .eps = 1e-6f)
+CASE_TEST(adamw_default_decay_matches_torch, "adamw.default", ADAMW, .lr = 0.05f,
+          .weight_decay = 0.01f, ADAM_DEFAULTS)
+CASE_TEST(adamw_decay_matches_torch, "adamw.decay", ADAMW, .lr = 0.05f, .weight_decay = 0.1f,
+          ADAM_DEFAULTS)
+CASE_TEST(adamw_lr_changed_every_step_matches_torch, "adamw.scheduled", ADAMW, .lr = 0.05f,
+          .weight_decay = 0.1f, ADAM_DEFAULTS, .scheduled = true)
+
+/* ---- Optimizer behaviour ---- */
+
+START_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(3));
+    cf_tensor *c = cf_module_param(m, "c", CF_SHAPE(2));
+    cf_fill(a, 1);
+    cf_fill(c, 1);
+    cf_optim *o = cf_adam_new(m, 0.1f, 0.9f, 0.999f, 1e-8f, 0);
+    set_grad(a, cf_full(0.5f, CF_SHAPE(3)));
+    cf_optim_step(o);
+    /* c never had a gradient: untouched, no state. */
+    assert_values(c, (float[]){1, 1}, 0, 0);
+    set_grad(c, cf_full(-2, CF_SHAPE(2)));
+    cf_optim_step(o);
+    /* c's first update is a first Adam step: lr * sign(grad). */
+    assert_values(c, (float[]){1.1f, 1.1f}, 1e-6f, 0);
+    ck_assert_int_eq(cf_optim_steps(o), 2);
+    char path[128];
+    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
+    ck_assert_int_eq(cf_optim_save(o, path), CF_OK);
+    cf_safetensors *s;
+    ck_assert_int_eq(cf_safetensors_open(path, &s), CF_OK);
+    ck_assert_str_eq(cf_safetensors_metadata(s, "a.step"), "2");
+    ck_assert_str_eq(cf_safetensors_metadata(s, "c.step"), "1");
+    cf_safetensors_close(s);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+END_TEST
+
+START_TEST(sgd_momentum_buffer_starts_at_the_first_gradient)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));
+    cf_optim *o = cf_sgd_new(m, 1, 0.9f, 0.5f, 0, false);
+    set_grad(a, cf_from_array((float[]){1, -2}, CF_SHAPE(2)));
+    cf_optim_step(o);
+    /* No dampening on the first step (torch clones the gradient). */
+    assert_values(a, (float[]){-1, 2}, 0, 0);
+    cf_optim_step(o);
+    /* buf = 0.9 * buf + 0.5 * grad. */
+    assert_values(a, (float[]){-1 - 1.4f, 2 + 2.8f}, 1e-6f, 0);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+END_TEST
+
+START_TEST(optim_zero_grad_zeroes_every_gradient)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));
+    cf_tensor *c = cf_module_param(cf_module_new("Sub", m, "sub"), "c", CF_SHAPE(3));
+    set_grad(a, cf_full(2, CF_SHAPE(2)));
+    set_grad(c, cf_full(3, CF_SHAPE(3)));
+    cf_optim *o = cf_sgd_new(m, 0.1f, 0, 0, 0, false);
+    cf_optim_zero_grad(o);
+    assert_values(a->grad, (float[]){0, 0}, 0, 0);
+    assert_values(c->grad, (float[]){0, 0, 0}, 0, 0);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+END_TEST
+
+START_TEST(optim_lr_and_step_count_are_readable)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_module_param(m, "a", CF_SHAPE(2));
+    cf_optim *o = cf_adamw_new(m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    ck_assert_float_eq(cf_optim_lr(o), 1e-3f);
+    cf_optim_set_lr(o, 0.25f);
+    ck_assert_float_eq(cf_optim_lr(o), 0.25f);
+    ck_assert_int_eq(cf_optim_steps(o), 0);
+    cf_optim_step(o);
+    ck_assert_int_eq(cf_optim_steps(o), 1);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+END_TEST
+
+START_TEST(optim_null_is_harmless)
+{
+    cf_optim_step(NULL);
+    cf_optim_zero_grad(NULL);
+    cf_optim_set_lr(NULL, 1);
+    ck_assert_float_eq(cf_optim_lr(NULL), 0);
+    ck_assert_int_eq(cf_optim_steps(NULL), 0);
+    cf_optim_free(NULL);
+    ASSERT_NO_ERROR();
+    ck_assert_ptr_null(cf_adam_new(NULL, 1e-3f, 0.9f, 0.999f, 1e-8f, 0));
+    assert_error(CF_ERR_ARG, "cf_adam_new", NULL);
+}
+END_TEST
+
+START_TEST(optim_rejects_invalid_hyperparameters)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0, 0, 0, true));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "Nesterov", NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0.9f, 0.1f, 0, true));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "dampening", NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, -0.1f, 0, 0, 0, false));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "-0.1", NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, -0.5f, 0, 0, false));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "momentum", NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0, 0, -1, false));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "weight_decay", NULL);
+    ck_assert_ptr_null(cf_adam_new(m, 1e-3f, 1.0f, 0.999f, 1e-8f, 0));
+    assert_error(CF_ERR_ARG, "cf_adam_new", "betas", NULL);
+    ck_assert_ptr_null(cf_adamw_new(m, 1e-3f, 0.9f, -0.1f, 1e-8f, 0));
+    assert_error(CF_ERR_ARG, "cf_adamw_new", "betas", NULL);
+    ck_assert_ptr_null(cf_adam_new(m, 1e-3f, 0.9f, 0.999f, -1e-8f, 0));
+    assert_error(CF_ERR_ARG, "cf_adam_new", "eps", NULL);
+    ck_assert_ptr_null(cf_adam_new(m, NAN, 0.9f, 0.999f, 1e-8f, 0));
+    assert_error(CF_ERR_ARG, "cf_adam_new", "lr", NULL);
+    ck_assert_ptr_null(cf_adamw_new(m, 1e-3f, 0.9f, 0.999f, 1e-8f, -0.01f));
+    assert_error(CF_ERR_ARG, "cf_adamw_new", "weight_decay", NULL);
+    cf_module_free(m);
+}
+END_TEST
+
+/* Runs three updates of a parameter large enough to be split over threads. */
+static void three_steps(int threads, bool adam, float *out, int64_t n)
+{
+    cf_set_num_threads(threads);
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(n));
+    cf_rng g;
+    cf_rng_init(&g, 7);
+    cf_fill_uniform(&g, a, -1, 1);
+    cf_optim *o = adam ? cf_adamw_new(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0.1f)
+                       : cf_sgd_new(m, 0.01f, 0.9f, 0.1f, 0.01f, false);
+    for (int k = 0; k < 3; k++) {
+        set_grad(a, cf_uniform(&g, -1, 1, CF_SHAPE(n)));
+        cf_optim_step(o);
+    }
+    cf_copy_to(a, out);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+
+START_TEST(updates_are_the_same_for_any_thread_count)
+{
+    int64_t n = 300007;
+    float *one = malloc(sizeof(float) * n), *many = malloc(sizeof(float) * n);
+    int saved = cf_get_num_threads();
+    for (int adam = 0; adam < 2; adam++) {
+        three_steps(1, adam, one, n);
+        three_steps(4, adam, many, n);
+        ck_assert_msg(!memcmp(one, many, sizeof(float) * n), "%s differs with 4 threads",
+                      adam ? "AdamW" : "SGD");
+    }
+    cf_set_num_threads(saved);
+    free(one);
+    free(many);
+}
+END_TEST
+
+/* ---- A model trained end to end ---- */
+
+START_TEST(mlp_trained_with_adam_matches_torch)
+{
+    cf_safetensors *f = open_fixture("optim.safetensors");
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_linear *fc1 = cf_linear_new(net, "fc1", 5, 7, true, NULL);
+    cf_linear *fc2 = cf_linear_new(net, "fc2", 7, 3, true, NULL);
+    static const char *const params[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+    char name[64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "train.init.%s", params[i]);
+        ck_assert_int_eq(cf_safetensors_read_into(f, name, cf_module_find(net, params[i])), CF_OK);
+    }
+    cf_tensor *x = fixture(f, "train.x"), *y = fixture(f, "train.y");
+    cf_tensor *want = fixture(f, "train.loss");
+    cf_optim *o = cf_adam_new(net, 0.02f, 0.9f, 0.999f, 1e-8f, 0);
+    for (int64_t k = 0; k < STEPS; k++) {
+        cf_tensor *out = cf_linear_forward(fc2, cf_tanh(cf_linear_forward(fc1, x)));
+        cf_tensor *loss = cf_mse_loss(out, y, CF_REDUCE_MEAN);
+        float l = cf_item(loss), w = cf_get(want, CF_IDX(k));
+        ck_assert_msg(fabsf(l - w) <= 1e-5f + 1e-4f * fabsf(w),
+                      "loss before step %lld: %.9g, want %.9g", (long long)k + 1, l, w);
+        cf_optim_zero_grad(o);
+        ck_assert_int_eq(cf_backward(loss), CF_OK);
+        cf_optim_step(o);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "train.final.%s", params[i]);
+        expect_golden(cf_module_find(net, params[i]), fixture(f, name), name);
+    }
+    cf_optim_free(o);
+    cf_module_free(net);
+    cf_safetensors_close(f);
+}
+END_TEST
+
+/* ---- Schedules ---- */
+
+static void expect_schedule(const char *name, int64_t steps, float (*lr)(int64_t))
+{
+    cf_safetensors *f = open_fixture("optim.safetensors");
+    cf_tensor *want = fixture(f, name);
+    ck_assert_int_eq(cf_numel(want), steps);
+    for (int64_t k = 0; k < steps; k++) {
+        float got = lr(k), w = cf_get(want, CF_IDX(k));
+        ck_assert_msg(fabsf(got - w) <= 1e-6f * fabsf(w), "%s at step %lld: %.9g, want %.9g", name,
+                      (long long)k, got, w);
+    }
+    cf_safetensors_close(f);
+}
+
+static float transformer16(int64_t k) { return cf_lr_transformer(k, 16, 8); }
+static float step7(int64_t k) { return cf_lr_step(k, 0.1f, 7, 0.5f); }
+static float step3(int64_t k) { return cf_lr_step(k, 0.3f, 3, 0.9f); }
+static float cosine(int64_t k) { return cf_lr_cosine(k, 5, 25, 0.1f, 0.001f); }
+
+START_TEST(transformer_schedule_matches_lambda_lr)
+{
+    expect_schedule("sched.transformer", 32, transformer16);
+}
+END_TEST
+
+START_TEST(transformer_schedule_treats_step_zero_as_one)
+{
+    ck_assert_float_eq(cf_lr_transformer(0, 512, 4000), cf_lr_transformer(1, 512, 4000));
+    /* The peak, at step = warmup: d^-0.5 * warmup^-0.5. */
+    ck_assert_float_eq_tol(cf_lr_transformer(4000, 512, 4000), 1 / sqrtf(512.0f * 4000), 1e-10f);
+}
+END_TEST
+
+START_TEST(step_schedule_matches_step_lr)
+{
+    expect_schedule("sched.step", 32, step7);
+    expect_schedule("sched.step_small", 32, step3);
+}
+END_TEST
+
+START_TEST(cosine_schedule_matches_lambda_lr) { expect_schedule("sched.cosine", 32, cosine); }
+END_TEST
+
+START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
+{
+    /* SequentialLR's LinearLR starts at 1e-9 * base, not 0. */
+    cf_safetensors *f = open_fixture("optim.safetensors");
+    cf_tensor *want = fixture(f, "sched.cosine_seq");
+    for (int64_t k = 0; k < cf_numel(want); k++) {
+        float w = cf_get(want, CF_IDX(k));
+        ck_assert_msg(fabsf(cosine(k) - w) <= 1e-9f + 1e-6f * w, "step %lld: %.9g, want %.9g",
+                      (long long)k, cosine(k), w);
+    }
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(cosine_schedule_edges)
+{
+    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0);
+    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0);
+    ck_assert_float_eq(cf_lr_cosine(10, 10, 100, 1, 0.1f), 1);
+    ck_assert_float_eq(cf_lr_cosine(100, 10, 100, 1, 0.1f), 0.1f);
+    ck_assert_float_eq(cf_lr_cosine(1000, 10, 100, 1, 0.1f), 0.1f);
+    /* No warm-up: cosine from the first step. */
+    ck_assert_float_eq(cf_lr_cosine(0, 0, 100, 1, 0), 1);
+    ck_assert_float_eq_tol(cf_lr_cosine(50, 0, 100, 1, 0), 0.5f, 1e-7f);
+}
+END_TEST
+
+/* ---- Gradient clipping ---- */
+
+static void clip_case(const char *c)
+{
+    cf_safetensors *f = open_fixture("optim.safetensors");
+    cf_module *m = cf_module_new("Params", NULL, NULL);
+    char name[128];
+    cf_tensor *p[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "init.%s", NAMES[i]);
+        cf_tensor *init = fixture(f, name);
+        p[i] = cf_module_param(m, NAMES[i], init->ndim, init->shape);
+        snprintf(name, sizeof name, "clip.%s.%s", c, NAMES[i]);
+        cf_tensor *g = cf_safetensors_get(f, name);
+        if (g)
+            set_grad(p[i], g);
+        else
+            cf_error_clear(); /* this parameter has no gradient */
+    }
+    snprintf(name, sizeof name, "clip.%s.max_norm", c);
+    float max_norm = cf_item(fixture(f, name));
+    float norm = cf_clip_grad_norm(m, max_norm);
+    snprintf(name, sizeof name, "clip.%s.norm", c);
+    expect_golden(cf_full(norm, CF_SHAPE(1)), fixture(f, name), name);
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "clip.%s.%s.clipped", c, NAMES[i]);
+        cf_tensor *want = cf_safetensors_get(f, name);
+        if (want)
+            expect_golden(p[i]->grad, want, name);
+        else
+            ck_assert_ptr_null(p[i]->grad);
+    }
+    cf_error_clear();
+    cf_module_free(m);
+    cf_safetensors_close(f);
+}
+
+START_TEST(clip_scales_gradients_above_max_norm) { clip_case("above"); }
+END_TEST
+
+START_TEST(clip_scales_to_a_tiny_max_norm) { clip_case("tiny"); }
+END_TEST
+
+START_TEST(clip_skips_parameters_without_gradient) { clip_case("absent"); }
+END_TEST
+
+START_TEST(clip_with_an_infinite_gradient_matches_torch) { clip_case("inf"); }
+END_TEST
+
+START_TEST(clip_with_a_nan_gradient_matches_torch) { clip_case("nan"); }
+END_TEST
+
+START_TEST(clip_leaves_gradients_below_max_norm_untouched)
+{
+    clip_case("below");
+    /* Bit for bit: nothing is scaled. */
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(3));
+    float g[] = {0.1f, -0.2f, 0.3f};
+    set_grad(a, cf_from_array(g, CF_SHAPE(3)));
+    float norm = cf_clip_grad_norm(m, 1);
+    ck_assert_float_eq_tol(norm, sqrtf(0.14f), 1e-7f);
+    float got[3];
+    cf_copy_to(a->grad, got);
+    ck_assert(!memcmp(got, g, sizeof g));
+    cf_module_free(m);
+}
+END_TEST
+
+START_TEST(clip_of_no_gradients_returns_zero)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_module_param(m, "a", CF_SHAPE(3));
+    ck_assert_float_eq(cf_clip_grad_norm(m, 1), 0);
+    ck_assert_float_eq(cf_clip_grad_norm(NULL, 1), 0);
+    cf_module_free(m);
+}
+END_TEST
 
 int main(void)
 {
-    return run_suite(suite_create("optim"));
+    Suite *s = suite_create("optim");
+    TCase *tc = tcase("sgd");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, sgd_plain_matches_torch);
+    tcase_add_test(tc, sgd_momentum_matches_torch);
+    tcase_add_test(tc, sgd_dampening_matches_torch);
+    tcase_add_test(tc, sgd_nesterov_matches_torch);
+    tcase_add_test(tc, sgd_weight_decay_matches_torch);
+    tcase_add_test(tc, sgd_momentum_dampening_and_decay_match_torch);
+    tcase_add_test(tc, sgd_momentum_buffer_starts_at_the_first_gradient);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("adam");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, adam_defaults_match_torch);
+    tcase_add_test(tc, adam_large_lr_matches_torch);
+    tcase_add_test(tc, adam_l2_weight_decay_matches_torch);
+    tcase_add_test(tc, adam_betas_and_eps_match_torch);
+    tcase_add_test(tc, adam_skips_a_parameter_without_gradient_and_keeps_its_step_count);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("adamw");
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, adamw_default_decay_matches_torch);
+    tcase_add_test(tc, adamw_decay_matches_torch);
+    tcase_add_test(tc, adamw_lr_changed_every_step_matches_torch);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("optim");
+    tcase_add_test(tc, optim_zero_grad_zeroes_every_gradient);
+    tcase_add_test(tc, optim_lr_and_step_count_are_readable);
+    tcase_add_test(tc, optim_null_is_harmless);
+    tcase_add_test(tc, optim_rejects_invalid_hyperparameters);
+    tcase_add_test(tc, updates_are_the_same_for_any_thread_count);
+    tcase_add_test(tc, mlp_trained_with_adam_matches_torch);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("schedule");
+    tcase_add_test(tc, transformer_schedule_matches_lambda_lr);
+    tcase_add_test(tc, transformer_schedule_treats_step_zero_as_one);
+    tcase_add_test(tc, step_schedule_matches_step_lr);
+    tcase_add_test(tc, cosine_schedule_matches_lambda_lr);
+    tcase_add_test(tc, cosine_schedule_matches_sequential_lr_until_the_end);
+    tcase_add_test(tc, cosine_schedule_edges);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("clip");
+    tcase_add_test(tc, clip_scales_gradients_above_max_norm);
+    tcase_add_test(tc, clip_scales_to_a_tiny_max_norm);
+    tcase_add_test(tc, clip_skips_parameters_without_gradient);
+    tcase_add_test(tc, clip_with_an_infinite_gradient_matches_torch);
+    tcase_add_test(tc, clip_with_a_nan_gradient_matches_torch);
+    tcase_add_test(tc, clip_leaves_gradients_below_max_norm_untouched);
+    tcase_add_test(tc, clip_of_no_gradients_returns_zero);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
 }
