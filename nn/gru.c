@@ -126,6 +126,7 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
     m->bidirectional = bidirectional;
     m->dropout = dropout;
     cf_rng_init(&m->rng, nn__seed(g));
+    m->base.rng = &m->rng;
     for (int l = 0; l < layers; l++) {
         for (int d = 0; d < dirs; d++) {
             char suffix[32];

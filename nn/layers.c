@@ -88,6 +88,7 @@ cf_dropout_mod *cf_dropout_new(cf_module *parent, const char *name, float p, uin
         return NULL;
     m->p = p;
     cf_rng_init(&m->rng, seed);
+    m->base.rng = &m->rng;
     return m;
 }
 

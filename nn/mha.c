@@ -35,6 +35,7 @@ cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_h
     if (bias)
         cf_fill(m->out_proj->bias, 0);
     cf_rng_init(&m->rng, nn__seed(g));
+    m->base.rng = &m->rng;
     return m;
 }
 

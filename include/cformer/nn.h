@@ -43,7 +43,7 @@ extern "C" {
 /* ---- Modules ---- */
 
 #define CF_NAME_MAX          64
-#define CF_MODULE_MAX_PARAMS 16
+#define CF_MODULE_MAX_PARAMS 64
 
 typedef struct cf_module cf_module;
 
@@ -56,6 +56,8 @@ struct cf_module {
     char param_names[CF_MODULE_MAX_PARAMS][CF_NAME_MAX];
     cf_tensor *params[CF_MODULE_MAX_PARAMS];
     bool training;                 /* true after creation */
+    cf_rng *rng;                   /* its own generator (dropout), saved in
+                                      checkpoints; NULL if none */
     void (*destroy)(cf_module *m); /* frees a subtype's own state */
 };
 
