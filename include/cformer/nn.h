@@ -191,11 +191,13 @@ typedef struct {
     cf_tensor *attn_mask;
     bool causal;
     /* If not NULL, receives the attention weights: [B, L, S] averaged over
-     * heads when average_weights, else [B, H, L, S]. */
+     * heads when average_weights, else [B, H, L, S]. They are taken before
+     * dropout (PyTorch returns them after). */
     cf_tensor **weights;
     bool average_weights;
     /* Self-attention decoding step: keys and values of the new positions
-     * are appended to the cache, queries attend to all cached positions. */
+     * are appended to the cache, queries attend to all cached positions.
+     * For inference: no gradient flows through the cached keys and values. */
     cf_kv_cache *cache;
 } cf_mha_opts;
 
