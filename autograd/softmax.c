@@ -229,16 +229,31 @@ static int64_t row_split(const row_layout *R, int *nt)
     return (R->rows + *nt - 1) / *nt;
 }
 
-static void gather(float *dst, const float *src, int64_t n, int64_t stride)
+/* Rows that are not contiguous are gathered in tiles of consecutive rows:
+ * at each position along dim, neighbouring rows usually sit side by side in
+ * memory (dim not last, or a transposed input), so a tile reads and writes
+ * whole cache lines where one row at a time would use a float of each. */
+#define TILE_MAX 64
+
+static int64_t tile_rows(int64_t n)
 {
-    for (int64_t k = 0; k < n; k++)
-        dst[k] = src[k * stride];
+    int64_t t = 65536 / n; /* a tile of one buffer: at most 256 KiB */
+    return t < 8 ? 8 : t > TILE_MAX ? TILE_MAX : t;
 }
 
-static void scatter(float *dst, int64_t stride, const float *src, int64_t n)
+/* buf[j][k] = src[j][k * stride] for m rows of n. */
+static void gather_tile(float *buf, const float *const *src, int64_t m, int64_t n, int64_t stride)
 {
     for (int64_t k = 0; k < n; k++)
-        dst[k * stride] = src[k];
+        for (int64_t j = 0; j < m; j++)
+            buf[j * n + k] = src[j][k * stride];
+}
+
+static void scatter_tile(float *const *dst, int64_t stride, const float *buf, int64_t m, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        for (int64_t j = 0; j < m; j++)
+            dst[j][k * stride] = buf[j * n + k];
 }
 
 /* ---- Forward and backward ---- */
@@ -255,9 +270,11 @@ static bool forward(const char *name, cf_tensor *out, const cf_tensor *a, int di
         return true;
     int nt;
     int64_t per = row_split(&R, &nt);
+    bool direct = R.inner == 1 && R.sa == 1;
+    int64_t tile = direct ? 1 : tile_rows(R.n);
     float *scratch = NULL;
-    if (R.inner > 1) {
-        scratch = cf__arena_alloc(name, sizeof(float) * R.n * nt);
+    if (!direct) {
+        scratch = cf__arena_alloc(name, sizeof(float) * tile * R.n * nt);
         if (!scratch)
             return false;
     }
@@ -266,24 +283,30 @@ static bool forward(const char *name, cf_tensor *out, const cf_tensor *a, int di
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int c = 0; c < nt; c++) {
         int64_t end = (c + 1) * per < R.rows ? (c + 1) * per : R.rows;
-        for (int64_t r = c * per; r < end; r++) {
-            const float *xr = x + input_offset(&R, r);
-            float *yr = y + contiguous_offset(&R, r);
-            if (R.inner == 1 && R.sa == 1) {
-                f(yr, xr, R.n);
+        float *buf = direct ? NULL : scratch + c * tile * R.n;
+        for (int64_t r0 = c * per; r0 < end; r0 += tile) {
+            if (direct) {
+                f(y + contiguous_offset(&R, r0), x + input_offset(&R, r0), R.n);
                 continue;
             }
-            float *w = R.inner == 1 ? yr : scratch + c * R.n;
-            gather(w, xr, R.n, R.sa);
-            f(w, w, R.n);
-            if (R.inner > 1)
-                scatter(yr, R.inner, w, R.n);
+            int64_t m = end - r0 < tile ? end - r0 : tile;
+            const float *xs[TILE_MAX];
+            float *ys[TILE_MAX];
+            for (int64_t j = 0; j < m; j++) {
+                xs[j] = x + input_offset(&R, r0 + j);
+                ys[j] = y + contiguous_offset(&R, r0 + j);
+            }
+            gather_tile(buf, xs, m, R.n, R.sa);
+            for (int64_t j = 0; j < m; j++)
+                f(buf + j * R.n, buf + j * R.n, R.n);
+            scatter_tile(ys, R.inner, buf, m, R.n);
         }
     }
     return true;
 }
 
-/* a's gradient += f(out's gradient, out) row by row. */
+/* a's gradient += f(out's gradient, out) row by row. All three are
+ * contiguous: only rows along a dim other than the last need gathering. */
 static cf_status backward(cf_tensor *out, row_backward_fn f)
 {
     cf_tensor *ga = cf_grad_for(out->src[0]);
@@ -295,9 +318,11 @@ static cf_status backward(cf_tensor *out, row_backward_fn f)
         return cf_error();
     int nt;
     int64_t per = row_split(&R, &nt);
+    bool direct = R.inner == 1;
+    int64_t tile = direct ? 1 : tile_rows(R.n);
     float *scratch = NULL;
-    if (R.inner > 1) {
-        scratch = cf__arena_alloc("backward", sizeof(float) * 3 * R.n * nt);
+    if (!direct) {
+        scratch = cf__arena_alloc("backward", sizeof(float) * 3 * tile * R.n * nt);
         if (!scratch)
             return cf_error();
     }
@@ -306,18 +331,29 @@ static cf_status backward(cf_tensor *out, row_backward_fn f)
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int c = 0; c < nt; c++) {
         int64_t end = (c + 1) * per < R.rows ? (c + 1) * per : R.rows;
-        for (int64_t r = c * per; r < end; r++) {
-            int64_t off = contiguous_offset(&R, r);
-            if (R.inner == 1) {
+        float *bd = direct ? NULL : scratch + 3 * c * tile * R.n;
+        for (int64_t r0 = c * per; r0 < end; r0 += tile) {
+            if (direct) {
+                int64_t off = contiguous_offset(&R, r0);
                 f(dx + off, g + off, y + off, R.n);
                 continue;
             }
-            float *wd = scratch + 3 * c * R.n, *wg = wd + R.n, *wy = wg + R.n;
-            gather(wd, dx + off, R.n, R.inner);
-            gather(wg, g + off, R.n, R.inner);
-            gather(wy, y + off, R.n, R.inner);
-            f(wd, wg, wy, R.n);
-            scatter(dx + off, R.inner, wd, R.n);
+            int64_t m = end - r0 < tile ? end - r0 : tile;
+            float *bg = bd + tile * R.n, *by = bg + tile * R.n;
+            const float *gs[TILE_MAX], *ys[TILE_MAX];
+            float *ds[TILE_MAX];
+            for (int64_t j = 0; j < m; j++) {
+                int64_t off = contiguous_offset(&R, r0 + j);
+                gs[j] = g + off;
+                ys[j] = y + off;
+                ds[j] = dx + off;
+            }
+            gather_tile(bd, (const float *const *)ds, m, R.n, R.inner);
+            gather_tile(bg, gs, m, R.n, R.inner);
+            gather_tile(by, ys, m, R.n, R.inner);
+            for (int64_t j = 0; j < m; j++)
+                f(bd + j * R.n, bg + j * R.n, by + j * R.n, R.n);
+            scatter_tile(ds, R.inner, bd, m, R.n);
         }
     }
     return cf_error();
