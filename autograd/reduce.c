@@ -352,7 +352,7 @@ static void squares_run(void *st, const float *p, int64_t n, int64_t s)
 
 typedef struct {
     double scale; /* 1 / (N - correction) */
-    bool sqrt;
+    bool take_sqrt;
     float *out, *mean;
 } var_ctx;
 
@@ -365,13 +365,13 @@ static void var_out(const plan *P, const float *base, int64_t o, void *ctx)
     m.sum = 0;
     each_run(P, base, squares_run, &m);
     double v = m.sum * c->scale;
-    c->out[o] = (float)(c->sqrt ? sqrt(v) : v);
+    c->out[o] = (float)(c->take_sqrt ? sqrt(v) : v);
     c->mean[o] = (float)m.mean;
 }
 
 /* d var / dx = 2 (x - mean) / (N - correction), k = 2 / (N - correction);
  * for std, g arrives divided by 2 std. y is the mean. */
-AG_UNARY_BWD(var_dx, g *(x - y) * k)
+AG_UNARY_BWD(var_dx, (x - y) * g * k)
 
 static cf_status var_backward(cf_tensor *out)
 {
@@ -480,7 +480,7 @@ static void lse_out(const plan *P, const float *base, int64_t o, void *ctx)
 }
 
 /* d/dx = exp(x - y) */
-AG_UNARY_BWD(lse_dx, g *expf(x - y))
+AG_UNARY_BWD(lse_dx, expf(x - y) * g)
 
 static cf_status logsumexp_backward(cf_tensor *out)
 {

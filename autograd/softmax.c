@@ -6,9 +6,8 @@
  * Rows are independent, so the result does not depend on the thread count.
  *
  * Rows that are contiguous in both input and output run straight through the
- * row kernels; any other row is gathered into a contiguous buffer (the
- * output row itself when that is contiguous), transformed there in place and
- * scattered back.
+ * row kernels; other rows are gathered with their neighbours into a
+ * contiguous tile, transformed there in place and scattered back.
  */
 #include "autograd/internal.h"
 
@@ -35,9 +34,9 @@
  * this is 2^k * p(r) with k = round(t log2 e) and p a degree-8 fit of 2^r on
  * [-1/2, 1/2] (relative error 1.1e-12; p(0) = 1 exactly). Rounded to float
  * it is the correctly rounded exp on all but about 6e-7 of the floats in
- * [-104, 89] (glibc's expf misses 8e-5 of them), and never 1 ulp off or more.
- * Callers pass x - max exactly, in double. Integer selects only, so that the
- * loops vectorise: |t| > 150, where exp has long under- or overflowed in
+ * [-104, 89] (glibc's expf misses 8e-5 of them), and never more than 1 ulp
+ * off. Callers pass x - max exactly, in double. Integer selects only, so that
+ * the loops vectorise: |t| > 150, where exp has long under- or overflowed in
  * float, is clamped to 150, keeping NaN. */
 static inline double exp_row(double t)
 {
@@ -235,10 +234,11 @@ static int64_t row_split(const row_layout *R, int *nt)
  * whole cache lines where one row at a time would use a float of each. */
 #define TILE_MAX 64
 
+/* Rows per tile: a buffer of at most 1 MiB, or one row when rows are longer. */
 static int64_t tile_rows(int64_t n)
 {
-    int64_t t = 65536 / n; /* a tile of one buffer: at most 256 KiB */
-    return t < 8 ? 8 : t > TILE_MAX ? TILE_MAX : t;
+    int64_t t = 262144 / n;
+    return t < 1 ? 1 : t > TILE_MAX ? TILE_MAX : t;
 }
 
 /* buf[j][k] = src[j][k * stride] for m rows of n. */
