@@ -155,8 +155,21 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     return m;
 }
 
+/* A Linear over the tokens of x [B, T, in] seen as one [B*T, in] matrix:
+ * its weight gradient is then a single product over all tokens, where a
+ * batched input makes cf_matmul's backward sum B small products one after
+ * another. */
+static cf_tensor *linear_tokens(cf_linear *l, cf_tensor *x)
+{
+    if (!x)
+        return NULL;
+    int64_t B = x->shape[0], T = x->shape[1];
+    cf_tensor *y = cf_linear_forward(l, cf_reshape(x, CF_SHAPE(B * T, x->shape[2])));
+    return cf_view(y, CF_SHAPE(B, T, l->out));
+}
+
 /* The patch convolution (kernel and stride P) as one matrix product:
- * images [B, C, S, S] -> patches [B, N, C*P*P] in the (c, i, j) order of the
+ * images [B, C, S, S] -> patches [B*N, C*P*P] in the (c, i, j) order of the
  * weight's [D, C, P, P] -> tokens [B, N, D]. */
 static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
 {
@@ -165,9 +178,10 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
             D = c->dim;
     cf_tensor *grid = cf_view(images, CF_SHAPE(B, C, G, P, G, P));
     cf_tensor *patches =
-        cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B, G * G, C * P * P));
+        cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B * G * G, C * P * P));
     cf_tensor *w = cf_view(m->patch_w, CF_SHAPE(D, C * P * P));
-    return cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
+    cf_tensor *tokens = cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
+    return cf_view(tokens, CF_SHAPE(B, G * G, D));
 }
 
 /* Multi-head self-attention of x [B, T, D]; *map (if not NULL) receives the
@@ -175,7 +189,7 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
 static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, cf_tensor **map)
 {
     int64_t B = x->shape[0], T = x->shape[1], D = m->cfg.dim, H = m->cfg.heads;
-    cf_tensor *qkv = cf_linear_forward(b->qkv, x); /* [B, T, 3D] */
+    cf_tensor *qkv = linear_tokens(b->qkv, x); /* [B, T, 3D] */
     /* [B, T, 3, H, Dh] -> [3, B, H, T, Dh]: q, k, v are strided views. */
     cf_tensor *heads =
         cf_permute(cf_view(qkv, CF_SHAPE(B, T, 3, H, D / H)), (int[]){2, 0, 3, 1, 4});
@@ -185,13 +199,13 @@ static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, cf_tensor **m
     cf_attention_opts o = {.weights = map};
     cf_tensor *a = cf_attention(qkv3[0], qkv3[1], qkv3[2], &o); /* [B, H, T, Dh] */
     cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B, T, D));
-    return cf_dropout_forward(b->proj_drop, cf_linear_forward(b->proj, y));
+    return cf_dropout_forward(b->proj_drop, linear_tokens(b->proj, y));
 }
 
 static cf_tensor *mlp(vit_block *b, cf_tensor *x)
 {
-    cf_tensor *h = cf_gelu(cf_linear_forward(b->fc1, x), false); /* [B, T, F] */
-    return cf_dropout_forward(b->drop2, cf_linear_forward(b->fc2, h));
+    cf_tensor *h = cf_gelu(linear_tokens(b->fc1, x), false); /* [B, T, F] */
+    return cf_dropout_forward(b->drop2, linear_tokens(b->fc2, h));
 }
 
 cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
