@@ -173,7 +173,7 @@ cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_
                   (long long)H);
         return NULL;
     }
-    cf_tensor *finals[16];
+    cf_tensor *finals[CF_MODULE_MAX_PARAMS / 2];
     for (int l = 0; l < m->layers; l++) {
         cf_tensor *outs[2];
         for (int d = 0; d < dirs; d++) {

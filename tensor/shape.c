@@ -57,8 +57,10 @@ char *cf_shape_str(const cf_tensor *t, char *buf, size_t size)
 
 int cf__dim(const char *op, int dim, int ndim)
 {
-    int d = dim < 0 ? dim + ndim : dim;
-    if (d < 0 || d >= (ndim ? ndim : 1) || (ndim == 0 && d != 0)) {
+    /* A 0-d tensor takes dim 0 or -1, as in PyTorch. */
+    int n = ndim ? ndim : 1;
+    int d = dim < 0 ? dim + n : dim;
+    if (d < 0 || d >= n) {
         cf__error(CF_ERR_DIM, "%s: dim %d out of range for a %d-d tensor", op,
                   dim, ndim);
         return -1;

@@ -1156,8 +1156,8 @@ END_TEST
 
 START_TEST(gru_rejects_more_parameters_than_a_module_holds)
 {
-    /* 3 layers x 2 directions x 4 tensors > CF_MODULE_MAX_PARAMS */
-    ck_assert_ptr_null(cf_gru_new(NULL, "gru", 3, 4, 3, true, 0, true, NULL));
+    /* 9 layers x 2 directions x 4 tensors > CF_MODULE_MAX_PARAMS */
+    ck_assert_ptr_null(cf_gru_new(NULL, "gru", 3, 4, 9, true, 0, true, NULL));
     assert_error(CF_ERR_ARG, "GRU", "\"gru\"", NULL);
 }
 END_TEST

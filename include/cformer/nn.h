@@ -269,7 +269,7 @@ typedef struct {
     bool bidirectional;
     float dropout;
     cf_rng rng;
-    cf_tensor *w[16][4]; /* [layer * dirs + dir][ih, hh, bias_ih, bias_hh] */
+    cf_tensor *w[CF_MODULE_MAX_PARAMS / 2][4]; /* [layer * dirs + dir][ih, hh, b_ih, b_hh] */
 } cf_gru;
 CF_API cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, int layers,
                           bool bidirectional, float dropout, bool bias, cf_rng *g);
