@@ -44,14 +44,12 @@ static void add(bundle *b, const char *name, cf_tensor *t)
     b->n++;
 }
 
-/* Appends "key": "value" to the metadata object. */
-static void meta(bundle *b, const char *key, const char *value)
+static void put(bundle *b, const char *s, size_t n)
 {
-    size_t need = b->meta_len + strlen(key) + strlen(value) + 16;
     if (b->failed)
         return;
-    if (need > b->meta_cap) {
-        size_t cap = need * 2;
+    if (b->meta_len + n + 2 > b->meta_cap) {
+        size_t cap = 2 * (b->meta_len + n + 2) + 64;
         char *m = realloc(b->meta, cap);
         if (!m) {
             b->failed = true;
@@ -60,17 +58,47 @@ static void meta(bundle *b, const char *key, const char *value)
         b->meta = m;
         b->meta_cap = cap;
     }
-    b->meta_len += (size_t)sprintf(b->meta + b->meta_len, "%s\"%s\": \"%s\"",
-                                   b->meta_len ? ", " : "{", key, value);
+    memcpy(b->meta + b->meta_len, s, n);
+    b->meta_len += n;
+    b->meta[b->meta_len] = '\0';
+}
+
+/* Appends s as a JSON string: module names may hold quotes or backslashes. */
+static void put_json(bundle *b, const char *s)
+{
+    put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c < 0x20)
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        else {
+            put(b, s, 1);
+            continue;
+        }
+        put(b, esc, strlen(esc));
+    }
+    put(b, "\"", 1);
+}
+
+/* Adds "key": "value" to the metadata object. */
+static void meta(bundle *b, const char *key, const char *value)
+{
+    put(b, b->meta_len ? ", " : "{", b->meta_len ? 2 : 1);
+    put_json(b, key);
+    put(b, ": ", 2);
+    put_json(b, value);
 }
 
 static cf_status write_bundle(bundle *b, const char *what, const char *path)
 {
     meta(b, "format", "cformer");
+    put(b, "}", 1);
     if (b->failed) {
         cf__error(CF_ERR_NOMEM, "%s: out of memory saving %s", what, path);
     } else {
-        strcat(b->meta, "}");
         cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
     }
     for (int i = 0; i < b->n; i++)
