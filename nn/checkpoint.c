@@ -1,11 +1,35 @@
-/* Checkpoints: module parameters and optimizer state as safetensors. */
+/* Checkpoints: module parameters and optimizer state as safetensors.
+ *
+ * A module checkpoint holds each parameter under its full name, as PyTorch's
+ * state_dict does, and in the metadata the state of every generator a
+ * module draws from ("<path>.rng": "<seed> <offset>"). An optimizer
+ * checkpoint holds "<param>.momentum_buffer" or "<param>.exp_avg" and
+ * "<param>.exp_avg_sq", and in the metadata the kind, lr, step count and
+ * each parameter's Adam step ("<param>.step"). Loads check everything
+ * before they change anything. */
 #include "cformer/io.h"
 #include "nn/internal.h"
 #include "nn/optim.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define KEY_MAX 600
+
+/* Records the error; returns st. */
+static cf_status CF_PRINTF(2, 3) fail(cf_status st, const char *fmt, ...)
+{
+    char msg[2 * KEY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf__error(st, "%s", msg);
+    return st;
+}
 
 /* A growable list of named tensors and a metadata JSON text. */
 typedef struct {
@@ -96,29 +120,49 @@ static cf_status write_bundle(bundle *b, const char *what, const char *path)
 {
     meta(b, "format", "cformer");
     put(b, "}", 1);
+    cf_status st;
     if (b->failed) {
-        cf__error(CF_ERR_NOMEM, "%s: out of memory saving %s", what, path);
+        st = fail(CF_ERR_NOMEM, "%s: out of memory saving %s", what, path);
     } else {
-        cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
+        st = cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
     }
     for (int i = 0; i < b->n; i++)
         free(b->names[i]);
     free(b->names);
     free(b->ts);
     free(b->meta);
-    return cf_error();
+    return st;
+}
+
+/* ---- Module checkpoints ---- */
+
+/* The generator of a module whose forward draws random numbers, or NULL. */
+static cf_rng *module_rng(cf_module *m)
+{
+    if (!strcmp(m->type, "Dropout"))
+        return &((cf_dropout_mod *)m)->rng;
+    if (!strcmp(m->type, "MultiheadAttention"))
+        return &((cf_mha *)m)->rng;
+    if (!strcmp(m->type, "GRU"))
+        return &((cf_gru *)m)->rng;
+    return NULL;
+}
+
+static void rng_key(char *key, const char *path)
+{
+    snprintf(key, KEY_MAX, "%s%srng", path, *path ? "." : "");
 }
 
 static void add_param(const char *name, cf_tensor *t, void *ud) { add(ud, name, t); }
 
 static void add_rng(const char *path, cf_module *m, void *ud)
 {
-    if (strcmp(m->type, "Dropout"))
+    const cf_rng *g = module_rng(m);
+    if (!g)
         return;
-    const cf_dropout_mod *d = (const cf_dropout_mod *)m;
-    char key[600], value[64];
-    snprintf(key, sizeof key, "%s.rng", path);
-    snprintf(value, sizeof value, "%" PRIu64 " %" PRIu64, d->rng.seed, d->rng.offset);
+    char key[KEY_MAX], value[64];
+    rng_key(key, path);
+    snprintf(value, sizeof value, "%" PRIu64 " %" PRIu64, g->seed, g->offset);
     meta(ud, key, value);
 }
 
@@ -126,7 +170,7 @@ cf_status cf_module_save(cf_module *m, const char *path)
 {
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_save: module or path is NULL");
-        return cf_error();
+        return CF_ERR_ARG;
     }
     bundle b = {0};
     cf_module_visit(m, add_param, &b);
@@ -134,82 +178,118 @@ cf_status cf_module_save(cf_module *m, const char *path)
     return write_bundle(&b, "cf_module_save", path);
 }
 
+/* Parses a whole decimal unsigned number; false on anything else. */
+static bool parse_u64(const char *s, const char **end, uint64_t *v)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *e;
+    *v = strtoull(s, &e, 10);
+    *end = e;
+    return errno == 0;
+}
+
 typedef struct {
     const cf_safetensors *f;
     const char *path;
+    cf_status st;
     int n;
     cf_tensor **src; /* checked copies, in visit order */
     cf_tensor **dst;
+    int nrng;
+    cf_rng **rng_dst; /* generators to restore, and their states */
+    cf_rng *rng_src;
 } loader;
 
 static void check_param(const char *name, cf_tensor *t, void *ud)
 {
     loader *l = ud;
-    if (cf__failed())
+    if (l->st != CF_OK)
         return;
-    cf_tensor *s = cf_safetensors_get(l->f, name);
-    if (!s)
-        return;
-    if (!cf_same_shape(s, t) || s->dtype != t->dtype) {
-        char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
-        cf__error(s->dtype != t->dtype ? CF_ERR_DTYPE : CF_ERR_SHAPE,
-                  "%s: tensor \"%s\" is %s %s, the model's parameter is %s %s", l->path, name,
-                  cf_dtype_name(s->dtype), cf_shape_str(s, a, sizeof a), cf_dtype_name(t->dtype),
-                  cf_shape_str(t, b, sizeof b));
-        return;
+    cf_tensor *s = cf_empty(t->dtype, t->ndim, t->shape);
+    l->st = s ? cf_safetensors_read_into(l->f, name, s) : CF_ERR_NOMEM;
+    if (l->st == CF_OK) {
+        l->src[l->n] = s;
+        l->dst[l->n++] = t;
     }
-    l->src[l->n] = s;
-    l->dst[l->n++] = t;
 }
 
-static void restore_rng(const char *path, cf_module *m, void *ud)
+static void count_rng(const char *path, cf_module *m, void *ud)
 {
-    if (strcmp(m->type, "Dropout"))
+    (void)path;
+    *(int *)ud += module_rng(m) != NULL;
+}
+
+static void check_rng(const char *path, cf_module *m, void *ud)
+{
+    loader *l = ud;
+    cf_rng *g = module_rng(m);
+    if (l->st != CF_OK || !g)
         return;
-    char key[600];
-    snprintf(key, sizeof key, "%s.rng", path);
-    const char *v = cf_safetensors_metadata(ud, key);
-    cf_dropout_mod *d = (cf_dropout_mod *)m;
-    if (v)
-        sscanf(v, "%" SCNu64 " %" SCNu64, &d->rng.seed, &d->rng.offset);
+    char key[KEY_MAX];
+    rng_key(key, path);
+    const char *v = cf_safetensors_metadata(l->f, key);
+    if (!v)
+        return; /* e.g. a file written by PyTorch */
+    cf_rng r;
+    const char *e;
+    if (!parse_u64(v, &e, &r.seed) || *e != ' ' || !parse_u64(e + 1, &e, &r.offset) || *e) {
+        l->st = fail(CF_ERR_FORMAT, "%s: metadata \"%s\" is \"%s\", not a generator state", l->path,
+                     key, v);
+        return;
+    }
+    l->rng_dst[l->nrng] = g;
+    l->rng_src[l->nrng++] = r;
 }
 
 cf_status cf_module_load(cf_module *m, const char *path, bool strict)
 {
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_load: module or path is NULL");
-        return cf_error();
+        return CF_ERR_ARG;
     }
     cf_safetensors *f;
-    if (cf_safetensors_open(path, &f) != CF_OK)
-        return cf_error();
+    cf_status st = cf_safetensors_open(path, &f);
+    if (st != CF_OK)
+        return st;
     /* Read and check everything into a scratch arena, then copy: a bad file
      * leaves the model as it was. */
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
-    int n = cf_module_num_tensors(m);
-    loader l = {f, path, 0, calloc(n + 1, sizeof(cf_tensor *)), calloc(n + 1, sizeof(cf_tensor *))};
-    if (!scratch || !l.src || !l.dst)
-        cf__error(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
-    else
-        cf_module_visit(m, check_param, &l);
-    for (int i = 0; strict && !cf__failed() && i < cf_safetensors_count(f); i++) {
+    int n = cf_module_num_tensors(m), nrng = 0;
+    nn__walk(m, count_rng, &nrng);
+    loader l = {.f = f, .path = path};
+    l.src = calloc(n + 1, sizeof(cf_tensor *));
+    l.dst = calloc(n + 1, sizeof(cf_tensor *));
+    l.rng_dst = calloc(nrng + 1, sizeof(cf_rng *));
+    l.rng_src = calloc(nrng + 1, sizeof(cf_rng));
+    if (!scratch || !l.src || !l.dst || !l.rng_dst || !l.rng_src)
+        l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
+    cf_module_visit(m, check_param, &l);
+    nn__walk(m, check_rng, &l);
+    for (int i = 0; strict && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
         const char *name = cf_safetensors_name(f, i);
         if (!cf_module_find(m, name))
-            cf__error(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
-                      name);
+            l.st = fail(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
+                        name);
     }
-    if (!cf__failed()) {
+    if (l.st == CF_OK) {
         for (int i = 0; i < l.n; i++)
             cf__copy(l.dst[i], l.src[i]);
-        nn__walk(m, restore_rng, f);
+        for (int i = 0; i < l.nrng; i++)
+            *l.rng_dst[i] = l.rng_src[i];
     }
     free(l.src);
     free(l.dst);
+    free(l.rng_dst);
+    free(l.rng_src);
     cf_arena_use(prev);
     cf_arena_free(scratch);
     cf_safetensors_close(f);
-    return cf_error();
+    return l.st;
 }
+
+/* ---- Optimizer checkpoints ---- */
 
 static const char *kind_name(cf_optim_kind k)
 {
