@@ -31,6 +31,8 @@ static cf_status CF_PRINTF(2, 3) fail(cf_status st, const char *fmt, ...)
     return st;
 }
 
+/* ---- Writing ---- */
+
 /* A growable list of named tensors and a metadata JSON text. */
 typedef struct {
     int n, cap;
@@ -296,27 +298,28 @@ static const char *kind_name(cf_optim_kind k)
     return k == CF_OPTIM_SGD ? "sgd" : k == CF_OPTIM_ADAM ? "adam" : "adamw";
 }
 
-static const char *state_name(cf_optim_kind k, int which)
+/* The name of state tensor w (0: m1, 1: m2), or NULL when o keeps none. */
+static const char *state_name(const cf_optim *o, int w)
 {
-    if (k == CF_OPTIM_SGD)
-        return "momentum_buffer";
-    return which == 1 ? "exp_avg" : "exp_avg_sq";
+    if (o->kind == CF_OPTIM_SGD)
+        return w == 0 && o->momentum != 0 ? "momentum_buffer" : NULL;
+    return w == 0 ? "exp_avg" : "exp_avg_sq";
 }
 
 cf_status cf_optim_save(const cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_save: optimizer or path is NULL");
-        return cf_error();
+        return CF_ERR_ARG;
     }
     bundle b = {0};
-    char name[600], value[64];
+    char name[KEY_MAX], value[64];
     for (int i = 0; i < o->n; i++) {
         cf_tensor *st[2] = {o->m1[i], o->m2[i]};
         for (int w = 0; w < 2; w++) {
             if (!st[w])
                 continue;
-            snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o->kind, w + 1));
+            snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o, w));
             add(&b, name, st[w]);
         }
         if (o->steps[i]) {
@@ -333,50 +336,141 @@ cf_status cf_optim_save(const cf_optim *o, const char *path)
     return write_bundle(&b, "cf_optim_save", path);
 }
 
+static bool has_tensor(const cf_safetensors *f, const char *name)
+{
+    for (int i = 0; i < cf_safetensors_count(f); i++)
+        if (!strcmp(cf_safetensors_name(f, i), name))
+            return true;
+    return false;
+}
+
+/* A step count: a whole decimal number below 2^62. */
+static bool parse_count(const char *s, int64_t *v)
+{
+    uint64_t u;
+    const char *e;
+    if (!s || !parse_u64(s, &e, &u) || *e || u >= (uint64_t)1 << 62)
+        return false;
+    *v = (int64_t)u;
+    return true;
+}
+
+/* The state read from a file, installed only when all of it is valid. */
+typedef struct {
+    cf_tensor **m1, **m2;
+    int64_t *steps;
+} optim_state;
+
+static void state_free(optim_state *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cf_tensor_free(s->m1 ? s->m1[i] : NULL);
+        cf_tensor_free(s->m2 ? s->m2[i] : NULL);
+    }
+    free(s->m1);
+    free(s->m2);
+    free(s->steps);
+}
+
+/* Reads parameter i's state; returns the number of tensors read, or -1
+ * with the error recorded and its status in *st. */
+static int read_state(const cf_optim *o, int i, const cf_safetensors *f, const char *path,
+                      optim_state *s, cf_status *st)
+{
+    char name[KEY_MAX];
+    cf_tensor **slot[2] = {&s->m1[i], &s->m2[i]};
+    int found = 0;
+    for (int w = 0; w < 2; w++) {
+        if (!state_name(o, w))
+            continue;
+        snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o, w));
+        if (!has_tensor(f, name))
+            continue;
+        const cf_tensor *p = o->params[i];
+        *slot[w] = cf_tensor_new(CF_F32, p->ndim, p->shape);
+        *st = *slot[w] ? cf_safetensors_read_into(f, name, *slot[w]) : CF_ERR_NOMEM;
+        if (*st != CF_OK)
+            return -1;
+        found++;
+    }
+    if (o->kind == CF_OPTIM_SGD)
+        return found;
+    snprintf(name, sizeof name, "%s.step", o->names[i]);
+    const char *v = cf_safetensors_metadata(f, name);
+    if (v && !parse_count(v, &s->steps[i])) {
+        *st = fail(CF_ERR_FORMAT, "%s: metadata \"%s\" is not a step count", path, name);
+        return -1;
+    }
+    /* Adam keeps both moments and a step count from the first update on. */
+    if (found != (s->steps[i] > 0 ? 2 : 0)) {
+        *st = fail(CF_ERR_FORMAT, "%s: incomplete Adam state for parameter \"%s\"", path,
+                   o->names[i]);
+        return -1;
+    }
+    return found;
+}
+
 cf_status cf_optim_load(cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_load: optimizer or path is NULL");
-        return cf_error();
+        return CF_ERR_ARG;
     }
     cf_safetensors *f;
-    if (cf_safetensors_open(path, &f) != CF_OK)
-        return cf_error();
+    cf_status st = cf_safetensors_open(path, &f);
+    if (st != CF_OK)
+        return st;
     const char *kind = cf_safetensors_metadata(f, "optimizer");
-    const char *lr = cf_safetensors_metadata(f, "lr"), *step = cf_safetensors_metadata(f, "step");
-    if (!kind || strcmp(kind, kind_name(o->kind)) || !lr || !step) {
-        cf__error(CF_ERR_FORMAT, "%s: not a %s optimizer checkpoint", path, kind_name(o->kind));
-        cf_safetensors_close(f);
-        return cf_error();
+    const char *lr_text = cf_safetensors_metadata(f, "lr");
+    int64_t step;
+    char *end = NULL;
+    float lr = lr_text ? strtof(lr_text, &end) : 0;
+    optim_state s = {calloc(o->n + 1, sizeof(cf_tensor *)), calloc(o->n + 1, sizeof(cf_tensor *)),
+                     calloc(o->n + 1, sizeof(int64_t))};
+    if (!kind) {
+        st = fail(CF_ERR_FORMAT, "%s: not an optimizer checkpoint", path);
+    } else if (strcmp(kind, kind_name(o->kind))) {
+        st = fail(CF_ERR_FORMAT, "%s: a checkpoint of a %s optimizer cannot be loaded into %s",
+                  path, kind, kind_name(o->kind));
+    } else if (!lr_text || end == lr_text || *end || !(lr >= 0)) {
+        st = fail(CF_ERR_FORMAT, "%s: metadata \"lr\" is not a learning rate", path);
+    } else if (!parse_count(cf_safetensors_metadata(f, "step"), &step)) {
+        st = fail(CF_ERR_FORMAT, "%s: metadata \"step\" is not a step count", path);
+    } else if (!s.m1 || !s.m2 || !s.steps) {
+        st = fail(CF_ERR_NOMEM, "cf_optim_load: %s: out of memory", path);
     }
-    char name[600];
-    for (int i = 0; i < o->n && !cf__failed(); i++) {
-        for (int w = 1; w <= 2 && !cf__failed(); w++) {
-            if (o->kind == CF_OPTIM_SGD && (w == 2 || o->momentum == 0))
-                continue;
-            snprintf(name, sizeof name, "%s.%s", o->names[i], state_name(o->kind, w));
-            bool present = false;
-            for (int j = 0; j < cf_safetensors_count(f) && !present; j++)
-                present = !strcmp(cf_safetensors_name(f, j), name);
-            cf_tensor **slot = w == 1 ? &o->m1[i] : &o->m2[i];
-            if (!present) {
-                cf_tensor_free(*slot);
-                *slot = NULL;
-                continue;
-            }
-            if (!*slot)
-                *slot = cf_tensor_new(CF_F32, o->params[i]->ndim, o->params[i]->shape);
-            if (*slot)
-                cf_safetensors_read_into(f, name, *slot);
+    int found = 0;
+    for (int i = 0; st == CF_OK && i < o->n; i++) {
+        int k = read_state(o, i, f, path, &s, &st);
+        found += k > 0 ? k : 0;
+    }
+    /* Every tensor must be the state of one of o's parameters: anything else
+     * means the optimizer was made for another model. */
+    for (int i = 0; st == CF_OK && found < cf_safetensors_count(f) && i < cf_safetensors_count(f);
+         i++) {
+        const char *name = cf_safetensors_name(f, i);
+        bool known = false;
+        for (int j = 0; !known && j < o->n; j++) {
+            size_t len = strlen(o->names[j]);
+            for (int w = 0; !known && w < 2; w++)
+                known = state_name(o, w) && !strncmp(name, o->names[j], len) && name[len] == '.' &&
+                        !strcmp(name + len + 1, state_name(o, w));
         }
-        snprintf(name, sizeof name, "%s.step", o->names[i]);
-        const char *s = cf_safetensors_metadata(f, name);
-        o->steps[i] = s ? strtoll(s, NULL, 10) : 0;
+        if (!known)
+            st = fail(CF_ERR_FORMAT,
+                      "%s: tensor \"%s\" is not the state of a parameter of this optimizer", path,
+                      name);
     }
-    if (!cf__failed()) {
-        cf_optim_set_lr(o, strtof(lr, NULL));
-        o->step = strtoll(step, NULL, 10);
+    if (st == CF_OK) {
+        optim_state old = {o->m1, o->m2, o->steps};
+        o->m1 = s.m1;
+        o->m2 = s.m2;
+        o->steps = s.steps;
+        s = old;
+        cf_optim_set_lr(o, lr);
+        o->step = step;
     }
+    state_free(&s, o->n);
     cf_safetensors_close(f);
-    return cf_error();
+    return st;
 }
