@@ -7,6 +7,7 @@
 #include "zoo/beam.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,19 +25,42 @@ struct cf_seq2seq {
 
 cf_module *cf_seq2seq_module(cf_seq2seq *m) { return m ? &m->base : NULL; }
 
+/* Names the first invalid field of c in *bad (a buffer of n bytes). */
+static bool config_ok(const cf_seq2seq_config *c, char *bad, size_t n)
+{
+    const struct {
+        const char *name;
+        int value, lo, hi; /* valid: lo <= value < hi */
+    } fields[] = {
+        {"src_vocab", c->src_vocab, 1, INT32_MAX},
+        {"tgt_vocab", c->tgt_vocab, 1, INT32_MAX},
+        {"emb", c->emb, 1, INT32_MAX},
+        {"hidden", c->hidden, 1, INT32_MAX},
+        {"attn", c->attn, 1, INT32_MAX},
+        {"enc_layers", c->enc_layers, 1, INT32_MAX},
+        /* pad_id is a token of both vocabularies. */
+        {"pad_id", c->pad_id, 0, c->src_vocab < c->tgt_vocab ? c->src_vocab : c->tgt_vocab},
+        {"bos_id", c->bos_id, 0, c->tgt_vocab},
+        {"eos_id", c->eos_id, 0, c->tgt_vocab},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (fields[i].value < fields[i].lo || fields[i].value >= fields[i].hi) {
+            snprintf(bad, n, "%s %d", fields[i].name, fields[i].value);
+            return false;
+        }
+    }
+    if (!(c->dropout >= 0 && c->dropout <= 1)) {
+        snprintf(bad, n, "dropout %g outside [0, 1]", c->dropout);
+        return false;
+    }
+    return true;
+}
+
 cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g)
 {
     const cf_seq2seq_config *c = cfg;
-    const char *bad = !c                                           ? "config"
-                      : c->src_vocab < 1 || c->tgt_vocab < 1       ? "vocabulary size"
-                      : c->emb < 1 || c->hidden < 1 || c->attn < 1 ? "layer size"
-                      : c->enc_layers < 1                          ? "enc_layers"
-                      : c->pad_id < 0 || c->pad_id >= c->tgt_vocab || c->pad_id >= c->src_vocab
-                          ? "pad_id"
-                      : c->bos_id < 0 || c->bos_id >= c->tgt_vocab ? "bos_id"
-                      : c->eos_id < 0 || c->eos_id >= c->tgt_vocab ? "eos_id"
-                                                                   : NULL;
-    if (bad) {
+    char bad[64] = "config (NULL)";
+    if (!c || !config_ok(c, bad, sizeof bad)) {
         cf_error_set(CF_ERR_ARG, "cf_seq2seq_new: invalid %s", bad);
         return NULL;
     }
@@ -76,12 +100,47 @@ typedef struct {
     cf_tensor *state;     /* initial decoder state [B, H] */
 } encoded;
 
-static bool encode(cf_seq2seq *m, cf_tensor *src, encoded *e)
+/* Checks that t holds int32 tokens [B, L] with B >= 1 and L >= min_len;
+ * fn and what name the caller and the argument in the error. */
+static bool check_tokens(const char *fn, const char *what, const cf_tensor *t, int64_t min_len)
 {
-    if (!src || src->dtype != CF_I32 || src->ndim != 2) {
-        cf_error_set(CF_ERR_SHAPE, "Seq2Seq: source must be int32 [B, S]");
+    char shape[128];
+    if (!t) {
+        cf_error_set(CF_ERR_ARG, "%s: %s is NULL", fn, what);
         return false;
     }
+    if (t->dtype != CF_I32) {
+        cf_error_set(CF_ERR_DTYPE, "%s: %s of dtype %s %s, expected int32 tokens", fn, what,
+                     cf_dtype_name(t->dtype), cf_shape_str(t, shape, sizeof shape));
+        return false;
+    }
+    if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < min_len) {
+        cf_error_set(CF_ERR_SHAPE, "%s: %s of shape %s, expected [B, L] with B >= 1, L >= %lld", fn,
+                     what, cf_shape_str(t, shape, sizeof shape), (long long)min_len);
+        return false;
+    }
+    return true;
+}
+
+/* Records why the arguments of a decoding call fn are invalid, if they are. */
+static bool decode_args_ok(const char *fn, const cf_seq2seq *m, const cf_tensor *src, int beam,
+                           int max_len, const int32_t *out)
+{
+    if (!m || !out) {
+        cf_error_set(CF_ERR_ARG, "%s: %s is NULL", fn, !m ? "model" : "out");
+        return false;
+    }
+    if (beam < 1 || max_len < 1) {
+        cf_error_set(CF_ERR_ARG, "%s: %s %d must be at least 1", fn, beam < 1 ? "beam" : "max_len",
+                     beam < 1 ? beam : max_len);
+        return false;
+    }
+    return check_tokens(fn, "source", src, 1);
+}
+
+/* Runs the encoder over src, which the caller has checked. */
+static bool encode(cf_seq2seq *m, cf_tensor *src, encoded *e)
+{
     cf_tensor *h_n = NULL;
     cf_tensor *x = cf_dropout_forward(m->dropout, cf_embedding_forward(m->src_embed, src));
     e->keys = cf_gru_forward(m->enc_rnn, x, NULL, &h_n);
@@ -111,14 +170,26 @@ static cf_tensor *step(cf_seq2seq *m, const encoded *e, cf_tensor *y, cf_tensor 
 cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, float teacher_forcing,
                               cf_rng *g, cf_tensor **weights)
 {
-    encoded e;
-    if (!m || !encode(m, src, &e))
-        return NULL;
-    if (!tgt || tgt->dtype != CF_I32 || tgt->ndim != 2 || tgt->shape[1] < 2 ||
-        tgt->shape[0] != src->shape[0]) {
-        cf_error_set(CF_ERR_SHAPE, "Seq2Seq: target must be int32 [B, T + 1] with T >= 1");
+    static const char fn[] = "cf_seq2seq_forward";
+    char a[128], b[128];
+    if (!m) {
+        cf_error_set(CF_ERR_ARG, "%s: model is NULL", fn);
         return NULL;
     }
+    if (!check_tokens(fn, "source", src, 1) || !check_tokens(fn, "target", tgt, 2))
+        return NULL;
+    if (tgt->shape[0] != src->shape[0]) {
+        cf_error_set(CF_ERR_SHAPE, "%s: source %s and target %s differ in batch size", fn,
+                     cf_shape_str(src, a, sizeof a), cf_shape_str(tgt, b, sizeof b));
+        return NULL;
+    }
+    if (!(teacher_forcing >= 0 && teacher_forcing <= 1)) {
+        cf_error_set(CF_ERR_ARG, "%s: teacher_forcing %g outside [0, 1]", fn, teacher_forcing);
+        return NULL;
+    }
+    encoded e;
+    if (!encode(m, src, &e))
+        return NULL;
     int64_t T = tgt->shape[1] - 1;
     cf_tensor **logits = cf_arena_alloc(sizeof(cf_tensor *) * T);
     cf_tensor **ws = cf_arena_alloc(sizeof(cf_tensor *) * T);
@@ -144,10 +215,9 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
 cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
                             cf_tensor **weights)
 {
-    if (!m || !out || max_len < 1) {
-        cf_error_set(CF_ERR_ARG, "cf_seq2seq_greedy: invalid arguments");
+    static const char fn[] = "cf_seq2seq_greedy";
+    if (!decode_args_ok(fn, m, src, 1, max_len, out))
         return cf_error();
-    }
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
     encoded e;
@@ -230,10 +300,9 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
 cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
                           int32_t *out)
 {
-    if (!m || !src || !out || beam < 1 || max_len < 1 || src->dtype != CF_I32 || src->ndim != 2) {
-        cf_error_set(CF_ERR_ARG, "cf_seq2seq_beam: invalid arguments");
+    static const char fn[] = "cf_seq2seq_beam";
+    if (!decode_args_ok(fn, m, src, beam, max_len, out))
         return cf_error();
-    }
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
     for (int64_t b = 0; b < src->shape[0] && !cf_error(); b++) {
