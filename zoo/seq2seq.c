@@ -205,7 +205,8 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
         logits[t] = step(m, &e, y, s, &s, weights ? &ws[t] : NULL);
         if (!logits[t])
             return NULL;
-        CF_NO_GRAD { y = cf_argmax(logits[t], -1, false); }
+        if (teacher_forcing < 1)
+            CF_NO_GRAD { y = cf_argmax(logits[t], -1, false); }
     }
     if (weights)
         *weights = cf_stack((int)T, ws, 1);
@@ -220,38 +221,55 @@ cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t 
         return cf_error();
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
-    encoded e;
+    int64_t B = src->shape[0], S = src->shape[1];
     cf_tensor **ws = weights ? cf_arena_alloc(sizeof(cf_tensor *) * max_len) : NULL;
-    if (encode(m, src, &e) && (!weights || ws)) {
-        int64_t B = src->shape[0];
-        bool *done = calloc(B, sizeof *done);
-        int32_t *prev = malloc(sizeof *prev * B);
-        for (int64_t b = 0; done && prev && b < B; b++)
-            prev[b] = m->cfg.bos_id;
-        cf_tensor *s = e.state;
-        for (int t = 0; done && prev && t < max_len && !cf_error(); t++) {
-            cf_tensor *logits =
-                step(m, &e, cf_from_ints(prev, CF_SHAPE(B)), s, &s, ws ? &ws[t] : NULL);
-            cf_tensor *best = cf_argmax(logits, -1, false);
-            if (!best)
-                break;
-            for (int64_t b = 0; b < B; b++) {
-                int32_t tok = done[b] ? m->cfg.pad_id : ((int32_t *)best->data)[b];
-                out[b * max_len + t] = tok;
-                done[b] = done[b] || tok == m->cfg.eos_id;
-                prev[b] = tok;
-            }
-        }
-        if (!done || !prev)
-            cf_error_set(CF_ERR_NOMEM, "cf_seq2seq_greedy: out of memory");
-        free(done);
-        free(prev);
-        if (weights && !cf_error())
-            *weights = cf_stack(max_len, ws, 1);
+    bool *done = cf_arena_alloc(sizeof *done * B);
+    int32_t *prev = cf_arena_alloc(sizeof *prev * B);
+    encoded e;
+    bool ok = (!weights || ws) && done && prev && encode(m, src, &e);
+    for (int64_t b = 0; ok && b < B; b++) {
+        done[b] = false;
+        prev[b] = m->cfg.bos_id;
     }
+    cf_tensor *s = ok ? e.state : NULL;
+    int64_t live = B;
+    int t = 0;
+    for (; ok && t < max_len && live > 0; t++) {
+        cf_tensor *w = NULL;
+        cf_tensor *best = cf_argmax(
+            step(m, &e, cf_from_ints(prev, CF_SHAPE(B)), s, &s, ws ? &w : NULL), -1, false);
+        cf_tensor *alive = weights ? cf_empty(CF_F32, CF_SHAPE(B, 1)) : NULL;
+        if (!best || (weights && !alive)) {
+            ok = false;
+            break;
+        }
+        for (int64_t b = 0; b < B; b++) {
+            if (alive)
+                ((float *)alive->data)[b] = done[b] ? 0.0f : 1.0f;
+            int32_t tok = done[b] ? m->cfg.pad_id : ((int32_t *)best->data)[b];
+            out[b * max_len + t] = tok;
+            if (!done[b] && tok == m->cfg.eos_id) {
+                done[b] = true;
+                live--;
+            }
+            prev[b] = tok;
+        }
+        /* A finished sequence attends nowhere. */
+        if (ws && !(ws[t] = cf_mul(w, alive)))
+            ok = false;
+    }
+    /* Every sequence has finished: the rest is padding. */
+    for (int tt = t; ok && tt < max_len; tt++) {
+        for (int64_t b = 0; b < B; b++)
+            out[b * max_len + tt] = m->cfg.pad_id;
+        if (ws && !(ws[tt] = cf_zeros(CF_SHAPE(B, S))))
+            ok = false;
+    }
+    if (ok && weights)
+        ok = (*weights = cf_stack(max_len, ws, 1)) != NULL;
     cf_module_train(&m->base, was_training);
     cf_set_grad_enabled(grad);
-    return cf_error();
+    return ok ? CF_OK : cf_error();
 }
 
 /* Beam search state for one source sequence. */
@@ -305,16 +323,19 @@ cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, 
         return cf_error();
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
-    for (int64_t b = 0; b < src->shape[0] && !cf_error(); b++) {
+    cf_status st = CF_OK;
+    for (int64_t b = 0; b < src->shape[0] && st == CF_OK; b++) {
         beam_ctx c = {.m = m};
-        if (!encode(m, cf_slice(src, 0, b, b + 1, 1), &c.one))
+        if (!encode(m, cf_slice(src, 0, b, b + 1, 1), &c.one)) {
+            st = cf_error();
             break;
+        }
         c.s = c.one.state;
         zoo_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
                          m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
-        zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len);
+        st = zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len);
     }
     cf_module_train(&m->base, was_training);
     cf_set_grad_enabled(grad);
-    return cf_error();
+    return st;
 }
