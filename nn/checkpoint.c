@@ -138,18 +138,6 @@ static cf_status write_bundle(bundle *b, const char *what, const char *path)
 
 /* ---- Module checkpoints ---- */
 
-/* The generator of a module whose forward draws random numbers, or NULL. */
-static cf_rng *module_rng(cf_module *m)
-{
-    if (!strcmp(m->type, "Dropout"))
-        return &((cf_dropout_mod *)m)->rng;
-    if (!strcmp(m->type, "MultiheadAttention"))
-        return &((cf_mha *)m)->rng;
-    if (!strcmp(m->type, "GRU"))
-        return &((cf_gru *)m)->rng;
-    return NULL;
-}
-
 static void rng_key(char *key, const char *path)
 {
     snprintf(key, KEY_MAX, "%s%srng", path, *path ? "." : "");
@@ -159,7 +147,7 @@ static void add_param(const char *name, cf_tensor *t, void *ud) { add(ud, name, 
 
 static void add_rng(const char *path, cf_module *m, void *ud)
 {
-    const cf_rng *g = module_rng(m);
+    const cf_rng *g = m->rng;
     if (!g)
         return;
     char key[KEY_MAX], value[64];
@@ -220,13 +208,13 @@ static void check_param(const char *name, cf_tensor *t, void *ud)
 static void count_rng(const char *path, cf_module *m, void *ud)
 {
     (void)path;
-    *(int *)ud += module_rng(m) != NULL;
+    *(int *)ud += m->rng != NULL;
 }
 
 static void check_rng(const char *path, cf_module *m, void *ud)
 {
     loader *l = ud;
-    cf_rng *g = module_rng(m);
+    cf_rng *g = m->rng;
     if (l->st != CF_OK || !g)
         return;
     char key[KEY_MAX];
