@@ -14,7 +14,7 @@
  *         cf_optim_step(opt);
  *         cf_arena_reset(step);
  *     }
- *     cf_module_save(net, "net.safetensors", NULL);
+ *     cf_module_save(net, "net.safetensors");
  *     cf_optim_free(opt);
  *     cf_module_free(net);            // frees fc1, fc2 and all parameters
  *
