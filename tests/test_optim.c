@@ -1,6 +1,9 @@
 /* Optimizers, learning-rate schedules and gradient clipping against
- * PyTorch 1.13 (tests/golden/gen_optim.py). Every comparison uses the golden
- * tolerance 1e-5 + 1e-4*|want|, after each of 20 steps. */
+ * PyTorch 1.13 (tests/golden/gen_optim.py). Parameters (after each of 20
+ * steps), optimizer state, losses and clipped gradients are held to the
+ * golden tolerance 1e-5 + 1e-4*|want|; learning rates, which both sides
+ * compute in double, to 1e-6 relative. amsgrad and maximize are not
+ * supported by cformer and not tested. */
 #include "tests/util.h"
 
 #include <math.h>
