@@ -357,8 +357,8 @@ CF_API cf_status cf_module_save(cf_module *m, const char *path);
  * does not have are an error too. Nothing is changed on error. */
 CF_API cf_status cf_module_load(cf_module *m, const char *path, bool strict);
 /* Saves / restores an optimizer's state, step count and learning rate; the
- * optimizer must have been made for the same parameters. A load that fails
- * may leave the optimizer's state partly read: load again or recreate it. */
+ * optimizer must have been made for the same parameters. Nothing is changed
+ * on error. */
 CF_API cf_status cf_optim_save(const cf_optim *o, const char *path);
 CF_API cf_status cf_optim_load(cf_optim *o, const char *path);
 
