@@ -6,8 +6,8 @@
 #include "tensor/internal.h"
 
 /* A view of t with the given shape and strides (no graph), in the arena. */
-cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim,
-                        const int64_t *shape, const int64_t *stride);
+cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim, const int64_t *shape,
+                        const int64_t *stride);
 /* Records CF_ERR_DTYPE naming op unless t is float32. */
 bool ag__need_float(const char *op, const cf_tensor *t);
 /* Adds contrib (any shape that t's shape broadcasts to) into t's gradient,
@@ -23,7 +23,7 @@ cf_tensor *ag__zeros_like(const char *op, const cf_tensor *t);
  * Backward kernels add into d. Each row kernel has a unit-stride path the
  * compiler can vectorise. */
 
-#define AG_F(i_, j_) (*(const float *)(p[j_] + (i_) * s[j_]))
+#define AG_F(i_, j_)   (*(const float *)(p[j_] + (i_)*s[j_]))
 #define AG_UNIT(nops_) ag__unit(nops_, s)
 static inline bool ag__unit(int nops, const int64_t *s)
 {
@@ -34,112 +34,125 @@ static inline bool ag__unit(int nops, const int64_t *s)
 }
 
 /* o = EXPR(x, k) */
-#define AG_UNARY_FWD(fn_, EXPR)                                                \
-    static void fn_(int64_t n, char *const *p, const int64_t *s,               \
-                    const void *ud)                                            \
-    {                                                                          \
-        const float k = ud ? *(const float *)ud : 0.0f;                        \
-        (void)k;                                                               \
-        if (AG_UNIT(2)) {                                                      \
-            float *o_ = (float *)p[0];                                         \
-            const float *x_ = (const float *)p[1];                             \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float x = x_[i];                                         \
-                o_[i] = (EXPR);                                                \
-            }                                                                  \
-        } else {                                                               \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float x = AG_F(i, 1);                                    \
-                *(float *)(p[0] + i * s[0]) = (EXPR);                          \
-            }                                                                  \
-        }                                                                      \
+#define AG_UNARY_FWD(fn_, EXPR)                                                                    \
+    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    {                                                                                              \
+        const float k = ud ? *(const float *)ud : 0.0f;                                            \
+        (void)k;                                                                                   \
+        if (AG_UNIT(2)) {                                                                          \
+            float *o_ = (float *)p[0];                                                             \
+            const float *x_ = (const float *)p[1];                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float x = x_[i];                                                             \
+                o_[i] = (EXPR);                                                                    \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float x = AG_F(i, 1);                                                        \
+                *(float *)(p[0] + i * s[0]) = (EXPR);                                              \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* d += EXPR(g, x, y, k) */
-#define AG_UNARY_BWD(fn_, EXPR)                                                \
-    static void fn_(int64_t n, char *const *p, const int64_t *s,               \
-                    const void *ud)                                            \
-    {                                                                          \
-        const float k = ud ? *(const float *)ud : 0.0f;                        \
-        (void)k;                                                               \
-        if (AG_UNIT(4)) {                                                      \
-            float *d_ = (float *)p[0];                                         \
-            const float *g_ = (const float *)p[1], *x_ = (const float *)p[2],  \
-                        *y_ = (const float *)p[3];                             \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float g = g_[i], x = x_[i], y = y_[i];                   \
-                (void)x, (void)y;                                              \
-                d_[i] += (EXPR);                                               \
-            }                                                                  \
-        } else {                                                               \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float g = AG_F(i, 1), x = AG_F(i, 2), y = AG_F(i, 3);    \
-                (void)x, (void)y;                                              \
-                *(float *)(p[0] + i * s[0]) += (EXPR);                         \
-            }                                                                  \
-        }                                                                      \
+#define AG_UNARY_BWD(fn_, EXPR)                                                                    \
+    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    {                                                                                              \
+        const float k = ud ? *(const float *)ud : 0.0f;                                            \
+        (void)k;                                                                                   \
+        if (AG_UNIT(4)) {                                                                          \
+            float *d_ = (float *)p[0];                                                             \
+            const float *g_ = (const float *)p[1], *x_ = (const float *)p[2],                      \
+                        *y_ = (const float *)p[3];                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = g_[i], x = x_[i], y = y_[i];                                       \
+                (void)x, (void)y;                                                                  \
+                d_[i] += (EXPR);                                                                   \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = AG_F(i, 1), x = AG_F(i, 2), y = AG_F(i, 3);                        \
+                (void)x, (void)y;                                                                  \
+                *(float *)(p[0] + i * s[0]) += (EXPR);                                             \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* o = EXPR(a, b) */
-#define AG_BINARY_FWD(fn_, EXPR)                                               \
-    static void fn_(int64_t n, char *const *p, const int64_t *s,               \
-                    const void *ud)                                            \
-    {                                                                          \
-        (void)ud;                                                              \
-        if (AG_UNIT(3)) {                                                      \
-            float *o_ = (float *)p[0];                                         \
-            const float *a_ = (const float *)p[1], *b_ = (const float *)p[2];  \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float a = a_[i], b = b_[i];                              \
-                o_[i] = (EXPR);                                                \
-            }                                                                  \
-        } else {                                                               \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                const float a = AG_F(i, 1), b = AG_F(i, 2);                    \
-                *(float *)(p[0] + i * s[0]) = (EXPR);                          \
-            }                                                                  \
-        }                                                                      \
+#define AG_BINARY_FWD(fn_, EXPR)                                                                   \
+    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    {                                                                                              \
+        (void)ud;                                                                                  \
+        if (AG_UNIT(3)) {                                                                          \
+            float *o_ = (float *)p[0];                                                             \
+            const float *a_ = (const float *)p[1], *b_ = (const float *)p[2];                      \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float a = a_[i], b = b_[i];                                                  \
+                o_[i] = (EXPR);                                                                    \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float a = AG_F(i, 1), b = AG_F(i, 2);                                        \
+                *(float *)(p[0] + i * s[0]) = (EXPR);                                              \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* d += EXPR(g, a, b, y) */
-#define AG_BINARY_BWD(fn_, EXPR)                                               \
-    static void fn_(int64_t n, char *const *p, const int64_t *s,               \
-                    const void *ud)                                            \
-    {                                                                          \
-        (void)ud;                                                              \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            const float g = AG_F(i, 1), a = AG_F(i, 2), b = AG_F(i, 3),        \
-                        y = AG_F(i, 4);                                        \
-            (void)a, (void)b, (void)y;                                         \
-            *(float *)(p[0] + i * s[0]) += (EXPR);                             \
-        }                                                                      \
+#define AG_BINARY_BWD(fn_, EXPR)                                                                   \
+    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    {                                                                                              \
+        (void)ud;                                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            const float g = AG_F(i, 1), a = AG_F(i, 2), b = AG_F(i, 3), y = AG_F(i, 4);            \
+            (void)a, (void)b, (void)y;                                                             \
+            *(float *)(p[0] + i * s[0]) += (EXPR);                                                 \
+        }                                                                                          \
     }
 
 /* Runs a forward row kernel: out = f(in...) over out's shape (inputs
  * broadcast to it). */
-void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in,
-                   cf__row_fn fn, const void *ud);
+void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in, cf__row_fn fn, const void *ud);
 /* Runs a backward row kernel into target's gradient: d += f(ops...) over
  * out's shape, reduced over the dims target was broadcast along. ops are
  * viewed in out's shape. No-op when target needs no gradient. */
 cf_status ag__pointwise_grad(const cf_tensor *out, cf_tensor *target, int nops,
-                             cf_tensor *const *ops, cf__row_fn fn,
-                             const void *ud);
+                             cf_tensor *const *ops, cf__row_fn fn, const void *ud);
 
 /* A pointwise op of one input and a scalar k (kept in out->fparam[0]). */
-cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd,
-                     const cf_op *op);
+cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op);
 
 /* Defines the row kernels, backward and cf_op record of a unary op. */
-#define AG_UNARY_OP(name_, FWD, DX)                                            \
-    AG_UNARY_FWD(name_##_fwd, FWD)                                             \
-    AG_UNARY_BWD(name_##_dx, DX)                                               \
-    static cf_status name_##_backward(cf_tensor *out)                          \
-    {                                                                          \
-        cf_tensor *ops[3] = {out->grad, out->src[0], out};                     \
-        return ag__pointwise_grad(out, out->src[0], 3, ops, name_##_dx,        \
-                                  &out->fparam[0]);                            \
-    }                                                                          \
+#define AG_UNARY_OP(name_, FWD, DX)                                                                \
+    AG_UNARY_FWD(name_##_fwd, FWD)                                                                 \
+    AG_UNARY_BWD(name_##_dx, DX)                                                                   \
+    static cf_status name_##_backward(cf_tensor *out)                                              \
+    {                                                                                              \
+        cf_tensor *ops[3] = {out->grad, out->src[0], out};                                         \
+        return ag__pointwise_grad(out, out->src[0], 3, ops, name_##_dx, &out->fparam[0]);          \
+    }                                                                                              \
     static const cf_op name_##_op = {#name_, name_##_backward};
+
+/* A broadcasting pointwise op of two float inputs. */
+cf_tensor *ag__binary(const char *name, cf_tensor *a, cf_tensor *b, cf__row_fn fwd,
+                      const cf_op *op);
+/* Backward of a binary op: da and db add into the inputs' gradients. */
+cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn db);
+
+/* Defines the row kernels, backward, cf_op record and public function
+ * cf_NAME(a, b) of a binary op. */
+#define AG_BINARY_OP(name_, FWD, DA, DB)                                                           \
+    AG_BINARY_FWD(name_##_fwd, FWD)                                                                \
+    AG_BINARY_BWD(name_##_da, DA)                                                                  \
+    AG_BINARY_BWD(name_##_db, DB)                                                                  \
+    static cf_status name_##_backward(cf_tensor *out)                                              \
+    {                                                                                              \
+        return ag__binary_backward(out, name_##_da, name_##_db);                                   \
+    }                                                                                              \
+    static const cf_op name_##_op = {#name_, name_##_backward};                                    \
+    cf_tensor *cf_##name_(cf_tensor *a, cf_tensor *b)                                              \
+    {                                                                                              \
+        return ag__binary("cf_" #name_, a, b, name_##_fwd, &name_##_op);                           \
+    }
 
 #endif

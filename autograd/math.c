@@ -8,50 +8,16 @@
 
 /* ---- Float binary ops ---- */
 
-static cf_tensor *binary(const char *name, cf_tensor *a, cf_tensor *b, cf__row_fn fwd,
-                         const cf_op *op)
-{
-    cf_tensor *ab[2] = {a, b};
-    if (!cf__check(name, 2, ab) || !ag__need_float(name, a) || !ag__need_float(name, b))
-        return NULL;
-    int nd;
-    int64_t shape[CF_MAX_DIMS];
-    if (!cf__broadcast(name, a, b, &nd, shape))
-        return NULL;
-    cf_tensor *out = cf__alloc(name, CF_F32, nd, shape);
-    if (!out)
-        return NULL;
-    ag__pointwise(out, 2, ab, fwd, NULL);
-    return cf_op_record(out, op, 2, ab);
-}
-
-#define BINARY(name_, FWD, DA, DB)                                                                 \
-    AG_BINARY_FWD(name_##_fwd, FWD)                                                                \
-    AG_BINARY_BWD(name_##_da, DA)                                                                  \
-    AG_BINARY_BWD(name_##_db, DB)                                                                  \
-    static cf_status name_##_backward(cf_tensor *out)                                              \
-    {                                                                                              \
-        cf_tensor *ops[4] = {out->grad, out->src[0], out->src[1], out};                            \
-        ag__pointwise_grad(out, out->src[0], 4, ops, name_##_da, NULL);                            \
-        ag__pointwise_grad(out, out->src[1], 4, ops, name_##_db, NULL);                            \
-        return cf_error();                                                                         \
-    }                                                                                              \
-    static const cf_op name_##_op = {#name_, name_##_backward};                                    \
-    cf_tensor *cf_##name_(cf_tensor *a, cf_tensor *b)                                              \
-    {                                                                                              \
-        return binary("cf_" #name_, a, b, name_##_fwd, &name_##_op);                               \
-    }
-
 /* PyTorch zeroes d/da where b == 0 (even at a == 0, where b * a^(b-1) is
  * NaN) and d/db where a == 0 and b >= 0 (where a^b * log(a) is 0 * -inf). */
-BINARY(pow, powf(a, b), b == 0.0f ? 0.0f : b * powf(a, b - 1.0f) * g,
-       (a == 0.0f && b >= 0.0f) ? 0.0f : logf(a) * y * g)
+AG_BINARY_OP(pow, powf(a, b), b == 0.0f ? 0.0f : b * powf(a, b - 1.0f) * g,
+             (a == 0.0f && b >= 0.0f) ? 0.0f : logf(a) * y * g)
 /* NaN wins the forward; ties split the gradient; a NaN operand makes neither
  * comparison true, so both inputs then get all of it, as in PyTorch. */
-BINARY(maximum, (a > b || a != a) ? a : b, a == b ? 0.5f * g : (a < b ? 0.0f : g),
-       a == b ? 0.5f * g : (a > b ? 0.0f : g))
-BINARY(minimum, (a < b || a != a) ? a : b, a == b ? 0.5f * g : (a > b ? 0.0f : g),
-       a == b ? 0.5f * g : (a < b ? 0.0f : g))
+AG_BINARY_OP(maximum, (a > b || a != a) ? a : b, a == b ? 0.5f * g : (a < b ? 0.0f : g),
+             a == b ? 0.5f * g : (a > b ? 0.0f : g))
+AG_BINARY_OP(minimum, (a < b || a != a) ? a : b, a == b ? 0.5f * g : (a > b ? 0.0f : g),
+             a == b ? 0.5f * g : (a < b ? 0.0f : g))
 
 /* ---- Float unary ops ---- */
 

@@ -8,8 +8,8 @@ static void strides_in(const cf_tensor *t, const cf_tensor *shape_of, int64_t *s
         st[i] *= 4;
 }
 
-static void run(cf_tensor *dst, const cf_tensor *shape_of, int nin,
-                cf_tensor *const *in, cf__row_fn fn, const void *ud)
+static void run(cf_tensor *dst, const cf_tensor *shape_of, int nin, cf_tensor *const *in,
+                cf__row_fn fn, const void *ud)
 {
     int64_t st[CF_LOOP_MAX][CF_MAX_DIMS];
     char *base[CF_LOOP_MAX];
@@ -22,8 +22,7 @@ static void run(cf_tensor *dst, const cf_tensor *shape_of, int nin,
     cf__loop(nin + 1, shape_of->ndim, shape_of->shape, st, base, fn, ud);
 }
 
-void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in, cf__row_fn fn,
-                   const void *ud)
+void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in, cf__row_fn fn, const void *ud)
 {
     run(out, out, nin, in, fn, ud);
 }
@@ -46,8 +45,7 @@ cf_status ag__pointwise_grad(const cf_tensor *out, cf_tensor *target, int nops,
     return cf_error();
 }
 
-cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd,
-                     const cf_op *op)
+cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op)
 {
     if (!cf__check(name, 1, &a) || !ag__need_float(name, a))
         return NULL;
@@ -57,4 +55,28 @@ cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd,
     out->fparam[0] = k;
     ag__pointwise(out, 1, &a, fwd, &k);
     return cf_op_record(out, op, 1, &a);
+}
+
+cf_tensor *ag__binary(const char *name, cf_tensor *a, cf_tensor *b, cf__row_fn fwd, const cf_op *op)
+{
+    cf_tensor *ab[2] = {a, b};
+    if (!cf__check(name, 2, ab) || !ag__need_float(name, a) || !ag__need_float(name, b))
+        return NULL;
+    int nd;
+    int64_t shape[CF_MAX_DIMS];
+    if (!cf__broadcast(name, a, b, &nd, shape))
+        return NULL;
+    cf_tensor *out = cf__alloc(name, CF_F32, nd, shape);
+    if (!out)
+        return NULL;
+    ag__pointwise(out, 2, ab, fwd, NULL);
+    return cf_op_record(out, op, 2, ab);
+}
+
+cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn db)
+{
+    cf_tensor *ops[4] = {out->grad, out->src[0], out->src[1], out};
+    ag__pointwise_grad(out, out->src[0], 4, ops, da, NULL);
+    ag__pointwise_grad(out, out->src[1], 4, ops, db, NULL);
+    return cf_error();
 }
