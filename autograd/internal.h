@@ -103,10 +103,21 @@ static inline bool ag__unit(int nops, const int64_t *s)
     static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
     {                                                                                              \
         (void)ud;                                                                                  \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            const float g = AG_F(i, 1), a = AG_F(i, 2), b = AG_F(i, 3), y = AG_F(i, 4);            \
-            (void)a, (void)b, (void)y;                                                             \
-            *(float *)(p[0] + i * s[0]) += (EXPR);                                                 \
+        if (AG_UNIT(5)) {                                                                          \
+            float *d_ = (float *)p[0];                                                             \
+            const float *g_ = (const float *)p[1], *a_ = (const float *)p[2],                      \
+                        *b_ = (const float *)p[3], *y_ = (const float *)p[4];                      \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = g_[i], a = a_[i], b = b_[i], y = y_[i];                            \
+                (void)a, (void)b, (void)y;                                                         \
+                d_[i] += (EXPR);                                                                   \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = AG_F(i, 1), a = AG_F(i, 2), b = AG_F(i, 3), y = AG_F(i, 4);        \
+                (void)a, (void)b, (void)y;                                                         \
+                *(float *)(p[0] + i * s[0]) += (EXPR);                                             \
+            }                                                                                      \
         }                                                                                          \
     }
 
