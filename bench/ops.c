@@ -1,0 +1,335 @@
+/* Speed of softmax, layer norm, cross entropy and attention against PyTorch
+ * on the same shapes and thread count, in one run.
+ *
+ *     make bench                        # CF_NUM_THREADS threads, else all cores
+ *     ./bench/ops --threads 1
+ *
+ * When /usr/bin/python3 can import torch, bench/ops_torch.py times each
+ * workload with the same --threads just before it is timed here, so both
+ * sides of a row see about the same load on a shared machine; each row
+ * shows both times and the ratio cformer / torch (lower is better). Without
+ * torch only cformer's column is filled.
+ *
+ * Passes: "fwd" is the forward with recording off (CF_NO_GRAD, torch.no_grad)
+ * as inference runs it; for attention that is the blockwise online-softmax
+ * path. "fwd+bwd" is the forward with recording on, then the backward from a
+ * fixed upstream gradient (cf_backward_with; cf_backward for the scalar
+ * cross entropy) into every input, as a training step computes it. Inputs
+ * are heap tensors, so their gradients are allocated once and accumulate;
+ * the step arena is reset after every call.
+ *
+ * Method: a warm-up, then the median of REPS repetitions, each as many calls
+ * as fill about TARGET_SECONDS.
+ */
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, popen */
+#endif
+#include "cformer/cformer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef OPS_TORCH
+#define OPS_TORCH "bench/ops_torch.py"
+#endif
+#define PYTHON "/usr/bin/python3"
+
+#define REPS           7
+#define TARGET_SECONDS 0.3 /* per repetition */
+#define WARMUP_SECONDS 0.1
+#define MAX_ROWS       2 /* torch rows per workload: its passes */
+
+typedef enum { SOFTMAX, LAYER_NORM, CROSS_ENTROPY, ATTENTION } kind;
+
+/* One op on one set of inputs, timed in one or both passes. The names match
+ * bench/ops_torch.py's. */
+typedef struct {
+    const char *op, *shape;
+    kind kind;
+    bool causal;
+    bool fwd_only;
+    int ndim;
+    int64_t dims[4]; /* of the first input */
+} workload;
+
+static const workload workloads[] = {
+    {"softmax", "[8192,1024]", SOFTMAX, false, false, 2, {8192, 1024}},
+    {"softmax", "[32768,128]", SOFTMAX, false, false, 2, {32 * 8 * 128, 128}},
+    {"layer_norm", "[8192,768]", LAYER_NORM, false, false, 2, {8192, 768}},
+    {"cross_entropy", "[4096,8192]", CROSS_ENTROPY, false, false, 2, {4096, 8192}},
+    {"attention", "[32,8,128,64]", ATTENTION, false, false, 4, {32, 8, 128, 64}},
+    {"attention_causal", "[32,8,128,64]", ATTENTION, true, false, 4, {32, 8, 128, 64}},
+    {"attention", "[4,8,1024,64]", ATTENTION, false, true, 4, {4, 8, 1024, 64}},
+    {"attention_causal", "[4,8,1024,64]", ATTENTION, true, true, 4, {4, 8, 1024, 64}},
+};
+
+typedef struct {
+    const workload *w;
+    cf_tensor *in[3];  /* heap; x / logits / q, then weight, bias / k, v */
+    cf_tensor *target; /* cross entropy: int32 classes */
+    cf_tensor *dout;   /* upstream gradient; NULL for a scalar output */
+    cf_arena *step;
+    bool failed;
+} bench;
+
+/* torch's time for one row, read from bench/ops_torch.py. */
+typedef struct {
+    char op[32], shape[32], pass[16];
+    double ms;
+} torch_row;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static cf_tensor *forward(bench *b)
+{
+    const workload *w = b->w;
+    switch (w->kind) {
+    case SOFTMAX: return cf_softmax(b->in[0], -1);
+    case LAYER_NORM: return cf_layer_norm(b->in[0], 1, b->in[1], b->in[2], 1e-5f);
+    case CROSS_ENTROPY: return cf_cross_entropy(b->in[0], b->target, -100, 0, CF_REDUCE_MEAN);
+    case ATTENTION:
+        return cf_attention(b->in[0], b->in[1], b->in[2],
+                            &(cf_attention_opts){.causal = w->causal});
+    }
+    return NULL;
+}
+
+static void run_fwd(bench *b, int calls)
+{
+    CF_NO_GRAD
+    {
+        for (int i = 0; i < calls; i++) {
+            if (!forward(b))
+                b->failed = true;
+            cf_arena_reset(b->step);
+        }
+    }
+}
+
+static void run_fwd_bwd(bench *b, int calls)
+{
+    for (int i = 0; i < calls; i++) {
+        cf_tensor *out = forward(b);
+        if (!out || (b->dout ? cf_backward_with(out, b->dout) : cf_backward(out)) != CF_OK)
+            b->failed = true;
+        cf_arena_reset(b->step);
+    }
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, c = *(const double *)y;
+    return (a > c) - (a < c);
+}
+
+/* Milliseconds per call: the median of REPS repetitions after a warm-up. */
+static double ms_per_call(bench *b, void (*run)(bench *, int))
+{
+    int n = 0;
+    double t0 = now(), dt;
+    do {
+        run(b, 1);
+        n++;
+    } while ((dt = now() - t0) < WARMUP_SECONDS || n < 2);
+    double c = TARGET_SECONDS / (dt / n);
+    int calls = c < 1 ? 1 : (int)c;
+    double t[REPS];
+    for (int r = 0; r < REPS; r++) {
+        t0 = now();
+        run(b, calls);
+        t[r] = (now() - t0) / calls;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    return 1e3 * t[REPS / 2];
+}
+
+/* The workload's inputs as heap tensors that require a gradient, and the
+ * upstream gradient; false when out of memory. */
+static bool setup(bench *b, cf_rng *g)
+{
+    const workload *w = b->w;
+    int64_t n = w->dims[w->ndim - 1];
+    int nin = w->kind == ATTENTION || w->kind == LAYER_NORM ? 3 : 1;
+    for (int i = 0; i < nin; i++) {
+        bool param = w->kind == LAYER_NORM && i > 0;
+        b->in[i] =
+            param ? cf_tensor_new(CF_F32, CF_SHAPE(n)) : cf_tensor_new(CF_F32, w->ndim, w->dims);
+        if (!b->in[i])
+            return false;
+        cf_fill_normal(g, b->in[i], 0, 1);
+        cf_requires_grad(b->in[i], true);
+    }
+    if (w->kind == CROSS_ENTROPY) {
+        b->target = cf_tensor_new(CF_I32, CF_SHAPE(w->dims[0]));
+        if (!b->target)
+            return false;
+        /* Any spread of classes will do: a multiplicative hash of i. */
+        for (int64_t i = 0; i < w->dims[0]; i++)
+            ((int32_t *)b->target->data)[i] = (int32_t)((uint32_t)(i * 2654435761u) % (uint32_t)n);
+        return true;
+    }
+    /* Every output but the loss has the first input's shape. */
+    b->dout = cf_tensor_new(CF_F32, w->ndim, w->dims);
+    if (!b->dout)
+        return false;
+    cf_fill_normal(g, b->dout, 0, 1);
+    return true;
+}
+
+static void teardown(bench *b)
+{
+    for (int i = 0; i < 3; i++)
+        cf_tensor_free(b->in[i]);
+    cf_tensor_free(b->target);
+    cf_tensor_free(b->dout);
+}
+
+/* Writes torch's version into buf and returns true when /usr/bin/python3
+ * exists and imports torch. */
+static bool torch_version(char *buf, int size)
+{
+    if (access(PYTHON, X_OK) != 0)
+        return false;
+    FILE *p = popen(PYTHON " -c 'import torch; print(torch.__version__)' 2>/dev/null", "r");
+    if (!p)
+        return false;
+    bool got = fgets(buf, size, p) != NULL;
+    if (pclose(p) != 0 || !got)
+        return false;
+    buf[strcspn(buf, "\n")] = '\0';
+    return true;
+}
+
+/* Runs bench/ops_torch.py on workload w with nt threads; returns how many
+ * rows it gave (up to max). */
+static int run_torch(const workload *w, int nt, torch_row *rows, int max)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, PYTHON " '%s' --threads %d --only '%s' '%s'", OPS_TORCH, nt, w->op,
+             w->shape);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 0;
+    int n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        torch_row r;
+        if (line[0] != '#' && n < max &&
+            sscanf(line, "%31s %31s %15s %lf", r.op, r.shape, r.pass, &r.ms) == 4)
+            rows[n++] = r;
+    }
+    if (pclose(p) != 0)
+        printf("%s --only %s %s failed; its rows are left blank\n", OPS_TORCH, w->op, w->shape);
+    return n;
+}
+
+static double torch_ms(const torch_row *rows, int n, const workload *w, const char *pass)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rows[i].op, w->op) && !strcmp(rows[i].shape, w->shape) &&
+            !strcmp(rows[i].pass, pass))
+            return rows[i].ms;
+    return -1;
+}
+
+/* The 1-minute load average, or -1 where /proc/loadavg does not exist. */
+static double load_average(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    return load;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            cf_set_num_threads(atoi(argv[++i]));
+        } else {
+            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            return 2;
+        }
+    }
+    int nt = cf_get_num_threads();
+    printf("threads: %d (cformer cf_get_num_threads, torch.set_num_threads)\n", nt);
+    printf("cformer: median of %d repetitions of ~%.1f s\n", REPS, TARGET_SECONDS);
+    int cores = 1;
+#ifdef _OPENMP
+    cores = omp_get_num_procs();
+#endif
+    double load = load_average();
+    if (load > cores)
+        printf("note: load average %.1f on %d cores: other processes compete for them, "
+               "so expect noise\n",
+               load, cores);
+    fflush(stdout);
+
+    char version[64];
+    bool torch = torch_version(version, sizeof version);
+    if (torch)
+        printf("torch: PyTorch %s through %s, same method\n", version, OPS_TORCH);
+    else
+        printf("torch: %s cannot import torch; no comparison\n", PYTHON);
+
+    bench b = {.step = cf_arena_new(0)};
+    if (!b.step) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    cf_arena_use(b.step);
+    cf_rng g;
+    cf_rng_init(&g, 1234);
+
+    printf("%-17s %-14s %-8s %11s %11s %14s\n", "op", "shape", "pass", "cformer ms", "torch ms",
+           "cformer/torch");
+    int status = 0;
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
+        torch_row trows[MAX_ROWS];
+        int ntorch = torch ? run_torch(&workloads[i], nt, trows, MAX_ROWS) : 0;
+        b = (bench){.w = &workloads[i], .step = b.step};
+        if (!setup(&b, &g)) {
+            fprintf(stderr, "setup of %s %s failed: %s\n", b.w->op, b.w->shape, cf_error_message());
+            return 1;
+        }
+        for (int pass = 0; pass < (b.w->fwd_only ? 1 : 2); pass++) {
+            const char *name = pass ? "fwd+bwd" : "fwd";
+            double ms = ms_per_call(&b, pass ? run_fwd_bwd : run_fwd);
+            if (b.failed) {
+                printf("%-17s %-14s %-8s failed: %s\n", b.w->op, b.w->shape, name,
+                       cf_error_message());
+                cf_error_clear();
+                b.failed = false;
+                status = 1;
+                continue;
+            }
+            double tm = torch_ms(trows, ntorch, b.w, name);
+            if (tm > 0)
+                printf("%-17s %-14s %-8s %11.2f %11.2f %14.2f\n", b.w->op, b.w->shape, name, ms, tm,
+                       ms / tm);
+            else
+                printf("%-17s %-14s %-8s %11.2f %11s %14s\n", b.w->op, b.w->shape, name, ms, "-",
+                       "-");
+            fflush(stdout);
+        }
+        teardown(&b);
+    }
+    cf_arena_use(NULL);
+    cf_arena_free(b.step);
+    return status;
+}
