@@ -1,0 +1,172 @@
+/* Speed of a small encoder-decoder Transformer, for comparison with
+ * bench/transformer_torch.py (the same model in PyTorch).
+ *
+ *     make bench                        # CF_NUM_THREADS threads, else all cores
+ *     ./bench/transformer --threads 1
+ *
+ * Model: d_model 256, 4 heads, 3 + 3 layers, ff 1024, ReLU, post-norm,
+ * dropout 0.1, vocabularies of 8000; batch B = 32 of source and target
+ * sequences of 64 random tokens (no padding; the masks are still built).
+ *  - train: teacher-forced forward, mean cross entropy (ignore_index pad),
+ *    zero_grad, backward, AdamW step (lr 1e-4, betas 0.9 0.98, eps 1e-9,
+ *    weight decay 0.01), arena reset;
+ *  - infer: eval mode, recording off, the same forward, arena reset.
+ *
+ * Method: a warm-up, then REPS repetitions of about TARGET_SECONDS / REPS
+ * each (at least one step); the median repetition is reported in
+ * milliseconds per step.
+ */
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
+#include "cformer/cformer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REPS           7
+#define TARGET_SECONDS 5.0 /* per measurement */
+#define WARMUP_SECONDS 1.0
+#define BATCH          32
+#define LEN            64
+#define VOCAB          8000
+
+typedef struct {
+    cf_transformer *m;
+    cf_optim *opt;
+    cf_arena *step;
+    cf_tensor *src, *tgt, *labels; /* heap: survive the arena resets */
+    bool failed;
+} bench;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void train_steps(bench *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cf_tensor *logits = cf_transformer_forward(b->m, b->src, b->tgt, NULL);
+        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, VOCAB)),
+                                           cf_reshape(b->labels, CF_SHAPE(-1)), 0, 0,
+                                           CF_REDUCE_MEAN);
+        cf_optim_zero_grad(b->opt);
+        if (!loss || cf_backward(loss) != CF_OK)
+            b->failed = true;
+        cf_optim_step(b->opt);
+        cf_arena_reset(b->step);
+    }
+}
+
+static void infer_steps(bench *b, int n)
+{
+    CF_NO_GRAD
+    {
+        for (int i = 0; i < n; i++) {
+            if (!cf_transformer_forward(b->m, b->src, b->tgt, NULL))
+                b->failed = true;
+            cf_arena_reset(b->step);
+        }
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Milliseconds per step: the median of REPS repetitions. */
+static double ms_per_step(bench *b, void (*run)(bench *, int))
+{
+    int n = 0;
+    double t0 = now(), dt;
+    do {
+        run(b, 1);
+        n++;
+        dt = now() - t0;
+    } while (dt < WARMUP_SECONDS || n < 2);
+    int steps = (int)(TARGET_SECONDS / REPS / (dt / n));
+    if (steps < 1)
+        steps = 1;
+    double t[REPS];
+    for (int r = 0; r < REPS; r++) {
+        t0 = now();
+        run(b, steps);
+        t[r] = (now() - t0) / steps;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    return 1e3 * t[REPS / 2];
+}
+
+/* Random tokens in [3, VOCAB): 0, 1, 2 are pad, bos and eos. */
+static cf_tensor *tokens(cf_rng *g)
+{
+    cf_tensor *u = cf_uniform(g, 3, VOCAB, CF_SHAPE(BATCH, LEN));
+    cf_tensor *t = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN));
+    if (!u || !t)
+        return NULL;
+    for (int64_t i = 0; i < BATCH * LEN; i++)
+        ((int32_t *)t->data)[i] = (int32_t)((float *)u->data)[i];
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            cf_set_num_threads(atoi(argv[++i]));
+        } else {
+            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            return 2;
+        }
+    }
+    cf_transformer_config cfg = cf_transformer_base(VOCAB, VOCAB);
+    cfg.d_model = 256;
+    cfg.heads = 4;
+    cfg.enc_layers = cfg.dec_layers = 3;
+    cfg.ff = 1024;
+    cf_rng g;
+    cf_rng_init(&g, 1234);
+    bench b = {.m = cf_transformer_new(&cfg, &g), .step = cf_arena_new(0)};
+    cf_arena_use(b.step);
+    b.opt = b.m ? cf_adamw_new(cf_transformer_module(b.m), 1e-4f, 0.9f, 0.98f, 1e-9f, 0.01f)
+                : NULL;
+    b.src = tokens(&g);
+    b.tgt = tokens(&g);
+    b.labels = tokens(&g);
+    cf_arena_reset(b.step);
+    if (!b.m || !b.opt || !b.step || !b.src || !b.tgt || !b.labels) {
+        fprintf(stderr, "setup failed: %s\n", cf_error_message());
+        return 1;
+    }
+
+    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
+    printf("Transformer d_model 256, 4 heads, 3+3 layers, ff 1024, vocab %d, batch %d x %d; "
+           "%lld parameters; median of %d repetitions\n",
+           VOCAB, BATCH, LEN, (long long)cf_module_num_params(cf_transformer_module(b.m)), REPS);
+    cf_module_train(cf_transformer_module(b.m), true);
+    double train = ms_per_step(&b, train_steps);
+    cf_module_train(cf_transformer_module(b.m), false);
+    double infer = ms_per_step(&b, infer_steps);
+    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
+    printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
+
+    cf_arena_use(NULL);
+    cf_arena_free(b.step);
+    cf_tensor_free(b.src);
+    cf_tensor_free(b.tgt);
+    cf_tensor_free(b.labels);
+    cf_optim_free(b.opt);
+    cf_module_free(cf_transformer_module(b.m));
+    if (b.failed || cf_error()) {
+        fprintf(stderr, "a step failed: %s\n", cf_error_message());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""bench/transformer in PyTorch: the same small Transformer, for comparison.
+
+    /usr/bin/python3 bench/transformer_torch.py [--threads N]
+
+Same model, batch, steps, method and output as bench/transformer:
+torch.nn.Transformer(d_model=256, nhead=4, 3 + 3 layers, dim_feedforward=1024,
+dropout=0.1, batch_first=True) between two nn.Embedding(8000, 256,
+padding_idx=0) tables scaled by sqrt(d_model) plus the sinusoidal encoding
+and an nn.Linear generator (as tests/golden/gen_transformer.py builds it);
+source, target and labels are [32, 64] random tokens without padding, and
+the key padding and causal masks are passed as cf_transformer builds them.
+train = forward, mean cross entropy (ignore_index 0), zero_grad, backward,
+AdamW (lr 1e-4, betas 0.9 0.98, eps 1e-9, weight decay 0.01); inference =
+eval mode under torch.no_grad(). The median of 7 repetitions of about 5 s
+in all, after a warm-up.
+
+The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
+cores this process may run on. torch.set_num_threads covers torch's own
+kernels; the system BLAS that a Debian torch calls takes its count from the
+environment when it loads, so the BLAS variables are set before the import.
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+REPS = 7
+TARGET_SECONDS = 5.0
+WARMUP_SECONDS = 1.0
+BATCH, LEN, VOCAB = 32, 64, 8000
+D, HEADS, LAYERS, FF = 256, 4, 3, 1024
+PAD = 0
+
+
+def default_threads():
+    env = os.environ.get("CF_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0))
+
+
+def build(torch):
+    nn = torch.nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
+            self.tgt_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
+            self.transformer = nn.Transformer(
+                d_model=D, nhead=HEADS, num_encoder_layers=LAYERS, num_decoder_layers=LAYERS,
+                dim_feedforward=FF, dropout=0.1, batch_first=True)
+            self.generator = nn.Linear(D, VOCAB)
+            self.dropout = nn.Dropout(0.1)
+            pe = torch.zeros(LEN, D)
+            pos = torch.arange(LEN, dtype=torch.float32).unsqueeze(1)
+            div = torch.exp(torch.arange(0, D, 2, dtype=torch.float32) * (-math.log(1e4) / D))
+            pe[:, 0::2] = torch.sin(pos * div)
+            pe[:, 1::2] = torch.cos(pos * div)
+            self.register_buffer("pe", pe)
+
+        def embed(self, table, tokens):
+            return self.dropout(table(tokens) * math.sqrt(D) + self.pe[:tokens.shape[1]])
+
+        def forward(self, src, tgt):
+            n = tgt.shape[1]
+            causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
+            src_pad = src == PAD
+            y = self.transformer(self.embed(self.src_embed, src), self.embed(self.tgt_embed, tgt),
+                                 tgt_mask=causal, src_key_padding_mask=src_pad,
+                                 tgt_key_padding_mask=tgt == PAD,
+                                 memory_key_padding_mask=src_pad)
+            return self.generator(y)
+
+    return Model()
+
+
+def ms_per_step(step):
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= WARMUP_SECONDS and n >= 2:
+            break
+    steps = max(1, int(TARGET_SECONDS / REPS / (dt / n)))
+    times = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append((time.perf_counter() - t0) / steps)
+    return 1e3 * statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="threads for torch (default: as cformer)")
+    args = p.parse_args()
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "OMP_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1234)
+    model = build(torch)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9,
+                            weight_decay=0.01)
+    src, tgt, labels = (torch.randint(3, VOCAB, (BATCH, LEN)) for _ in range(3))
+
+    def train():
+        logits = model(src, tgt)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), labels.reshape(-1),
+                                                 ignore_index=PAD)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            model(src, tgt)
+
+    print(f"threads: {torch.get_num_threads()} (torch.set_num_threads, BLIS_NUM_THREADS)")
+    nparams = sum(p.numel() for p in model.parameters())
+    print(f"Transformer d_model {D}, {HEADS} heads, {LAYERS}+{LAYERS} layers, ff {FF}, "
+          f"vocab {VOCAB}, batch {BATCH} x {LEN}; {nparams} parameters; "
+          f"PyTorch {torch.__version__}, median of {REPS} repetitions")
+    model.train()
+    t_train = ms_per_step(train)
+    model.eval()
+    t_infer = ms_per_step(infer)
+    print(f"{'train (fwd + bwd + AdamW)':<36s} {t_train:10.2f} ms/step")
+    print(f"{'inference (no grad, eval)':<36s} {t_infer:10.2f} ms/step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
