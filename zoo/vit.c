@@ -155,22 +155,9 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     return m;
 }
 
-/* A Linear over the tokens of x [B, T, in] seen as one [B*T, in] matrix:
- * its weight gradient is then a single product over all tokens, where a
- * batched input makes cf_matmul's backward sum B small products one after
- * another. */
-static cf_tensor *linear_tokens(cf_linear *l, cf_tensor *x)
-{
-    if (!x)
-        return NULL;
-    int64_t B = x->shape[0], T = x->shape[1];
-    cf_tensor *y = cf_linear_forward(l, cf_reshape(x, CF_SHAPE(B * T, x->shape[2])));
-    return cf_view(y, CF_SHAPE(B, T, l->out));
-}
-
 /* The patch convolution (kernel and stride P) as one matrix product:
  * images [B, C, S, S] -> patches [B*N, C*P*P] in the (c, i, j) order of the
- * weight's [D, C, P, P] -> tokens [B, N, D]. */
+ * weight's [D, C, P, P] -> tokens [B*N, D]. */
 static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
 {
     const cf_vit_config *c = &m->cfg;
@@ -180,16 +167,15 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
     cf_tensor *patches =
         cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B * G * G, C * P * P));
     cf_tensor *w = cf_view(m->patch_w, CF_SHAPE(D, C * P * P));
-    cf_tensor *tokens = cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
-    return cf_view(tokens, CF_SHAPE(B, G * G, D));
+    return cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
 }
 
-/* Multi-head self-attention of x [B, T, D]; *map (if not NULL) receives the
+/* Multi-head self-attention of x [B*T, D]; *map (if not NULL) receives the
  * weights [B, H, T, T]. */
-static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, cf_tensor **map)
+static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, int64_t B, cf_tensor **map)
 {
-    int64_t B = x->shape[0], T = x->shape[1], D = m->cfg.dim, H = m->cfg.heads;
-    cf_tensor *qkv = linear_tokens(b->qkv, x); /* [B, T, 3D] */
+    int64_t T = m->patches + 1, D = m->cfg.dim, H = m->cfg.heads;
+    cf_tensor *qkv = cf_linear_forward(b->qkv, x); /* [B*T, 3D] */
     /* [B, T, 3, H, Dh] -> [3, B, H, T, Dh]: q, k, v are strided views. */
     cf_tensor *heads =
         cf_permute(cf_view(qkv, CF_SHAPE(B, T, 3, H, D / H)), (int[]){2, 0, 3, 1, 4});
@@ -198,14 +184,14 @@ static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, cf_tensor **m
         qkv3[i] = cf_squeeze(cf_slice(heads, 0, i, i + 1, 1), 0);
     cf_attention_opts o = {.weights = map};
     cf_tensor *a = cf_attention(qkv3[0], qkv3[1], qkv3[2], &o); /* [B, H, T, Dh] */
-    cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B, T, D));
-    return cf_dropout_forward(b->proj_drop, linear_tokens(b->proj, y));
+    cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B * T, D));
+    return cf_dropout_forward(b->proj_drop, cf_linear_forward(b->proj, y));
 }
 
 static cf_tensor *mlp(vit_block *b, cf_tensor *x)
 {
-    cf_tensor *h = cf_gelu(linear_tokens(b->fc1, x), false); /* [B, T, F] */
-    return cf_dropout_forward(b->drop2, linear_tokens(b->fc2, h));
+    cf_tensor *h = cf_gelu(cf_linear_forward(b->fc1, x), false); /* [B*T, F] */
+    return cf_dropout_forward(b->drop2, cf_linear_forward(b->fc2, h));
 }
 
 cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
@@ -225,19 +211,23 @@ cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
                      c->image_size, c->image_size);
         return NULL;
     }
-    int64_t B = images->shape[0], D = c->dim;
-    cf_tensor *tokens = patch_embed(m, images); /* [B, N, D] */
+    int64_t B = images->shape[0], N = m->patches, T = N + 1, D = c->dim;
+    cf_tensor *tokens = cf_view(patch_embed(m, images), CF_SHAPE(B, N, D));
     cf_tensor *cls = cf_expand(m->cls_token, CF_SHAPE(B, 1, D));
     cf_tensor *x = cf_add(cf_cat(2, (cf_tensor *[]){cls, tokens}, 1), m->pos_embed); /* [B, T, D] */
-    x = cf_dropout_forward(m->pos_drop, x);
+    /* The blocks see the tokens as one [B*T, D] matrix, so each weight
+     * gradient is one product over all tokens (a batched input would make
+     * cf_matmul's backward add up B small products one after another). */
+    x = cf_view(cf_dropout_forward(m->pos_drop, x), CF_SHAPE(B * T, D));
     for (int i = 0; i < c->depth; i++) {
         vit_block *b = &m->blocks[i];
-        x = cf_add(x, attention(m, b, cf_layernorm_forward(b->norm1, x), maps ? &maps[i] : NULL));
+        x = cf_add(x,
+                   attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
         x = cf_add(x, mlp(b, cf_layernorm_forward(b->norm2, x)));
     }
     /* The norm acts on each token alone: normalising the CLS token only
      * gives timm's head(norm(x)[:, 0]). */
-    cf_tensor *cls_out = cf_squeeze(cf_slice(x, 1, 0, 1, 1), 1); /* [B, D] */
+    cf_tensor *cls_out = cf_slice(cf_view(x, CF_SHAPE(B, T * D)), 1, 0, D, 1); /* [B, D] */
     return cf_linear_forward(m->head, cf_layernorm_forward(m->norm, cls_out));
 }
 
