@@ -374,6 +374,23 @@ START_TEST(generation_restores_mode_and_leaves_the_arena_alone)
 }
 END_TEST
 
+START_TEST(generation_needs_no_arena_in_use)
+{
+    cf_safetensors *f = open_fixture("transformer.safetensors");
+    cf_transformer *m = fixture_model(f, "post");
+    cf_tensor *src = fixture(f, "src");
+    const int32_t *want = ints(fixture(f, "post.greedy"));
+    cf_arena *mine = cf_arena_use(NULL);
+    int32_t out[3 * MAX_LEN];
+    cf_status s = cf_transformer_greedy(m, src, MAX_LEN, out);
+    ck_assert_ptr_null(cf_arena_use(mine));
+    ck_assert_int_eq(s, CF_OK);
+    ck_assert_mem_eq(out, want, sizeof out);
+    cf_module_free(cf_transformer_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
 START_TEST(beam_output_ends_with_eos_then_padding)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
@@ -571,6 +588,7 @@ int main(void)
     tcase_add_test(tc, beam_of_width_one_equals_greedy);
     tcase_add_test(tc, wider_beam_finds_a_sequence_at_least_as_likely);
     tcase_add_test(tc, generation_restores_mode_and_leaves_the_arena_alone);
+    tcase_add_test(tc, generation_needs_no_arena_in_use);
     tcase_add_test(tc, beam_output_ends_with_eos_then_padding);
     tcase_add_test(tc, generation_refuses_a_max_len_beyond_the_model);
     suite_add_tcase(s, tc);

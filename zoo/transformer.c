@@ -253,9 +253,8 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
     }
     ok = ok && generator_new(m, g);
     if (ok)
-        ok = (m->dropout = cf_dropout_new(&m->base, "dropout", c->dropout, next_seed(&seed))) !=
-             NULL;
-    if (!ok) {
+        m->dropout = cf_dropout_new(&m->base, "dropout", c->dropout, next_seed(&seed));
+    if (!m->dropout) {
         cf_module_free(&m->base);
         return NULL;
     }
@@ -284,6 +283,8 @@ static bool check_tokens(const cf_transformer *m, const char *fn, const char *wh
 static cf_tensor *embed(cf_transformer *m, cf_embedding_mod *table, cf_tensor *tokens,
                         int64_t start)
 {
+    if (!tokens)
+        return NULL;
     int E = m->cfg.d_model;
     cf_tensor *x = cf_mul_scalar(cf_embedding_forward(table, tokens), sqrtf((float)E));
     return cf_dropout_forward(m->dropout,
