@@ -1,6 +1,707 @@
+/* cf_seq2seq: PyTorch names, golden logits, attention weights and
+ * gradients (tests/golden/gen_seq2seq.py), teacher forcing, greedy and beam
+ * decoding, checkpoints and bad input. */
+#include "cformer/zoo.h"
 #include "tests/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The reference model of gen_seq2seq.py. */
+static const cf_seq2seq_config golden_cfg = {.src_vocab = 11,
+                                             .tgt_vocab = 13,
+                                             .emb = 8,
+                                             .hidden = 12,
+                                             .attn = 10,
+                                             .enc_layers = 2,
+                                             .pad_id = 0,
+                                             .bos_id = 1,
+                                             .eos_id = 2};
+enum { B = 3, S = 7, T = 6, MAX_LEN = 8 };
+
+static const cf_seq2seq_config tiny = {.src_vocab = 5,
+                                       .tgt_vocab = 6,
+                                       .emb = 3,
+                                       .hidden = 4,
+                                       .attn = 2,
+                                       .enc_layers = 1,
+                                       .pad_id = 0,
+                                       .bos_id = 1,
+                                       .eos_id = 5};
+
+static void read_param(const char *name, cf_tensor *p, void *ud)
+{
+    char key[160];
+    snprintf(key, sizeof key, "s2s.%s", name);
+    ck_assert_msg(cf_safetensors_read_into(ud, key, p) == CF_OK, "%s: %s", key, cf_error_message());
+}
+
+static void check_grad(const char *name, cf_tensor *p, void *ud)
+{
+    char key[160];
+    snprintf(key, sizeof key, "s2s.grad.%s", name);
+    assert_golden(p->grad, ud, key);
+}
+
+/* The reference model with its weights (dropout 0). */
+static cf_seq2seq *golden_model(cf_safetensors *f)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
+    ck_assert_msg(m != NULL, "cf_seq2seq_new: %s", cf_error_message());
+    cf_module_visit(cf_seq2seq_module(m), read_param, f);
+    return m;
+}
+
+/* ---- Golden cases ---- */
+
+START_TEST(golden_teacher_forced_logits_match_pytorch)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *logits =
+        cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 1, NULL, NULL);
+    assert_golden(logits, f, "s2s.logits");
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(golden_attention_weights_match_and_ignore_padding)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *w = NULL;
+    ck_assert_ptr_nonnull(
+        cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 1, NULL, &w));
+    assert_golden(w, f, "s2s.weights");
+    /* Sequence 1 has 4 tokens, then padding. */
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t s = 4; s < S; s++)
+            ck_assert_float_eq(cf_get(w, CF_IDX(1, t, s)), 0);
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *tgt = fixture(f, "s2s.tgt");
+    cf_tensor *logits = cf_seq2seq_forward(m, fixture(f, "s2s.src"), tgt, 1, NULL, NULL);
+    cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, golden_cfg.tgt_vocab)),
+                                       cf_reshape(cf_slice(tgt, 1, 1, T + 1, 1), CF_SHAPE(B * T)),
+                                       golden_cfg.pad_id, 0, CF_REDUCE_MEAN);
+    assert_golden(loss, f, "s2s.loss");
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    cf_module_visit(cf_seq2seq_module(m), check_grad, f);
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(golden_free_running_logits_match_pytorch)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *logits =
+        cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 0, NULL, NULL);
+    assert_golden(logits, f, "s2s.free_logits");
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(golden_greedy_decoding_matches_pytorch)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    int32_t out[B * MAX_LEN];
+    cf_tensor *w = NULL;
+    ck_assert_int_eq(cf_seq2seq_greedy(m, fixture(f, "s2s.src"), MAX_LEN, out, &w), CF_OK);
+    const int32_t *want = fixture(f, "s2s.greedy")->data;
+    for (int i = 0; i < B * MAX_LEN; i++)
+        ck_assert_msg(out[i] == want[i], "token %d of sequence %d is %d, want %d", i % MAX_LEN,
+                      i / MAX_LEN, out[i], want[i]);
+    assert_golden(w, f, "s2s.greedy_weights");
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+/* ---- Layout ---- */
+
+typedef struct {
+    cf_safetensors *f;
+    int n;
+} listing;
+
+static void check_in_fixture(const char *name, cf_tensor *p, void *ud)
+{
+    listing *l = ud;
+    char key[160], a[64], b[64];
+    snprintf(key, sizeof key, "s2s.%s", name);
+    cf_tensor *want = fixture(l->f, key);
+    ck_assert_msg(cf_same_shape(p, want), "%s: %s, PyTorch has %s", name,
+                  cf_shape_str(p, a, sizeof a), cf_shape_str(want, b, sizeof b));
+    l->n++;
+}
+
+START_TEST(parameters_have_the_pytorch_names_and_shapes)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
+    listing l = {open_fixture("seq2seq.safetensors"), 0};
+    cf_module_visit(cf_seq2seq_module(m), check_in_fixture, &l);
+    /* The state_dict: 2 embeddings, 2 layers x 2 directions x 4 GRU tensors,
+     * bridge 2, attention 4, GRUCell 4, out 2. */
+    ck_assert_int_eq(l.n, 2 + 16 + 2 + 4 + 4 + 2);
+    ck_assert_int_eq(cf_module_num_tensors(cf_seq2seq_module(m)), l.n);
+    cf_safetensors_close(l.f);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(embedding_padding_rows_start_at_zero)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
+    cf_module *mod = cf_seq2seq_module(m);
+    const char *names[] = {"encoder.embedding.weight", "decoder.embedding.weight"};
+    for (int i = 0; i < 2; i++) {
+        cf_tensor *w = cf_module_find(mod, names[i]);
+        for (int64_t j = 0; j < golden_cfg.emb; j++)
+            ck_assert_float_eq(cf_get(w, CF_IDX(golden_cfg.pad_id, j)), 0);
+    }
+    cf_module_free(mod);
+}
+END_TEST
+
+/* ---- Teacher forcing ---- */
+
+/* The tiny model made to predict token y + 1 (mod V) after token y: one-hot
+ * target embeddings (emb = V) and an output layer that reads only the
+ * embedding, with logit 10 at y + 1. */
+static cf_seq2seq *successor_model(void)
+{
+    cf_seq2seq_config cfg = tiny;
+    cfg.emb = cfg.tgt_vocab;
+    cf_seq2seq *m = cf_seq2seq_new(&cfg, NULL);
+    cf_module *mod = cf_seq2seq_module(m);
+    int V = cfg.tgt_vocab, H = cfg.hidden;
+    cf_tensor *emb = cf_module_find(mod, "decoder.embedding.weight");
+    cf_tensor *w = cf_module_find(mod, "decoder.out.weight"); /* [V, 3H + V] */
+    cf_fill(emb, 0);
+    cf_fill(w, 0);
+    cf_fill(cf_module_find(mod, "decoder.out.bias"), 0);
+    for (int y = 0; y < V; y++) {
+        cf_set(emb, CF_IDX(y, y), 1);
+        cf_set(w, CF_IDX((y + 1) % V, 3 * H + y), 10);
+    }
+    return m;
+}
+
+static void assert_predicts(cf_tensor *logits, const int32_t *want, int n)
+{
+    ck_assert_ptr_nonnull(logits);
+    int V = tiny.tgt_vocab;
+    for (int t = 0; t < n; t++)
+        for (int v = 0; v < V; v++)
+            ck_assert_msg(cf_get(logits, CF_IDX(0, t, v)) == (v == want[t] ? 10.0f : 0.0f),
+                          "step %d, token %d: %g", t, v, cf_get(logits, CF_IDX(0, t, v)));
+}
+
+START_TEST(teacher_forcing_one_reads_the_reference_tokens)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 4, 4, 2, 0}, CF_SHAPE(1, 5));
+    assert_predicts(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), (int32_t[]){2, 5, 5, 3}, 4);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(teacher_forcing_zero_reads_the_models_own_argmax)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 4, 4, 2, 0}, CF_SHAPE(1, 5));
+    /* Only tgt[0] is read: 1 -> 2 -> 3 -> 4 -> 5. */
+    assert_predicts(cf_seq2seq_forward(m, src, tgt, 0, NULL, NULL), (int32_t[]){2, 3, 4, 5}, 4);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(partial_teacher_forcing_draws_from_the_generator)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    enum { N = 40 };
+    int32_t ref[N + 1];
+    ref[0] = 1;
+    for (int i = 1; i <= N; i++)
+        ref[i] = 3; /* teaching predicts 4 */
+    cf_tensor *tgt = cf_from_ints(ref, CF_SHAPE(1, N + 1));
+    int32_t seen[2][N];
+    for (int run = 0; run < 2; run++) {
+        cf_rng g;
+        cf_rng_init(&g, 11);
+        cf_tensor *logits = cf_argmax(cf_seq2seq_forward(m, src, tgt, 0.5f, &g, NULL), -1, false);
+        ck_assert_ptr_nonnull(logits);
+        memcpy(seen[run], logits->data, sizeof seen[run]);
+    }
+    /* The same generator state gives the same choices; both kinds occur. */
+    ck_assert_int_eq(memcmp(seen[0], seen[1], sizeof seen[0]), 0);
+    int taught = 0;
+    for (int t = 1; t < N; t++)
+        taught += seen[0][t] == 4 && seen[0][t - 1] != 3;
+    ck_assert_int_gt(taught, 5);
+    ck_assert_int_lt(taught, N - 6);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+/* ---- Decoding ---- */
+
+static int hyp_len(const int32_t *tokens, int max_len, int eos)
+{
+    for (int t = 0; t < max_len; t++)
+        if (tokens[t] == eos)
+            return t + 1;
+    return max_len;
+}
+
+/* The length-penalised log-probability of a decoded sequence of source b,
+ * from the teacher-forced forward: sum log p / ((5 + len) / 6)^alpha. */
+static double hyp_score(cf_seq2seq *m, cf_tensor *src, int64_t b, const int32_t *tokens,
+                        float alpha)
+{
+    int len = hyp_len(tokens, MAX_LEN, golden_cfg.eos_id);
+    int32_t ids[MAX_LEN + 1] = {golden_cfg.bos_id};
+    memcpy(ids + 1, tokens, sizeof *ids * len);
+    double sum = 0;
+    cf_module_train(cf_seq2seq_module(m), false);
+    CF_NO_GRAD
+    {
+        cf_tensor *logits =
+            cf_seq2seq_forward(m, cf_slice(src, 0, b, b + 1, 1),
+                               cf_from_ints(ids, CF_SHAPE(1, len + 1)), 1, NULL, NULL);
+        cf_tensor *lp = cf_log_softmax(logits, -1);
+        for (int t = 0; lp && t < len; t++)
+            sum += cf_get(lp, CF_IDX(0, t, tokens[t]));
+    }
+    ASSERT_NO_ERROR();
+    return sum / pow((5.0 + len) / 6.0, alpha);
+}
+
+START_TEST(beam_of_width_one_equals_greedy)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    int32_t greedy[B * MAX_LEN], beam[B * MAX_LEN];
+    cf_tensor *src = fixture(f, "s2s.src");
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, MAX_LEN, greedy, NULL), CF_OK);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 1, 0, MAX_LEN, beam), CF_OK);
+    ck_assert_int_eq(memcmp(greedy, beam, sizeof beam), 0);
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(beam_of_width_four_scores_at_least_as_well_as_greedy)
+{
+    const float alphas[] = {0, 0.6f, 1};
+    float alpha = alphas[_i];
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    int32_t greedy[B * MAX_LEN], beam[B * MAX_LEN];
+    cf_tensor *src = fixture(f, "s2s.src");
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, MAX_LEN, greedy, NULL), CF_OK);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 4, alpha, MAX_LEN, beam), CF_OK);
+    for (int b = 0; b < B; b++) {
+        double g = hyp_score(m, src, b, greedy + b * MAX_LEN, alpha);
+        double s = hyp_score(m, src, b, beam + b * MAX_LEN, alpha);
+        ck_assert_msg(s >= g - 1e-5, "sequence %d: beam %g < greedy %g", b, s, g);
+        /* After the hypothesis: padding only. */
+        for (int t = hyp_len(beam + b * MAX_LEN, MAX_LEN, golden_cfg.eos_id); t < MAX_LEN; t++)
+            ck_assert_int_eq(beam[b * MAX_LEN + t], golden_cfg.pad_id);
+    }
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(beam_as_wide_as_the_search_space_finds_the_best_sequence)
+{
+    /* Over every sequence of up to MAX_LEN tokens the best score is hard to
+     * know, but a width of V^2 keeps every two-token prefix: on a search
+     * that must stop after two tokens it is exhaustive. */
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *src = fixture(f, "s2s.src");
+    int V = golden_cfg.tgt_vocab;
+    for (int b = 0; b < B; b++) {
+        int32_t out[2];
+        cf_tensor *one = cf_slice(src, 0, b, b + 1, 1);
+        ck_assert_int_eq(cf_seq2seq_beam(m, one, V * V, 0, 2, out), CF_OK);
+        double best = -INFINITY;
+        int32_t arg[2] = {0, 0};
+        CF_NO_GRAD
+        {
+            for (int32_t y = 0; y < V; y++) {
+                cf_tensor *tgt = cf_from_ints((int32_t[]){golden_cfg.bos_id, y, 0}, CF_SHAPE(1, 3));
+                cf_tensor *lp = cf_log_softmax(cf_seq2seq_forward(m, one, tgt, 1, NULL, NULL), -1);
+                double first = cf_get(lp, CF_IDX(0, 0, y));
+                if (y == golden_cfg.eos_id) {
+                    if (first > best)
+                        best = first, arg[0] = y, arg[1] = golden_cfg.pad_id;
+                    continue;
+                }
+                for (int32_t z = 0; z < V; z++)
+                    if (first + cf_get(lp, CF_IDX(0, 1, z)) > best)
+                        best = first + cf_get(lp, CF_IDX(0, 1, z)), arg[0] = y, arg[1] = z;
+            }
+        }
+        ck_assert_msg(out[0] == arg[0] && out[1] == arg[1], "sequence %d: beam %d %d, best %d %d",
+                      b, out[0], out[1], arg[0], arg[1]);
+    }
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(greedy_pads_after_eos_and_stops_when_every_sequence_has_ended)
+{
+    cf_seq2seq *m = successor_model(); /* bos 1 -> 2 -> 3 -> 4 -> eos 5 */
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 4, 0, 0}, CF_SHAPE(2, 3));
+    int32_t out[2 * 7];
+    cf_tensor *w = NULL;
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 7, out, &w), CF_OK);
+    const int32_t want[7] = {2, 3, 4, 5, 0, 0, 0};
+    ck_assert_int_eq(memcmp(out, want, sizeof want), 0);
+    ck_assert_int_eq(memcmp(out + 7, want, sizeof want), 0);
+    ck_assert_int_eq(w->shape[1], 7);
+    for (int64_t b = 0; b < 2; b++) {
+        for (int64_t t = 0; t < 7; t++) {
+            float sum = 0;
+            for (int64_t s = 0; s < 3; s++)
+                sum += cf_get(w, CF_IDX(b, t, s));
+            /* Sequence 1 attends to its one token; nothing after eos. */
+            ck_assert_float_eq_tol(sum, t < 4 ? 1 : 0, 1e-6f);
+            if (b == 1 && t < 4)
+                ck_assert_float_eq(cf_get(w, CF_IDX(b, t, 0)), 1);
+        }
+    }
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 3, 0.6f, 7, out), CF_OK);
+    ck_assert_int_eq(memcmp(out, want, sizeof want), 0);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(decoding_ignores_an_error_recorded_earlier)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    int32_t out[5] = {-1, -1, -1, -1, -1}, beam[5];
+    cf_error_set(CF_ERR_IO, "an earlier failure");
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 5, out, NULL), CF_OK);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, 0, 5, beam), CF_OK);
+    assert_error(CF_ERR_IO, "an earlier failure", NULL);
+    const int32_t want[5] = {2, 3, 4, 5, 0};
+    ck_assert_int_eq(memcmp(out, want, sizeof want), 0);
+    ck_assert_int_eq(memcmp(beam, want, sizeof want), 0);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(decoding_restores_training_and_grad_modes)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    int32_t out[2 * 4];
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 4, out, NULL), CF_OK);
+    ck_assert(cf_seq2seq_module(m)->training);
+    ck_assert(cf_is_grad_enabled());
+    cf_module_train(cf_seq2seq_module(m), false);
+    CF_NO_GRAD
+    {
+        ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, 0.6f, 4, out), CF_OK);
+        ck_assert(!cf_is_grad_enabled());
+    }
+    ck_assert(!cf_seq2seq_module(m)->training);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+/* ---- Dropout ---- */
+
+START_TEST(dropout_acts_in_training_only)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq_config cfg = golden_cfg;
+    cfg.dropout = 0.5f;
+    cf_seq2seq *m = cf_seq2seq_new(&cfg, NULL);
+    cf_module_visit(cf_seq2seq_module(m), read_param, f);
+    cf_tensor *src = fixture(f, "s2s.src"), *tgt = fixture(f, "s2s.tgt");
+    float a[B * T * 13], b[B * T * 13];
+    cf_copy_to(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), a);
+    cf_copy_to(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), b);
+    ASSERT_NO_ERROR();
+    ck_assert_int_ne(memcmp(a, b, sizeof a), 0);
+    cf_module_train(cf_seq2seq_module(m), false);
+    assert_golden(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), f, "s2s.logits");
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+/* ---- Checkpoints ---- */
+
+static char path[256];
+
+static void tmp_path(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/cformer-seq2seq-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
+/* Writes every parameter of m to path, leaving out `skip` and replacing
+ * `reshape` by a tensor of the wrong shape. */
+typedef struct {
+    const char *skip, *reshape;
+    const char *names[64];
+    char store[64][64];
+    cf_tensor *ts[64];
+    int n;
+} writer;
+
+static void collect(const char *name, cf_tensor *p, void *ud)
+{
+    writer *w = ud;
+    if (w->skip && !strcmp(name, w->skip))
+        return;
+    snprintf(w->store[w->n], sizeof w->store[0], "%s", name);
+    w->names[w->n] = w->store[w->n];
+    w->ts[w->n++] = w->reshape && !strcmp(name, w->reshape) ? cf_zeros(CF_SHAPE(12, 5)) : p;
+}
+
+static void write_params(cf_seq2seq *m, const char *skip, const char *reshape)
+{
+    writer w = {.skip = skip, .reshape = reshape};
+    cf_module_visit(cf_seq2seq_module(m), collect, &w);
+    ck_assert_int_eq(cf_safetensors_save(path, w.n, w.names, w.ts, NULL), CF_OK);
+}
+
+START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
+{
+    tmp_path();
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    write_params(m, NULL, "encoder.rnn.weight_hh_l0_reverse");
+    ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, true), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "encoder.rnn.weight_hh_l0_reverse", "[12, 5]", "[12, 4]", NULL);
+    unlink(path);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(load_refuses_a_missing_parameter_naming_it)
+{
+    tmp_path();
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    write_params(m, "decoder.attention.key_proj.bias", NULL);
+    ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, false), CF_ERR_FORMAT);
+    assert_error(CF_ERR_FORMAT, "decoder.attention.key_proj.bias", NULL);
+    unlink(path);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(save_then_load_reproduces_the_decoding)
+{
+    tmp_path();
+    cf_rng g;
+    cf_rng_init(&g, 1);
+    cf_seq2seq *a = cf_seq2seq_new(&golden_cfg, &g), *b = cf_seq2seq_new(&golden_cfg, &g);
+    cf_tensor *src = cf_from_ints((int32_t[]){3, 4, 5, 6, 7, 8}, CF_SHAPE(2, 3));
+    ck_assert_int_eq(cf_module_save(cf_seq2seq_module(a), path), CF_OK);
+    ck_assert_int_eq(cf_module_load(cf_seq2seq_module(b), path, true), CF_OK);
+    int32_t ya[2 * MAX_LEN], yb[2 * MAX_LEN];
+    ck_assert_int_eq(cf_seq2seq_beam(a, src, 3, 0.6f, MAX_LEN, ya), CF_OK);
+    ck_assert_int_eq(cf_seq2seq_beam(b, src, 3, 0.6f, MAX_LEN, yb), CF_OK);
+    ck_assert_int_eq(memcmp(ya, yb, sizeof ya), 0);
+    unlink(path);
+    cf_module_free(cf_seq2seq_module(a));
+    cf_module_free(cf_seq2seq_module(b));
+}
+END_TEST
+
+/* ---- Bad input ---- */
+
+static void refuse_config(cf_seq2seq_config cfg, const char *fragment)
+{
+    ck_assert_ptr_null(cf_seq2seq_new(&cfg, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_new", fragment, NULL);
+}
+
+START_TEST(invalid_configurations_are_refused)
+{
+    cf_seq2seq_config c = tiny;
+    c.hidden = 0;
+    refuse_config(c, "hidden 0");
+    c = tiny;
+    c.enc_layers = 0;
+    refuse_config(c, "enc_layers 0");
+    c = tiny;
+    c.pad_id = 5; /* a target token, but not a source token */
+    refuse_config(c, "pad_id 5");
+    c = tiny;
+    c.eos_id = 6;
+    refuse_config(c, "eos_id 6");
+    c = tiny;
+    c.dropout = 1.5f;
+    refuse_config(c, "dropout 1.5");
+    ck_assert_ptr_null(cf_seq2seq_new(NULL, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_new", "config", NULL);
+}
+END_TEST
+
+START_TEST(forward_refuses_tokens_of_the_wrong_dtype)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 1, 3}, CF_SHAPE(2, 2));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, cf_zeros(CF_SHAPE(2, 2)), tgt, 1, NULL, NULL));
+    assert_error(CF_ERR_DTYPE, "cf_seq2seq_forward", "source", "float32", NULL);
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, cf_zeros(CF_SHAPE(2, 2)), 1, NULL, NULL));
+    assert_error(CF_ERR_DTYPE, "cf_seq2seq_forward", "target", "float32", NULL);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(forward_refuses_mismatched_shapes)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    cf_tensor *tgt3 = cf_from_ints((int32_t[]){1, 2, 1, 3, 1, 4}, CF_SHAPE(3, 2));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, tgt3, 1, NULL, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_seq2seq_forward", "[2, 2]", "[3, 2]", NULL);
+    cf_tensor *short_tgt = cf_from_ints((int32_t[]){1, 1}, CF_SHAPE(2, 1));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, short_tgt, 1, NULL, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_seq2seq_forward", "target", "[2, 1]", NULL);
+    ck_assert_ptr_null(cf_seq2seq_forward(m, cf_reshape(src, CF_SHAPE(4)), tgt3, 1, NULL, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_seq2seq_forward", "source", "[4]", NULL);
+    cf_tensor *empty = cf_empty(CF_I32, CF_SHAPE(2, 0));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, empty, tgt3, 1, NULL, NULL));
+    assert_error(CF_ERR_SHAPE, "cf_seq2seq_forward", "source", "[2, 0]", NULL);
+    ck_assert_ptr_null(cf_seq2seq_forward(m, NULL, tgt3, 1, NULL, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_forward", NULL);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(forward_refuses_tokens_out_of_range)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 1, 3}, CF_SHAPE(2, 2));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, cf_from_ints((int32_t[]){2, 3, 5, 0}, CF_SHAPE(2, 2)),
+                                          tgt, 1, NULL, NULL));
+    assert_error(CF_ERR_INDEX, "5", NULL);
+    ck_assert_ptr_null(cf_seq2seq_forward(
+        m, src, cf_from_ints((int32_t[]){1, 2, 3, -1, 2, 3}, CF_SHAPE(2, 3)), 1, NULL, NULL));
+    assert_error(CF_ERR_INDEX, "-1", NULL);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(forward_refuses_a_teacher_forcing_ratio_outside_zero_one)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 1, 3}, CF_SHAPE(2, 2));
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, tgt, 1.5f, NULL, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_forward", "teacher_forcing 1.5", NULL);
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, tgt, NAN, NULL, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_forward", "teacher_forcing nan", NULL);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(decoding_refuses_bad_arguments)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
+    int32_t out[2 * 4];
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 0, out, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_greedy", "max_len 0", NULL);
+    ck_assert_int_eq(cf_seq2seq_greedy(m, cf_zeros(CF_SHAPE(2, 2)), 4, out, NULL), CF_ERR_DTYPE);
+    assert_error(CF_ERR_DTYPE, "cf_seq2seq_greedy", "source", NULL);
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 4, NULL, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_greedy", NULL);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 0, 0, 4, out), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "beam 0", NULL);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, 0, -1, out), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "max_len -1", NULL);
+    ck_assert_int_eq(cf_seq2seq_beam(m, cf_zeros(CF_SHAPE(2, 2)), 2, 0, 4, out), CF_ERR_DTYPE);
+    assert_error(CF_ERR_DTYPE, "cf_seq2seq_beam", "source", NULL);
+    ck_assert_int_eq(
+        cf_seq2seq_beam(m, cf_from_ints((int32_t[]){2, 9}, CF_SHAPE(1, 2)), 2, 0, 4, out),
+        CF_ERR_INDEX);
+    assert_error(CF_ERR_INDEX, "9", NULL);
+    ck_assert_int_eq(cf_seq2seq_greedy(NULL, src, 4, out, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_greedy", NULL);
+    /* Nothing was left switched off. */
+    ck_assert(cf_seq2seq_module(m)->training);
+    ck_assert(cf_is_grad_enabled());
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
 
 int main(void)
 {
-    return run_suite(suite_create("seq2seq"));
+    Suite *s = suite_create("seq2seq");
+    TCase *tc = tcase("golden");
+    tcase_add_test(tc, golden_teacher_forced_logits_match_pytorch);
+    tcase_add_test(tc, golden_attention_weights_match_and_ignore_padding);
+    tcase_add_test(tc, golden_cross_entropy_gradients_match_for_every_parameter);
+    tcase_add_test(tc, golden_free_running_logits_match_pytorch);
+    tcase_add_test(tc, golden_greedy_decoding_matches_pytorch);
+    suite_add_tcase(s, tc);
+    tc = tcase("layout");
+    tcase_add_test(tc, parameters_have_the_pytorch_names_and_shapes);
+    tcase_add_test(tc, embedding_padding_rows_start_at_zero);
+    suite_add_tcase(s, tc);
+    tc = tcase("teacher_forcing");
+    tcase_add_test(tc, teacher_forcing_one_reads_the_reference_tokens);
+    tcase_add_test(tc, teacher_forcing_zero_reads_the_models_own_argmax);
+    tcase_add_test(tc, partial_teacher_forcing_draws_from_the_generator);
+    suite_add_tcase(s, tc);
+    tc = tcase("decoding");
+    tcase_add_test(tc, beam_of_width_one_equals_greedy);
+    tcase_add_loop_test(tc, beam_of_width_four_scores_at_least_as_well_as_greedy, 0, 3);
+    tcase_add_test(tc, beam_as_wide_as_the_search_space_finds_the_best_sequence);
+    tcase_add_test(tc, greedy_pads_after_eos_and_stops_when_every_sequence_has_ended);
+    tcase_add_test(tc, decoding_ignores_an_error_recorded_earlier);
+    tcase_add_test(tc, decoding_restores_training_and_grad_modes);
+    suite_add_tcase(s, tc);
+    tc = tcase("dropout");
+    tcase_add_test(tc, dropout_acts_in_training_only);
+    suite_add_tcase(s, tc);
+    tc = tcase("checkpoint");
+    tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
+    tcase_add_test(tc, load_refuses_a_missing_parameter_naming_it);
+    tcase_add_test(tc, save_then_load_reproduces_the_decoding);
+    suite_add_tcase(s, tc);
+    tc = tcase("bad_input");
+    tcase_add_test(tc, invalid_configurations_are_refused);
+    tcase_add_test(tc, forward_refuses_tokens_of_the_wrong_dtype);
+    tcase_add_test(tc, forward_refuses_mismatched_shapes);
+    tcase_add_test(tc, forward_refuses_tokens_out_of_range);
+    tcase_add_test(tc, forward_refuses_a_teacher_forcing_ratio_outside_zero_one);
+    tcase_add_test(tc, decoding_refuses_bad_arguments);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
 }
