@@ -1,0 +1,181 @@
+/* Speed of the GRU seq2seq with additive attention, for comparison with
+ * bench/seq2seq_torch.py (the same model in PyTorch).
+ *
+ *     make bench                        # CF_NUM_THREADS threads, else all cores
+ *     ./bench/seq2seq --threads 1
+ *
+ * Model: vocabularies 60 (source) and 50 (target), emb 64, hidden 128,
+ * attn 64, 2 bidirectional encoder layers, dropout 0; batch B = 64 of
+ * sources of 20 tokens and targets of bos + 20 tokens, sequence i shorter
+ * by i % 5 tokens and padded (fixed pseudo-random tokens).
+ *  - train: teacher-forced forward (teacher_forcing 1), mean cross entropy
+ *    (ignore_index pad), zero_grad, backward, Adam step (lr 1e-3, betas
+ *    0.9 0.999, eps 1e-8), arena reset;
+ *  - greedy: eval mode, greedy decoding of the batch for up to 20 tokens
+ *    (stopping when every sequence has produced eos), arena reset.
+ *
+ * Method: a warm-up, then REPS repetitions of about TARGET_SECONDS / REPS
+ * each (at least one step); the median repetition is reported in
+ * milliseconds per step.
+ */
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
+#include "cformer/cformer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REPS           7
+#define TARGET_SECONDS 3.0 /* per measurement */
+#define WARMUP_SECONDS 0.5
+#define BATCH          64
+#define LEN            20
+#define SRC_VOCAB      60
+#define TGT_VOCAB      50
+#define PAD            0
+#define BOS            1
+#define EOS            2
+
+typedef struct {
+    cf_seq2seq *m;
+    cf_optim *opt;
+    cf_arena *step;
+    cf_tensor *src, *tgt, *labels; /* heap: survive the arena resets */
+    int32_t out[BATCH * LEN];
+    bool failed;
+} bench;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void train_steps(bench *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cf_tensor *logits = cf_seq2seq_forward(b->m, b->src, b->tgt, 1, NULL, NULL);
+        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(BATCH * LEN, TGT_VOCAB)),
+                                           b->labels, PAD, 0, CF_REDUCE_MEAN);
+        cf_optim_zero_grad(b->opt);
+        if (!loss || cf_backward(loss) != CF_OK)
+            b->failed = true;
+        cf_optim_step(b->opt);
+        cf_arena_reset(b->step);
+    }
+}
+
+static void greedy_steps(bench *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (cf_seq2seq_greedy(b->m, b->src, LEN, b->out, NULL) != CF_OK)
+            b->failed = true;
+        cf_arena_reset(b->step);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Milliseconds per step: the median of REPS repetitions. */
+static double ms_per_step(bench *b, void (*run)(bench *, int))
+{
+    int n = 0;
+    double t0 = now(), dt;
+    do {
+        run(b, 1);
+        n++;
+        dt = now() - t0;
+    } while (dt < WARMUP_SECONDS || n < 2);
+    int steps = (int)(TARGET_SECONDS / REPS / (dt / n));
+    if (steps < 1)
+        steps = 1;
+    double t[REPS];
+    for (int r = 0; r < REPS; r++) {
+        t0 = now();
+        run(b, steps);
+        t[r] = (now() - t0) / steps;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    return 1e3 * t[REPS / 2];
+}
+
+/* The token of sequence i at position t: the same formula as
+ * bench/seq2seq_torch.py, padding after 20 - i % 5 tokens. */
+static int32_t token(int i, int t, int vocab)
+{
+    if (t >= LEN - i % 5)
+        return PAD;
+    return (int32_t)(3 + (i * 31 + t * 17 + (i * t) % 7) % (vocab - 3));
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            cf_set_num_threads(atoi(argv[++i]));
+        } else {
+            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            return 2;
+        }
+    }
+    cf_seq2seq_config cfg = {.src_vocab = SRC_VOCAB,
+                             .tgt_vocab = TGT_VOCAB,
+                             .emb = 64,
+                             .hidden = 128,
+                             .attn = 64,
+                             .enc_layers = 2,
+                             .pad_id = PAD,
+                             .bos_id = BOS,
+                             .eos_id = EOS};
+    cf_rng g;
+    cf_rng_init(&g, 1234);
+    bench b = {.m = cf_seq2seq_new(&cfg, &g), .step = cf_arena_new(0)};
+    b.opt = cf_adam_new(cf_seq2seq_module(b.m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    b.src = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN));
+    b.tgt = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN + 1));
+    b.labels = cf_tensor_new(CF_I32, CF_SHAPE(BATCH * LEN));
+    if (!b.m || !b.opt || !b.step || !b.src || !b.tgt || !b.labels) {
+        fprintf(stderr, "setup failed: %s\n", cf_error_message());
+        return 1;
+    }
+    int32_t *src = b.src->data, *tgt = b.tgt->data, *labels = b.labels->data;
+    for (int i = 0; i < BATCH; i++) {
+        tgt[i * (LEN + 1)] = BOS;
+        for (int t = 0; t < LEN; t++) {
+            src[i * LEN + t] = token(i, t, SRC_VOCAB);
+            tgt[i * (LEN + 1) + t + 1] = labels[i * LEN + t] = token(i + 1, t, TGT_VOCAB);
+        }
+    }
+    cf_arena_use(b.step);
+
+    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
+    printf("seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "
+           "vocab 60/50, batch %d, length %d; %lld parameters; median of %d repetitions\n",
+           BATCH, LEN, (long long)cf_module_num_params(cf_seq2seq_module(b.m)), REPS);
+    cf_module_train(cf_seq2seq_module(b.m), true);
+    double train = ms_per_step(&b, train_steps);
+    double greedy = ms_per_step(&b, greedy_steps);
+    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + Adam)", train);
+    printf("%-36s %10.2f ms/step\n", "greedy decoding (20 tokens)", greedy);
+
+    cf_arena_use(NULL);
+    cf_arena_free(b.step);
+    cf_tensor_free(b.src);
+    cf_tensor_free(b.tgt);
+    cf_tensor_free(b.labels);
+    cf_optim_free(b.opt);
+    cf_module_free(cf_seq2seq_module(b.m));
+    if (b.failed || cf_error()) {
+        fprintf(stderr, "a step failed: %s\n", cf_error_message());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""bench/seq2seq in PyTorch: the same GRU seq2seq with additive attention.
+
+    /usr/bin/python3 bench/seq2seq_torch.py [--threads N]
+
+Same model, batch, steps, method and output as bench/seq2seq: vocabularies
+60 and 50, emb 64, hidden 128, attn 64, 2 bidirectional encoder layers,
+dropout 0, batch 64, sources of 20 tokens and targets of bos + 20 tokens,
+sequence i shorter by i % 5 and padded; train = teacher-forced forward,
+mean cross entropy (ignore_index pad), zero_grad, backward, Adam (lr 1e-3);
+greedy = eval mode under torch.no_grad(), up to 20 tokens, stopping when
+every sequence has produced eos. The median of 7 repetitions of about 3 s
+in all, after a warm-up. The model is the one of tests/golden/gen_seq2seq.py
+(nn.GRU without packing, a GRUCell decoder step by step, as zoo/seq2seq.c).
+
+The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
+cores this process may run on. torch.set_num_threads covers torch's own
+kernels; the system BLAS that a Debian torch calls takes its count from the
+environment when it loads, so the BLAS variables are set before the import.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+REPS = 7
+TARGET_SECONDS = 3.0
+WARMUP_SECONDS = 0.5
+BATCH = 64
+LEN = 20
+SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS = 60, 50, 64, 128, 64, 2
+PAD, BOS, EOS = 0, 1, 2
+
+
+def default_threads():
+    env = os.environ.get("CF_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0))
+
+
+def build(torch):
+    nn = torch.nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(SRC_VOCAB, EMB, padding_idx=PAD)
+            self.rnn = nn.GRU(EMB, HIDDEN, num_layers=LAYERS, bidirectional=True,
+                              batch_first=True)
+
+        def forward(self, src):
+            keys, h_n = self.rnn(self.embedding(src))
+            return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.query_proj = nn.Linear(HIDDEN, ATTN, bias=False)
+            self.key_proj = nn.Linear(2 * HIDDEN, ATTN)
+            self.v = nn.Linear(ATTN, 1, bias=False)
+
+        def forward(self, query, keys, proj_keys, mask):
+            e = self.v(torch.tanh(proj_keys + self.query_proj(query).unsqueeze(1))).squeeze(-1)
+            a = torch.softmax(e.masked_fill(mask, float("-inf")), dim=-1)
+            return torch.bmm(a.unsqueeze(1), keys).squeeze(1)
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(TGT_VOCAB, EMB, padding_idx=PAD)
+            self.attention = Attention()
+            self.rnn = nn.GRUCell(EMB + 2 * HIDDEN, HIDDEN)
+            self.out = nn.Linear(HIDDEN + 2 * HIDDEN + EMB, TGT_VOCAB)
+
+        def forward(self, y, s, keys, proj_keys, mask):
+            emb = self.embedding(y)
+            ctx = self.attention(s, keys, proj_keys, mask)
+            s = self.rnn(torch.cat((emb, ctx), dim=1), s)
+            return self.out(torch.cat((s, ctx, emb), dim=1)), s
+
+    class Seq2Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Encoder()
+            self.bridge = nn.Linear(2 * HIDDEN, HIDDEN)
+            self.decoder = Decoder()
+
+        def encode(self, src):
+            keys, last = self.encoder(src)
+            return (keys, self.decoder.attention.key_proj(keys), src == PAD,
+                    torch.tanh(self.bridge(last)))
+
+        def forward(self, src, tgt):
+            keys, proj_keys, mask, s = self.encode(src)
+            logits = []
+            for t in range(tgt.shape[1] - 1):
+                out, s = self.decoder(tgt[:, t], s, keys, proj_keys, mask)
+                logits.append(out)
+            return torch.stack(logits, 1)
+
+        def greedy(self, src, max_len):
+            keys, proj_keys, mask, s = self.encode(src)
+            y = torch.full((src.shape[0],), BOS, dtype=torch.long)
+            done = torch.zeros(src.shape[0], dtype=torch.bool)
+            tokens = []
+            for _ in range(max_len):
+                out, s = self.decoder(y, s, keys, proj_keys, mask)
+                y = out.argmax(-1).masked_fill(done, PAD)
+                done |= y == EOS
+                tokens.append(y)
+                if done.all():
+                    break
+            return torch.stack(tokens, 1)
+
+    return Seq2Seq()
+
+
+def token(i, t, vocab):
+    """The token of sequence i at position t, as bench/seq2seq.c."""
+    if t >= LEN - i % 5:
+        return PAD
+    return 3 + (i * 31 + t * 17 + (i * t) % 7) % (vocab - 3)
+
+
+def ms_per_step(step):
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= WARMUP_SECONDS and n >= 2:
+            break
+    steps = max(1, int(TARGET_SECONDS / REPS / (dt / n)))
+    times = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append((time.perf_counter() - t0) / steps)
+    return 1e3 * statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="threads for torch (default: as cformer)")
+    args = p.parse_args()
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "OMP_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1234)
+    model = build(torch)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    src = torch.tensor([[token(i, t, SRC_VOCAB) for t in range(LEN)] for i in range(BATCH)])
+    labels = torch.tensor([[token(i + 1, t, TGT_VOCAB) for t in range(LEN)]
+                           for i in range(BATCH)])
+    tgt = torch.cat((torch.full((BATCH, 1), BOS), labels), dim=1)
+
+    def train():
+        logits = model(src, tgt)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, TGT_VOCAB),
+                                                 labels.reshape(-1), ignore_index=PAD)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def greedy():
+        model.eval()
+        with torch.no_grad():
+            model.greedy(src, LEN)
+        model.train()
+
+    print(f"threads: {torch.get_num_threads()} (torch.set_num_threads, BLIS_NUM_THREADS)")
+    nparams = sum(p.numel() for p in model.parameters())
+    print(f"seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "
+          f"vocab 60/50, batch {BATCH}, length {LEN}; {nparams} parameters; "
+          f"PyTorch {torch.__version__}, median of {REPS} repetitions")
+    model.train()
+    t_train = ms_per_step(train)
+    t_greedy = ms_per_step(greedy)
+    print(f"{'train (fwd + bwd + Adam)':<36s} {t_train:10.2f} ms/step")
+    print(f"{'greedy decoding (20 tokens)':<36s} {t_greedy:10.2f} ms/step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
