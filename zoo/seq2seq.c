@@ -321,6 +321,10 @@ cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, 
     static const char fn[] = "cf_seq2seq_beam";
     if (!decode_args_ok(fn, m, src, beam, max_len, out))
         return cf_error();
+    if (!isfinite(alpha)) {
+        cf_error_set(CF_ERR_ARG, "%s: length penalty alpha %g is not finite", fn, alpha);
+        return cf_error();
+    }
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
     cf_status st = CF_OK;
