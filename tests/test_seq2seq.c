@@ -455,6 +455,35 @@ START_TEST(dropout_acts_in_training_only)
 }
 END_TEST
 
+/* ---- Threads ---- */
+
+START_TEST(results_are_identical_for_any_thread_count)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *src = fixture(f, "s2s.src"), *tgt = fixture(f, "s2s.tgt");
+    int prev = cf_get_num_threads();
+    float logits[2][B * T * 13], grad[2][13 * 44];
+    int32_t beam[2][B * MAX_LEN];
+    cf_tensor *w = cf_module_find(cf_seq2seq_module(m), "decoder.out.weight");
+    for (int i = 0; i < 2; i++) {
+        cf_set_num_threads(i ? 3 : 1);
+        cf_module_zero_grad(cf_seq2seq_module(m));
+        cf_tensor *y = cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL);
+        cf_copy_to(y, logits[i]);
+        ck_assert_int_eq(cf_backward(cf_sum(y, 0, NULL, false)), CF_OK);
+        cf_copy_to(w->grad, grad[i]);
+        ck_assert_int_eq(cf_seq2seq_beam(m, src, 3, 0.6f, MAX_LEN, beam[i]), CF_OK);
+    }
+    cf_set_num_threads(prev);
+    ck_assert_int_eq(memcmp(logits[0], logits[1], sizeof logits[0]), 0);
+    ck_assert_int_eq(memcmp(grad[0], grad[1], sizeof grad[0]), 0);
+    ck_assert_int_eq(memcmp(beam[0], beam[1], sizeof beam[0]), 0);
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
 /* ---- Checkpoints ---- */
 
 static char path[256];
@@ -645,6 +674,8 @@ START_TEST(decoding_refuses_bad_arguments)
     assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "beam 0", NULL);
     ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, 0, -1, out), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "max_len -1", NULL);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, NAN, 4, out), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "alpha nan", NULL);
     ck_assert_int_eq(cf_seq2seq_beam(m, cf_zeros(CF_SHAPE(2, 2)), 2, 0, 4, out), CF_ERR_DTYPE);
     assert_error(CF_ERR_DTYPE, "cf_seq2seq_beam", "source", NULL);
     ck_assert_int_eq(
@@ -689,6 +720,9 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("dropout");
     tcase_add_test(tc, dropout_acts_in_training_only);
+    suite_add_tcase(s, tc);
+    tc = tcase("threads");
+    tcase_add_test(tc, results_are_identical_for_any_thread_count);
     suite_add_tcase(s, tc);
     tc = tcase("checkpoint");
     tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
