@@ -65,7 +65,8 @@ static void mm(bool acc, const batch *bt, const cf_tensor *c, const cf_tensor *a
     int64_t M = a->shape[a->ndim - 2], N = b->shape[b->ndim - 1], K = a->shape[a->ndim - 1];
     int64_t nbatch = cf__prod(nb, bt->shape);
     mview A = mat(a, bt), B = mat(b, bt), C = mat(c, bt);
-    int nt = cf_get_num_threads();
+    /* Small products finish before extra threads would wake up. */
+    int nt = M * N * K * nbatch < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
     bool c_bcast = broadcast_batch(&C, bt);
     if (nbatch == 1 ||
         (!c_bcast && fully_broadcast(&B, bt) && folds(&A, bt, M) && folds(&C, bt, M))) {
