@@ -170,13 +170,24 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     for (int64_t i = 0; i < n; i++)
         if (order[i]->op)
             order[i]->grad = NULL;
-    cf_tensor *g = cf_grad_for(y);
-    if (!g)
-        return cf_error();
-    if (dy)
-        cf__acc(g, dy);
-    else
-        cf_fill(g, 1.0f);
+    if (y->op) {
+        /* The output's gradient is fresh: write the seed, no zeroing first. */
+        y->grad = cf__alloc("cf_backward", CF_F32, y->ndim, y->shape);
+        if (!y->grad)
+            return cf_error();
+        if (dy)
+            cf__copy(y->grad, dy);
+        else
+            cf_fill(y->grad, 1.0f);
+    } else {
+        cf_tensor *g = cf_grad_for(y);
+        if (!g)
+            return cf_error();
+        if (dy)
+            cf__acc(g, dy);
+        else
+            cf_fill(g, 1.0f);
+    }
     for (int64_t i = n - 1; i >= 0; i--) {
         cf_tensor *t = order[i];
         if (!t->op || !t->grad)
