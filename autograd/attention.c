@@ -17,6 +17,7 @@
  * gradient; PyTorch gives NaN there.
  */
 #include "autograd/internal.h"
+#include "tensor/vexp.h"
 
 #include <math.h>
 #include <string.h>
@@ -97,11 +98,11 @@ static void softmax_rows(const attn *a, int64_t b, int64_t h, float *p, int rt)
             memset(r, 0, sizeof(float) * a->Tk);
             continue;
         }
+        for (int64_t j = 0; j < a->Tk; j++)
+            r[j] = cf__exp_le0(r[j] - mx);
         float sum = 0;
-        for (int64_t j = 0; j < a->Tk; j++) {
-            r[j] = expf(r[j] - mx);
+        for (int64_t j = 0; j < a->Tk; j++)
             sum += r[j];
-        }
         float inv = 1.0f / sum;
         for (int64_t j = 0; j < a->Tk; j++)
             r[j] *= inv;
@@ -199,13 +200,13 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
                 memset(sr, 0, sizeof(float) * nk);
                 continue;
             }
+            for (int64_t j = 0; j < nk; j++)
+                sr[j] = cf__exp_le0(sr[j] - mnew);
             float sum = 0;
-            for (int64_t j = 0; j < nk; j++) {
-                sr[j] = expf(sr[j] - mnew);
+            for (int64_t j = 0; j < nk; j++)
                 sum += sr[j];
-            }
             if (mnew != m[r]) {
-                float corr = expf(m[r] - mnew);
+                float corr = cf__exp_le0(m[r] - mnew);
                 l[r] *= corr;
                 for (int64_t d = 0; d < a->Dv; d++)
                     orow[d] *= corr;

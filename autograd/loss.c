@@ -6,6 +6,7 @@
  * prediction: the C class scores at (n, :, j), r = n * D + j, so rows are
  * numbered like the targets [N, d1, ...] in row-major order. */
 #include "autograd/internal.h"
+#include "tensor/vexp.h"
 
 #include <math.h>
 #include <string.h>
@@ -174,55 +175,8 @@ static float upstream_scale(const cf_tensor *out)
 
 /* ---- Cross entropy ---- */
 
-/* The per-row kernels. Where the toolchain can (x86-64 glibc, for ifunc;
- * GCC or Clang 14+), each gets an AVX2 clone chosen when the library loads: the library
- * is built for baseline x86-64, and on 8-float vectors the exp polynomial
- * runs about 1.7 times faster. The helpers they use are forced inline so
- * that each clone compiles them for its own ISA. Both clones do the same
- * IEEE operations in the same order (see LANES; no FMA is enabled), so they
- * give the same bits. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) &&                               \
-    (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__) && __GNUC__ >= 6)
-#define ROW_KERNEL __attribute__((noinline, target_clones("avx2", "default"))) static
-#else
-#define ROW_KERNEL static
-#endif
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-/* e^x for x <= 0 (scores minus their max or their log-sum-exp), within 1 ulp
- * of the exact value for every float in [-87.3, 0] (checked exhaustively),
- * in plain arithmetic so that the row loops vectorise where expf stays a
- * library call. Cephes' range reduction and polynomial: x = k ln2 +
- * f, |f| <= ln2 / 2, e^x = 2^k e^f. Below about -87.7, where e^x is
- * subnormal, k reaches -127 and 2^k is built as 0, so e^-inf is 0; NaN
- * propagates. */
-ALWAYS_INLINE float exp_le0(float x)
-{
-    const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    /* x = max(x, -88) as a bitwise select: written as a ternary, GCC splits
-     * the loop body on the constant branch and no longer vectorises it. */
-    uint32_t xb, clamp = -(uint32_t)(x < -88.0f);
-    memcpy(&xb, &x, sizeof xb);
-    xb = (xb & ~clamp) | (0xC2B00000u & clamp); /* -88 */
-    memcpy(&x, &xb, sizeof x);
-    float kf = x * 1.44269504088896341f + shift;
-    uint32_t kb;
-    memcpy(&kb, &kf, sizeof kb); /* the low bits hold k + 2^22 */
-    kf -= shift;
-    float f = x - kf * 0.693359375f;
-    f -= kf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * f + 1.3981999507e-3f;
-    p = p * f + 8.3334519073e-3f;
-    p = p * f + 4.1665795894e-2f;
-    p = p * f + 1.6666665459e-1f;
-    p = p * f + 5.0000001201e-1f;
-    p = p * f * f + f + 1.0f;
-    uint32_t eb = (kb - 0x4B400000u + 127u) << 23; /* 2^k; 0 for k = -127 */
-    float e;
-    memcpy(&e, &eb, sizeof e);
-    return p * e;
-}
+/* The per-row kernels get an AVX2 clone where the toolchain can (see
+ * tensor/vexp.h). */
 
 /* The row helpers take the class stride sc and are called with the literal
  * 1 for contiguous rows: inlined, that call becomes unit-stride SIMD code.
@@ -231,7 +185,7 @@ ALWAYS_INLINE float exp_le0(float x)
  * is the same whatever the vector width. */
 #define LANES 16
 
-ALWAYS_INLINE float row_max(const float *x, int64_t C, int64_t sc)
+CF_ALWAYS_INLINE float row_max(const float *x, int64_t C, int64_t sc)
 {
     float m[LANES];
     for (int l = 0; l < LANES; l++)
@@ -250,27 +204,27 @@ ALWAYS_INLINE float row_max(const float *x, int64_t C, int64_t sc)
 
 /* sum_c e^(x_c - m) into *sum; with label smoothing also sum_c (x_c - m)
  * into *dev (a separate loop: it costs a sixth more). */
-ALWAYS_INLINE void row_exp_sum(const float *x, int64_t C, int64_t sc, float m, bool smooth,
-                               float *sum, float *dev)
+CF_ALWAYS_INLINE void row_exp_sum(const float *x, int64_t C, int64_t sc, float m, bool smooth,
+                                  float *sum, float *dev)
 {
     float s[LANES] = {0}, d[LANES] = {0};
     int64_t c = 0;
     if (smooth) {
         for (; c + LANES <= C; c += LANES)
             for (int l = 0; l < LANES; l++) {
-                s[l] += exp_le0(x[(c + l) * sc] - m);
+                s[l] += cf__exp_le0(x[(c + l) * sc] - m);
                 d[l] += x[(c + l) * sc] - m;
             }
         for (; c < C; c++) {
-            s[0] += exp_le0(x[c * sc] - m);
+            s[0] += cf__exp_le0(x[c * sc] - m);
             d[0] += x[c * sc] - m;
         }
     } else {
         for (; c + LANES <= C; c += LANES)
             for (int l = 0; l < LANES; l++)
-                s[l] += exp_le0(x[(c + l) * sc] - m);
+                s[l] += cf__exp_le0(x[(c + l) * sc] - m);
         for (; c < C; c++)
-            s[0] += exp_le0(x[c * sc] - m);
+            s[0] += cf__exp_le0(x[c * sc] - m);
     }
     float rs = 0, rd = 0;
     for (int l = 0; l < LANES; l++) {
@@ -283,19 +237,19 @@ ALWAYS_INLINE void row_exp_sum(const float *x, int64_t C, int64_t sc, float m, b
 
 /* dx_c += g * (softmax(x)_c - off): the smoothed one-hot's uniform part
  * off = ls / C; the caller subtracts its (1 - ls) spike at the target. */
-ALWAYS_INLINE void row_grad(float *restrict dx, int64_t sd, const float *restrict x, int64_t sc,
-                            int64_t C, float lse, float g, float off)
+CF_ALWAYS_INLINE void row_grad(float *restrict dx, int64_t sd, const float *restrict x, int64_t sc,
+                               int64_t C, float lse, float g, float off)
 {
     const float goff = g * off;
 #pragma omp simd
     for (int64_t c = 0; c < C; c++)
-        dx[c * sd] += g * exp_le0(x[c * sc] - lse) - goff;
+        dx[c * sd] += g * cf__exp_le0(x[c * sc] - lse) - goff;
 }
 
 /* The max m of a row, s = sum_c e^(x_c - m), and with label smoothing
  * dev = sum_c (x_c - m). */
-ROW_KERNEL void ce_row_forward(const float *x, int64_t C, int64_t sc, bool smooth, float *m,
-                               float *s, float *dev)
+CF_ROW_KERNEL void ce_row_forward(const float *x, int64_t C, int64_t sc, bool smooth, float *m,
+                                  float *s, float *dev)
 {
     if (sc == 1) {
         *m = row_max(x, C, 1);
@@ -306,8 +260,8 @@ ROW_KERNEL void ce_row_forward(const float *x, int64_t C, int64_t sc, bool smoot
     }
 }
 
-ROW_KERNEL void ce_row_backward(float *dx, int64_t sd, const float *x, int64_t sc, int64_t C,
-                                float lse, float g, float off)
+CF_ROW_KERNEL void ce_row_backward(float *dx, int64_t sd, const float *x, int64_t sc, int64_t C,
+                                   float lse, float g, float off)
 {
     if (sc == 1 && sd == 1)
         row_grad(dx, 1, x, 1, C, lse, g, off);
