@@ -56,10 +56,19 @@ static void layer_norm_forward(float *y,       /* (R, N) */
             v += d * d;
         }
         float mf = (float)m, rf = (float)(1.0 / sqrt(v / (double)N + eps));
-        for (int64_t i = 0; i < N; i++) {
-            float h = xhat(xr[i], mf, rf);
-            yr[i] = (w ? h * w[i] : h) + (b ? b[i] : 0.0f);
-        }
+        /* One loop per case, so that each vectorises. */
+        if (w && b)
+            for (int64_t i = 0; i < N; i++)
+                yr[i] = xhat(xr[i], mf, rf) * w[i] + b[i];
+        else if (w)
+            for (int64_t i = 0; i < N; i++)
+                yr[i] = xhat(xr[i], mf, rf) * w[i];
+        else if (b)
+            for (int64_t i = 0; i < N; i++)
+                yr[i] = xhat(xr[i], mf, rf) + b[i];
+        else
+            for (int64_t i = 0; i < N; i++)
+                yr[i] = xhat(xr[i], mf, rf);
         mean[r] = mf;
         rstd[r] = rf;
     }
@@ -99,6 +108,9 @@ static cf_status layer_norm_backward(cf_tensor *out)
         return cf_error();
     if (gb && !(pb = cf__arena_alloc("layer_norm backward", sizeof(double) * nb * N)))
         return cf_error();
+    float *dxhat = NULL; /* (nb, N) */
+    if (dx && w && !(dxhat = cf__arena_alloc("layer_norm backward", sizeof(float) * nb * N)))
+        return cf_error();
     int nt = cf__threads_for(R * N);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t k = 0; k < nb; k++) {
@@ -113,19 +125,24 @@ static cf_status layer_norm_backward(cf_tensor *out)
             if (dx) {
                 /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
                  * with dxhat = g * w. */
+                float *dr = dx + r * N;
+                const float *dh = gr;
+                if (w) {
+                    /* dxhat = g * w once, in the block's scratch row. */
+                    float *t = dxhat + k * N;
+                    for (int64_t i = 0; i < N; i++)
+                        t[i] = gr[i] * w[i];
+                    dh = t;
+                }
                 double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
                 for (int64_t i = 0; i < N; i++) {
-                    float dh = w ? gr[i] * w[i] : gr[i];
-                    s1 += dh;
-                    s2 += (double)dh * xhat(xr[i], m, rs);
+                    s1 += dh[i];
+                    s2 += (double)dh[i] * xhat(xr[i], m, rs);
                 }
                 float m1 = (float)(s1 / (double)N), m2 = (float)(s2 / (double)N);
-                float *dr = dx + r * N;
-                for (int64_t i = 0; i < N; i++) {
-                    float dh = w ? gr[i] * w[i] : gr[i];
-                    dr[i] += rs * (dh - m1 - xhat(xr[i], m, rs) * m2);
-                }
+                for (int64_t i = 0; i < N; i++)
+                    dr[i] += rs * (dh[i] - m1 - xhat(xr[i], m, rs) * m2);
             }
             if (bw)
                 for (int64_t i = 0; i < N; i++)
