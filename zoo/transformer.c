@@ -311,6 +311,17 @@ static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x
     return m->cfg.pre_norm ? sum : cf_layernorm_forward(l->norm[k], sum);
 }
 
+/* The feed-forward block over the rows [B * n, E] of x [B, n, E]: as 2-D
+ * products, each weight gradient is one matrix product over all B * n rows
+ * instead of B products over n rows accumulated one after the other. */
+static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
+{
+    if (!x)
+        return NULL;
+    cf_tensor *y = cf_ffn_forward(l->ffn, cf_reshape(x, CF_SHAPE(-1, x->shape[2])));
+    return cf_reshape(y, x->ndim, x->shape);
+}
+
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
     if (!m || !check_tokens(m, "cf_transformer_encode", "src", src, -1))
@@ -325,7 +336,7 @@ cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transform
         };
         cf_tensor *h = sub_in(m, l, 0, x);
         x = sub_out(m, l, 0, x, cf_mha_forward(l->self_attn, h, h, h, &o));
-        x = sub_out(m, l, 1, x, cf_ffn_forward(l->ffn, sub_in(m, l, 1, x)));
+        x = sub_out(m, l, 1, x, ffn_rows(l, sub_in(m, l, 1, x)));
     }
     return cf_layernorm_forward(m->enc_norm, x);
 }
@@ -374,7 +385,7 @@ static cf_tensor *dec_layer(const cf_transformer *m, layer *l, cf_tensor *x, con
         c = cf_mha_forward(l->cross_attn, h, d->memory, d->memory, &co);
     }
     x = sub_out(m, l, 1, x, c);
-    return sub_out(m, l, 2, x, cf_ffn_forward(l->ffn, sub_in(m, l, 2, x)));
+    return sub_out(m, l, 2, x, ffn_rows(l, sub_in(m, l, 2, x)));
 }
 
 cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *memory,
@@ -410,9 +421,14 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
     return cf_layernorm_forward(m->dec_norm, x);
 }
 
+/* Logits [B, T, V] of y [B, T, E], over rows as ffn_rows does. */
 static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 {
-    return cf_add(cf_matmul(y, cf_transpose(m->gen_weight, 0, 1)), m->gen_bias);
+    if (!y)
+        return NULL;
+    cf_tensor *rows = cf_reshape(y, CF_SHAPE(-1, y->shape[2]));
+    cf_tensor *logits = cf_add(cf_matmul(rows, cf_transpose(m->gen_weight, 0, 1)), m->gen_bias);
+    return cf_reshape(logits, CF_SHAPE(y->shape[0], y->shape[1], m->cfg.tgt_vocab));
 }
 
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
