@@ -4,7 +4,12 @@
  *
  * B = batch, C = channels, S = image size, P = patch size, N = (S / P)^2
  * patches, T = N + 1 tokens (CLS first), D = width, H = heads,
- * Dh = D / H, F = MLP hidden size, K = classes. */
+ * Dh = D / H, F = MLP hidden size, K = classes.
+ *
+ * The config's dropout acts after the positional embedding is added, after
+ * the attention projection and after fc2 (timm's drop_rate and proj_drop;
+ * timm's Mlp also drops after the activation, which this model does not),
+ * in training mode only. */
 #include "cformer/zoo.h"
 
 #include <math.h>
@@ -37,11 +42,7 @@ cf_module *cf_vit_module(cf_vit *m) { return m ? &m->base : NULL; }
 
 /* timm's trunc_normal_(std=.02) cuts at -2 and 2 in absolute terms, 100
  * standard deviations out, so what it draws is N(0, .02^2). */
-static void init_normal(cf_tensor *t, cf_rng *g)
-{
-    if (t)
-        cf_fill_normal(g, t, 0, 0.02f);
-}
+static void init_normal(cf_tensor *t, cf_rng *g) { cf_fill_normal(g, t, 0, 0.02f); }
 
 /* A Linear initialised as timm's ViT does (init_weights_vit_timm): weight
  * N(0, .02^2), bias zero. */
@@ -117,7 +118,7 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
         cf_error_set(CF_ERR_NOMEM, "cf_vit_new: out of memory");
         return NULL;
     }
-    cf_module_init(&m->base, "VisionTransformer", NULL, "");
+    cf_module_init(&m->base, "VisionTransformer", NULL, ""); /* a root named "" cannot fail */
     m->cfg = *c;
     int64_t side = c->image_size / c->patch_size, D = c->dim, P = c->patch_size;
     m->patches = (int)(side * side);
