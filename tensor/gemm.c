@@ -50,6 +50,22 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a,
                     c[i * rsc + j * csc] = 0;
         return;
     }
+    if (m == 1 || n == 1) {
+        /* BLIS 0.9.0 reads past a vector operand when k is not a multiple of
+         * 8 (flame/blis#821): products with a vector are done here. */
+        int nt = cf__threads_for(m * n * k);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t o = 0; o < m * n; o++) {
+            int64_t i = o / n, j = o % n;
+            const float *ar = a + i * rsa, *bc = b + j * csb;
+            float acc = 0;
+            for (int64_t l = 0; l < k; l++)
+                acc += ar[l * csa] * bc[l * rsb];
+            float *cv = c + i * rsc + j * csc;
+            *cv = accumulate ? *cv + acc : acc;
+        }
+        return;
+    }
     float *ta = NULL, *tb = NULL;
     a = densify(a, m, k, &rsa, &csa, &ta);
     b = densify(b, k, n, &rsb, &csb, &tb);
