@@ -1,12 +1,13 @@
 /* Unary functions: exp, log, tanh, sigmoid, relu. */
 #include "autograd/internal.h"
+#include "tensor/vexp.h"
 
 #include <math.h>
 
 AG_UNARY_OP(exp, expf(x), g * y)
 AG_UNARY_OP(log, logf(x), g / x)
-AG_UNARY_OP(tanh, tanhf(x), g * (1.0f - y * y))
-AG_UNARY_OP(sigmoid, 1.0f / (1.0f + expf(-x)), g * y * (1.0f - y))
+AG_UNARY_OP(tanh, cf__tanh(x), g * (1.0f - y * y))
+AG_UNARY_OP(sigmoid, cf__sigmoid(x), g * y * (1.0f - y))
 AG_UNARY_OP(relu, x > 0 ? x : 0.0f, x > 0 ? g : 0.0f)
 
 cf_tensor *cf_exp(cf_tensor *a) { return ag__unary("cf_exp", a, 0, exp_fwd, &exp_op); }
