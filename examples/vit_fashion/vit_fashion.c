@@ -97,15 +97,21 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* zlib's reason for the last failure on f, or "" when there is none. */
-static const char *gz_reason(gzFile f)
+/* zlib's reason for the last failure on f, without the file name zlib
+ * puts in front, or "" when there is none. */
+static const char *gz_reason(gzFile f, const char *path)
 {
     int err;
     const char *msg = gzerror(f, &err);
-    return err == Z_ERRNO ? strerror(errno) : err == Z_OK ? "" : msg;
+    size_t n = strlen(path);
+    if (err == Z_ERRNO)
+        return strerror(errno);
+    if (strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+        msg += n + 2;
+    return err == Z_OK ? "" : msg;
 }
 
-/* Reads all of an IDX file of unsigned bytes with ndim dims (magic
+/* Reads all of an IDX file of unsigned bytes with ndim 1 or 3 dims (magic
  * 0x0000080N), gzip-compressed or not: the item count (dim 0) goes to
  * *count and the data, whose other dims must equal shape[1..ndim), to a
  * malloc'd *data. A short, long, corrupt or mis-shaped file is CF_ERR_FORMAT
@@ -131,7 +137,7 @@ static cf_status idx_read(const char *path, int ndim, const uint32_t *shape, int
     int64_t n = 0;
     size_t size = 0, item = 1;
     if (got < 0)
-        snprintf(why, sizeof why, "%s", gz_reason(f));
+        snprintf(why, sizeof why, "corrupt: %s", gz_reason(f, path));
     else if (got < 4)
         snprintf(why, sizeof why, "truncated: %d bytes, shorter than an IDX header", got);
     else if (magic != want_magic)
@@ -144,8 +150,8 @@ static cf_status idx_read(const char *path, int ndim, const uint32_t *shape, int
     for (int i = 1; !*why && i < ndim; i++) {
         item *= be32(head + 4 + 4 * i);
         if (be32(head + 4 + 4 * i) != shape[i])
-            snprintf(why, sizeof why, "dimension %d is %u, expected %u", i, be32(head + 4 + 4 * i),
-                     shape[i]);
+            snprintf(why, sizeof why, "items are %ux%u, expected %ux%u", be32(head + 8),
+                     be32(head + 12), shape[1], shape[2]);
     }
     if (!*why) {
         n = be32(head + 4);
@@ -156,24 +162,26 @@ static cf_status idx_read(const char *path, int ndim, const uint32_t *shape, int
     if (!*why && !(*data = malloc(size)))
         snprintf(why, sizeof why, "out of memory for %zu bytes", size);
     size_t done = 0;
-    while (!*why && done < size) {
+    int r = 1;
+    while (!*why && done < size && r > 0) {
         unsigned chunk = size - done < (1u << 20) ? (unsigned)(size - done) : 1u << 20;
-        int r = gzread(f, *data + done, chunk);
-        if (r <= 0)
-            break;
-        done += (size_t)r;
+        r = gzread(f, *data + done, chunk);
+        done += r > 0 ? (size_t)r : 0;
     }
-    if (!*why && done < size) {
-        const char *reason = gz_reason(f);
+    if (!*why && r < 0)
+        snprintf(why, sizeof why, "corrupt after %zu of %zu data bytes: %s", done, size,
+                 gz_reason(f, path));
+    else if (!*why && done < size) {
+        const char *reason = gz_reason(f, path);
         snprintf(why, sizeof why, "truncated: %zu of the %zu data bytes its header announces%s%s%s",
                  done, size, *reason ? " (" : "", reason, *reason ? ")" : "");
     }
     uint8_t extra;
     /* Reading past the data also makes zlib check the gzip trailer (CRC and
      * length). */
-    int r = *why ? 0 : gzread(f, &extra, 1);
+    r = *why ? 0 : gzread(f, &extra, 1);
     if (r < 0)
-        snprintf(why, sizeof why, "%s", gz_reason(f));
+        snprintf(why, sizeof why, "corrupt: %s", gz_reason(f, path));
     else if (r > 0)
         snprintf(why, sizeof why, "has bytes after the %zu its header announces", size);
     gzclose(f);
@@ -724,6 +732,64 @@ static int64_t planned_steps(int64_t step, int64_t total, double elapsed, double
     return projected < (double)total ? (int64_t)projected : total;
 }
 
+/* One step on the training items idx[0..b): forward, loss, backward,
+ * clipping, AdamW at rate lr, arena reset. Returns the loss, or NAN with the
+ * error recorded. */
+static float train_step(cf_vit *vit, cf_optim *opt, const options *o, const dataset *train,
+                        const int32_t *idx, int64_t b, norm nm, float lr, cf_rng *g,
+                        cf_arena *arena)
+{
+    cf_tensor *flips = o->flip ? cf_uniform(g, 0, 1, CF_SHAPE(b)) : NULL;
+    cf_tensor *x, *y;
+    float value = NAN;
+    if ((!o->flip || flips) && make_batch(train, idx, b, nm, flips ? flips->data : NULL, &x, &y)) {
+        cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
+        cf_tensor *loss = cf_cross_entropy(logits, y, -100, o->smoothing, CF_REDUCE_MEAN);
+        cf_optim_zero_grad(opt);
+        if (loss && cf_backward(loss) == CF_OK) {
+            cf_clip_grad_norm(cf_vit_module(vit), o->clip);
+            cf_optim_set_lr(opt, lr);
+            cf_optim_step(opt);
+            value = cf_item(loss);
+        }
+    }
+    cf_arena_reset(arena);
+    return cf_error() ? NAN : value;
+}
+
+/* Kernels give the same bits for any thread count, so a run may change its
+ * count between steps. OpenMP threads that spin at barriers collapse when
+ * other programs keep the cores busy (on a loaded 2-core machine, 2 threads
+ * ran a step 4x slower than 1), so unless --threads sets the count, the
+ * first TUNE_STEPS steps of every epoch alternate between all cores and
+ * one thread, and the rest of the epoch uses the faster. */
+#define TUNE_STEPS 8
+
+typedef struct {
+    int many;       /* all cores; 0: no tuning */
+    int chosen;     /* for the rest of the epoch */
+    double time[2]; /* seconds of the timed steps with one thread, with many */
+} tuner;
+
+/* The thread count for step s of an epoch. */
+static int tuner_threads(const tuner *t, int64_t s)
+{
+    return t->many && s < TUNE_STEPS ? (s % 2 ? 1 : t->many) : t->chosen;
+}
+
+/* Records that step s took `seconds`; true when the count was just chosen. */
+static bool tuner_record(tuner *t, int64_t s, double seconds)
+{
+    if (!t->many || s >= TUNE_STEPS)
+        return false;
+    if (s >= 2) /* the first steps warm up threads and memory */
+        t->time[s % 2 ? 0 : 1] += seconds;
+    if (s < TUNE_STEPS - 1)
+        return false;
+    t->chosen = t->time[1] <= t->time[0] ? t->many : 1;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     double t_start = now();
@@ -732,6 +798,8 @@ int main(int argc, char **argv)
         return 2;
     if (o.threads)
         cf_set_num_threads(o.threads);
+    tuner tune = {.many = o.threads || cf_get_num_threads() < 2 ? 0 : cf_get_num_threads(),
+                  .chosen = cf_get_num_threads()};
 
     dataset train, test;
     if (load_set(o.data, "train", &train) || load_set(o.data, "t10k", &test))
@@ -781,13 +849,15 @@ int main(int argc, char **argv)
            o.data, (long long)train.n, (long long)n_test, (double)nm.mean,
            1.0 / (double)nm.inv_std);
     printf("ViT: patch %d (%d patches + CLS), dim %d, depth %d, heads %d, mlp %d: %lld "
-           "parameters; %d threads\n",
+           "parameters; threads: %d%s\n",
            o.patch, (SIDE / o.patch) * (SIDE / o.patch), o.dim, o.depth, o.heads, 2 * o.dim,
-           (long long)cf_module_num_params(model), cf_get_num_threads());
+           (long long)cf_module_num_params(model), cf_get_num_threads(),
+           tune.many ? " or 1, the faster, chosen each epoch" : "");
     printf("AdamW lr %g (warm-up %lld steps, cosine to %g), weight decay %g, clip %g, label "
-           "smoothing %g, flips %s; batch %lld, at most %d epochs",
+           "smoothing %g, flips %s; batch %lld, at most %d epoch%s",
            (double)o.lr, (long long)warmup, (double)o.min_lr, (double)o.weight_decay,
-           (double)o.clip, (double)o.smoothing, o.flip ? "on" : "off", (long long)B, o.epochs);
+           (double)o.clip, (double)o.smoothing, o.flip ? "on" : "off", (long long)B, o.epochs,
+           o.epochs == 1 ? "" : "s");
     if (o.minutes > 0)
         printf(" or %g minutes", o.minutes);
     printf("\n");
@@ -805,8 +875,9 @@ int main(int argc, char **argv)
     for (int epoch = 1; epoch <= o.epochs && !out_of_time; epoch++) {
         shuffle(&g, draws, order, train.n);
         bool whole_epoch = true;
+        tune.time[0] = tune.time[1] = 0;
         for (int64_t s = 0; s < steps_per_epoch; s++) {
-            double elapsed = now() - t_train;
+            double t = now(), elapsed = t - t_train;
             double per_step = step ? elapsed / (double)step : 0;
             double reserve =
                 2 + (eval_time >= 0 ? eval_time : (double)n_test / (double)B * per_step / 3);
@@ -816,39 +887,30 @@ int main(int argc, char **argv)
                 break;
             }
             int64_t planned = planned_steps(step, total, elapsed, budget > 0 ? left : 0);
-            if (planned <= warmup)
-                planned = warmup + 1;
-            float lr = cf_lr_cosine(step + 1, warmup, planned, o.lr, o.min_lr);
-
+            float lr = cf_lr_cosine(step + 1, warmup, planned > warmup ? planned : warmup + 1, o.lr,
+                                    o.min_lr);
             int64_t start = s * B, b = train.n - start < B ? train.n - start : B;
-            cf_tensor *flips = o.flip ? cf_uniform(&g, 0, 1, CF_SHAPE(b)) : NULL;
-            cf_tensor *x, *y;
-            if ((o.flip && !flips) ||
-                !make_batch(&train, order + start, b, nm, flips ? flips->data : NULL, &x, &y))
-                return fail("batch");
-            cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
-            cf_tensor *loss = cf_cross_entropy(logits, y, -100, o.smoothing, CF_REDUCE_MEAN);
-            cf_optim_zero_grad(opt);
-            if (!loss || cf_backward(loss) != CF_OK)
+            cf_set_num_threads(tuner_threads(&tune, s));
+            float loss = train_step(vit, opt, &o, &train, order + start, b, nm, lr, &g, arena);
+            if (isnan(loss) && cf_error())
                 return fail("training step");
-            cf_clip_grad_norm(model, o.clip);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            losses[step++] = cf_item(loss);
-            loss_sum += losses[step - 1], mark_images += b;
-            cf_arena_reset(arena);
-            if (cf_error())
-                return fail("training step");
+            losses[step++] = loss;
+            loss_sum += loss, mark_images += b;
+            double t_end = now();
+            if (tuner_record(&tune, s, t_end - t))
+                printf("epoch %2d  %d threads: %.0f ms/step, 1 thread: %.0f ms/step; using %d\n",
+                       epoch, tune.many, 1e3 * tune.time[1] / (TUNE_STEPS / 2 - 1),
+                       1e3 * tune.time[0] / (TUNE_STEPS / 2 - 1), tune.chosen);
 
             if (step % PRINT_EVERY == 0 || s + 1 == steps_per_epoch) {
-                double t = now();
                 printf("epoch %2d  step %4lld/%lld  loss %.4f  lr %.2e  %5.0f img/s  elapsed "
                        "%s\n",
                        epoch, (long long)s + 1, (long long)steps_per_epoch,
                        loss_sum / (double)(step - mark_step), (double)lr,
-                       (double)mark_images / (t - t_mark), clock_str(t - t_start, t1, sizeof t1));
+                       (double)mark_images / (t_end - t_mark),
+                       clock_str(t_end - t_start, t1, sizeof t1));
                 fflush(stdout);
-                loss_sum = 0, mark_step = step, mark_images = 0, t_mark = t;
+                loss_sum = 0, mark_step = step, mark_images = 0, t_mark = t_end;
             }
         }
         if (!whole_epoch)
