@@ -25,11 +25,11 @@ static mview mat(const cf_tensor *t, const batch *bt)
     return m;
 }
 
-/* True when the batch dims and the rows of m form one strided dim, so a
- * batch of products with one right operand is one tall product. */
-static bool folds(const mview *m, const batch *bt, int64_t rows)
+/* True when the batch dims and a matrix dim of m (n entries of the given
+ * stride) form one strided dim, so the batch can be folded into it. */
+static bool folds(const mview *m, const batch *bt, int64_t stride, int64_t n)
 {
-    int64_t want = m->rs * rows;
+    int64_t want = stride * n;
     for (int i = bt->nb - 1; i >= 0; i--) {
         if (bt->shape[i] == 1)
             continue;
@@ -69,10 +69,17 @@ static void mm(bool acc, const batch *bt, const cf_tensor *c, const cf_tensor *a
     int nt = M * N * K * nbatch < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
     bool c_bcast = broadcast_batch(&C, bt);
     if (nbatch == 1 ||
-        (!c_bcast && fully_broadcast(&B, bt) && folds(&A, bt, M) && folds(&C, bt, M))) {
+        (!c_bcast && fully_broadcast(&B, bt) && folds(&A, bt, A.rs, M) && folds(&C, bt, C.rs, M))) {
         /* One call: a single matrix, or a batch of A rows times one B. */
-        cf__gemm(acc, M * nbatch, N, K, A.p, A.rs, A.cs, B.p, B.rs, B.cs, (float *)C.p,
-                 C.rs, C.cs, nt);
+        cf__gemm(acc, M * nbatch, N, K, A.p, A.rs, A.cs, B.p, B.rs, B.cs, (float *)C.p, C.rs, C.cs,
+                 nt);
+        return;
+    }
+    if (acc && fully_broadcast(&C, bt) && folds(&A, bt, A.cs, K) && folds(&B, bt, B.rs, K)) {
+        /* A sum over the batch into one output (a weight's gradient): the
+         * batch folds into the inner dim of one long product. */
+        cf__gemm(true, M, N, K * nbatch, A.p, A.rs, A.cs, B.p, B.rs, B.cs, (float *)C.p, C.rs, C.cs,
+                 nt);
         return;
     }
     /* Batches in parallel with one BLIS thread each, unless they are few
@@ -88,8 +95,8 @@ static void mm(bool acc, const batch *bt, const cf_tensor *c, const cf_tensor *a
             ob += k * B.bst[d];
             oc += k * C.bst[d];
         }
-        cf__gemm(acc, M, N, K, A.p + oa, A.rs, A.cs, B.p + ob, B.rs,
-                 B.cs, (float *)C.p + oc, C.rs, C.cs, serial ? nt : 1);
+        cf__gemm(acc, M, N, K, A.p + oa, A.rs, A.cs, B.p + ob, B.rs, B.cs, (float *)C.p + oc, C.rs,
+                 C.cs, serial ? nt : 1);
     }
 }
 
