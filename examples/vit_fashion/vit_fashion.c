@@ -760,33 +760,39 @@ static float train_step(cf_vit *vit, cf_optim *opt, const options *o, const data
 /* Kernels give the same bits for any thread count, so a run may change its
  * count between steps. OpenMP threads that spin at barriers collapse when
  * other programs keep the cores busy (on a loaded 2-core machine, 2 threads
- * ran a step 4x slower than 1), so unless --threads sets the count, the
- * first TUNE_STEPS steps of every epoch alternate between all cores and
- * one thread, and the rest of the epoch uses the faster. */
-#define TUNE_STEPS 8
-
+ * ran a step 4-5x slower than 1), so unless --threads sets the count, step
+ * 2 of every epoch tries the other choice of one thread or all cores, and
+ * the faster against steps 1 and 3 is kept (step 0 warms up). */
 typedef struct {
-    int many;       /* all cores; 0: no tuning */
-    int chosen;     /* for the rest of the epoch */
-    double time[2]; /* seconds of the timed steps with one thread, with many */
+    int many;        /* all cores; 0: no tuning */
+    int chosen;      /* the count in use */
+    double ref, try; /* seconds per step with the chosen count, the other */
 } tuner;
+
+static int tuner_other(const tuner *t) { return t->chosen == 1 ? t->many : 1; }
 
 /* The thread count for step s of an epoch. */
 static int tuner_threads(const tuner *t, int64_t s)
 {
-    return t->many && s < TUNE_STEPS ? (s % 2 ? 1 : t->many) : t->chosen;
+    return t->many && s == 2 ? tuner_other(t) : t->chosen;
 }
 
 /* Records that step s took `seconds`; true when the count was just chosen. */
 static bool tuner_record(tuner *t, int64_t s, double seconds)
 {
-    if (!t->many || s >= TUNE_STEPS)
+    if (!t->many || s < 1 || s > 3)
         return false;
-    if (s >= 2) /* the first steps warm up threads and memory */
-        t->time[s % 2 ? 0 : 1] += seconds;
-    if (s < TUNE_STEPS - 1)
+    if (s == 2)
+        t->try = seconds;
+    else
+        t->ref = (s == 1 ? 0 : t->ref) + seconds / 2;
+    if (s < 3)
         return false;
-    t->chosen = t->time[1] <= t->time[0] ? t->many : 1;
+    if (t->try < t->ref) {
+        double r = t->ref;
+        t->chosen = tuner_other(t);
+        t->ref = t->try, t->try = r;
+    }
     return true;
 }
 
@@ -875,7 +881,6 @@ int main(int argc, char **argv)
     for (int epoch = 1; epoch <= o.epochs && !out_of_time; epoch++) {
         shuffle(&g, draws, order, train.n);
         bool whole_epoch = true;
-        tune.time[0] = tune.time[1] = 0;
         for (int64_t s = 0; s < steps_per_epoch; s++) {
             double t = now(), elapsed = t - t_train;
             double per_step = step ? elapsed / (double)step : 0;
@@ -898,9 +903,9 @@ int main(int argc, char **argv)
             loss_sum += loss, mark_images += b;
             double t_end = now();
             if (tuner_record(&tune, s, t_end - t))
-                printf("epoch %2d  %d threads: %.0f ms/step, 1 thread: %.0f ms/step; using %d\n",
-                       epoch, tune.many, 1e3 * tune.time[1] / (TUNE_STEPS / 2 - 1),
-                       1e3 * tune.time[0] / (TUNE_STEPS / 2 - 1), tune.chosen);
+                printf("epoch %2d  threads: %d at %.0f ms/step, %d at %.0f ms/step; using %d\n",
+                       epoch, tune.chosen, 1e3 * tune.ref, tuner_other(&tune), 1e3 * tune.try,
+                       tune.chosen);
 
             if (step % PRINT_EVERY == 0 || s + 1 == steps_per_epoch) {
                 printf("epoch %2d  step %4lld/%lld  loss %.4f  lr %.2e  %5.0f img/s  elapsed "
