@@ -10,27 +10,20 @@ cformer uses: CF_NUM_THREADS, else the cores this process may run on. The
 ratio column is torch over BLIS when a run of bench/matmul (its stdout) is
 passed with --blis FILE; otherwise it is left out.
 
-torch.set_num_threads covers torch's own kernels only. A Debian torch does its
-float matmuls in the system BLAS (here BLIS through its BLAS interface), which
-takes its thread count from the environment when it loads, so the BLAS
-variables are set to the same count before torch is imported.
+Threads and timing: bench/torch_harness.py. A Debian torch does its float
+matmuls in the system BLAS (here BLIS through its BLAS interface), which
+takes the thread count torch_harness puts in the environment.
 """
-import argparse
+import functools
 import os
-import statistics
 import sys
-import time
 
-REPS = 7
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_harness  # noqa: E402
+from torch_harness import REPS  # noqa: E402
+
 TARGET_SECONDS = 0.3
 WARMUP_SECONDS = 0.05
-
-
-def default_threads():
-    env = os.environ.get("CF_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0))
 
 
 def cases(torch, gen):
@@ -53,24 +46,6 @@ def cases(torch, gen):
     return out
 
 
-def seconds_per_call(torch, a, b):
-    n, t0 = 0, time.perf_counter()
-    while True:
-        torch.matmul(a, b)
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= WARMUP_SECONDS and n >= 2:
-            break
-    calls = max(1, int(TARGET_SECONDS / REPS / (dt / n)))
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            torch.matmul(a, b)
-        times.append((time.perf_counter() - t0) / calls)
-    return statistics.median(times)
-
-
 def blis_column(path):
     """BLIS GFLOP/s by case name, read from bench/matmul's output."""
     col = {}
@@ -86,18 +61,10 @@ def blis_column(path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=default_threads(),
-                   help="threads for torch (default: as cformer)")
+    p = torch_harness.arg_parser(__doc__)
     p.add_argument("--blis", metavar="FILE",
                    help="bench/matmul output, for a torch/BLIS column")
-    args = p.parse_args()
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
-    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
+    torch, args = torch_harness.import_torch(p)
     blis = blis_column(args.blis) if args.blis else {}
 
     print(f"threads: {torch.get_num_threads()} "
@@ -111,7 +78,9 @@ def main():
     gen = torch.Generator().manual_seed(1234)
     with torch.no_grad():
         for name, flops, a, b in cases(torch, gen):
-            g = flops / seconds_per_call(torch, a, b) * 1e-9
+            s = torch_harness.seconds_per_call(functools.partial(torch.matmul, a, b),
+                                               WARMUP_SECONDS, TARGET_SECONDS / REPS)
+            g = flops / s * 1e-9
             line = f"{name:<26s} {g:16.1f}"
             if name in blis:
                 line += f" {blis[name]:14.1f} {g / blis[name]:14.2f}"

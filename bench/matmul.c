@@ -9,28 +9,20 @@
  * arena reset after every call. BLIS gets the same data, shapes and thread
  * count through bli_sgemm_ex, writing into a buffer allocated once.
  *
- * Method: a warm-up, then REPS repetitions of each side, interleaved so both
- * see the same machine state. A repetition is as many calls as fill about
- * TARGET_SECONDS / REPS; the median repetition is reported as GFLOP/s
- * (2 M N K per matrix). The two outputs are compared once per case, so a
- * fast wrong answer fails the run.
+ * Method (bench/harness.h): a warm-up, then BENCH_REPS repetitions of each
+ * side, interleaved so both see the same machine state. A repetition is as
+ * many calls as fill about TARGET_SECONDS / BENCH_REPS; the median
+ * repetition is reported as GFLOP/s (2 M N K per matrix). The two outputs
+ * are compared once per case, so a fast wrong answer fails the run.
  */
-#ifndef _GNU_SOURCE
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#endif
 #include "cformer/cformer.h"
+#include "bench/harness.h"
 
 #include <blis.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#define REPS           7
 #define TARGET_SECONDS 0.3 /* per side and case */
 #define WARMUP_SECONDS 0.05
 
@@ -56,17 +48,9 @@ typedef struct {
     bool failed; /* a cformer call returned NULL */
 } bench;
 
-typedef void (*runner)(bench *b, int calls);
-
-static double now(void)
+static void run_cformer(void *state, int calls)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void run_cformer(bench *b, int calls)
-{
+    bench *b = state;
     CF_NO_GRAD
     {
         for (int i = 0; i < calls; i++) {
@@ -87,8 +71,9 @@ static void gemm_one(const mm_case *c, int64_t i, rntm_t *rntm)
 }
 
 /* What a plain user writes: a loop over the batch, every call on nt threads. */
-static void run_blis(bench *b, int calls)
+static void run_blis(void *state, int calls)
 {
+    bench *b = state;
     for (int it = 0; it < calls; it++)
         for (int64_t i = 0; i < b->cs->batch; i++)
             gemm_one(b->cs, i, &b->rntm);
@@ -97,60 +82,13 @@ static void run_blis(bench *b, int calls)
 /* The batch split over nt threads, one BLIS thread per product: the strategy
  * cformer uses for many small products. BLIS copies the rntm it is handed,
  * so the threads can share it. */
-static void run_blis_batch_parallel(bench *b, int calls)
+static void run_blis_batch_parallel(void *state, int calls)
 {
+    bench *b = state;
     for (int it = 0; it < calls; it++) {
 #pragma omp parallel for num_threads(b->nt) schedule(static)
         for (int64_t i = 0; i < b->cs->batch; i++)
             gemm_one(b->cs, i, &b->rntm1);
-    }
-}
-
-/* The 1-minute load average, or -1 where /proc/loadavg does not exist. */
-static double load_average(void)
-{
-    double load = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1)
-            load = -1;
-        fclose(f);
-    }
-    return load;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* Seconds per call of each runner: the median of REPS repetitions, the
- * runners taking turns and going first in turn. */
-static void time_runners(bench *b, int nr, const runner *run, double *per_call)
-{
-    int calls[4];
-    double t[4][REPS];
-    for (int r = 0; r < nr; r++) {
-        int n = 0;
-        double t0 = now(), dt;
-        do {
-            run[r](b, 1);
-            n++;
-        } while ((dt = now() - t0) < WARMUP_SECONDS || n < 2);
-        double c = TARGET_SECONDS / REPS / (dt / n);
-        calls[r] = c < 1 ? 1 : (int)c;
-    }
-    for (int rep = 0; rep < REPS; rep++)
-        for (int j = 0; j < nr; j++) {
-            int r = (rep + j) % nr; /* each runner goes first in turn */
-            double t0 = now();
-            run[r](b, calls[r]);
-            t[r][rep] = (now() - t0) / calls[r];
-        }
-    for (int r = 0; r < nr; r++) {
-        qsort(t[r], REPS, sizeof(double), cmp_double);
-        per_call[r] = t[r][REPS / 2];
     }
 }
 
@@ -221,14 +159,8 @@ static mm_case plain(const char *name, cf_rng *g, int64_t m, int64_t k, int64_t 
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            cf_set_num_threads(atoi(argv[++i]));
-        } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (!bench_parse_args(argc, argv))
+        return 2;
     bench b = {0};
     b.nt = cf_get_num_threads();
     bli_rntm_init(&b.rntm);
@@ -291,18 +223,8 @@ int main(int argc, char **argv)
 
     printf("threads: %d (cformer cf_get_num_threads, BLIS rntm)\n", b.nt);
     printf("cf_matmul forward vs BLIS %s bli_sgemm_ex, median of %d repetitions\n",
-           bli_info_get_version_str(), REPS);
-    /* Busy cores wreck BLIS's spinning barriers: say when there are more
-     * runnable processes than cores. */
-    int cores = 1;
-#ifdef _OPENMP
-    cores = omp_get_num_procs();
-#endif
-    double load = load_average();
-    if (load > cores)
-        printf("note: load average %.1f on %d cores: other processes compete for them, "
-               "so expect noise\n",
-               load, cores);
+           bli_info_get_version_str(), BENCH_REPS);
+    bench_note_load();
     printf("%-26s %16s %14s %14s\n", "M x K x N", "cformer GFLOP/s", "BLIS GFLOP/s",
            "cformer/BLIS");
     int status = 0;
@@ -317,10 +239,10 @@ int main(int argc, char **argv)
             continue;
         }
         size_t extra = extra_bytes(&b);
-        runner run[3] = {run_cformer, run_blis, run_blis_batch_parallel};
+        bench_runner run[3] = {run_cformer, run_blis, run_blis_batch_parallel};
         double t[3];
         int nr = b.cs->batch > 1 && b.nt > 1 ? 3 : 2;
-        time_runners(&b, nr, run, t);
+        bench_time_interleaved(nr, run, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS, t);
         if (b.failed) {
             printf("%-26s cf_matmul failed: %s\n", b.cs->name, cf_error_message());
             status = 1;

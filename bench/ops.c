@@ -18,29 +18,23 @@
  * are heap tensors, so their gradients are allocated once and accumulate;
  * the step arena is reset after every call.
  *
- * Method: a warm-up, then the median of REPS repetitions, each as many calls
- * as fill about TARGET_SECONDS.
+ * Method (bench/harness.h): a warm-up, then the median of BENCH_REPS
+ * repetitions, each as many calls as fill about TARGET_SECONDS.
  */
 #ifndef _GNU_SOURCE
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, popen */
+#define _POSIX_C_SOURCE 200809L /* pclose */
 #endif
 #include "cformer/cformer.h"
+#include "bench/harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #ifndef OPS_TORCH
 #define OPS_TORCH "bench/ops_torch.py"
 #endif
-#define PYTHON "/usr/bin/python3"
 
-#define REPS           7
 #define TARGET_SECONDS 0.3 /* per repetition */
 #define WARMUP_SECONDS 0.1
 #define MAX_ROWS       2 /* torch rows per workload: its passes */
@@ -84,13 +78,6 @@ typedef struct {
     double ms;
 } torch_row;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static cf_tensor *forward(bench *b)
 {
     const workload *w = b->w;
@@ -105,8 +92,9 @@ static cf_tensor *forward(bench *b)
     return NULL;
 }
 
-static void run_fwd(bench *b, int calls)
+static void run_fwd(void *state, int calls)
 {
+    bench *b = state;
     CF_NO_GRAD
     {
         for (int i = 0; i < calls; i++) {
@@ -117,41 +105,15 @@ static void run_fwd(bench *b, int calls)
     }
 }
 
-static void run_fwd_bwd(bench *b, int calls)
+static void run_fwd_bwd(void *state, int calls)
 {
+    bench *b = state;
     for (int i = 0; i < calls; i++) {
         cf_tensor *out = forward(b);
         if (!out || (b->dout ? cf_backward_with(out, b->dout) : cf_backward(out)) != CF_OK)
             b->failed = true;
         cf_arena_reset(b->step);
     }
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, c = *(const double *)y;
-    return (a > c) - (a < c);
-}
-
-/* Milliseconds per call: the median of REPS repetitions after a warm-up. */
-static double ms_per_call(bench *b, void (*run)(bench *, int))
-{
-    int n = 0;
-    double t0 = now(), dt;
-    do {
-        run(b, 1);
-        n++;
-    } while ((dt = now() - t0) < WARMUP_SECONDS || n < 2);
-    double c = TARGET_SECONDS / (dt / n);
-    int calls = c < 1 ? 1 : (int)c;
-    double t[REPS];
-    for (int r = 0; r < REPS; r++) {
-        t0 = now();
-        run(b, calls);
-        t[r] = (now() - t0) / calls;
-    }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return 1e3 * t[REPS / 2];
 }
 
 /* The workload's inputs as heap tensors that require a gradient, and the
@@ -195,30 +157,11 @@ static void teardown(bench *b)
     cf_tensor_free(b->dout);
 }
 
-/* Writes torch's version into buf and returns true when /usr/bin/python3
- * exists and imports torch. */
-static bool torch_version(char *buf, int size)
-{
-    if (access(PYTHON, X_OK) != 0)
-        return false;
-    FILE *p = popen(PYTHON " -c 'import torch; print(torch.__version__)' 2>/dev/null", "r");
-    if (!p)
-        return false;
-    bool got = fgets(buf, size, p) != NULL;
-    if (pclose(p) != 0 || !got)
-        return false;
-    buf[strcspn(buf, "\n")] = '\0';
-    return true;
-}
-
 /* Runs bench/ops_torch.py on workload w with nt threads; returns how many
  * rows it gave (up to max). */
 static int run_torch(const workload *w, int nt, torch_row *rows, int max)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, PYTHON " '%s' --threads %d --only '%s' '%s'", OPS_TORCH, nt, w->op,
-             w->shape);
-    FILE *p = popen(cmd, "r");
+    FILE *p = bench_torch_open(OPS_TORCH, nt, "--only '%s' '%s'", w->op, w->shape);
     if (!p)
         return 0;
     int n = 0;
@@ -243,49 +186,22 @@ static double torch_ms(const torch_row *rows, int n, const workload *w, const ch
     return -1;
 }
 
-/* The 1-minute load average, or -1 where /proc/loadavg does not exist. */
-static double load_average(void)
-{
-    double load = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1)
-            load = -1;
-        fclose(f);
-    }
-    return load;
-}
-
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            cf_set_num_threads(atoi(argv[++i]));
-        } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (!bench_parse_args(argc, argv))
+        return 2;
     int nt = cf_get_num_threads();
     printf("threads: %d (cformer cf_get_num_threads, torch.set_num_threads)\n", nt);
-    printf("cformer: median of %d repetitions of ~%.1f s\n", REPS, TARGET_SECONDS);
-    int cores = 1;
-#ifdef _OPENMP
-    cores = omp_get_num_procs();
-#endif
-    double load = load_average();
-    if (load > cores)
-        printf("note: load average %.1f on %d cores: other processes compete for them, "
-               "so expect noise\n",
-               load, cores);
+    printf("cformer: median of %d repetitions of ~%.1f s\n", BENCH_REPS, TARGET_SECONDS);
+    bench_note_load();
     fflush(stdout);
 
     char version[64];
-    bool torch = torch_version(version, sizeof version);
+    bool torch = bench_torch_version(version, sizeof version);
     if (torch)
         printf("torch: PyTorch %s through %s, same method\n", version, OPS_TORCH);
     else
-        printf("torch: %s cannot import torch; no comparison\n", PYTHON);
+        printf("torch: %s cannot import torch; no comparison\n", BENCH_PYTHON);
 
     bench b = {.step = cf_arena_new(0)};
     if (!b.step) {
@@ -309,7 +225,8 @@ int main(int argc, char **argv)
         }
         for (int pass = 0; pass < (b.w->fwd_only ? 1 : 2); pass++) {
             const char *name = pass ? "fwd+bwd" : "fwd";
-            double ms = ms_per_call(&b, pass ? run_fwd_bwd : run_fwd);
+            double ms =
+                1e3 * bench_time(pass ? run_fwd_bwd : run_fwd, &b, WARMUP_SECONDS, TARGET_SECONDS);
             if (b.failed) {
                 printf("%-17s %-14s %-8s failed: %s\n", b.w->op, b.w->shape, name,
                        cf_error_message());

@@ -21,54 +21,25 @@ to every input, as a training step computes it. autograd.grad returns fresh
 gradients, as .backward() after zero_grad(set_to_none=True) makes them,
 where cformer adds into gradients its heap inputs keep.
 
-Method, as in bench/ops.c: a warm-up, then the median of REPS repetitions,
-each as many calls as fill about TARGET_SECONDS.
+Method, as in bench/ops.c (bench/torch_harness.py): a warm-up, then the
+median of REPS repetitions, each as many calls as fill about TARGET_SECONDS.
 
 PyTorch 1.13 has no F.scaled_dot_product_attention, so attention is written
 out as softmax(q @ k^T * scale + mask) @ v, the causal mask an additive
 [T, T] float mask of -inf above the diagonal, built once outside the timing.
 
-The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
-cores this process may run on. torch.set_num_threads covers torch's own
-kernels; the system BLAS that a Debian torch calls for its matmuls takes its
-count from the environment when it loads, so the BLAS variables are set
-before the import.
+The thread count defaults to what cformer uses (bench/torch_harness.py).
 """
-import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
-REPS = 7
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_harness  # noqa: E402
+from torch_harness import REPS  # noqa: E402
+
 TARGET_SECONDS = 0.3  # per repetition
 WARMUP_SECONDS = 0.1
-
-
-def default_threads():
-    env = os.environ.get("CF_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0))
-
-
-def ms_per_call(fn):
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= WARMUP_SECONDS and n >= 2:
-            break
-    calls = max(1, int(TARGET_SECONDS / (dt / n)))
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - t0) / calls)
-    return 1e3 * statistics.median(times)
 
 
 def workloads(torch):
@@ -112,18 +83,10 @@ def workloads(torch):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=default_threads(),
-                   help="threads for torch (default: as cformer)")
+    p = torch_harness.arg_parser(__doc__)
     p.add_argument("--only", nargs=2, metavar=("OP", "SHAPE"),
                    help="time this workload only, e.g. softmax [8192,1024]")
-    args = p.parse_args()
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
-    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
+    torch, args = torch_harness.import_torch(p)
     torch.manual_seed(1234)
 
     print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -148,7 +111,8 @@ def main():
                 def run():
                     y = forward(*leaves)
                     torch.autograd.grad(y, leaves, dout)
-            print(f"{op} {shape} {ps} {ms_per_call(run):.4f}", flush=True)
+            ms = 1e3 * torch_harness.seconds_per_call(run, WARMUP_SECONDS, TARGET_SECONDS)
+            print(f"{op} {shape} {ps} {ms:.4f}", flush=True)
     return 0
 
 

@@ -14,21 +14,15 @@
  *  - greedy: eval mode, greedy decoding of the batch for up to 20 tokens
  *    (stopping when every sequence has produced eos), arena reset.
  *
- * Method: a warm-up, then REPS repetitions of about TARGET_SECONDS / REPS
- * each (at least one step); the median repetition is reported in
- * milliseconds per step.
+ * Method (bench/harness.h): a warm-up, then BENCH_REPS repetitions of about
+ * TARGET_SECONDS / BENCH_REPS each (at least one step); the median
+ * repetition is reported in milliseconds per step.
  */
-#ifndef _GNU_SOURCE
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#endif
 #include "cformer/cformer.h"
+#include "bench/harness.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#define REPS           7
 #define TARGET_SECONDS 3.0 /* per measurement */
 #define WARMUP_SECONDS 0.5
 #define BATCH          64
@@ -48,15 +42,9 @@ typedef struct {
     bool failed;
 } bench;
 
-static double now(void)
+static void train_steps(void *state, int n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void train_steps(bench *b, int n)
-{
+    bench *b = state;
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_seq2seq_forward(b->m, b->src, b->tgt, 1, NULL, NULL);
         cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(BATCH * LEN, TGT_VOCAB)),
@@ -69,42 +57,14 @@ static void train_steps(bench *b, int n)
     }
 }
 
-static void greedy_steps(bench *b, int n)
+static void greedy_steps(void *state, int n)
 {
+    bench *b = state;
     for (int i = 0; i < n; i++) {
         if (cf_seq2seq_greedy(b->m, b->src, LEN, b->out, NULL) != CF_OK)
             b->failed = true;
         cf_arena_reset(b->step);
     }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Milliseconds per step: the median of REPS repetitions. */
-static double ms_per_step(bench *b, void (*run)(bench *, int))
-{
-    int n = 0;
-    double t0 = now(), dt;
-    do {
-        run(b, 1);
-        n++;
-        dt = now() - t0;
-    } while (dt < WARMUP_SECONDS || n < 2);
-    int steps = (int)(TARGET_SECONDS / REPS / (dt / n));
-    if (steps < 1)
-        steps = 1;
-    double t[REPS];
-    for (int r = 0; r < REPS; r++) {
-        t0 = now();
-        run(b, steps);
-        t[r] = (now() - t0) / steps;
-    }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return 1e3 * t[REPS / 2];
 }
 
 /* The token of sequence i at position t: the same formula as
@@ -118,14 +78,8 @@ static int32_t token(int i, int t, int vocab)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            cf_set_num_threads(atoi(argv[++i]));
-        } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (!bench_parse_args(argc, argv))
+        return 2;
     cf_seq2seq_config cfg = {.src_vocab = SRC_VOCAB,
                              .tgt_vocab = TGT_VOCAB,
                              .emb = 64,
@@ -159,10 +113,10 @@ int main(int argc, char **argv)
     printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
     printf("seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "
            "vocab 60/50, batch %d, length %d; %lld parameters; median of %d repetitions\n",
-           BATCH, LEN, (long long)cf_module_num_params(cf_seq2seq_module(b.m)), REPS);
+           BATCH, LEN, (long long)cf_module_num_params(cf_seq2seq_module(b.m)), BENCH_REPS);
     cf_module_train(cf_seq2seq_module(b.m), true);
-    double train = ms_per_step(&b, train_steps);
-    double greedy = ms_per_step(&b, greedy_steps);
+    double train = 1e3 * bench_time(train_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    double greedy = 1e3 * bench_time(greedy_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
     printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + Adam)", train);
     printf("%-36s %10.2f ms/step\n", "greedy decoding (20 tokens)", greedy);
 

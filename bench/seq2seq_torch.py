@@ -13,31 +13,22 @@ every sequence has produced eos. The median of 7 repetitions of about 3 s
 in all, after a warm-up. The model is the one of tests/golden/gen_seq2seq.py
 (nn.GRU without packing, a GRUCell decoder step by step, as zoo/seq2seq.c).
 
-The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
-cores this process may run on. torch.set_num_threads covers torch's own
-kernels; the system BLAS that a Debian torch calls takes its count from the
-environment when it loads, so the BLAS variables are set before the import.
+Threads and timing: bench/torch_harness.py; the thread count defaults to
+what cformer uses.
 """
-import argparse
 import os
-import statistics
 import sys
-import time
 
-REPS = 7
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_harness  # noqa: E402
+from torch_harness import REPS  # noqa: E402
+
 TARGET_SECONDS = 3.0
 WARMUP_SECONDS = 0.5
 BATCH = 64
 LEN = 20
 SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS = 60, 50, 64, 128, 64, 2
 PAD, BOS, EOS = 0, 1, 2
-
-
-def default_threads():
-    env = os.environ.get("CF_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0))
 
 
 def build(torch):
@@ -125,35 +116,11 @@ def token(i, t, vocab):
 
 
 def ms_per_step(step):
-    n, t0 = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= WARMUP_SECONDS and n >= 2:
-            break
-    steps = max(1, int(TARGET_SECONDS / REPS / (dt / n)))
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - t0) / steps)
-    return 1e3 * statistics.median(times)
+    return 1e3 * torch_harness.seconds_per_call(step, WARMUP_SECONDS, TARGET_SECONDS / REPS)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=default_threads(),
-                   help="threads for torch (default: as cformer)")
-    args = p.parse_args()
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
-    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "OMP_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
+    torch, _ = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
     torch.manual_seed(1234)
     model = build(torch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)

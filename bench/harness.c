@@ -1,0 +1,133 @@
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, popen */
+#endif
+#include "bench/harness.h"
+
+#include "cformer/cformer.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+bool bench_parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            cf_set_num_threads(atoi(argv[++i]));
+        } else {
+            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+void bench_time_interleaved(int n, const bench_runner *run, void *state, double warmup,
+                            double rep_seconds, double *per_call)
+{
+    assert(n >= 1 && n <= BENCH_MAX_RUNNERS);
+    int calls[BENCH_MAX_RUNNERS];
+    double t[BENCH_MAX_RUNNERS][BENCH_REPS];
+    for (int r = 0; r < n; r++) {
+        int k = 0;
+        double t0 = now(), dt;
+        do {
+            run[r](state, 1);
+            k++;
+        } while ((dt = now() - t0) < warmup || k < 2);
+        double c = rep_seconds / (dt / k);
+        calls[r] = c < 1 ? 1 : (int)c;
+    }
+    for (int rep = 0; rep < BENCH_REPS; rep++)
+        for (int j = 0; j < n; j++) {
+            int r = (rep + j) % n;
+            double t0 = now();
+            run[r](state, calls[r]);
+            t[r][rep] = (now() - t0) / calls[r];
+        }
+    for (int r = 0; r < n; r++) {
+        qsort(t[r], BENCH_REPS, sizeof(double), cmp_double);
+        per_call[r] = t[r][BENCH_REPS / 2];
+    }
+}
+
+double bench_time(bench_runner run, void *state, double warmup, double rep_seconds)
+{
+    double per_call;
+    bench_time_interleaved(1, &run, state, warmup, rep_seconds, &per_call);
+    return per_call;
+}
+
+/* The 1-minute load average, or -1 where /proc/loadavg does not exist. */
+static double load_average(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    return load;
+}
+
+void bench_note_load(void)
+{
+    int cores = 1;
+#ifdef _OPENMP
+    cores = omp_get_num_procs();
+#endif
+    double load = load_average();
+    if (load > cores)
+        printf("note: load average %.1f on %d cores: other processes compete for them, "
+               "so expect noise\n",
+               load, cores);
+}
+
+bool bench_torch_version(char *buf, int size)
+{
+    if (access(BENCH_PYTHON, X_OK) != 0)
+        return false;
+    FILE *p = popen(BENCH_PYTHON " -c 'import torch; print(torch.__version__)' 2>/dev/null", "r");
+    if (!p)
+        return false;
+    bool got = fgets(buf, size, p) != NULL;
+    if (pclose(p) != 0 || !got)
+        return false;
+    buf[strcspn(buf, "\n")] = '\0';
+    return true;
+}
+
+FILE *bench_torch_open(const char *script, int threads, const char *args_fmt, ...)
+{
+    char cmd[4096];
+    int len = snprintf(cmd, sizeof cmd, BENCH_PYTHON " '%s' --threads %d ", script, threads);
+    if (len < 0 || (size_t)len >= sizeof cmd)
+        return NULL;
+    va_list ap;
+    va_start(ap, args_fmt);
+    int more = vsnprintf(cmd + len, sizeof cmd - (size_t)len, args_fmt, ap);
+    va_end(ap);
+    if (more < 0 || (size_t)more >= sizeof cmd - (size_t)len)
+        return NULL;
+    return popen(cmd, "r");
+}
