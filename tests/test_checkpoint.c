@@ -12,49 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- A scratch directory per test ---- */
-
-static char tmpdir[64];
-
-static void tmp_setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cf_ckpt_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
+/* ---- Files in the scratch directory (tcase_scratch) ---- */
 
 /* The number of entries in the scratch directory. */
 static int dir_entries(void)
 {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(scratch_path(NULL));
     ck_assert_ptr_nonnull(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d));)
         n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     return n;
-}
-
-static void tmp_teardown(void)
-{
-    DIR *d = opendir(tmpdir);
-    char path[512];
-    for (struct dirent *e; d && (e = readdir(d));) {
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
-static const char *tmp(const char *file)
-{
-    static char paths[4][512];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmpdir, file);
-    return p;
 }
 
 /* The file's bytes (malloc'd) and size. */
@@ -146,8 +115,8 @@ START_TEST(module_round_trip_is_bit_exact)
     net a = net_new(1, 16, true), b = net_new(2, 16, true);
     cf_tensor *x = cf_uniform(NULL, -1, 1, CF_SHAPE(3, 6));
     net_forward(&a, x); /* advances a's dropout generator */
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
-    ck_assert_int_eq(cf_module_load(b.root, tmp("a.safetensors"), true), CF_OK);
+    ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_load(b.root, scratch_path("a.safetensors"), true), CF_OK);
     expect_same(b.root, snap(a.root), "loaded model");
     ck_assert_int_eq(b.drop->rng.seed, a.drop->rng.seed);
     ck_assert_int_eq(b.drop->rng.offset, a.drop->rng.offset);
@@ -162,9 +131,9 @@ START_TEST(module_save_names_parameters_as_pytorch_does)
     net a = net_new(1, 16, true);
     cf_module *block = cf_module_new("Block", a.root, "layers");
     cf_layernorm_new(cf_module_new("Layer", block, "0"), "norm", 16, 1e-5f, true);
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
     cf_safetensors *f;
-    ck_assert_int_eq(cf_safetensors_open(tmp("a.safetensors"), &f), CF_OK);
+    ck_assert_int_eq(cf_safetensors_open(scratch_path("a.safetensors"), &f), CF_OK);
     static const char *const want[] = {"fc1.weight",           "fc1.bias",
                                        "fc2.weight",           "fc2.bias",
                                        "layers.0.norm.weight", "layers.0.norm.bias"};
@@ -198,8 +167,8 @@ START_TEST(module_load_restores_attention_and_gru_generators)
     ck_assert_ptr_nonnull(cf_mha_forward(mha[0], x, x, x, NULL));
     ck_assert_ptr_nonnull(cf_gru_forward(gru[0], x, NULL, NULL));
     ck_assert(mha[0]->rng.offset > 0 && gru[0]->rng.offset > 0);
-    ck_assert_int_eq(cf_module_save(m[0], tmp("a.safetensors")), CF_OK);
-    ck_assert_int_eq(cf_module_load(m[1], tmp("a.safetensors"), true), CF_OK);
+    ck_assert_int_eq(cf_module_save(m[0], scratch_path("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_load(m[1], scratch_path("a.safetensors"), true), CF_OK);
     ck_assert(!memcmp(&mha[1]->rng, &mha[0]->rng, sizeof(cf_rng)));
     ck_assert(!memcmp(&gru[1]->rng, &gru[0]->rng, sizeof(cf_rng)));
     cf_module_free(m[0]);
@@ -216,8 +185,8 @@ START_TEST(module_names_with_quotes_survive_the_metadata)
         d[i] = cf_dropout_new(m[i], "say \"hi\"\\\n", 0.5f, 1 + i);
     }
     cf_dropout_forward(d[0], cf_ones(CF_SHAPE(4)));
-    ck_assert_int_eq(cf_module_save(m[0], tmp("a.safetensors")), CF_OK);
-    ck_assert_int_eq(cf_module_load(m[1], tmp("a.safetensors"), true), CF_OK);
+    ck_assert_int_eq(cf_module_save(m[0], scratch_path("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_load(m[1], scratch_path("a.safetensors"), true), CF_OK);
     ck_assert(!memcmp(&d[1]->rng, &d[0]->rng, sizeof(cf_rng)));
     cf_module_free(m[0]);
     cf_module_free(m[1]);
@@ -229,8 +198,8 @@ START_TEST(non_strict_load_ignores_extra_tensors)
     /* The file has layers.0.norm.*, which b lacks. */
     net a = net_new(1, 16, true), b = net_new(2, 16, true);
     cf_layernorm_new(a.root, "extra", 4, 1e-5f, true);
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
-    ck_assert_int_eq(cf_module_load(b.root, tmp("a.safetensors"), false), CF_OK);
+    ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_load(b.root, scratch_path("a.safetensors"), false), CF_OK);
     ASSERT_NO_ERROR();
     for (const char *const *p = (const char *const[]){"fc1.weight", "fc2.bias", NULL}; *p; p++) {
         float *x = cf_module_find(a.root, *p)->data, *y = cf_module_find(b.root, *p)->data;
@@ -244,10 +213,10 @@ END_TEST
 START_TEST(load_needs_no_arena_and_keeps_the_callers)
 {
     net a = net_new(1, 16, true);
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
     cf_arena *mine = cf_arena_current();
     cf_arena_use(NULL);
-    ck_assert_int_eq(cf_module_load(a.root, tmp("a.safetensors"), true), CF_OK);
+    ck_assert_int_eq(cf_module_load(a.root, scratch_path("a.safetensors"), true), CF_OK);
     ck_assert_ptr_null(cf_arena_current());
     cf_arena_use(mine);
     cf_module_free(a.root);
@@ -256,9 +225,9 @@ END_TEST
 
 START_TEST(module_save_and_load_reject_null)
 {
-    ck_assert_int_eq(cf_module_save(NULL, tmp("a.safetensors")), CF_ERR_ARG);
+    ck_assert_int_eq(cf_module_save(NULL, scratch_path("a.safetensors")), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_module_save", NULL);
-    ck_assert_int_eq(cf_module_load(NULL, tmp("a.safetensors"), true), CF_ERR_ARG);
+    ck_assert_int_eq(cf_module_load(NULL, scratch_path("a.safetensors"), true), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_module_load", NULL);
     ck_assert_int_eq(dir_entries(), 0);
 }
@@ -270,7 +239,7 @@ START_TEST(save_leaves_no_temporary_file)
 {
     net a = net_new(1, 16, true);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
+        ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
     ck_assert_int_eq(dir_entries(), 1);
     cf_module_free(a.root);
 }
@@ -279,7 +248,7 @@ END_TEST
 START_TEST(save_into_a_missing_directory_fails_and_leaves_nothing)
 {
     net a = net_new(1, 16, true);
-    ck_assert_int_eq(cf_module_save(a.root, tmp("nowhere/a.safetensors")), CF_ERR_IO);
+    ck_assert_int_eq(cf_module_save(a.root, scratch_path("nowhere/a.safetensors")), CF_ERR_IO);
     assert_error(CF_ERR_IO, "nowhere/a.safetensors", NULL);
     ck_assert_int_eq(dir_entries(), 0);
     cf_module_free(a.root);
@@ -289,7 +258,7 @@ END_TEST
 START_TEST(failed_save_keeps_the_existing_checkpoint)
 {
     net a = net_new(1, 16, true);
-    const char *path = tmp("a.safetensors");
+    const char *path = scratch_path("a.safetensors");
     ck_assert_int_eq(cf_module_save(a.root, path), CF_OK);
     long before_size;
     unsigned char *before = slurp(path, &before_size);
@@ -336,19 +305,22 @@ static void expect_bad(const char *path, bool strict, cf_status status, const ch
     cf_module_free(b.root);
 }
 
-/* Saves a good checkpoint of the standard model; returns its path. */
-static const char *good(void)
+/* Saves the model under root to file in the scratch directory and frees
+ * it; returns the path. */
+static const char *saved(cf_module *root, const char *file)
 {
-    net a = net_new(1, 16, true);
-    const char *path = tmp("good.safetensors");
-    ck_assert_int_eq(cf_module_save(a.root, path), CF_OK);
-    cf_module_free(a.root);
+    const char *path = scratch_path(file);
+    ck_assert_int_eq(cf_module_save(root, path), CF_OK);
+    cf_module_free(root);
     return path;
 }
 
+/* Saves a good checkpoint of the standard model; returns its path. */
+static const char *good(void) { return saved(net_new(1, 16, true).root, "good.safetensors"); }
+
 START_TEST(load_of_a_missing_file_fails)
 {
-    expect_bad(tmp("none.safetensors"), true, CF_ERR_IO, NULL);
+    expect_bad(scratch_path("none.safetensors"), true, CF_ERR_IO, NULL);
 }
 END_TEST
 
@@ -380,27 +352,22 @@ START_TEST(load_of_a_header_longer_than_the_file_fails)
 {
     unsigned char b[40] = {0x00, 0x10}; /* 4096 */
     memcpy(b + 8, "{\"__metadata__\":{}}             ", 32);
-    spit(tmp("long.safetensors"), b, sizeof b);
-    expect_bad(tmp("long.safetensors"), true, CF_ERR_FORMAT, NULL);
+    spit(scratch_path("long.safetensors"), b, sizeof b);
+    expect_bad(scratch_path("long.safetensors"), true, CF_ERR_FORMAT, NULL);
 }
 END_TEST
 
 START_TEST(load_of_a_file_without_a_parameter_fails)
 {
-    net a = net_new(1, 16, false); /* no fc2.bias */
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
-    expect_bad(tmp("a.safetensors"), true, CF_ERR_FORMAT, "fc2.bias");
-    expect_bad(tmp("a.safetensors"), false, CF_ERR_FORMAT, "fc2.bias");
-    cf_module_free(a.root);
+    const char *path = saved(net_new(1, 16, false).root, "a.safetensors"); /* no fc2.bias */
+    expect_bad(path, true, CF_ERR_FORMAT, "fc2.bias");
+    expect_bad(path, false, CF_ERR_FORMAT, "fc2.bias");
 }
 END_TEST
 
 START_TEST(load_of_a_wrong_shape_fails)
 {
-    net a = net_new(1, 8, true);
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
-    expect_bad(tmp("a.safetensors"), false, CF_ERR_SHAPE, "fc1.weight");
-    cf_module_free(a.root);
+    expect_bad(saved(net_new(1, 8, true).root, "a.safetensors"), false, CF_ERR_SHAPE, "fc1.weight");
 }
 END_TEST
 
@@ -408,11 +375,9 @@ START_TEST(load_of_a_wrong_dtype_fails)
 {
     /* fc2.bias, the last parameter, as int32: the others would load. */
     net a = net_new(1, 16, true);
-    const char *names[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
-    cf_tensor *ts[] = {a.fc1->weight, a.fc1->bias, a.fc2->weight,
-                       cf_from_ints((int32_t[]){1, 2, 3, 4}, CF_SHAPE(4))};
-    ck_assert_int_eq(cf_safetensors_save(tmp("a.safetensors"), 4, names, ts, NULL), CF_OK);
-    expect_bad(tmp("a.safetensors"), true, CF_ERR_DTYPE, "fc2.bias");
+    save_params(a.root, scratch_path("a.safetensors"), NULL, "fc2.bias",
+                cf_from_ints((int32_t[]){1, 2, 3, 4}, CF_SHAPE(4)));
+    expect_bad(scratch_path("a.safetensors"), true, CF_ERR_DTYPE, "fc2.bias");
     cf_module_free(a.root);
 }
 END_TEST
@@ -421,9 +386,7 @@ START_TEST(strict_load_rejects_an_extra_tensor)
 {
     net a = net_new(1, 16, true);
     cf_module_param(a.root, "temperature", CF_SHAPE(1));
-    ck_assert_int_eq(cf_module_save(a.root, tmp("a.safetensors")), CF_OK);
-    expect_bad(tmp("a.safetensors"), true, CF_ERR_FORMAT, "temperature");
-    cf_module_free(a.root);
+    expect_bad(saved(a.root, "a.safetensors"), true, CF_ERR_FORMAT, "temperature");
 }
 END_TEST
 
@@ -432,9 +395,10 @@ START_TEST(load_of_a_bad_generator_state_fails)
     net a = net_new(1, 16, true);
     const char *names[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
     cf_tensor *ts[] = {a.fc1->weight, a.fc1->bias, a.fc2->weight, a.fc2->bias};
-    ck_assert_int_eq(
-        cf_safetensors_save(tmp("a.safetensors"), 4, names, ts, "{\"drop.rng\": \"12 x\"}"), CF_OK);
-    expect_bad(tmp("a.safetensors"), true, CF_ERR_FORMAT, "drop.rng");
+    ck_assert_int_eq(cf_safetensors_save(scratch_path("a.safetensors"), 4, names, ts,
+                                         "{\"drop.rng\": \"12 x\"}"),
+                     CF_OK);
+    expect_bad(scratch_path("a.safetensors"), true, CF_ERR_FORMAT, "drop.rng");
     cf_module_free(a.root);
 }
 END_TEST
@@ -493,15 +457,15 @@ static void expect_resume(int kind)
     o = make_optim(b.root, kind);
     for (int k = 0; k < K; k++)
         resumed[k] = train_step(&b, o, x, y);
-    ck_assert_int_eq(cf_module_save(b.root, tmp("model.safetensors")), CF_OK);
-    ck_assert_int_eq(cf_optim_save(o, tmp("optim.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_save(b.root, scratch_path("model.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_optim_save(o, scratch_path("optim.safetensors")), CF_OK);
     cf_optim_free(o);
     cf_module_free(b.root);
 
     net c = net_new(99, 16, true);
     o = make_optim(c.root, kind);
-    ck_assert_int_eq(cf_module_load(c.root, tmp("model.safetensors"), true), CF_OK);
-    ck_assert_int_eq(cf_optim_load(o, tmp("optim.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_load(c.root, scratch_path("model.safetensors"), true), CF_OK);
+    ck_assert_int_eq(cf_optim_load(o, scratch_path("optim.safetensors")), CF_OK);
     ck_assert_int_eq(cf_optim_steps(o), K);
     for (int k = K; k < N; k++)
         resumed[k] = train_step(&c, o, x, y);
@@ -529,9 +493,9 @@ START_TEST(optim_save_writes_state_under_parameter_names)
     net a = net_new(1, 16, true);
     cf_optim *o = make_optim(a.root, 0);
     train_step(&a, o, batch_x(), batch_y());
-    ck_assert_int_eq(cf_optim_save(o, tmp("o.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_optim_save(o, scratch_path("o.safetensors")), CF_OK);
     cf_safetensors *f;
-    ck_assert_int_eq(cf_safetensors_open(tmp("o.safetensors"), &f), CF_OK);
+    ck_assert_int_eq(cf_safetensors_open(scratch_path("o.safetensors"), &f), CF_OK);
     ck_assert_int_eq(cf_safetensors_count(f), 8);
     ck_assert_ptr_nonnull(cf_safetensors_get(f, "fc1.weight.exp_avg"));
     ck_assert_ptr_nonnull(cf_safetensors_get(f, "fc2.bias.exp_avg_sq"));
@@ -560,15 +524,15 @@ static void save_optim(net *n, int kind, const char *path)
 static void expect_bad_optim(const char *path, cf_status status, const char *fragment)
 {
     net b = net_new(2, 16, true);
-    save_optim(&b, 0, tmp("before.safetensors"));
+    save_optim(&b, 0, scratch_path("before.safetensors"));
     cf_optim *o = make_optim(b.root, 0);
-    ck_assert_int_eq(cf_optim_load(o, tmp("before.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_optim_load(o, scratch_path("before.safetensors")), CF_OK);
     ck_assert_int_eq(cf_optim_load(o, path), status);
     assert_error(status, path, fragment, NULL);
-    ck_assert_int_eq(cf_optim_save(o, tmp("after.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_optim_save(o, scratch_path("after.safetensors")), CF_OK);
     long n1, n2;
-    unsigned char *b1 = slurp(tmp("before.safetensors"), &n1),
-                  *b2 = slurp(tmp("after.safetensors"), &n2);
+    unsigned char *b1 = slurp(scratch_path("before.safetensors"), &n1),
+                  *b2 = slurp(scratch_path("after.safetensors"), &n2);
     ck_assert_msg(n1 == n2 && !memcmp(b1, b2, n1), "the optimizer changed");
     free(b1);
     free(b2);
@@ -579,10 +543,10 @@ static void expect_bad_optim(const char *path, cf_status status, const char *fra
 START_TEST(optim_load_of_another_kind_fails)
 {
     net a = net_new(1, 16, true);
-    save_optim(&a, 2, tmp("sgd.safetensors"));
-    expect_bad_optim(tmp("sgd.safetensors"), CF_ERR_FORMAT, "sgd");
-    save_optim(&a, 1, tmp("adamw.safetensors"));
-    expect_bad_optim(tmp("adamw.safetensors"), CF_ERR_FORMAT, "adamw");
+    save_optim(&a, 2, scratch_path("sgd.safetensors"));
+    expect_bad_optim(scratch_path("sgd.safetensors"), CF_ERR_FORMAT, "sgd");
+    save_optim(&a, 1, scratch_path("adamw.safetensors"));
+    expect_bad_optim(scratch_path("adamw.safetensors"), CF_ERR_FORMAT, "adamw");
     cf_module_free(a.root);
 }
 END_TEST
@@ -595,8 +559,8 @@ START_TEST(optim_load_for_other_parameters_fails)
     cf_optim *o = cf_adam_new(m, 0.1f, 0.9f, 0.999f, 1e-8f, 0);
     cf_backward(cf_sum_all(cf_linear_forward(l, batch_x())));
     cf_optim_step(o);
-    ck_assert_int_eq(cf_optim_save(o, tmp("other.safetensors")), CF_OK);
-    expect_bad_optim(tmp("other.safetensors"), CF_ERR_FORMAT, "proj.");
+    ck_assert_int_eq(cf_optim_save(o, scratch_path("other.safetensors")), CF_OK);
+    expect_bad_optim(scratch_path("other.safetensors"), CF_ERR_FORMAT, "proj.");
     cf_optim_free(o);
     cf_module_free(m);
 }
@@ -605,8 +569,8 @@ END_TEST
 START_TEST(optim_load_of_other_shapes_fails)
 {
     net a = net_new(1, 8, true);
-    save_optim(&a, 0, tmp("narrow.safetensors"));
-    expect_bad_optim(tmp("narrow.safetensors"), CF_ERR_SHAPE, "fc1.weight.exp_avg");
+    save_optim(&a, 0, scratch_path("narrow.safetensors"));
+    expect_bad_optim(scratch_path("narrow.safetensors"), CF_ERR_SHAPE, "fc1.weight.exp_avg");
     cf_module_free(a.root);
 }
 END_TEST
@@ -622,25 +586,25 @@ START_TEST(optim_load_of_incomplete_adam_state_fails)
     net a = net_new(1, 16, true);
     const char *names[] = {"fc1.weight.exp_avg"};
     cf_tensor *ts[] = {a.fc1->weight};
-    ck_assert_int_eq(cf_safetensors_save(tmp("half.safetensors"), 1, names, ts,
+    ck_assert_int_eq(cf_safetensors_save(scratch_path("half.safetensors"), 1, names, ts,
                                          "{\"optimizer\": \"adam\", \"lr\": \"0.1\", \"step\": "
                                          "\"3\", \"fc1.weight.step\": \"3\"}"),
                      CF_OK);
-    expect_bad_optim(tmp("half.safetensors"), CF_ERR_FORMAT, "fc1.weight");
-    ck_assert_int_eq(cf_safetensors_save(tmp("step.safetensors"), 0, names, ts,
+    expect_bad_optim(scratch_path("half.safetensors"), CF_ERR_FORMAT, "fc1.weight");
+    ck_assert_int_eq(cf_safetensors_save(scratch_path("step.safetensors"), 0, names, ts,
                                          "{\"optimizer\": \"adam\", \"lr\": \"0.1\", \"step\": "
                                          "\"-3\"}"),
                      CF_OK);
-    expect_bad_optim(tmp("step.safetensors"), CF_ERR_FORMAT, "step");
+    expect_bad_optim(scratch_path("step.safetensors"), CF_ERR_FORMAT, "step");
     cf_module_free(a.root);
 }
 END_TEST
 
 START_TEST(optim_save_and_load_reject_null)
 {
-    ck_assert_int_eq(cf_optim_save(NULL, tmp("o.safetensors")), CF_ERR_ARG);
+    ck_assert_int_eq(cf_optim_save(NULL, scratch_path("o.safetensors")), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_optim_save", NULL);
-    ck_assert_int_eq(cf_optim_load(NULL, tmp("o.safetensors")), CF_ERR_ARG);
+    ck_assert_int_eq(cf_optim_load(NULL, scratch_path("o.safetensors")), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_optim_load", NULL);
 }
 END_TEST
@@ -753,8 +717,8 @@ static void expect_safetensors_layout(const char *path, cf_module *m)
 START_TEST(saved_checkpoint_follows_the_safetensors_layout)
 {
     torch_net n = torch_net_new(3);
-    ck_assert_int_eq(cf_module_save(n.root, tmp("net.safetensors")), CF_OK);
-    expect_safetensors_layout(tmp("net.safetensors"), n.root);
+    ck_assert_int_eq(cf_module_save(n.root, scratch_path("net.safetensors")), CF_OK);
+    expect_safetensors_layout(scratch_path("net.safetensors"), n.root);
     cf_module_free(n.root);
 }
 END_TEST
@@ -771,29 +735,23 @@ START_TEST(pytorch_loads_a_cformer_checkpoint)
     cf_fill_uniform(NULL, n.norm->bias, -0.5f, 0.5f);
     cf_tensor *x = cf_uniform(NULL, -2, 2, CF_SHAPE(7, 4));
     cf_tensor *y = torch_net_forward(&n, x);
-    ck_assert_int_eq(cf_module_save(n.root, tmp("net.safetensors")), CF_OK);
+    ck_assert_int_eq(cf_module_save(n.root, scratch_path("net.safetensors")), CF_OK);
     const char *names[] = {"x", "y"};
     cf_tensor *ts[] = {x, y};
-    ck_assert_int_eq(cf_safetensors_save(tmp("out.safetensors"), 2, names, ts, NULL), CF_OK);
+    ck_assert_int_eq(cf_safetensors_save(scratch_path("out.safetensors"), 2, names, ts, NULL),
+                     CF_OK);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/gen_checkpoint.py --check %s %s", FIXTURES,
-             tmp("net.safetensors"), tmp("out.safetensors"));
+             scratch_path("net.safetensors"), scratch_path("out.safetensors"));
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
     cf_module_free(n.root);
 }
 END_TEST
 
-static TCase *tmp_tcase(const char *name)
-{
-    TCase *tc = tcase(name);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
-    return tc;
-}
-
 int main(void)
 {
     Suite *s = suite_create("checkpoint");
-    TCase *tc = tmp_tcase("module");
+    TCase *tc = tcase_scratch("module");
     tcase_add_test(tc, module_round_trip_is_bit_exact);
     tcase_add_test(tc, module_save_names_parameters_as_pytorch_does);
     tcase_add_test(tc, module_load_restores_attention_and_gru_generators);
@@ -803,13 +761,13 @@ int main(void)
     tcase_add_test(tc, module_save_and_load_reject_null);
     suite_add_tcase(s, tc);
 
-    tc = tmp_tcase("atomic");
+    tc = tcase_scratch("atomic");
     tcase_add_test(tc, save_leaves_no_temporary_file);
     tcase_add_test(tc, save_into_a_missing_directory_fails_and_leaves_nothing);
     tcase_add_test(tc, failed_save_keeps_the_existing_checkpoint);
     suite_add_tcase(s, tc);
 
-    tc = tmp_tcase("bad_file");
+    tc = tcase_scratch("bad_file");
     tcase_add_test(tc, load_of_a_missing_file_fails);
     tcase_add_test(tc, load_of_a_truncated_file_fails);
     tcase_add_test(tc, load_of_a_corrupt_header_fails);
@@ -821,7 +779,7 @@ int main(void)
     tcase_add_test(tc, load_of_a_bad_generator_state_fails);
     suite_add_tcase(s, tc);
 
-    tc = tmp_tcase("optim");
+    tc = tcase_scratch("optim");
     tcase_add_test(tc, optim_save_writes_state_under_parameter_names);
     tcase_add_test(tc, optim_load_of_another_kind_fails);
     tcase_add_test(tc, optim_load_for_other_parameters_fails);
@@ -831,13 +789,13 @@ int main(void)
     tcase_add_test(tc, optim_save_and_load_reject_null);
     suite_add_tcase(s, tc);
 
-    tc = tmp_tcase("resume");
+    tc = tcase_scratch("resume");
     tcase_add_test(tc, adam_training_resumes_bit_for_bit);
     tcase_add_test(tc, adamw_training_resumes_bit_for_bit);
     tcase_add_test(tc, sgd_training_resumes_bit_for_bit);
     suite_add_tcase(s, tc);
 
-    tc = tmp_tcase("interop");
+    tc = tcase_scratch("interop");
     tcase_add_test(tc, pytorch_state_dict_loads_and_runs_as_in_torch);
     tcase_add_test(tc, pytorch_state_dict_is_refused_by_another_model);
     tcase_add_test(tc, saved_checkpoint_follows_the_safetensors_layout);

@@ -72,6 +72,19 @@ static char *key(char *buf, const char *name, const char *part)
     return buf;
 }
 
+/* Checks the output of golden case name against "<name>.out", then
+ * back-propagates "<name>.dout" and checks the gradient of each of the n
+ * leaves against "<name>.<grads[i]>". */
+static void assert_golden_case(const cf_safetensors *f, const char *name, cf_tensor *out, int n,
+                               cf_tensor *const *leaves, const char *const *grads)
+{
+    char k[128];
+    assert_golden(out, f, key(k, name, "out"));
+    ck_assert_int_eq(cf_backward_with(out, fixture(f, key(k, name, "dout"))), CF_OK);
+    for (int i = 0; i < n; i++)
+        assert_golden(leaves[i]->grad, f, key(k, name, grads[i]));
+}
+
 START_TEST(cross_entropy_matches_pytorch)
 {
     cf_safetensors *f = open_fixture("loss.safetensors");
@@ -82,9 +95,7 @@ START_TEST(cross_entropy_matches_pytorch)
         cf_tensor *t = fixture(f, key(k, name, "target"));
         cf_tensor *out = cf_cross_entropy(view_of(x, ce_cases[i].view), t, ce_cases[i].ignore_index,
                                           ce_cases[i].label_smoothing, ce_cases[i].reduction);
-        assert_golden(out, f, key(k, name, "out"));
-        ck_assert_int_eq(cf_backward_with(out, fixture(f, key(k, name, "dout"))), CF_OK);
-        assert_golden(x->grad, f, key(k, name, "dx"));
+        assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
 }
@@ -355,9 +366,7 @@ START_TEST(nll_loss_matches_pytorch)
         cf_tensor *x = cf_requires_grad(fixture(f, key(k, name, "x")), true);
         cf_tensor *t = fixture(f, key(k, name, "target"));
         cf_tensor *out = cf_nll_loss(view_of(x, nll_cases[i].view), t, IGN, nll_cases[i].reduction);
-        assert_golden(out, f, key(k, name, "out"));
-        ck_assert_int_eq(cf_backward_with(out, fixture(f, key(k, name, "dout"))), CF_OK);
-        assert_golden(x->grad, f, key(k, name, "dx"));
+        assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
 }
@@ -434,10 +443,7 @@ START_TEST(mse_loss_matches_pytorch)
         cf_tensor *a = cf_requires_grad(fixture(f, key(k, name, "a")), true);
         cf_tensor *b = cf_requires_grad(fixture(f, key(k, name, "b")), true);
         cf_tensor *out = cf_mse_loss(view_of(a, mse_cases[i].view), b, mse_cases[i].reduction);
-        assert_golden(out, f, key(k, name, "out"));
-        ck_assert_int_eq(cf_backward_with(out, fixture(f, key(k, name, "dout"))), CF_OK);
-        assert_golden(a->grad, f, key(k, name, "da"));
-        assert_golden(b->grad, f, key(k, name, "db"));
+        assert_golden_case(f, name, out, 2, (cf_tensor *[]){a, b}, (const char *[]){"da", "db"});
     }
     cf_safetensors_close(f);
 }

@@ -81,15 +81,6 @@ typedef struct {
     cf_module *m;
 } gold;
 
-static void load_one(const char *name, cf_tensor *t, void *ud)
-{
-    gold *g = ud;
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", g->c, name);
-    ck_assert_msg(cf_safetensors_read_into(g->f, full, t) == CF_OK, "%s: %s", full,
-                  cf_error_message());
-}
-
 /* Opens case c for module m: checks that m's parameter names are PyTorch's,
  * in PyTorch's order, and loads PyTorch's values into them. */
 static gold gold_open(const char *c, cf_module *m)
@@ -100,7 +91,7 @@ static gold gold_open(const char *c, cf_module *m)
     ck_assert_ptr_nonnull(want);
     char got[1024];
     ck_assert_str_eq(param_names(m, got, sizeof got), want);
-    cf_module_visit(m, load_one, &g);
+    load_params(m, g.f, c);
     return g;
 }
 
@@ -144,15 +135,6 @@ static void gold_backward(const gold *g, int n, cf_tensor *const *outs, const ch
     ck_assert_int_eq(cf_backward(loss), CF_OK);
 }
 
-static void check_grad_one(const char *name, cf_tensor *t, void *ud)
-{
-    gold *g = ud;
-    char n[160];
-    snprintf(n, sizeof n, "grad.%s", name);
-    ck_assert_msg(t->grad != NULL, "%s.%s has no gradient", g->c, name);
-    gold_check(g, t->grad, n);
-}
-
 /* Checks the named input gradients and every parameter's gradient, then
  * closes the case and frees the module. */
 static void gold_finish(gold *g, int n, cf_tensor *const *ins, const char *const *names)
@@ -163,7 +145,9 @@ static void gold_finish(gold *g, int n, cf_tensor *const *ins, const char *const
         snprintf(gn, sizeof gn, "grad_%s", names[i]);
         gold_check(g, ins[i]->grad, gn);
     }
-    cf_module_visit(g->m, check_grad_one, g);
+    char grads[64];
+    snprintf(grads, sizeof grads, "%s.grad", g->c);
+    assert_param_grads(g->m, g->f, grads);
     cf_safetensors_close(g->f);
     cf_module_free(g->m);
 }

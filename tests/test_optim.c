@@ -9,65 +9,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define STEPS 20
-
-/* Fails unless got is within 1e-5 + 1e-4*|want| of want (NaN matches NaN,
- * infinities match exactly), naming what and the worst element. */
-static void expect_golden(const cf_tensor *got, const cf_tensor *want, const char *what)
-{
-    ck_assert_msg(got && want, "%s: missing tensor (%s)", what, cf_error_message());
-    char a[128], b[128];
-    ck_assert_msg(cf_same_shape(got, want), "%s: shape %s, want %s", what,
-                  cf_shape_str(got, a, sizeof a), cf_shape_str(want, b, sizeof b));
-    int64_t n = cf_numel(want);
-    float *g = malloc(sizeof(float) * (n ? n : 1)), *w = malloc(sizeof(float) * (n ? n : 1));
-    cf_copy_to(got, g);
-    cf_copy_to(want, w);
-    double worst = 0;
-    int64_t at = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double excess;
-        if (isnan(g[i]) || isnan(w[i]))
-            excess = isnan(g[i]) == isnan(w[i]) ? 0 : INFINITY;
-        else if (isinf(w[i]))
-            excess = g[i] == w[i] ? 0 : INFINITY;
-        else
-            excess = fabs((double)g[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
-        if (excess > worst) {
-            worst = excess;
-            at = i;
-        }
-    }
-    float ga = at >= 0 ? g[at] : 0, wa = at >= 0 ? w[at] : 0;
-    free(g);
-    free(w);
-    ck_assert_msg(at < 0, "%s: element %lld is %.9g, want %.9g (beyond 1e-5 + 1e-4*|want|)", what,
-                  (long long)at, ga, wa);
-}
 
 /* Row k of a [K, ...] tensor. */
 static cf_tensor *row(cf_tensor *t, int64_t k)
 {
     return cf_squeeze(cf_slice(t, 0, k, k + 1, 1), 0);
-}
-
-/* A scratch directory, removed with its files by the caller. */
-static char tmpdir[64];
-
-static void tmp_setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cf_optim_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void tmp_teardown(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
-    unlink(path);
-    rmdir(tmpdir);
 }
 
 /* ---- Optimizers from fixed gradients ---- */
@@ -104,8 +52,8 @@ static cf_module *make_params(const cf_safetensors *f, cf_tensor **p)
         cf_tensor *init = fixture(f, name);
         p[i] = cf_module_param(m, NAMES[i], init->ndim, init->shape);
         ck_assert_ptr_nonnull(p[i]);
-        ck_assert_int_eq(cf_safetensors_read_into(f, name, p[i]), CF_OK);
     }
+    load_params(m, f, "init");
     return m;
 }
 
@@ -119,8 +67,8 @@ static void set_grad(cf_tensor *p, cf_tensor *g)
 /* Compares the optimizer's state, written by cf_optim_save, with torch's. */
 static void expect_state(const cf_optim *o, const optim_case *c, const cf_safetensors *f)
 {
-    char path[128], name[128], want[300];
-    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
+    const char *path = scratch_path("state.safetensors");
+    char name[128], want[300];
     ck_assert_int_eq(cf_optim_save(o, path), CF_OK);
     cf_safetensors *s;
     ck_assert_int_eq(cf_safetensors_open(path, &s), CF_OK);
@@ -131,7 +79,7 @@ static void expect_state(const cf_optim *o, const optim_case *c, const cf_safete
              k++) {
             snprintf(name, sizeof name, "%s.%s", NAMES[i], states[k]);
             snprintf(want, sizeof want, "%s.%s", c->name, name);
-            expect_golden(cf_safetensors_get(s, name), fixture(f, want), want);
+            assert_golden_tensor(cf_safetensors_get(s, name), fixture(f, want), want);
             count++;
         }
         if (c->kind != SGD) {
@@ -183,7 +131,7 @@ static void run_case(const optim_case *c)
         for (int i = 0; i < 3; i++) {
             snprintf(name, sizeof name, "%s: %s after step %lld", c->name, NAMES[i],
                      (long long)k + 1);
-            expect_golden(p[i], row(traj[i], k), name);
+            assert_golden_tensor(p[i], row(traj[i], k), name);
         }
     }
     ck_assert_int_eq(cf_optim_steps(o), STEPS);
@@ -241,8 +189,7 @@ START_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
     /* c's first update is a first Adam step: lr * sign(grad). */
     assert_values(c, (float[]){1.1f, 1.1f}, 1e-6f, 0);
     ck_assert_int_eq(cf_optim_steps(o), 2);
-    char path[128];
-    snprintf(path, sizeof path, "%s/state.safetensors", tmpdir);
+    const char *path = scratch_path("state.safetensors");
     ck_assert_int_eq(cf_optim_save(o, path), CF_OK);
     cf_safetensors *s;
     ck_assert_int_eq(cf_safetensors_open(path, &s), CF_OK);
@@ -389,12 +336,7 @@ START_TEST(mlp_trained_with_adam_matches_torch)
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_linear *fc1 = cf_linear_new(net, "fc1", 5, 7, true, NULL);
     cf_linear *fc2 = cf_linear_new(net, "fc2", 7, 3, true, NULL);
-    static const char *const params[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
-    char name[64];
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "train.init.%s", params[i]);
-        ck_assert_int_eq(cf_safetensors_read_into(f, name, cf_module_find(net, params[i])), CF_OK);
-    }
+    load_params(net, f, "train.init");
     cf_tensor *x = fixture(f, "train.x"), *y = fixture(f, "train.y");
     cf_tensor *want = fixture(f, "train.loss");
     cf_optim *o = cf_adam_new(net, 0.02f, 0.9f, 0.999f, 1e-8f, 0);
@@ -408,9 +350,11 @@ START_TEST(mlp_trained_with_adam_matches_torch)
         ck_assert_int_eq(cf_backward(loss), CF_OK);
         cf_optim_step(o);
     }
+    static const char *const params[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+    char name[64];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "train.final.%s", params[i]);
-        expect_golden(cf_module_find(net, params[i]), fixture(f, name), name);
+        assert_golden_tensor(cf_module_find(net, params[i]), fixture(f, name), name);
     }
     cf_optim_free(o);
     cf_module_free(net);
@@ -494,13 +438,10 @@ END_TEST
 static void clip_case(const char *c)
 {
     cf_safetensors *f = open_fixture("optim.safetensors");
-    cf_module *m = cf_module_new("Params", NULL, NULL);
-    char name[128];
     cf_tensor *p[3];
+    cf_module *m = make_params(f, p);
+    char name[128];
     for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "init.%s", NAMES[i]);
-        cf_tensor *init = fixture(f, name);
-        p[i] = cf_module_param(m, NAMES[i], init->ndim, init->shape);
         snprintf(name, sizeof name, "clip.%s.%s", c, NAMES[i]);
         cf_tensor *g = cf_safetensors_get(f, name);
         if (g)
@@ -512,12 +453,12 @@ static void clip_case(const char *c)
     float max_norm = cf_item(fixture(f, name));
     float norm = cf_clip_grad_norm(m, max_norm);
     snprintf(name, sizeof name, "clip.%s.norm", c);
-    expect_golden(cf_full(norm, CF_SHAPE(1)), fixture(f, name), name);
+    assert_golden_tensor(cf_full(norm, CF_SHAPE(1)), fixture(f, name), name);
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "clip.%s.%s.clipped", c, NAMES[i]);
         cf_tensor *want = cf_safetensors_get(f, name);
         if (want)
-            expect_golden(p[i]->grad, want, name);
+            assert_golden_tensor(p[i]->grad, want, name);
         else
             ck_assert_ptr_null(p[i]->grad);
     }
@@ -571,8 +512,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("optim");
-    TCase *tc = tcase("sgd");
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    TCase *tc = tcase_scratch("sgd");
     tcase_add_test(tc, sgd_plain_matches_torch);
     tcase_add_test(tc, sgd_momentum_matches_torch);
     tcase_add_test(tc, sgd_dampening_matches_torch);
@@ -582,8 +522,7 @@ int main(void)
     tcase_add_test(tc, sgd_momentum_buffer_starts_at_the_first_gradient);
     suite_add_tcase(s, tc);
 
-    tc = tcase("adam");
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = tcase_scratch("adam");
     tcase_add_test(tc, adam_defaults_match_torch);
     tcase_add_test(tc, adam_large_lr_matches_torch);
     tcase_add_test(tc, adam_l2_weight_decay_matches_torch);
@@ -591,8 +530,7 @@ int main(void)
     tcase_add_test(tc, adam_skips_a_parameter_without_gradient_and_keeps_its_step_count);
     suite_add_tcase(s, tc);
 
-    tc = tcase("adamw");
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = tcase_scratch("adamw");
     tcase_add_test(tc, adamw_default_decay_matches_torch);
     tcase_add_test(tc, adamw_decay_matches_torch);
     tcase_add_test(tc, adamw_lr_changed_every_step_matches_torch);

@@ -5,9 +5,7 @@
 #include "tests/util.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The reference model of gen_seq2seq.py. */
 static const cf_seq2seq_config golden_cfg = {.src_vocab = 11,
@@ -31,41 +29,35 @@ static const cf_seq2seq_config tiny = {.src_vocab = 5,
                                        .bos_id = 1,
                                        .eos_id = 5};
 
-static void read_param(const char *name, cf_tensor *p, void *ud)
+/* The reference model with its weights and the given dropout. */
+static cf_seq2seq *golden_model_with_dropout(cf_safetensors *f, float dropout)
 {
-    char key[160];
-    snprintf(key, sizeof key, "s2s.%s", name);
-    ck_assert_msg(cf_safetensors_read_into(ud, key, p) == CF_OK, "%s: %s", key, cf_error_message());
-}
-
-static void check_grad(const char *name, cf_tensor *p, void *ud)
-{
-    char key[160];
-    snprintf(key, sizeof key, "s2s.grad.%s", name);
-    assert_golden(p->grad, ud, key);
-}
-
-/* The reference model with its weights (dropout 0). */
-static cf_seq2seq *golden_model(cf_safetensors *f)
-{
-    cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
+    cf_seq2seq_config cfg = golden_cfg;
+    cfg.dropout = dropout;
+    cf_seq2seq *m = cf_seq2seq_new(&cfg, NULL);
     ck_assert_msg(m != NULL, "cf_seq2seq_new: %s", cf_error_message());
-    cf_module_visit(cf_seq2seq_module(m), read_param, f);
+    load_params(cf_seq2seq_module(m), f, "s2s");
     return m;
 }
 
+static cf_seq2seq *golden_model(cf_safetensors *f) { return golden_model_with_dropout(f, 0); }
+
 /* ---- Golden cases ---- */
 
-START_TEST(golden_teacher_forced_logits_match_pytorch)
+/* The reference model's logits with the given teacher forcing against the
+ * fixture's `want`. */
+static void assert_golden_logits(float teacher_forcing, const char *want)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
-    cf_tensor *logits =
-        cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 1, NULL, NULL);
-    assert_golden(logits, f, "s2s.logits");
+    cf_tensor *logits = cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"),
+                                           teacher_forcing, NULL, NULL);
+    assert_golden(logits, f, want);
     cf_module_free(cf_seq2seq_module(m));
     cf_safetensors_close(f);
 }
+
+START_TEST(golden_teacher_forced_logits_match_pytorch) { assert_golden_logits(1, "s2s.logits"); }
 END_TEST
 
 START_TEST(golden_attention_weights_match_and_ignore_padding)
@@ -96,22 +88,13 @@ START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
                                        golden_cfg.pad_id, 0, CF_REDUCE_MEAN);
     assert_golden(loss, f, "s2s.loss");
     ck_assert_int_eq(cf_backward(loss), CF_OK);
-    cf_module_visit(cf_seq2seq_module(m), check_grad, f);
+    assert_param_grads(cf_seq2seq_module(m), f, "s2s.grad");
     cf_module_free(cf_seq2seq_module(m));
     cf_safetensors_close(f);
 }
 END_TEST
 
-START_TEST(golden_free_running_logits_match_pytorch)
-{
-    cf_safetensors *f = open_fixture("seq2seq.safetensors");
-    cf_seq2seq *m = golden_model(f);
-    cf_tensor *logits =
-        cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 0, NULL, NULL);
-    assert_golden(logits, f, "s2s.free_logits");
-    cf_module_free(cf_seq2seq_module(m));
-    cf_safetensors_close(f);
-}
+START_TEST(golden_free_running_logits_match_pytorch) { assert_golden_logits(0, "s2s.free_logits"); }
 END_TEST
 
 START_TEST(golden_greedy_decoding_matches_pytorch)
@@ -211,24 +194,27 @@ static void assert_predicts(cf_tensor *logits, const int32_t *want, int n)
                           "step %d, token %d: %g", t, v, cf_get(logits, CF_IDX(0, t, v)));
 }
 
-START_TEST(teacher_forcing_one_reads_the_reference_tokens)
+/* The successor model's predictions for the target 1 4 4 2 0 with the given
+ * teacher forcing. */
+static void assert_successor_predicts(float teacher_forcing, const int32_t *want)
 {
     cf_seq2seq *m = successor_model();
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
     cf_tensor *tgt = cf_from_ints((int32_t[]){1, 4, 4, 2, 0}, CF_SHAPE(1, 5));
-    assert_predicts(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), (int32_t[]){2, 5, 5, 3}, 4);
+    assert_predicts(cf_seq2seq_forward(m, src, tgt, teacher_forcing, NULL, NULL), want, 4);
     cf_module_free(cf_seq2seq_module(m));
+}
+
+START_TEST(teacher_forcing_one_reads_the_reference_tokens)
+{
+    assert_successor_predicts(1, (int32_t[]){2, 5, 5, 3});
 }
 END_TEST
 
 START_TEST(teacher_forcing_zero_reads_the_models_own_argmax)
 {
-    cf_seq2seq *m = successor_model();
-    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
-    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 4, 4, 2, 0}, CF_SHAPE(1, 5));
     /* Only tgt[0] is read: 1 -> 2 -> 3 -> 4 -> 5. */
-    assert_predicts(cf_seq2seq_forward(m, src, tgt, 0, NULL, NULL), (int32_t[]){2, 3, 4, 5}, 4);
-    cf_module_free(cf_seq2seq_module(m));
+    assert_successor_predicts(0, (int32_t[]){2, 3, 4, 5});
 }
 END_TEST
 
@@ -438,10 +424,7 @@ END_TEST
 START_TEST(dropout_acts_in_training_only)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
-    cf_seq2seq_config cfg = golden_cfg;
-    cfg.dropout = 0.5f;
-    cf_seq2seq *m = cf_seq2seq_new(&cfg, NULL);
-    cf_module_visit(cf_seq2seq_module(m), read_param, f);
+    cf_seq2seq *m = golden_model_with_dropout(f, 0.5f);
     cf_tensor *src = fixture(f, "s2s.src"), *tgt = fixture(f, "s2s.tgt");
     float a[B * T * 13], b[B * T * 13];
     cf_copy_to(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), a);
@@ -486,71 +469,32 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-static char path[256];
-
-static void tmp_path(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/cformer-seq2seq-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-}
-
-/* Writes every parameter of m to path, leaving out `skip` and replacing
- * `reshape` by a tensor of the wrong shape. */
-typedef struct {
-    const char *skip, *reshape;
-    const char *names[64];
-    char store[64][64];
-    cf_tensor *ts[64];
-    int n;
-} writer;
-
-static void collect(const char *name, cf_tensor *p, void *ud)
-{
-    writer *w = ud;
-    if (w->skip && !strcmp(name, w->skip))
-        return;
-    snprintf(w->store[w->n], sizeof w->store[0], "%s", name);
-    w->names[w->n] = w->store[w->n];
-    w->ts[w->n++] = w->reshape && !strcmp(name, w->reshape) ? cf_zeros(CF_SHAPE(12, 5)) : p;
-}
-
-static void write_params(cf_seq2seq *m, const char *skip, const char *reshape)
-{
-    writer w = {.skip = skip, .reshape = reshape};
-    cf_module_visit(cf_seq2seq_module(m), collect, &w);
-    ck_assert_int_eq(cf_safetensors_save(path, w.n, w.names, w.ts, NULL), CF_OK);
-}
-
 START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 {
-    tmp_path();
+    const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
-    write_params(m, NULL, "encoder.rnn.weight_hh_l0_reverse");
+    save_params(cf_seq2seq_module(m), path, NULL, "encoder.rnn.weight_hh_l0_reverse",
+                cf_zeros(CF_SHAPE(12, 5)));
     ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, true), CF_ERR_SHAPE);
     assert_error(CF_ERR_SHAPE, "encoder.rnn.weight_hh_l0_reverse", "[12, 5]", "[12, 4]", NULL);
-    unlink(path);
     cf_module_free(cf_seq2seq_module(m));
 }
 END_TEST
 
 START_TEST(load_refuses_a_missing_parameter_naming_it)
 {
-    tmp_path();
+    const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
-    write_params(m, "decoder.attention.key_proj.bias", NULL);
+    save_params(cf_seq2seq_module(m), path, "decoder.attention.key_proj.bias", NULL, NULL);
     ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, false), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, "decoder.attention.key_proj.bias", NULL);
-    unlink(path);
     cf_module_free(cf_seq2seq_module(m));
 }
 END_TEST
 
 START_TEST(save_then_load_reproduces_the_decoding)
 {
-    tmp_path();
+    const char *path = scratch_path("seq2seq.safetensors");
     cf_rng g;
     cf_rng_init(&g, 1);
     cf_seq2seq *a = cf_seq2seq_new(&golden_cfg, &g), *b = cf_seq2seq_new(&golden_cfg, &g);
@@ -561,7 +505,6 @@ START_TEST(save_then_load_reproduces_the_decoding)
     ck_assert_int_eq(cf_seq2seq_beam(a, src, 3, 0.6f, MAX_LEN, ya), CF_OK);
     ck_assert_int_eq(cf_seq2seq_beam(b, src, 3, 0.6f, MAX_LEN, yb), CF_OK);
     ck_assert_int_eq(memcmp(ya, yb, sizeof ya), 0);
-    unlink(path);
     cf_module_free(cf_seq2seq_module(a));
     cf_module_free(cf_seq2seq_module(b));
 }
@@ -724,7 +667,7 @@ int main(void)
     tc = tcase("threads");
     tcase_add_test(tc, results_are_identical_for_any_thread_count);
     suite_add_tcase(s, tc);
-    tc = tcase("checkpoint");
+    tc = tcase_scratch("checkpoint");
     tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
     tcase_add_test(tc, load_refuses_a_missing_parameter_naming_it);
     tcase_add_test(tc, save_then_load_reproduces_the_decoding);

@@ -5,9 +5,7 @@
 #include "tests/util.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The two reference models of gen_vit.py. */
 typedef struct {
@@ -48,28 +46,6 @@ static const cf_vit_config tiny = {.image_size = 8,
                                    .mlp_ratio = 2,
                                    .classes = 3};
 
-typedef struct {
-    const cf_safetensors *f;
-    const char *prefix;
-} named;
-
-static void read_param(const char *name, cf_tensor *p, void *ud)
-{
-    const named *n = ud;
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", n->prefix, name);
-    ck_assert_msg(cf_safetensors_read_into(n->f, key, p) == CF_OK, "%s: %s", key,
-                  cf_error_message());
-}
-
-static void check_grad(const char *name, cf_tensor *p, void *ud)
-{
-    const named *n = ud;
-    char key[160];
-    snprintf(key, sizeof key, "%s.grad.%s", n->prefix, name);
-    assert_golden(p->grad, n->f, key);
-}
-
 static cf_tensor *case_tensor(const cf_safetensors *f, const golden_case *c, const char *what)
 {
     char key[96];
@@ -93,23 +69,26 @@ static cf_vit *golden_model(const cf_safetensors *f, const golden_case *c, float
     cfg.dropout = dropout;
     cf_vit *m = cf_vit_new(&cfg, NULL);
     ck_assert_msg(m != NULL, "cf_vit_new: %s", cf_error_message());
-    named n = {f, c->name};
-    cf_module_visit(cf_vit_module(m), read_param, &n);
+    load_params(cf_vit_module(m), f, c->name);
     return m;
 }
 
-/* ---- Golden cases ---- */
-
-START_TEST(golden_logits_match_the_timm_reference)
+/* Case c's logits from the reference model with the given dropout, in
+ * training or eval mode. */
+static void assert_golden_logits(const golden_case *c, float dropout, bool training)
 {
-    const golden_case *c = &cases[_i];
     cf_safetensors *f = open_fixture("vit.safetensors");
-    cf_vit *m = golden_model(f, c, 0);
+    cf_vit *m = golden_model(f, c, dropout);
+    cf_module_train(cf_vit_module(m), training);
     case_golden(f, c, cf_vit_forward(m, case_tensor(f, c, "images"), NULL), "logits");
     ASSERT_NO_ERROR();
     cf_module_free(cf_vit_module(m));
     cf_safetensors_close(f);
 }
+
+/* ---- Golden cases ---- */
+
+START_TEST(golden_logits_match_the_timm_reference) { assert_golden_logits(&cases[_i], 0, true); }
 END_TEST
 
 START_TEST(golden_logits_without_recording_match)
@@ -167,8 +146,9 @@ START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
                                        -100, 0, CF_REDUCE_MEAN);
     case_golden(f, c, loss, "loss");
     ck_assert_int_eq(cf_backward(loss), CF_OK);
-    named n = {f, c->name};
-    cf_module_visit(cf_vit_module(m), check_grad, &n);
+    char grads[64];
+    snprintf(grads, sizeof grads, "%s.grad", c->name);
+    assert_param_grads(cf_vit_module(m), f, grads);
     case_golden(f, c, images->grad, "grad_images");
     cf_module_free(cf_vit_module(m));
     cf_safetensors_close(f);
@@ -328,71 +308,31 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-static char path[256];
-
-static void tmp_path(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/cformer-vit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-}
-
-/* Writes every parameter of m to path, leaving out `skip` and replacing
- * `reshape` by a tensor of the wrong shape. */
-typedef struct {
-    const char *skip, *reshape;
-    const char *names[64];
-    char store[64][64];
-    cf_tensor *ts[64];
-    int n;
-} writer;
-
-static void collect(const char *name, cf_tensor *p, void *ud)
-{
-    writer *w = ud;
-    if (w->skip && !strcmp(name, w->skip))
-        return;
-    snprintf(w->store[w->n], sizeof w->store[0], "%s", name);
-    w->names[w->n] = w->store[w->n];
-    w->ts[w->n++] = w->reshape && !strcmp(name, w->reshape) ? cf_zeros(CF_SHAPE(1, 6, 8)) : p;
-}
-
-static void write_params(cf_vit *m, const char *skip, const char *reshape)
-{
-    writer w = {.skip = skip, .reshape = reshape};
-    cf_module_visit(cf_vit_module(m), collect, &w);
-    ck_assert_int_eq(cf_safetensors_save(path, w.n, w.names, w.ts, NULL), CF_OK);
-}
-
 START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 {
-    tmp_path();
+    const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
-    write_params(m, NULL, "pos_embed");
+    save_params(cf_vit_module(m), path, NULL, "pos_embed", cf_zeros(CF_SHAPE(1, 6, 8)));
     ck_assert_int_eq(cf_module_load(cf_vit_module(m), path, true), CF_ERR_SHAPE);
     assert_error(CF_ERR_SHAPE, "pos_embed", "[1, 6, 8]", "[1, 5, 8]", NULL);
-    unlink(path);
     cf_module_free(cf_vit_module(m));
 }
 END_TEST
 
 START_TEST(load_refuses_a_missing_parameter_naming_it)
 {
-    tmp_path();
+    const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
-    write_params(m, "blocks.1.attn.qkv.bias", NULL);
+    save_params(cf_vit_module(m), path, "blocks.1.attn.qkv.bias", NULL, NULL);
     ck_assert_int_eq(cf_module_load(cf_vit_module(m), path, false), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, "blocks.1.attn.qkv.bias", NULL);
-    unlink(path);
     cf_module_free(cf_vit_module(m));
 }
 END_TEST
 
 START_TEST(save_then_load_reproduces_the_logits)
 {
-    tmp_path();
+    const char *path = scratch_path("vit.safetensors");
     cf_rng g;
     cf_rng_init(&g, 1);
     cf_vit *a = cf_vit_new(&tiny, &g), *b = cf_vit_new(&tiny, &g);
@@ -404,7 +344,6 @@ START_TEST(save_then_load_reproduces_the_logits)
     cf_copy_to(cf_vit_forward(b, x, NULL), yb);
     ASSERT_NO_ERROR();
     ck_assert_int_eq(memcmp(ya, yb, sizeof ya), 0);
-    unlink(path);
     cf_module_free(cf_vit_module(a));
     cf_module_free(cf_vit_module(b));
 }
@@ -412,16 +351,7 @@ END_TEST
 
 /* ---- Dropout ---- */
 
-START_TEST(eval_mode_makes_dropout_a_no_op)
-{
-    const golden_case *c = &cases[0];
-    cf_safetensors *f = open_fixture("vit.safetensors");
-    cf_vit *m = golden_model(f, c, 0.5f);
-    cf_module_train(cf_vit_module(m), false);
-    case_golden(f, c, cf_vit_forward(m, case_tensor(f, c, "images"), NULL), "logits");
-    cf_module_free(cf_vit_module(m));
-    cf_safetensors_close(f);
-}
+START_TEST(eval_mode_makes_dropout_a_no_op) { assert_golden_logits(&cases[0], 0.5f, false); }
 END_TEST
 
 START_TEST(training_mode_applies_dropout)
@@ -577,7 +507,7 @@ int main(void)
     tcase_add_test(tc, initialisation_follows_timm);
     tcase_add_test(tc, same_seed_gives_same_weights);
     suite_add_tcase(s, tc);
-    tc = tcase("checkpoint");
+    tc = tcase_scratch("checkpoint");
     tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
     tcase_add_test(tc, load_refuses_a_missing_parameter_naming_it);
     tcase_add_test(tc, save_then_load_reproduces_the_logits);

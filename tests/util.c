@@ -1,9 +1,11 @@
 #include "tests/util.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cf_arena *arena;
 
@@ -33,6 +35,42 @@ TCase *tcase(const char *name)
     return tc;
 }
 
+static char scratch_dir[256];
+
+static void scratch_setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch_dir, sizeof scratch_dir, "%s/cformer-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_msg(mkdtemp(scratch_dir) != NULL, "cannot make %s", scratch_dir);
+}
+
+static void scratch_teardown(void)
+{
+    DIR *d = opendir(scratch_dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlink(scratch_path(e->d_name));
+    if (d)
+        closedir(d);
+    rmdir(scratch_dir);
+}
+
+TCase *tcase_scratch(const char *name)
+{
+    TCase *tc = tcase(name);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    return tc;
+}
+
+const char *scratch_path(const char *file)
+{
+    static char paths[4][512];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s%s%s", scratch_dir, file ? "/" : "", file ? file : "");
+    return p;
+}
+
 void assert_values(const cf_tensor *t, const float *want, float atol, float rtol)
 {
     ck_assert_ptr_nonnull(t);
@@ -45,8 +83,8 @@ void assert_values(const cf_tensor *t, const float *want, float atol, float rtol
         if (!same) {
             float g = got[i];
             free(got);
-            ck_abort_msg("element %lld: got %.9g, want %.9g (tolerance %.3g)", (long long)i,
-                         g, want[i], tol);
+            ck_abort_msg("element %lld: got %.9g, want %.9g (tolerance %.3g)", (long long)i, g,
+                         want[i], tol);
         }
     }
     free(got);
@@ -85,8 +123,8 @@ void assert_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inpu
     cf_status s = cf_gradcheck(f, ud, n, inputs, 1e-3f, &rep);
     ck_assert_msg(s == CF_OK, "gradcheck failed to run: %s", cf_error_message());
     for (int i = 0; i < n; i++)
-        ck_assert_msg(rep.max_rel[i] <= tol, "input %d: gradient error %.3g (abs %.3g) > %.3g",
-                      i, rep.max_rel[i], rep.max_abs[i], tol);
+        ck_assert_msg(rep.max_rel[i] <= tol, "input %d: gradient error %.3g (abs %.3g) > %.3g", i,
+                      rep.max_rel[i], rep.max_abs[i], tol);
 }
 
 cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape)
@@ -129,8 +167,14 @@ cf_tensor *fixture(const cf_safetensors *f, const char *name)
 void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name)
 {
     ck_assert_msg(t != NULL, "%s: no tensor to compare (%s)", name, cf_error_message());
-    cf_tensor *want = fixture(f, name);
-    char a[64], b[64];
+    assert_golden_tensor(t, fixture(f, name), name);
+}
+
+void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name)
+{
+    ck_assert_msg(t != NULL, "%s: no tensor to compare (%s)", name, cf_error_message());
+    ck_assert_msg(want != NULL, "%s: no reference tensor (%s)", name, cf_error_message());
+    char a[128], b[128];
     ck_assert_msg(cf_same_shape(t, want), "%s: shape %s, want %s", name,
                   cf_shape_str(t, a, sizeof a), cf_shape_str(want, b, sizeof b));
     int64_t n = cf_numel(want);
@@ -142,8 +186,9 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     for (int64_t i = 0; i < n; i++) {
         bool gnan = isnan(got[i]), wnan = isnan(w[i]);
         double excess = gnan || wnan ? (gnan == wnan ? 0 : 1e30)
-                        : isinf(w[i]) ? (got[i] == w[i] ? 0 : 1e30)
-                                      : fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
+                        : isinf(w[i])
+                            ? (got[i] == w[i] ? 0 : 1e30)
+                            : fabs((double)got[i] - w[i]) - (1e-5 + 1e-4 * fabs((double)w[i]));
         if (excess > worst) {
             worst = excess;
             at = i;
@@ -152,6 +197,79 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     float g = at >= 0 ? got[at] : 0, e = at >= 0 ? w[at] : 0;
     free(got);
     free(w);
-    ck_assert_msg(at < 0, "%s: element %lld is %.9g, want %.9g (beyond 1e-5 + 1e-4*|want|)",
-                  name, (long long)at, g, e);
+    ck_assert_msg(at < 0, "%s: element %lld is %.9g, want %.9g (beyond 1e-5 + 1e-4*|want|)", name,
+                  (long long)at, g, e);
+}
+
+/* The fixture and key prefix of a visit over a module's parameters. */
+typedef struct {
+    const cf_safetensors *f;
+    const char *prefix;
+} keyed;
+
+static void key_of(char *key, size_t size, const keyed *k, const char *name)
+{
+    int n = snprintf(key, size, "%s.%s", k->prefix, name);
+    ck_assert_msg(n > 0 && (size_t)n < size, "key %s.%s is too long", k->prefix, name);
+}
+
+static void load_one(const char *name, cf_tensor *p, void *ud)
+{
+    char key[256];
+    key_of(key, sizeof key, ud, name);
+    ck_assert_msg(cf_safetensors_read_into(((keyed *)ud)->f, key, p) == CF_OK, "%s: %s", key,
+                  cf_error_message());
+}
+
+void load_params(cf_module *m, const cf_safetensors *f, const char *prefix)
+{
+    ck_assert_msg(m != NULL, "%s: no module to load (%s)", prefix, cf_error_message());
+    cf_module_visit(m, load_one, &(keyed){f, prefix});
+}
+
+static void grad_one(const char *name, cf_tensor *p, void *ud)
+{
+    char key[256];
+    key_of(key, sizeof key, ud, name);
+    assert_golden(p->grad, ((keyed *)ud)->f, key);
+}
+
+void assert_param_grads(cf_module *m, const cf_safetensors *f, const char *prefix)
+{
+    cf_module_visit(m, grad_one, &(keyed){f, prefix});
+}
+
+typedef struct {
+    const char *skip, *replace;
+    cf_tensor *replacement;
+    const char *names[256];
+    char store[256][256];
+    cf_tensor *ts[256];
+    int n;
+} param_list;
+
+static void list_one(const char *name, cf_tensor *p, void *ud)
+{
+    param_list *l = ud;
+    if (l->skip && !strcmp(name, l->skip))
+        return;
+    ck_assert_int_lt(l->n, 256);
+    int len = snprintf(l->store[l->n], sizeof l->store[0], "%s", name);
+    ck_assert_msg(len > 0 && (size_t)len < sizeof l->store[0], "name %s is too long", name);
+    l->names[l->n] = l->store[l->n];
+    l->ts[l->n++] = l->replace && !strcmp(name, l->replace) ? l->replacement : p;
+}
+
+void save_params(cf_module *m, const char *path, const char *skip, const char *replace,
+                 cf_tensor *replacement)
+{
+    param_list *l = calloc(1, sizeof *l);
+    ck_assert_ptr_nonnull(l);
+    l->skip = skip;
+    l->replace = replace;
+    l->replacement = replacement;
+    cf_module_visit(m, list_one, l);
+    cf_status s = cf_safetensors_save(path, l->n, l->names, l->ts, NULL);
+    free(l);
+    ck_assert_msg(s == CF_OK, "cannot save %s: %s", path, cf_error_message());
 }

@@ -12,8 +12,16 @@ void arena_setup(void);
 void arena_teardown(void);
 /* A TCase with the arena fixture. */
 TCase *tcase(const char *name);
+/* A TCase with the arena fixture and a scratch directory: an empty
+ * directory (under $TMPDIR, else /tmp) made before each test and removed
+ * with its files after it. */
+TCase *tcase_scratch(const char *name);
+/* The path of file in the scratch directory, or of the directory itself
+ * for NULL; valid until four more calls. */
+const char *scratch_path(const char *file);
 
-#define ASSERT_NO_ERROR() ck_assert_msg(cf_error() == CF_OK, "unexpected error: %s", cf_error_message())
+#define ASSERT_NO_ERROR()                                                                          \
+    ck_assert_msg(cf_error() == CF_OK, "unexpected error: %s", cf_error_message())
 
 /* Fails unless every element of t is within atol + rtol*|want| of want[i]
  * (row-major), naming the first offending element. */
@@ -36,7 +44,6 @@ cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t 
 /* Runs the suite; returns the process exit status. */
 int run_suite(Suite *s);
 
-
 #include "cformer/io.h"
 
 /* Opens a fixture file under tests/golden (FIXTURES); fails the test if it
@@ -45,7 +52,22 @@ cf_safetensors *open_fixture(const char *file);
 /* The named tensor of a fixture, in the arena; fails the test if absent. */
 cf_tensor *fixture(const cf_safetensors *f, const char *name);
 /* Compares t with the named fixture tensor: |t - want| <= 1e-5 + 1e-4 *
- * |want| elementwise (the golden tolerance), reporting the largest error. */
+ * |want| elementwise (the golden tolerance; NaN matches NaN, infinities
+ * match exactly), reporting the largest error. */
 void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name);
+/* The same against a tensor want, failure messages naming name. */
+void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name);
+
+/* Reads every parameter of m from the fixture tensor "<prefix>.<name>";
+ * fails the test naming that tensor if it cannot. */
+void load_params(cf_module *m, const cf_safetensors *f, const char *prefix);
+/* assert_golden of every parameter's gradient against "<prefix>.<name>"
+ * (a prefix such as "case.grad"). */
+void assert_param_grads(cf_module *m, const cf_safetensors *f, const char *prefix);
+/* Saves m's parameters to path under their names, leaving out the one
+ * named skip and writing replacement in place of the one named replace
+ * (either name may be NULL); fails the test if it cannot. */
+void save_params(cf_module *m, const char *path, const char *skip, const char *replace,
+                 cf_tensor *replacement);
 
 #endif
