@@ -12,21 +12,15 @@
  *    weight decay 0.01), arena reset;
  *  - infer: eval mode, recording off, the same forward, arena reset.
  *
- * Method: a warm-up, then REPS repetitions of about TARGET_SECONDS / REPS
- * each (at least one step); the median repetition is reported in
+ * Method (bench/harness.h): a warm-up, then BENCH_REPS repetitions of about
+ * TARGET_SECONDS / BENCH_REPS each; the median repetition is reported in
  * milliseconds per step.
  */
-#ifndef _GNU_SOURCE
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#endif
 #include "cformer/cformer.h"
+#include "bench/harness.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#define REPS           7
 #define TARGET_SECONDS 5.0 /* per measurement */
 #define WARMUP_SECONDS 1.0
 #define BATCH          32
@@ -41,15 +35,9 @@ typedef struct {
     bool failed;
 } bench;
 
-static double now(void)
+static void train_steps(void *state, int n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void train_steps(bench *b, int n)
-{
+    bench *b = state;
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_transformer_forward(b->m, b->src, b->tgt, NULL);
         cf_tensor *loss =
@@ -63,8 +51,9 @@ static void train_steps(bench *b, int n)
     }
 }
 
-static void infer_steps(bench *b, int n)
+static void infer_steps(void *state, int n)
 {
+    bench *b = state;
     CF_NO_GRAD
     {
         for (int i = 0; i < n; i++) {
@@ -73,35 +62,6 @@ static void infer_steps(bench *b, int n)
             cf_arena_reset(b->step);
         }
     }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Milliseconds per step: the median of REPS repetitions. */
-static double ms_per_step(bench *b, void (*run)(bench *, int))
-{
-    int n = 0;
-    double t0 = now(), dt;
-    do {
-        run(b, 1);
-        n++;
-        dt = now() - t0;
-    } while (dt < WARMUP_SECONDS || n < 2);
-    int steps = (int)(TARGET_SECONDS / REPS / (dt / n));
-    if (steps < 1)
-        steps = 1;
-    double t[REPS];
-    for (int r = 0; r < REPS; r++) {
-        t0 = now();
-        run(b, steps);
-        t[r] = (now() - t0) / steps;
-    }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return 1e3 * t[REPS / 2];
 }
 
 /* Random tokens in [3, VOCAB): 0, 1, 2 are pad, bos and eos. */
@@ -118,14 +78,8 @@ static cf_tensor *tokens(cf_rng *g)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            cf_set_num_threads(atoi(argv[++i]));
-        } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (!bench_parse_args(argc, argv))
+        return 2;
     cf_transformer_config cfg = cf_transformer_base(VOCAB, VOCAB);
     cfg.d_model = 256;
     cfg.heads = 4;
@@ -148,11 +102,12 @@ int main(int argc, char **argv)
     printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
     printf("Transformer d_model 256, 4 heads, 3+3 layers, ff 1024, vocab %d, batch %d x %d; "
            "%lld parameters; median of %d repetitions\n",
-           VOCAB, BATCH, LEN, (long long)cf_module_num_params(cf_transformer_module(b.m)), REPS);
+           VOCAB, BATCH, LEN, (long long)cf_module_num_params(cf_transformer_module(b.m)),
+           BENCH_REPS);
     cf_module_train(cf_transformer_module(b.m), true);
-    double train = ms_per_step(&b, train_steps);
+    double train = 1e3 * bench_time(train_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
     cf_module_train(cf_transformer_module(b.m), false);
-    double infer = ms_per_step(&b, infer_steps);
+    double infer = 1e3 * bench_time(infer_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
     printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
     printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
 

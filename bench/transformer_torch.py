@@ -15,31 +15,22 @@ AdamW (lr 1e-4, betas 0.9 0.98, eps 1e-9, weight decay 0.01); inference =
 eval mode under torch.no_grad(). The median of 7 repetitions of about 5 s
 in all, after a warm-up.
 
-The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
-cores this process may run on. torch.set_num_threads covers torch's own
-kernels; the system BLAS that a Debian torch calls takes its count from the
-environment when it loads, so the BLAS variables are set before the import.
+Threads and timing: bench/torch_harness.py; the thread count defaults to
+what cformer uses.
 """
-import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
-REPS = 7
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_harness  # noqa: E402
+from torch_harness import REPS  # noqa: E402
+
 TARGET_SECONDS = 5.0
 WARMUP_SECONDS = 1.0
 BATCH, LEN, VOCAB = 32, 64, 8000
 D, HEADS, LAYERS, FF = 256, 4, 3, 1024
 PAD = 0
-
-
-def default_threads():
-    env = os.environ.get("CF_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0))
 
 
 def build(torch):
@@ -79,35 +70,11 @@ def build(torch):
 
 
 def ms_per_step(step):
-    n, t0 = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= WARMUP_SECONDS and n >= 2:
-            break
-    steps = max(1, int(TARGET_SECONDS / REPS / (dt / n)))
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - t0) / steps)
-    return 1e3 * statistics.median(times)
+    return 1e3 * torch_harness.seconds_per_call(step, WARMUP_SECONDS, TARGET_SECONDS / REPS)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=default_threads(),
-                   help="threads for torch (default: as cformer)")
-    args = p.parse_args()
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
-    for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "OMP_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
+    torch, _ = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
     torch.manual_seed(1234)
     model = build(torch)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9,

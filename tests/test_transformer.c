@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { PAD = 0, BOS = 1, EOS = 2, MAX_LEN = 8 };
 
@@ -29,30 +28,13 @@ static cf_transformer_config fixture_config(bool pre)
     return c;
 }
 
-typedef struct {
-    const cf_safetensors *f;
-    const char *prefix;
-    int loaded;
-} loader;
-
-static void load_one(const char *name, cf_tensor *p, void *ud)
-{
-    loader *l = ud;
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", l->prefix, name);
-    cf_status s = cf_safetensors_read_into(l->f, key, p);
-    ck_assert_msg(s == CF_OK, "loading %s: %s", key, cf_error_message());
-    l->loaded++;
-}
-
 /* The fixture model NAME ("post" or "pre") with its weights. */
 static cf_transformer *fixture_model(const cf_safetensors *f, const char *name)
 {
     cf_transformer_config c = fixture_config(!strcmp(name, "pre"));
     cf_transformer *m = cf_transformer_new(&c, NULL);
     ck_assert_msg(m != NULL, "%s", cf_error_message());
-    loader l = {f, name, 0};
-    cf_module_visit(cf_transformer_module(m), load_one, &l);
+    load_params(cf_transformer_module(m), f, name);
     return m;
 }
 
@@ -181,19 +163,6 @@ static cf_tensor *loss_of(cf_tensor *logits, cf_tensor *labels, int V)
                             PAD, 0, CF_REDUCE_MEAN);
 }
 
-typedef struct {
-    const cf_safetensors *f;
-    const char *prefix;
-} gradcmp;
-
-static void grad_matches(const char *name, cf_tensor *p, void *ud)
-{
-    gradcmp *g = ud;
-    char key[256];
-    snprintf(key, sizeof key, "%s.grad.%s", g->prefix, name);
-    assert_golden(p->grad, g->f, key);
-}
-
 static void check_golden(const char *prefix)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
@@ -206,8 +175,8 @@ static void check_golden(const char *prefix)
     snprintf(key, sizeof key, "%s.loss", prefix);
     assert_golden(loss, f, key);
     ck_assert_int_eq(cf_backward(loss), CF_OK);
-    gradcmp g = {f, prefix};
-    cf_module_visit(cf_transformer_module(m), grad_matches, &g);
+    snprintf(key, sizeof key, "%s.grad", prefix);
+    assert_param_grads(cf_transformer_module(m), f, key);
     cf_module_free(cf_transformer_module(m));
     cf_safetensors_close(f);
 }
@@ -465,15 +434,9 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-static void temp_path(char *path, size_t n)
-{
-    snprintf(path, n, "/tmp/cf_transformer_%d.safetensors", (int)getpid());
-}
-
 START_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
 {
-    char path[128];
-    temp_path(path, sizeof path);
+    const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(false);
     cf_transformer *a = cf_transformer_new(&c, NULL);
     ck_assert_int_eq(cf_module_save(cf_transformer_module(a), path), CF_OK);
@@ -483,14 +446,12 @@ START_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
     assert_error(CF_ERR_SHAPE, "encoder.layers.0.linear1.weight", "[64, 32]", "[48, 32]", NULL);
     cf_module_free(cf_transformer_module(a));
     cf_module_free(cf_transformer_module(b));
-    unlink(path);
 }
 END_TEST
 
 START_TEST(load_refuses_a_missing_name_naming_the_parameter)
 {
-    char path[128];
-    temp_path(path, sizeof path);
+    const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(true); /* shared and tied */
     c.src_vocab = c.tgt_vocab = 11;
     c.pre_norm = false;
@@ -502,14 +463,12 @@ START_TEST(load_refuses_a_missing_name_naming_the_parameter)
     assert_error(CF_ERR_FORMAT, "tgt_embed.weight", NULL);
     cf_module_free(cf_transformer_module(a));
     cf_module_free(cf_transformer_module(b));
-    unlink(path);
 }
 END_TEST
 
 START_TEST(saved_model_loads_into_a_fresh_one_with_the_same_outputs)
 {
-    char path[128];
-    temp_path(path, sizeof path);
+    const char *path = scratch_path("transformer.safetensors");
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *a = fixture_model(f, "post");
     ck_assert_int_eq(cf_module_save(cf_transformer_module(a), path), CF_OK);
@@ -524,7 +483,6 @@ START_TEST(saved_model_loads_into_a_fresh_one_with_the_same_outputs)
     cf_module_free(cf_transformer_module(a));
     cf_module_free(cf_transformer_module(b));
     cf_safetensors_close(f);
-    unlink(path);
 }
 END_TEST
 
@@ -595,7 +553,7 @@ int main(void)
     tc = tcase("maps");
     tcase_add_test(tc, maps_hold_per_layer_weights_that_ignore_padding);
     suite_add_tcase(s, tc);
-    tc = tcase("checkpoint");
+    tc = tcase_scratch("checkpoint");
     tcase_add_test(tc, load_refuses_a_wrong_shape_naming_the_parameter);
     tcase_add_test(tc, load_refuses_a_missing_name_naming_the_parameter);
     tcase_add_test(tc, saved_model_loads_into_a_fresh_one_with_the_same_outputs);
