@@ -339,8 +339,12 @@ CF_API float cf_clip_grad_norm(cf_module *m, float max_norm);
 /* "Attention Is All You Need": d_model^-0.5 * min(step^-0.5, step *
  * warmup^-1.5), for step >= 1 (step 0 is treated as 1). */
 CF_API float cf_lr_transformer(int64_t step, int d_model, int64_t warmup);
-/* Linear warm-up from 0 to base over `warmup` steps, then cosine decay to
- * min_lr at `total` steps (and min_lr after). */
+/* Linear warm-up base * (step + 1) / warmup for the first `warmup` steps
+ * (so step 0 already learns, and step warmup - 1 is at base), then cosine
+ * decay to min_lr at step `total` (and min_lr after); warmup 0 or 1 starts
+ * the cosine at base. Equal to PyTorch's SequentialLR(LinearLR(start_factor
+ * 1 / warmup, total_iters warmup - 1), CosineAnnealingLR(T_max total -
+ * warmup + 1, eta_min min_lr), milestones [warmup - 1]) up to step total. */
 CF_API float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, float min_lr);
 /* base * gamma^floor(step / step_size) (torch.optim.lr_scheduler.StepLR). */
 CF_API float cf_lr_step(int64_t step, float base, int64_t step_size, float gamma);
