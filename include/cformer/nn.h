@@ -104,6 +104,12 @@ CF_API void cf_init_xavier_uniform(cf_tensor *w, float gain, cf_rng *g);
 CF_API void cf_init_kaiming_uniform(cf_tensor *w, float a, cf_rng *g);
 /* N(0, std^2) with std = sqrt(2 / (1 + a^2)) / sqrt(fan_in). */
 CF_API void cf_init_kaiming_normal(cf_tensor *w, float a, cf_rng *g);
+/* GPT-style initialisation of every parameter under m: each matrix (ndim >=
+ * 2: Linear and Embedding weights, attention projections) ~ N(0, std^2),
+ * each bias (a name ending in "bias") zeroed, other vectors (norm weights)
+ * left as they are. Like torch.nn.init.normal_, it overwrites an
+ * embedding's padding row too. */
+CF_API void cf_module_init_normal(cf_module *m, float std, cf_rng *g);
 
 /* ---- Layers ----
  * Each NAME_new(parent, name, ...) returns a module owned by parent (or by
