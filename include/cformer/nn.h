@@ -355,6 +355,51 @@ CF_API float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float bas
 /* base * gamma^floor(step / step_size) (torch.optim.lr_scheduler.StepLR). */
 CF_API float cf_lr_step(int64_t step, float base, int64_t step_size, float gamma);
 
+/* ---- Decoding (nn/decode.c) ----
+ * Greedy and beam search over any autoregressive model, through a step
+ * function the caller writes: the zoo's models decode with these, and so
+ * can a user's decoder-only model. */
+
+typedef struct {
+    /* Writes the log-probabilities [n, vocab] of the next token for the n
+     * live hypotheses, whose last tokens are tokens[0..n) (bos first).
+     * Returns CF_OK, or an error status that ends the search. */
+    cf_status (*step)(void *ud, const int32_t *tokens, int n, float *logp);
+    /* Beam search only: reorders the model's state so that hypothesis i
+     * continues old hypothesis from[i], for i < n. */
+    cf_status (*reorder)(void *ud, const int *from, int n);
+    void *ud;
+    int vocab, bos, eos, pad;
+} cf_decoder;
+
+/* Greedy decoding of one sequence from bos: writes max_len tokens to out
+ * (the tokens after bos, eos included, then pad). Returns CF_OK, CF_ERR_ARG
+ * (no step function, vocab or max_len < 1, out NULL), CF_ERR_NOMEM, or the
+ * status of a failing step. */
+CF_API cf_status cf_greedy_search(const cf_decoder *d, int max_len, int32_t *out);
+/* Beam search of width beam from bos, ranking finished hypotheses by
+ * log-probability / ((5 + len) / 6)^alpha (GNMT); a hypothesis also ends at
+ * max_len. Writes the best to out as cf_greedy_search does. Needs reorder;
+ * CF_ERR_ARG for beam < 1 or a non-finite alpha. Width 1 is greedy. */
+CF_API cf_status cf_beam_search(const cf_decoder *d, int beam, float alpha, int max_len,
+                                int32_t *out);
+
+/* Sampling options; zero-initialised means plain sampling at temperature 1. */
+typedef struct {
+    float temperature; /* divides the logits; 0: 1 */
+    int top_k;         /* keep the k most likely tokens; 0: all */
+    float top_p;       /* keep the smallest set of most likely tokens whose
+                          probability reaches top_p (nucleus); 0 or 1: all */
+} cf_sample_opts;
+
+/* Draws one token per row of logits [B, V] (or [V]) from softmax(logits /
+ * temperature), restricted by top_k and then top_p, with the generator g
+ * (NULL: the global one). Returns int32 [B] (or a scalar) in the arena, or
+ * NULL with CF_ERR_SHAPE when logits are not float [V] or [B, V], CF_ERR_ARG
+ * for a negative temperature or top_k, top_p outside [0, 1], or a row that
+ * is not finite. Greedy decoding is cf_argmax. */
+CF_API cf_tensor *cf_sample(cf_tensor *logits, const cf_sample_opts *opts, cf_rng *g);
+
 /* ---- Checkpoints (safetensors, readable by PyTorch) ----
  * Writes are atomic: a temporary file, fsync, rename. Errors name the file
  * and the tensor: CF_ERR_IO, CF_ERR_FORMAT (corrupt file, missing name),
