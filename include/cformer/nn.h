@@ -408,9 +408,28 @@ CF_API cf_tensor *cf_sample(cf_tensor *logits, const cf_sample_opts *opts, cf_rn
 /* Saves every parameter under m by its full name, and the state of every
  * Dropout generator (in the metadata) so training can resume exactly. */
 CF_API cf_status cf_module_save(cf_module *m, const char *path);
-/* Loads every parameter under m by name. strict: names in the file that m
- * does not have are an error too. Nothing is changed on error. */
+/* Loads the parameters under m by name, as PyTorch's load_state_dict.
+ * strict: every parameter must be in the file and every tensor of the file
+ * must be a parameter (CF_ERR_FORMAT naming the first that is not); not
+ * strict: parameters the file lacks keep their values and extra tensors are
+ * ignored. Shapes and dtypes must match either way. Nothing is changed on
+ * error. */
 CF_API cf_status cf_module_load(cf_module *m, const char *path, bool strict);
+
+/* The names that did not match in a load (PyTorch's missing_keys and
+ * unexpected_keys). Owned by the report: free with cf_load_report_free. */
+typedef struct {
+    int nmissing, nunexpected;
+    char **missing;    /* parameters of the model the file lacks */
+    char **unexpected; /* tensors of the file that are not parameters */
+} cf_load_report;
+/* cf_module_load that also fills *report (always, even on error; zeroed
+ * first). In strict mode the status is CF_ERR_FORMAT when either list is
+ * non-empty, after both are complete. */
+CF_API cf_status cf_module_load_report(cf_module *m, const char *path, bool strict,
+                                       cf_load_report *report);
+/* Frees the lists of a report and zeroes it. NULL: no-op. */
+CF_API void cf_load_report_free(cf_load_report *report);
 /* Saves / restores an optimizer's state, step count and learning rate; the
  * optimizer must have been made for the same parameters. Nothing is changed
  * on error. */
