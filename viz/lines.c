@@ -62,32 +62,45 @@ static void linear_ticks(axis *a, int target)
         cfv_fmt(a->text[k], sizeof a->text[k], a->at[k], step);
 }
 
-/* Decades, every m-th one to stay near target; when fewer than two decades
- * fall inside, 1-2-5 ticks of the values themselves. */
+/* Decades, every m-th one to stay near target; over less than two decades,
+ * 1, 2 and 5 times the powers of ten; over less still (fewer than three of
+ * those inside), 1-2-5 steps of the values themselves. */
 static void log_ticks(axis *a, int target)
 {
     double first = ceil(a->lo - 1e-9), last = floor(a->hi + 1e-9);
-    if (last - first < 1) {
-        double v[MAX_TICKS], step;
-        int n = cfv_ticks(pow(10, a->lo), pow(10, a->hi), target, v, MAX_TICKS, &step);
-        a->n = 0;
-        for (int k = 0; k < n; k++)
-            if (v[k] > 0) {
-                a->at[a->n] = log10(v[k]);
-                cfv_fmt(a->text[a->n++], sizeof a->text[0], v[k], step);
-            }
+    a->n = 0;
+    if (last - first >= 2) {
+        double every = ceil((last - first + 1) / (target < 1 ? 1 : target));
+        for (double k = first; k <= last && a->n < MAX_TICKS; k += every) {
+            a->at[a->n] = k;
+            if (k >= -4 && k <= 5)
+                cfv_fmt(a->text[a->n], sizeof a->text[0], pow(10, k), k < 0 ? pow(10, k) : 1);
+            else
+                snprintf(a->text[a->n], sizeof a->text[0], "1e%d", (int)k);
+            a->n++;
+        }
         return;
     }
-    double every = ceil((last - first + 1) / (target < 1 ? 1 : target));
+    static const double mult[3] = {1, 2, 5};
+    for (double k = floor(a->lo); k <= ceil(a->hi) && a->n < MAX_TICKS; k++)
+        for (int m = 0; m < 3 && a->n < MAX_TICKS; m++) {
+            double at = k + log10(mult[m]);
+            if (at < a->lo - 1e-9 || at > a->hi + 1e-9)
+                continue;
+            double p = pow(10, k);
+            a->at[a->n] = at;
+            cfv_fmt(a->text[a->n++], sizeof a->text[0], mult[m] * p, k < 0 ? p : 1);
+        }
+    if (a->n >= 3)
+        return;
+    double v[MAX_TICKS], step;
+    int n = cfv_ticks(pow(10, a->lo), pow(10, a->hi), target, v, MAX_TICKS, &step);
     a->n = 0;
-    for (double k = first; k <= last && a->n < MAX_TICKS; k += every) {
-        a->at[a->n] = k;
-        if (k >= -4 && k <= 5)
-            cfv_fmt(a->text[a->n], sizeof a->text[0], pow(10, k), k < 0 ? pow(10, k) : 1);
-        else
-            snprintf(a->text[a->n], sizeof a->text[0], "1e%d", (int)k);
-        a->n++;
-    }
+    for (int k = 0; k < n; k++)
+        if (v[k] > 0) {
+            a->at[a->n] = log10(v[k]);
+            cfv_fmt(a->text[a->n++], sizeof a->text[0], v[k], step);
+        }
 }
 
 static void make_ticks(axis *a, int target)
