@@ -395,6 +395,47 @@ START_TEST(generation_refuses_a_max_len_beyond_the_model)
 }
 END_TEST
 
+/* ---- Padding ---- */
+
+/* Row b of tokens [B, n] cut to its first len tokens: [1, len]. */
+static cf_tensor *row_alone(cf_tensor *tokens, int64_t b, int64_t len)
+{
+    return cf_contiguous(cf_slice(cf_slice(tokens, 0, b, b + 1, 1), 1, 0, len, 1));
+}
+
+/* The fixture's rows have sources of 7, 4 and 1 tokens and targets of 6, 5
+ * and 3, the rest padding. */
+static const int64_t src_len[3] = {7, 4, 1}, tgt_len[3] = {6, 5, 3};
+
+static void check_rows_alone(const char *prefix)
+{
+    cf_safetensors *f = open_fixture("transformer.safetensors");
+    cf_transformer *m = fixture_model(f, prefix);
+    cf_tensor *src = fixture(f, "src"), *tgt = fixture(f, "tgt");
+    cf_tensor *logits = cf_transformer_forward(m, src, tgt, NULL);
+    int32_t batch[3 * MAX_LEN], one[MAX_LEN];
+    ck_assert_int_eq(cf_transformer_greedy(m, src, MAX_LEN, batch), CF_OK);
+    for (int64_t b = 0; b < 3; b++) {
+        cf_tensor *alone = cf_transformer_forward(m, row_alone(src, b, src_len[b]),
+                                                  row_alone(tgt, b, tgt_len[b]), NULL);
+        ck_assert_ptr_nonnull(alone);
+        assert_close(alone, cf_slice(cf_slice(logits, 0, b, b + 1, 1), 1, 0, tgt_len[b], 1), 1e-5f,
+                     0);
+        ck_assert_int_eq(cf_transformer_greedy(m, row_alone(src, b, src_len[b]), MAX_LEN, one),
+                         CF_OK);
+        ck_assert_int_eq(memcmp(one, batch + b * MAX_LEN, sizeof one), 0);
+    }
+    cf_module_free(cf_transformer_module(m));
+    cf_safetensors_close(f);
+}
+
+START_TEST(a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch)
+{
+    check_rows_alone("post");
+    check_rows_alone("pre");
+}
+END_TEST
+
 /* ---- Attention maps ---- */
 
 START_TEST(maps_hold_per_layer_weights_that_ignore_padding)
@@ -549,6 +590,9 @@ int main(void)
     tcase_add_test(tc, generation_needs_no_arena_in_use);
     tcase_add_test(tc, beam_output_ends_with_eos_then_padding);
     tcase_add_test(tc, generation_refuses_a_max_len_beyond_the_model);
+    suite_add_tcase(s, tc);
+    tc = tcase("padding");
+    tcase_add_test(tc, a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch);
     suite_add_tcase(s, tc);
     tc = tcase("maps");
     tcase_add_test(tc, maps_hold_per_layer_weights_that_ignore_padding);

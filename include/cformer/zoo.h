@@ -64,7 +64,15 @@ CF_API cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_r
 CF_API cf_module *cf_transformer_module(cf_transformer *m);
 CF_API const cf_transformer_config *cf_transformer_cfg(const cf_transformer *m);
 /* Encoder output [B, S, d_model] for src [B, S]; pad_id positions are
- * masked as keys. maps may be NULL. */
+ * masked as keys. maps may be NULL.
+ *
+ * Padding. pad_id positions are masked as keys in every attention (encoder
+ * self-attention, decoder cross-attention over src, decoder
+ * self-attention), and decoder self-attention is causal: a row padded at
+ * its end gets, at its real positions, the outputs it gets alone (the
+ * outputs at padded positions are computed but meaningless). Greedy and
+ * beam decoding give a row the tokens it gets alone. tests/test_transformer.c
+ * checks both to 1e-5. */
 CF_API cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src,
                                         cf_transformer_maps *maps);
 /* Decoder output [B, T, d_model] for tgt [B, T] over memory [B, S, d]. */
@@ -125,6 +133,21 @@ typedef struct cf_seq2seq cf_seq2seq; /* opaque; a cf_module first */
  * decoder state [H], tanh), decoder.embedding.weight, decoder.attention.*
  * (query_proj, key_proj, v), decoder.rnn.* (GRUCell over [emb + 2H]),
  * decoder.out.{weight,bias} (Linear [H + 2H + emb] -> tgt_vocab). */
+/*
+ * Padding. A source row's length runs up to its last token that is not
+ * pad_id. The encoder GRU skips the positions after it, as torch.nn.GRU
+ * does over pack_padded_sequence(emb, lengths, batch_first=True,
+ * enforce_sorted=False): in every layer the forward direction stops at the
+ * row's last real token (its state frozen there), the backward direction
+ * starts from it; the encoder outputs (attention keys) at the positions
+ * after it are zeros, as pad_packed_sequence gives; the bridge reads the
+ * last layer's states after the last real token (forward) and after
+ * position 0 (backward). Attention masks every pad_id position as a key.
+ * So a row's logits, attention weights and decodings do not depend on how
+ * far its batch pads it (tests/test_seq2seq.c checks this to 1e-5). A
+ * pad_id before a row's last real token is fed to the GRU (its embedding
+ * row is zero) and masked as a key. A row of pad_id only is refused with
+ * CF_ERR_ARG naming the row (it would attend nowhere). */
 CF_API cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g);
 CF_API cf_module *cf_seq2seq_module(cf_seq2seq *m);
 /* Training forward: logits [B, T, tgt_vocab] predicting tgt[:, 1:] from
