@@ -217,16 +217,37 @@ START_TEST(parameters_have_the_pytorch_names_and_shapes)
 }
 END_TEST
 
-START_TEST(embedding_padding_rows_start_at_zero)
+START_TEST(embedding_padding_rows_start_at_zero_and_get_no_gradient)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *fresh = cf_seq2seq_new(&golden_cfg, NULL), *m = golden_model(f);
+    const char *names[] = {"encoder.embedding.weight", "decoder.embedding.weight"};
+    cf_tensor *tgt = fixture(f, "s2s.tgt");
+    cf_tensor *logits = cf_seq2seq_forward(m, fixture(f, "s2s.src"), tgt, 1, NULL, NULL);
+    ck_assert_int_eq(cf_backward(cf_sum_all(logits)), CF_OK);
+    for (int i = 0; i < 2; i++) {
+        cf_tensor *w0 = cf_module_find(cf_seq2seq_module(fresh), names[i]);
+        cf_tensor *w = cf_module_find(cf_seq2seq_module(m), names[i]);
+        for (int64_t j = 0; j < golden_cfg.emb; j++) {
+            ck_assert_float_eq(cf_get(w0, CF_IDX(golden_cfg.pad_id, j)), 0);
+            /* The fixture's batches hold padding, fed to both embeddings. */
+            ck_assert_float_eq(cf_get(w->grad, CF_IDX(golden_cfg.pad_id, j)), 0);
+            ck_assert_float_ne(cf_get(w->grad, CF_IDX(5, j)), 0);
+        }
+    }
+    cf_module_free(cf_seq2seq_module(fresh));
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(only_the_attention_key_projection_has_a_bias)
 {
     cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
     cf_module *mod = cf_seq2seq_module(m);
-    const char *names[] = {"encoder.embedding.weight", "decoder.embedding.weight"};
-    for (int i = 0; i < 2; i++) {
-        cf_tensor *w = cf_module_find(mod, names[i]);
-        for (int64_t j = 0; j < golden_cfg.emb; j++)
-            ck_assert_float_eq(cf_get(w, CF_IDX(golden_cfg.pad_id, j)), 0);
-    }
+    ck_assert_ptr_nonnull(cf_module_find(mod, "decoder.attention.key_proj.bias"));
+    ck_assert_ptr_null(cf_module_find(mod, "decoder.attention.query_proj.bias"));
+    ck_assert_ptr_null(cf_module_find(mod, "decoder.attention.v.bias"));
     cf_module_free(mod);
 }
 END_TEST
@@ -314,6 +335,28 @@ START_TEST(partial_teacher_forcing_draws_from_the_generator)
         taught += seen[0][t] == 4 && seen[0][t - 1] != 3;
     ck_assert_int_gt(taught, 5);
     ck_assert_int_lt(taught, N - 6);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(teacher_forcing_zero_or_one_leaves_the_generator_alone)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 3, 4}, CF_SHAPE(1, 4));
+    const float rates[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        cf_manual_seed(21);
+        float want = cf_item(cf_uniform(NULL, 0, 1, 0, NULL));
+        cf_manual_seed(21);
+        cf_rng g;
+        cf_rng_init(&g, 4);
+        ck_assert_ptr_nonnull(cf_seq2seq_forward(m, src, tgt, rates[i], NULL, NULL));
+        ck_assert_ptr_nonnull(cf_seq2seq_forward(m, src, tgt, rates[i], &g, NULL));
+        ck_assert_int_eq(g.offset, 0);
+        ck_assert_float_eq(cf_item(cf_uniform(NULL, 0, 1, 0, NULL)), want);
+    }
+    cf_manual_seed(0);
     cf_module_free(cf_seq2seq_module(m));
 }
 END_TEST
@@ -738,12 +781,14 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("layout");
     tcase_add_test(tc, parameters_have_the_pytorch_names_and_shapes);
-    tcase_add_test(tc, embedding_padding_rows_start_at_zero);
+    tcase_add_test(tc, embedding_padding_rows_start_at_zero_and_get_no_gradient);
+    tcase_add_test(tc, only_the_attention_key_projection_has_a_bias);
     suite_add_tcase(s, tc);
     tc = tcase("teacher_forcing");
     tcase_add_test(tc, teacher_forcing_one_reads_the_reference_tokens);
     tcase_add_test(tc, teacher_forcing_zero_reads_the_models_own_argmax);
     tcase_add_test(tc, partial_teacher_forcing_draws_from_the_generator);
+    tcase_add_test(tc, teacher_forcing_zero_or_one_leaves_the_generator_alone);
     suite_add_tcase(s, tc);
     tc = tcase("decoding");
     tcase_add_test(tc, beam_of_width_one_equals_greedy);

@@ -102,6 +102,38 @@ START_TEST(shared_tied_model_has_one_table_and_a_generator_bias)
 }
 END_TEST
 
+/* Whether the pad rows of the model's table start at zero and get no
+ * gradient from a batch that holds padding. */
+static void check_pad_rows(bool no_padding_idx)
+{
+    cf_transformer_config c = fixture_config(false);
+    c.no_padding_idx = no_padding_idx;
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_transformer *m = cf_transformer_new(&c, &g);
+    cf_tensor *src = cf_from_ints((int32_t[]){5, 6, 0, 7, 0, 0}, CF_SHAPE(2, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 8, 0, 1, 9, 0}, CF_SHAPE(2, 3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_transformer_forward(m, src, tgt, NULL))), CF_OK);
+    const char *names[2] = {"src_embed.weight", "tgt_embed.weight"};
+    for (int i = 0; i < 2; i++) {
+        cf_tensor *w = cf_module_find(cf_transformer_module(m), names[i]);
+        float row = 0, grad = 0;
+        for (int64_t j = 0; j < c.d_model; j++) {
+            row += fabsf(cf_get(w, CF_IDX(PAD, j)));
+            grad += fabsf(cf_get(w->grad, CF_IDX(PAD, j)));
+        }
+        ck_assert_msg((row == 0 && grad == 0) == !no_padding_idx, "%s: |row| %g, |grad| %g",
+                      names[i], row, grad);
+    }
+    cf_module_free(cf_transformer_module(m));
+}
+
+START_TEST(pad_rows_are_zero_and_frozen_by_default) { check_pad_rows(false); }
+END_TEST
+
+START_TEST(no_padding_idx_makes_pad_rows_learned) { check_pad_rows(true); }
+END_TEST
+
 START_TEST(presets_follow_the_paper)
 {
     cf_transformer_config b = cf_transformer_base(100, 200), s = cf_transformer_small(100, 200);
@@ -575,6 +607,8 @@ int main(void)
     tcase_add_test(tc, parameters_are_named_and_shaped_as_torch);
     tcase_add_test(tc, shared_tied_model_has_one_table_and_a_generator_bias);
     tcase_add_test(tc, presets_follow_the_paper);
+    tcase_add_test(tc, pad_rows_are_zero_and_frozen_by_default);
+    tcase_add_test(tc, no_padding_idx_makes_pad_rows_learned);
     tcase_add_test(tc, invalid_config_is_refused_naming_the_field);
     suite_add_tcase(s, tc);
     tc = tcase("golden");
