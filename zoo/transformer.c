@@ -161,18 +161,20 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
     return l;
 }
 
-/* Embedding tables ~ N(0, 1/E), the padding row zero: scaled by sqrt(E) in
- * the forward, rows have unit variance, and a tied generator starts with
- * logits of order one (fairseq's initialisation). */
+/* Embedding tables ~ N(0, 1/E), the padding row zero unless no_padding_idx:
+ * scaled by sqrt(E) in the forward, rows have unit variance, and a tied
+ * generator starts with logits of order one (fairseq's initialisation). */
 static cf_embedding_mod *table_new(cf_module *parent, const char *name, int vocab,
                                    const cf_transformer_config *c, cf_rng *g)
 {
-    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, c->pad_id, g);
+    int padding_idx = c->no_padding_idx ? -1 : c->pad_id;
+    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, padding_idx, g);
     if (!e)
         return NULL;
     cf_fill_normal(g, e->weight, 0, 1.0f / sqrtf((float)c->d_model));
-    memset((float *)e->weight->data + (size_t)c->pad_id * c->d_model, 0,
-           sizeof(float) * c->d_model);
+    if (padding_idx >= 0)
+        memset((float *)e->weight->data + (size_t)padding_idx * c->d_model, 0,
+               sizeof(float) * c->d_model);
     return e;
 }
 

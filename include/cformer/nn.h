@@ -283,6 +283,20 @@ CF_API cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hi
  * layer's outputs [B, T, dirs * H] and stores the final states
  * [layers * dirs, B, H] in *h_n when h_n is not NULL. */
 CF_API cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n);
+/* cf_gru_forward over a batch of sequences of different lengths, each
+ * padded at its end, as torch.nn.GRU runs over
+ * pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+ * and pad_packed_sequence(..., total_length=T) pads the result: lengths is
+ * int32 [B] in [0, T]; every layer's forward direction stops at row b's
+ * last real step (its state frozen after it) and the reverse direction
+ * starts there from h0; outputs at t >= lengths[b] are zeros; h_n holds
+ * each row's state after its last real step (forward) and after step 0
+ * (reverse), h0 for a length 0. The output at a real step is that of the
+ * row run alone at its own length. Errors as cf_gru_forward, and
+ * CF_ERR_DTYPE / CF_ERR_SHAPE for lengths that are not int32 [B],
+ * CF_ERR_INDEX for a length outside [0, T]. */
+CF_API cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf_tensor *h0,
+                                        cf_tensor **h_n);
 
 /* Additive attention (Bahdanau et al. 2015): score_j = v^T tanh(W_q q +
  * W_k k_j), parameters query_proj.weight [A, Q], key_proj.weight [A, K],
