@@ -6,6 +6,7 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
+#include "tensor/internal.h"
 #include "zoo/beam.h"
 
 #include <math.h>
@@ -566,7 +567,7 @@ static bool check_generate(cf_transformer *m, const char *fn, cf_tensor *src, in
     return check_tokens(m, fn, "src", src, -1);
 }
 
-cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_greedy", src, max_len, out))
         return cf_error();
@@ -658,8 +659,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return CF_OK;
 }
 
-cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
-                              int32_t *out)
+static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha,
+                                  int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_beam", src, max_len, out))
         return cf_error();
@@ -680,4 +681,23 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     }
     gen_end(&g);
     return cf_error();
+}
+
+cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_greedy(m, src, max_len, out));
+}
+
+cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
 }

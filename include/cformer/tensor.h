@@ -21,11 +21,26 @@
  *     }
  *     cf_arena_free(step);
  *
- * Errors. Functions that can fail return NULL (or a status) and record the
- * first error on the calling thread: cf_error() and cf_error_message() read
- * it, cf_error_clear() forgets it. An op handed NULL returns NULL and keeps the
- * first message, so a whole expression can be checked once at the end. The
- * library never exits or aborts on bad input.
+ * Errors. The library never exits or aborts on bad input; each thread
+ * keeps one recorded error, read with cf_error() and cf_error_message() and
+ * forgotten with cf_error_clear(). Two rules, one per kind of function:
+ *
+ *  - A function that returns a pointer (every op, creation function and
+ *    constructor) returns NULL on failure and records its error unless one
+ *    is recorded already: the first error wins. An op handed NULL returns
+ *    NULL and keeps it, so a whole expression is checked once at the end
+ *    and cf_error_message() names its root cause:
+ *        cf_tensor *y = cf_relu(cf_add(cf_matmul(x, w), b));
+ *        if (!y) fprintf(stderr, "%s\n", cf_error_message());
+ *
+ *  - A function that returns a cf_status reports that call, as SQLite's
+ *    API reports the most recent call: CF_OK when it succeeded, whatever
+ *    was recorded before (which stays recorded); on failure its own status,
+ *    and its error replaces any older one, so that cf_error_message()
+ *    describes the failure just returned. One exception follows from the
+ *    first rule: a NULL tensor handed to such a call when an error is
+ *    already recorded is that error's result, and the call returns that
+ *    error, so cf_backward(loss) reports why loss is NULL.
  *
  * Threads. Kernels use OpenMP with cf_get_num_threads() threads (default: the
  * CF_NUM_THREADS environment variable, else the number of cores). Results are
@@ -118,7 +133,8 @@ struct cf_tensor {
 
 /* ---- Errors ---- */
 
-/* Returns the first error recorded on this thread since the last clear. */
+/* Returns the error recorded on this thread (see "Errors" above), CF_OK when
+ * there is none. */
 CF_API cf_status cf_error(void);
 /* Returns its message ("" when there is none); valid until the next clear. */
 CF_API const char *cf_error_message(void);
@@ -134,8 +150,9 @@ CF_API void cf_error_set(cf_status s, const char *fmt, ...)
     ;
 /* Returns a fixed description of a status ("shape mismatch", ...). */
 CF_API const char *cf_status_str(cf_status s);
-/* Calls fn(status, message, ud) whenever an error is first recorded on any
- * thread, e.g. to log it; NULL removes the handler. */
+/* Calls fn(status, message, ud) whenever an error is recorded on any thread
+ * (not when a later one is dropped because an error is already recorded),
+ * e.g. to log it; NULL removes the handler. */
 typedef void (*cf_error_fn)(cf_status s, const char *msg, void *ud);
 CF_API void cf_set_error_handler(cf_error_fn fn, void *ud);
 
