@@ -59,7 +59,7 @@ cf_tensor *cf_pos_embedding_forward(cf_pos_embedding *m, int64_t start, int64_t 
 {
     if (!m)
         return NULL;
-    if (start < 0 || T < 0 || start + T > m->max_len) {
+    if (start < 0 || T < 0 || T > m->max_len - start) {
         cf__error(CF_ERR_INDEX, "PositionalEmbedding \"%s\": positions %lld..%lld beyond %d",
                   m->base.name, (long long)start, (long long)(start + T - 1), m->max_len);
         return NULL;

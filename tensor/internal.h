@@ -73,6 +73,12 @@ void cf__expand_strides(const cf_tensor *t, int ndim, const int64_t *shape,
 char *cf__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
 #define CF_SHAPE_BUF 128
 int64_t cf__prod(int ndim, const int64_t *shape);
+/* The most elements a tensor may have: byte sizes and offsets of any dtype
+ * stay far from overflowing int64_t and size_t. */
+#define CF__MAX_NUMEL ((int64_t)1 << 60)
+/* True when no size is negative and the sizes (zeros left out) multiply to
+ * at most CF__MAX_NUMEL; otherwise records CF_ERR_DIM naming op. */
+bool cf__valid_sizes(const char *op, int ndim, const int64_t *shape);
 
 /* ---- Strided loops ----
  * cf__loop calls fn over rows of the index space `shape` for nops operands

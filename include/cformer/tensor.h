@@ -185,17 +185,21 @@ CF_API size_t cf_arena_capacity(const cf_arena *a);
 
 /* ---- Creation ----
  * All of these return a contiguous tensor in the arena in use, or NULL with
- * CF_ERR_NO_ARENA, CF_ERR_NOMEM, CF_ERR_DIM (more than CF_MAX_DIMS or a
- * negative size). */
+ * CF_ERR_NO_ARENA, CF_ERR_NOMEM, CF_ERR_DIM (more than CF_MAX_DIMS, a
+ * negative size, or sizes whose product, zeros left out, exceeds 2^60: "too
+ * large"), CF_ERR_DTYPE (not a cf_dtype) or CF_ERR_ARG (shape NULL with
+ * ndim > 0). */
 
 CF_API cf_tensor *cf_empty(cf_dtype dtype, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_zeros(int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_ones(int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_full(float value, int ndim, const int64_t *shape);
 /* [start, start+step, ...) below end (above end for a negative step);
- * CF_ERR_ARG for a zero step. */
+ * CF_ERR_ARG for a zero or non-finite argument, or more than 2^60 elements
+ * ("too large"). */
 CF_API cf_tensor *cf_arange(float start, float end, float step);
-/* A copy of n = prod(shape) floats (int32 values for cf_from_ints). */
+/* A copy of n = prod(shape) floats (int32 values for cf_from_ints);
+ * CF_ERR_ARG when data is NULL and n > 0. */
 CF_API cf_tensor *cf_from_array(const float *data, int ndim,
                                 const int64_t *shape);
 CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim,
@@ -204,8 +208,9 @@ CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim,
 CF_API cf_tensor *cf_scalar(float v);
 
 /* Returns a zeroed contiguous tensor owned by the caller (for parameters and
- * state that outlive arena resets), or NULL with CF_ERR_NOMEM or CF_ERR_DIM.
- * Needs no arena. Free with cf_tensor_free. */
+ * state that outlive arena resets), or NULL with CF_ERR_NOMEM or the shape
+ * and dtype errors of the creation functions. Needs no arena. Free with
+ * cf_tensor_free. */
 CF_API cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim,
                                 const int64_t *shape);
 /* Frees a tensor made by cf_tensor_new and its gradient. NULL is a no-op;
@@ -214,28 +219,34 @@ CF_API void cf_tensor_free(cf_tensor *t);
 
 /* ---- Inspection ---- */
 
+/* The number of elements (0 for NULL). */
 CF_API int64_t cf_numel(const cf_tensor *t);
 CF_API size_t cf_dtype_size(cf_dtype dtype);
 CF_API const char *cf_dtype_name(cf_dtype dtype);
-/* True when the elements are laid out row-major without gaps. */
+/* True when the elements are laid out row-major without gaps (false for
+ * NULL). */
 CF_API bool cf_is_contiguous(const cf_tensor *t);
-/* True when both have the same ndim and sizes. */
+/* True when both have the same ndim and sizes (false when one is NULL). */
 CF_API bool cf_same_shape(const cf_tensor *a, const cf_tensor *b);
-/* Writes "[2, 3, 4]" into buf (always terminated); returns buf. */
+/* Writes "[2, 3, 4]" ("NULL" for NULL) into buf (always terminated);
+ * returns buf. */
 CF_API char *cf_shape_str(const cf_tensor *t, char *buf, size_t size);
 
-/* Element access for tests and small programs; indices are not checked
- * beyond an assertion. int32 and bool elements are converted to float. */
+/* Element access for tests and small programs. int32 and bool elements are
+ * converted to float. An index outside the shape is CF_ERR_INDEX (cf_get
+ * returns NAN, cf_set writes nothing); a NULL t or idx is CF_ERR_ARG. */
 CF_API float cf_get(const cf_tensor *t, const int64_t *idx);
 CF_API void cf_set(cf_tensor *t, const int64_t *idx, float v);
-/* The value of a one-element tensor; NAN with CF_ERR_SHAPE otherwise. */
+/* The value of a one-element tensor; NAN with CF_ERR_SHAPE otherwise, or
+ * CF_ERR_ARG for NULL. */
 CF_API float cf_item(const cf_tensor *t);
 /* Copies the elements in row-major order into dst (numel floats), whatever
- * the strides. */
+ * the strides. CF_ERR_ARG when t, or dst with elements to copy, is NULL. */
 CF_API void cf_copy_to(const cf_tensor *t, float *dst);
-/* Copies n = numel floats from src into t's elements in row-major order. */
+/* Copies n = numel floats from src into t's elements in row-major order;
+ * CF_ERR_ARG as for cf_copy_to. */
 CF_API void cf_copy_from(cf_tensor *t, const float *src);
-/* Sets every element of t to v. */
+/* Sets every element of t to v; CF_ERR_ARG for NULL. */
 CF_API void cf_fill(cf_tensor *t, float v);
 
 /* Prints shape, dtype and values (at most 6 per dim, with ...) to f. */
