@@ -84,7 +84,8 @@ cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int
 
 cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
 {
-    if (!m || !cf__check("GRUCell", 1, &x) || !check_input("GRUCell", m->base.name, x, 2, m->input))
+    if (!cf__nonnull("GRUCell", m, "module") || !cf__check("GRUCell", 1, &x) ||
+        !check_input("GRUCell", m->base.name, x, 2, m->input))
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
@@ -161,7 +162,8 @@ static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H
 
 cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
 {
-    if (!m || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) ||
+        !check_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     int dirs = m->bidirectional ? 2 : 1;
     int64_t B = x->shape[0], H = m->hidden;

@@ -169,7 +169,8 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
                           const cf_mha_opts *opts)
 {
     cf_tensor *qkv_in[3] = {query, key, value};
-    if (!m || !cf__check("MultiheadAttention", 3, qkv_in))
+    if (!cf__nonnull("MultiheadAttention", m, "module") ||
+        !cf__check("MultiheadAttention", 3, qkv_in))
         return NULL;
     static const cf_mha_opts none = {0};
     const cf_mha_opts *o = opts ? opts : &none;

@@ -79,6 +79,13 @@ void cf_error_set(cf_status s, const char *fmt, ...)
     cf__error(s, "%s", msg);
 }
 
+bool cf__nonnull(const char *fn, const void *p, const char *what)
+{
+    if (!p)
+        cf__error(CF_ERR_ARG, "%s: %s is NULL", fn, what);
+    return p != NULL;
+}
+
 bool cf__check(const char *op, int n, cf_tensor *const *ts)
 {
     for (int i = 0; i < n; i++) {

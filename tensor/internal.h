@@ -15,6 +15,10 @@ void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
 /* Returns true when every one of the n tensors is non-NULL; otherwise records
  * "op: operand i is NULL" (unless an error is already recorded). */
 bool cf__check(const char *op, int n, cf_tensor *const *ts);
+/* Returns true when p is not NULL; otherwise records CF_ERR_ARG "fn: what is
+ * NULL" (unless an error is already recorded: the NULL is likely its
+ * result). For arguments other than tensors, such as modules. */
+bool cf__nonnull(const char *fn, const void *p, const char *what);
 /* True when an error is recorded on this thread. */
 bool cf__failed(void);
 /* The number of errors raised on this thread so far, recorded or not (the

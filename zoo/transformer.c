@@ -325,7 +325,8 @@ static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
 
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
-    if (!m || !check_tokens(m, "cf_transformer_encode", "src", src, -1))
+    if (!cf__nonnull("cf_transformer_encode", m, "model") ||
+        !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
     cf_tensor *pad = padding(m, src);
     cf_tensor *x = embed(m, m->src_embed, src, 0);
@@ -393,7 +394,7 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
                                  cf_tensor *src, cf_transformer_maps *maps)
 {
     static const char *fn = "cf_transformer_decode";
-    if (!m)
+    if (!cf__nonnull(fn, m, "model"))
         return NULL;
     int E = m->cfg.d_model;
     if (!memory || memory->ndim != 3 || memory->shape[2] != E || memory->shape[1] < 1 ||
@@ -435,7 +436,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
                                   cf_transformer_maps *maps)
 {
-    if (!m)
+    if (!cf__nonnull("cf_transformer_forward", m, "model"))
         return NULL;
     cf_tensor *memory = cf_transformer_encode(m, src, maps);
     if (!memory)

@@ -9,7 +9,8 @@
  * cf_module_save / cf_module_load, which refuse a file whose tensors have
  * the wrong shape or miss a name, naming the parameter. Token tensors are
  * int32 [B, T]; outputs are arena tensors. A model made here belongs to the
- * caller: free it with cf_module_free(&model->base).
+ * caller: free it with cf_module_free(&model->base). A NULL model is
+ * CF_ERR_ARG, as for the modules of nn.h.
  */
 #ifndef CFORMER_ZOO_H
 #define CFORMER_ZOO_H
