@@ -174,7 +174,8 @@ CF_API cf_tensor *cf_reshape(cf_tensor *a, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_permute(cf_tensor *a, const int *dims);
 CF_API cf_tensor *cf_transpose(cf_tensor *a, int d0, int d1);
 /* Elements start, start+step, ... below end along dim; start and end are
- * clamped like Python slices (negative counts from the end); step >= 1. */
+ * clamped like Python slices (negative counts from the end), so any int64
+ * values are valid; step >= 1. */
 CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end,
                            int64_t step);
 /* Size-1 dims stretched to the given sizes (-1 keeps a size); new leading

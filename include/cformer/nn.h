@@ -30,6 +30,10 @@
  *
  * Layout. Sequence tensors are batch-first: [B, T, E] (PyTorch's
  * batch_first=True).
+ *
+ * Errors follow tensor.h. A forward function handed a NULL module returns
+ * NULL with CF_ERR_ARG ("Linear: module is NULL"), unless an error is
+ * already recorded (such as the failed constructor's that gave the NULL).
  */
 #ifndef CFORMER_NN_H
 #define CFORMER_NN_H

@@ -46,7 +46,8 @@
  * optimizer; switch it with cf_module_train. Token tensors are int32
  * [B, T]; outputs are arena tensors. A model made here belongs to the
  * caller: free it with cf_module_free(cf_transformer_module(m)) (or
- * cf_vit_module, cf_seq2seq_module), which frees its parameters too.
+ * cf_vit_module, cf_seq2seq_module), which frees its parameters too. A
+ * NULL model is CF_ERR_ARG, as for the modules of nn.h.
  */
 #ifndef CFORMER_ZOO_H
 #define CFORMER_ZOO_H
