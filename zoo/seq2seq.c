@@ -4,7 +4,6 @@
  * B = batch, S = source length, T = target steps, E = embedding size,
  * H = GRU hidden size, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -378,9 +377,9 @@ cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, 
             break;
         }
         c.s = c.one.state;
-        zoo_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
+        cf_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
                          m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
-        st = zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len);
+        st = cf_beam_search(&d, beam, alpha, max_len, out + b * max_len);
     }
     cf_module_train(&m->base, was_training);
     cf_set_grad_enabled(grad);

@@ -6,7 +6,6 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -616,7 +615,7 @@ cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, 
     return cf_error();
 }
 
-/* zoo_decoder callbacks: the live hypotheses occupy the first rows of a
+/* cf_decoder callbacks: the live hypotheses occupy the first rows of a
  * batch of `beam` rows; the others repeat the first and are ignored, so the
  * caches keep one shape throughout. */
 static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
@@ -672,11 +671,11 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        zoo_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
+        cf_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
                          c->bos_id, c->eos_id,    c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
-                zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
+                cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
                 break;
         }
     }
