@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,19 @@ cf_status ex_run_push(ex_run *r, const char *name, float v)
 {
     ex_series *s = ex_run_series(r, name);
     return s ? series_push(s, v) : CF_ERR_ARG;
+}
+
+bool ex_series_fell(const ex_series *s, double *first, double *last)
+{
+    *first = *last = NAN;
+    if (!s || s->n < 2)
+        return false;
+    int64_t q = s->n / 4 > 0 ? s->n / 4 : 1;
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < q; i++)
+        a += s->v[i], b += s->v[s->n - 1 - i];
+    *first = a / (double)q, *last = b / (double)q;
+    return *last < *first;
 }
 
 /* ---- The checkpoint's contents ---- */
