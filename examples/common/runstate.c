@@ -366,6 +366,28 @@ static cf_status read_run(const cf_safetensors *f, const char *path, const char 
     return CF_OK;
 }
 
+typedef struct {
+    const cf_safetensors *f;
+    const char *path;
+    cf_status st;
+} presence;
+
+/* cf_module_load without strict tolerates missing parameters; a run
+ * checkpoint must hold them all. */
+static void check_present(const char *name, cf_tensor *t, void *ud)
+{
+    (void)t;
+    presence *p = ud;
+    for (int i = 0; p->st == CF_OK && i < cf_safetensors_count(p->f); i++)
+        if (!strcmp(cf_safetensors_name(p->f, i), name))
+            return;
+    if (p->st == CF_OK) {
+        cf_error_set(CF_ERR_FORMAT, "%s: no tensor for the model's parameter \"%s\"", p->path,
+                     name);
+        p->st = CF_ERR_FORMAT;
+    }
+}
+
 /* Writes the optimizer's part of f, without the prefix, to tmp. */
 static cf_status extract_optimizer(const cf_safetensors *f, cf_module *model, const char *tmp)
 {
@@ -398,6 +420,11 @@ cf_status ex_run_load(ex_run *r, const char *path, cf_module *model, cf_optim *o
     }
     if (!st)
         st = read_run(f, path, settings, &got);
+    if (!st) {
+        presence p = {f, path, CF_OK};
+        cf_module_visit(model, check_present, &p);
+        st = p.st;
+    }
     if (!st && !(st = extract_optimizer(f, model, tmp))) {
         st = cf_optim_load(opt, tmp);
         remove(tmp);
