@@ -470,7 +470,8 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
            c->quick ? " (quick: slices)" : "");
     printf("%s: %s; %lld parameters; threads %d\n", m->name, o->settings,
            (long long)cf_module_num_params(m->module), cf_get_num_threads());
-    printf("AdamW lr %g (warm-up %d steps, cosine to %g), betas (0.9, %g), weight decay %g, clip "
+    printf("AdamW lr %g (warm-up %d steps, cosine to %g), betas (0.9, %g), weight decay %g "
+           "(matrices), clip "
            "%g, label smoothing %g; batches of %lld in length buckets of %d batches (%lld a "
            "epoch); at most %d epochs",
            (double)c->lr, o->warmup, (double)o->min_lr, (double)o->beta2, (double)o->weight_decay,

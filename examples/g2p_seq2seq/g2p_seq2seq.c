@@ -31,9 +31,9 @@ static cf_tensor *loss_fn(void *ud, cf_tensor *src, cf_tensor *tgt, float smooth
     int64_t T = tgt->shape[1] - 1;
     cf_tensor *logits = cf_seq2seq_forward(ud, src, tgt, 1, NULL, NULL); /* (B, T, V) */
     cf_tensor *labels = cf_contiguous(cf_slice(tgt, 1, 1, T + 1, 1));
+    cf_loss_opts lo = {.label_smoothing = smoothing, .ignore = true, .ignore_index = CMUDICT_PAD};
     return cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, CMUDICT_TGT_VOCAB)),
-                            cf_reshape(labels, CF_SHAPE(-1)), CMUDICT_PAD, smoothing,
-                            CF_REDUCE_MEAN);
+                            cf_reshape(labels, CF_SHAPE(-1)), &lo);
 }
 
 static cf_status greedy_fn(void *ud, cf_tensor *src, int max_len, int32_t *out)
@@ -113,7 +113,12 @@ int main(int argc, char **argv)
     cf_rng_init(&g, o.c.seed);
     cf_seq2seq *s2s = cf_seq2seq_new(&cfg, &g);
     cf_module *mod = cf_seq2seq_module(s2s);
-    cf_optim *opt = mod ? cf_adamw_new(mod, o.c.lr, 0.9f, o.beta2, 1e-9f, o.weight_decay) : NULL;
+    cf_optim *opt = mod ? cf_adamw_new(mod, &(cf_adamw_opts){.lr = o.c.lr,
+                                                             .beta2 = o.beta2,
+                                                             .eps = 1e-9f,
+                                                             .weight_decay = o.weight_decay,
+                                                             .decays = cf_decay_matrices})
+                        : NULL;
     if (!opt) {
         fprintf(stderr, "g2p_seq2seq: model: %s\n", cf_error_message());
         cf_module_free(mod);

@@ -42,8 +42,9 @@ static cf_tensor *loss_fn(void *ud, cf_tensor *src, cf_tensor *tgt, float smooth
     cf_tensor *tin = cf_contiguous(cf_slice(tgt, 1, 0, T, 1));
     cf_tensor *tout = cf_contiguous(cf_slice(tgt, 1, 1, T + 1, 1));
     cf_tensor *logits = cf_transformer_forward(md->m, src, tin, NULL); /* (B, T, V) */
+    cf_loss_opts lo = {.label_smoothing = smoothing, .ignore = true, .ignore_index = CMUDICT_PAD};
     return cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, CMUDICT_TGT_VOCAB)),
-                            cf_reshape(tout, CF_SHAPE(-1)), CMUDICT_PAD, smoothing, CF_REDUCE_MEAN);
+                            cf_reshape(tout, CF_SHAPE(-1)), &lo);
 }
 
 static cf_status greedy_fn(void *ud, cf_tensor *src, int max_len, int32_t *out)
@@ -130,7 +131,12 @@ int main(int argc, char **argv)
     cf_rng_init(&g, o.c.seed);
     model md = {.m = cf_transformer_new(&cfg, &g), .dec_layers = dec_layers};
     cf_module *mod = cf_transformer_module(md.m);
-    cf_optim *opt = mod ? cf_adamw_new(mod, o.c.lr, 0.9f, o.beta2, 1e-9f, o.weight_decay) : NULL;
+    cf_optim *opt = mod ? cf_adamw_new(mod, &(cf_adamw_opts){.lr = o.c.lr,
+                                                             .beta2 = o.beta2,
+                                                             .eps = 1e-9f,
+                                                             .weight_decay = o.weight_decay,
+                                                             .decays = cf_decay_matrices})
+                        : NULL;
     if (!opt) {
         fprintf(stderr, "g2p_transformer: model: %s\n", cf_error_message());
         cf_module_free(mod);
