@@ -392,6 +392,24 @@ START_TEST(run_refuses_plain_weights)
 }
 END_TEST
 
+START_TEST(run_refuses_a_model_it_lacks_parameters_of)
+{
+    toy a = toy_new();
+    ex_run r;
+    ex_run_init(&r, 1);
+    const char *path = scratch_path("run.safetensors");
+    ck_assert_int_eq(ex_run_save(&r, path, a.root, a.opt, ""), CF_OK);
+    cf_rng g;
+    cf_rng_init(&g, 1);
+    cf_linear_new(a.root, "fc3", OUT, OUT, true, &g);
+    cf_optim *opt = cf_adamw_new(a.root, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    ck_assert_int_eq(ex_run_load(&r, path, a.root, opt, ""), CF_ERR_FORMAT);
+    assert_error(CF_ERR_FORMAT, path, "\"fc3.weight\"", NULL);
+    cf_optim_free(opt);
+    toy_free(&a);
+}
+END_TEST
+
 START_TEST(run_names_a_missing_file)
 {
     toy a = toy_new();
@@ -555,6 +573,7 @@ int main(void)
     tcase_add_test(tc, run_checkpoint_loads_as_weights);
     tcase_add_test(tc, run_refuses_other_settings);
     tcase_add_test(tc, run_refuses_plain_weights);
+    tcase_add_test(tc, run_refuses_a_model_it_lacks_parameters_of);
     tcase_add_test(tc, run_names_a_missing_file);
     suite_add_tcase(s, tc);
     tc = tcase("idx parse");
