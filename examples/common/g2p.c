@@ -9,6 +9,7 @@
 #include "progress.h"
 #include "report.h"
 #include "runstate.h"
+#include "threads.h"
 
 #include <cformer/cformer.h>
 #include <cformer/viz.h>
@@ -422,8 +423,8 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
 {
     runner r = {.o = o, .m = m, .eval_secs = -1, .final_est = -1, .t_start = ex_now()};
     const ex_common *c = &o->c;
-    if (c->threads)
-        cf_set_num_threads(c->threads);
+    ex_tuner tune;
+    ex_tuner_init(&tune, c->threads);
     int epochs = c->quick && c->epochs > QUICK_EPOCHS ? QUICK_EPOCHS : c->epochs;
     double budget = c->quick ? 0 : c->minutes * 60;
     r.budget = budget, r.epochs = epochs;
@@ -514,7 +515,10 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
                                     c->lr, o->min_lr);
             int64_t start = r.starts[s], b = r.d.n[CMUDICT_TRAIN] - start;
             b = b < r.B ? b : r.B;
+            double t_step = ex_now();
+            ex_tuner_begin(&tune, s);
             float loss = train_step(&r.d, m, o, opt, r.order + start, b, lr, r.arena);
+            ex_tuner_end(&tune, s, ex_now() - t_step);
             if (isnan(loss) && cf_error())
                 return fail(m, "training step");
             r.run.step++, steps_here++;
@@ -554,11 +558,26 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
         r.run.seconds = r.prior + (ex_now() - r.t_start);
         if (ex_run_save(&r.run, ckpt, m->module, opt, settings))
             return fail(m, "checkpoint");
+        char threads[96] = "";
+        if (tune.trying && r.nb > 3)
+            snprintf(threads, sizeof threads, "  threads %d (%.0f ms/step; %d: %.0f ms/step)",
+                     tune.chosen, 1e3 * tune.ref, ex_tuner_other(&tune), 1e3 * tune.other);
         ex_progress_printf(&prog,
                            "epoch %d  dev WER %.2f%%  PER %.2f%%  (greedy, %.1f s)  elapsed %s  "
-                           "checkpoint saved\n",
+                           "checkpoint saved%s\n",
                            epoch, 100 * g2p_wer(&dev), 100 * g2p_per(&dev), r.eval_secs,
-                           ex_clock(r.run.seconds, t1, sizeof t1));
+                           ex_clock(r.run.seconds, t1, sizeof t1), threads);
+        if (epoch == c->stop_after) {
+            ex_progress_done(&prog);
+            printf("stopped after epoch %d as asked (--stop-after); continue with --resume\n",
+                   epoch);
+            cf_arena_use(NULL);
+            cf_arena_free(r.arena);
+            free(r.order), free(r.starts);
+            ex_run_free(&r.run);
+            data_free(&r.d);
+            return 0;
+        }
         if (r.run.step >= total)
             break;
     }
@@ -609,14 +628,12 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
 
     int status = 0;
     if (c->quick) {
-        /* The mean loss of the last quarter of the steps against the first. */
-        int64_t n = loss_hist->n, q = n / 4 > 0 ? n / 4 : 1;
-        double first = 0, last = 0;
-        for (int64_t i = 0; i < q && n; i++)
-            first += loss_hist->v[i], last += loss_hist->v[n - 1 - i];
-        printf("quick run: mean loss %.4f over the first %lld steps, %.4f over the last\n",
-               first / (double)q, (long long)q, last / (double)q);
-        if (!(last < first)) {
+        double first, last;
+        bool fell = ex_series_fell(loss_hist, &first, &last);
+        printf("quick run: mean loss %.4f over the first quarter of the steps, %.4f over the "
+               "last\n",
+               first, last);
+        if (!fell) {
             fprintf(stderr, "%s: the loss did not fall\n", m->name);
             status = 1;
         }
