@@ -42,6 +42,8 @@ cf_tensor *cf_requires_grad(cf_tensor *t, bool on)
 cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src)
 {
     const char *name = op ? op->name : "cf_op_record";
+    if (cf__profiling)
+        cf__prof_forward(name);
     if (!out || !cf__check(name, nsrc, src))
         return NULL;
     if (nsrc > CF_MAX_SRC) {
@@ -192,7 +194,16 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
         cf_tensor *t = order[i];
         if (!t->op || !t->grad)
             continue;
-        cf_status s = t->op->backward(t);
+        cf_status s;
+        if (cf__profiling) {
+            double t0;
+            uint64_t f0;
+            cf__prof_backward_begin(&t0, &f0);
+            s = t->op->backward(t);
+            cf__prof_backward_end(t->op->name, t0, f0);
+        } else {
+            s = t->op->backward(t);
+        }
         if (s != CF_OK)
             return s;
     }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN 64
+#define ALIGN         64
 #define DEFAULT_CHUNK ((size_t)64 << 20)
 
 typedef struct chunk {
@@ -108,6 +108,8 @@ void *cf__arena_alloc(const char *op, size_t size)
         cf__error(CF_ERR_NO_ARENA, "%s: no arena in use (call cf_arena_use)", op);
         return NULL;
     }
+    if (cf__profiling)
+        cf__prof_alloc();
     size = round_up(size ? size : 1);
     chunk *c = a->head;
     if (!c || c->size - c->used < size) {
