@@ -85,6 +85,36 @@ cf_tensor *cf_grad_for(cf_tensor *t)
     return t->grad;
 }
 
+cf_tensor *ag__grad(cf_tensor *t, bool *fresh)
+{
+    *fresh = false;
+    if (!t || !(t->flags & CF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        t->grad = (t->flags & CF_HEAP) ? cf_tensor_new(CF_F32, t->ndim, t->shape)
+                                       : cf__alloc("backward", CF_F32, t->ndim, t->shape);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}
+
+bool ag__can_take(const cf_tensor *out, const cf_tensor *t)
+{
+    return out->grad && (out->grad->flags & CF__OWN_BLOCK) && (t->flags & CF_REQUIRES_GRAD) &&
+           !t->grad && !(t->flags & CF_HEAP) && cf_numel(t) == cf_numel(out->grad);
+}
+
+void ag__take_grad(cf_tensor *out, cf_tensor *t)
+{
+    cf_tensor *g = out->grad;
+    out->grad = NULL;
+    g->ndim = t->ndim;
+    for (int i = 0; i < CF_MAX_DIMS; i++)
+        g->shape[i] = t->shape[i];
+    cf__contiguous_strides(t->ndim, t->shape, g->stride);
+    t->grad = g;
+}
+
 cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib)
 {
     cf_tensor *g = cf_grad_for(t);
@@ -206,6 +236,10 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
         }
         if (s != CF_OK)
             return s;
+        /* Every consumer of t has run, and t's own backward too: its
+         * gradient is dead, and its memory can serve the next ones. */
+        cf__release(t->grad);
+        t->grad = NULL;
     }
     return cf_error();
 }

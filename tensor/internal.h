@@ -25,6 +25,16 @@ cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *sh
 cf_tensor *cf__view_of(const char *op, const cf_tensor *t);
 void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 void *cf__arena_alloc(const char *op, size_t size);
+/* Gives the block p of size bytes, from cf__arena_alloc of the arena in use,
+ * back to that arena for reuse before its reset; a pointer outside the
+ * arena is ignored. */
+void cf__arena_release(void *p, size_t size);
+/* Flag of a tensor made by cf__alloc: its header and data are one arena
+ * block that cf__release can give back. Views never carry it. */
+#define CF__OWN_BLOCK (1u << 30)
+/* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
+ * must not be used afterwards. NULL is a no-op. */
+void cf__release(cf_tensor *t);
 
 /* ---- Profiling (tensor/profile.c) ----
  * cf__profiling is set by CF_PROFILE=1 or cf_profile_enable; the hooks below
