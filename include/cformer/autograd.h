@@ -34,10 +34,13 @@ extern "C" {
 CF_API cf_tensor *cf_requires_grad(cf_tensor *t, bool on);
 
 /* Computes the gradient of the one-element tensor y with respect to every
- * tensor in its graph that requires a gradient, accumulating into .grad.
+ * leaf in its graph that requires a gradient, accumulating into .grad.
  * Leaves made by cf_tensor_new get gradients they own; all other gradients
- * belong to the arena in use. Returns CF_OK, or CF_ERR_SHAPE when y has more
- * than one element, CF_ERR_STATE when y requires no gradient. */
+ * belong to the arena in use. As in PyTorch, the gradients of intermediate
+ * results (tensors made by ops) are dropped as soon as backward has used
+ * them, and their memory is reused within the step: afterwards their .grad
+ * is NULL. Returns CF_OK, or CF_ERR_SHAPE when y has more than one element,
+ * CF_ERR_STATE when y requires no gradient. */
 CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);

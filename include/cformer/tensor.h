@@ -303,6 +303,24 @@ CF_API void cf_set_num_threads(int n);
  * Small kernels run on one thread whatever this says. */
 CF_API int cf_get_num_threads(void);
 
+/* ---- Profiling ----
+ * With CF_PROFILE=1 in the environment, a program prints to stderr at exit a
+ * table of the time, calls and matrix-product GFLOP/s of every op, forward
+ * and backward apart. An op's forward is timed from its first allocation to
+ * the end of the op; its backward is the node's backward function as
+ * cf_backward runs it. Ops from every thread are counted; off, profiling
+ * costs a test per op. */
+
+/* Starts (true) or stops counting; CF_PROFILE=1 starts it at load. */
+CF_API void cf_profile_enable(bool on);
+/* Forgets the counts gathered so far. */
+CF_API void cf_profile_reset(void);
+/* Prints the table, the op taking the most time first. */
+CF_API void cf_profile_report(FILE *f);
+/* Floating-point operations (2 m n k each) of every matrix product the
+ * library has run in this process, counted whether or not profiling is on. */
+CF_API uint64_t cf_profile_matmul_flops(void);
+
 #ifdef __cplusplus
 }
 #endif
