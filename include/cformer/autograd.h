@@ -42,10 +42,11 @@ CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
 
-/* Called by backward once per leaf that requires a gradient, as soon as
- * the leaf's gradient for this backward call is final (every contribution
- * added), while backward goes on with the rest of the graph: lets a caller
- * start work on early gradients, such as sending them to other processes.
+/* Called by backward once per leaf that requires a gradient, when the
+ * leaf's gradient for this backward call is final (every op that uses the
+ * leaf has added its contribution) and before backward goes on with the
+ * ops that feed those: lets a caller start work on early gradients, such as
+ * sending them to other processes, while backward still runs.
  * Leaves come in reverse topological order, so a layer's parameters arrive
  * before those of the layer that feeds it; a leaf that got no gradient is
  * not reported. A status other than CF_OK (record the error with
