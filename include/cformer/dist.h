@@ -147,8 +147,10 @@ CF_API void cf_ddp_set_weight(cf_ddp *ddp, float weight);
 /* After cf_backward: sends what backward has not sent, waits for every
  * bucket and writes the weighted sum into each parameter's .grad (a
  * parameter backward did not reach counts as a zero gradient and gets one).
- * Call once per backward. Returns CF_OK, CF_ERR_STATE (backward twice
- * before finish), CF_ERR_IO (a rank failed or did not answer in time). */
+ * Call once per backward, on every rank (a rank with no samples calls it
+ * without a backward). Returns CF_OK, CF_ERR_STATE (backward twice before
+ * finish), CF_ERR_IO (a rank failed or did not answer in time; the ranks
+ * are then out of step: end the job with cf_dist_abort). */
 CF_API cf_status cf_ddp_finish(cf_ddp *ddp);
 
 typedef struct {
