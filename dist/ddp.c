@@ -54,6 +54,7 @@ struct cf_ddp {
     int *hval;
     float weight;
     int next_launch, next_first, next_gather; /* bucket cursors */
+    bool broken;                              /* a wait failed: requests may never complete */
     cf_ddp_stats st;
 };
 
@@ -117,8 +118,11 @@ void cf_ddp_free(cf_ddp *g)
     cf_set_grad_ready_hook(NULL, NULL);
     for (int k = 0; k < g->nb; k++) {
         bucket *b = &g->b[k];
-        if (b->phase == FIRST || b->phase == GATHER)
-            MPI_Wait(&b->req, MPI_STATUS_IGNORE);
+        /* Buffers of a request in flight must outlive it; after a failed
+         * wait it may never complete, so they are left behind. */
+        if ((b->phase == FIRST || b->phase == GATHER) &&
+            (g->broken || MPI_Wait(&b->req, MPI_STATUS_IGNORE) != MPI_SUCCESS))
+            continue;
         free(b->buf);
         free(b->stage);
         free(b->cnt);
@@ -365,11 +369,18 @@ static cf_status ready_hook(cf_tensor *leaf, void *ud)
     if (!g->o.no_overlap && (st = launch_ready(g)) == CF_OK)
         st = progress(g);
     g->st.hook_s += dist__now() - t0;
+    if (st == CF_ERR_IO)
+        g->broken = true;
     return st;
 }
 
 cf_status cf_ddp_finish(cf_ddp *g)
 {
+    if (g->broken) {
+        cf_error_set(CF_ERR_IO, "cf_ddp_finish: rank %d: a communication error came first",
+                     g->d->rank);
+        return CF_ERR_IO;
+    }
     double t0 = dist__now(), deadline = t0 + g->o.timeout;
     for (int i = 0; i < g->np; i++)
         if (!g->packed[i])
@@ -390,8 +401,10 @@ cf_status cf_ddp_finish(cf_ddp *g)
         }
         dist__pause(&spins);
     }
-    if (st != CF_OK)
+    if (st != CF_OK) {
+        g->broken = true;
         return st;
+    }
     for (int i = 0; i < g->np; i++) {
         cf_tensor *grad = cf_grad_for(g->p[i]);
         if (!grad)
