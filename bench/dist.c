@@ -52,9 +52,9 @@ static void steps(bench *b, int n)
 {
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_transformer_forward(b->m, b->src, b->tgt, NULL);
-        cf_tensor *loss =
-            cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, VOCAB)),
-                             cf_reshape(b->labels, CF_SHAPE(-1)), 0, 0, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, VOCAB)),
+                                           cf_reshape(b->labels, CF_SHAPE(-1)),
+                                           &(cf_loss_opts){.ignore = true, .ignore_index = 0});
         cf_optim_zero_grad(b->opt);
         if (!loss || cf_backward(loss) != CF_OK)
             fail(b);
@@ -144,7 +144,8 @@ int main(int argc, char **argv)
     if (!b.m)
         fail(&b);
     cf_module *mod = cf_transformer_module(b.m);
-    b.opt = cf_adamw_new(mod, 1e-4f, 0.9f, 0.98f, 1e-9f, 0.01f);
+    b.opt = cf_adamw_new(
+        mod, &(cf_adamw_opts){.lr = 1e-4f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0.01f});
     /* This rank's rows of the global batch. */
     int64_t rows = BATCH * (rank + 1) / size - BATCH * rank / size;
     cf_rng_init(&g, 100 + (uint64_t)rank);

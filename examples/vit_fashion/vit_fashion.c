@@ -786,7 +786,8 @@ static float train_step(cf_vit *vit, cf_optim *opt, const options *o, const data
         ok = make_batch(train, idx + lo, hi - lo, nm, flips ? (float *)flips->data + lo : NULL, &x,
                         &y);
         cf_tensor *logits = ok ? cf_vit_forward(vit, x, NULL) : NULL; /* (b, K) */
-        cf_tensor *loss = cf_cross_entropy(logits, y, -100, o->smoothing, CF_REDUCE_MEAN);
+        cf_tensor *loss =
+            cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing});
         ok = loss && cf_backward(loss) == CF_OK;
         if (ok)
             sum[0] = cf_item(loss) * (double)(hi - lo);
@@ -882,7 +883,8 @@ int main(int argc, char **argv)
         return fail("model");
     cf_module *model = cf_vit_module(vit);
     dopt_check(dopt_attach(model));
-    cf_optim *opt = cf_adamw_new(model, o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
+    cf_optim *opt =
+        cf_adamw_new(model, &(cf_adamw_opts){.lr = o.lr, .weight_decay = o.weight_decay});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.batch, steps_per_epoch = (train.n + B - 1) / B;
     int64_t total = (int64_t)o.epochs * steps_per_epoch;

@@ -4,11 +4,11 @@
  *     cf_module *net = cf_module_new("Net", NULL, NULL);
  *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
  *     cf_linear *fc2 = cf_linear_new(net, "fc2", 256, 10, true, &rng);
- *     cf_optim *opt = cf_adamw_new(net, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+ *     cf_optim *opt = cf_adamw_new(net, &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.01f,
+ *                                                       .decays = cf_decay_matrices});
  *     for (...) {
  *         cf_tensor *h = cf_relu(cf_linear_forward(fc1, x));
- *         cf_tensor *loss = cf_cross_entropy(cf_linear_forward(fc2, h), y, -100, 0,
- *                                            CF_REDUCE_MEAN);
+ *         cf_tensor *loss = cf_cross_entropy(cf_linear_forward(fc2, h), y, NULL);
  *         cf_optim_zero_grad(opt);
  *         cf_backward(loss);
  *         cf_optim_step(opt);
@@ -326,17 +326,48 @@ CF_API cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_ten
 
 typedef struct cf_optim cf_optim;
 
+/* Which parameters weight decay applies to (see the opts below): true to
+ * decay. */
+typedef bool (*cf_decay_fn)(const char *name, const cf_tensor *param);
+/* The usual Transformer recipe: decay matrices (ndim >= 2: Linear and
+ * Embedding weights), not biases, norm weights or other vectors. */
+CF_API bool cf_decay_matrices(const char *name, const cf_tensor *param);
+
+/* SGD options; zero-initialised means plain SGD (lr must be set). */
+typedef struct {
+    float lr;           /* required, > 0 */
+    float momentum;     /* 0: none */
+    float dampening;
+    float weight_decay; /* L2, added to the gradient */
+    bool nesterov;
+    cf_decay_fn decays; /* NULL: every parameter */
+} cf_sgd_opts;
+
+/* Adam and AdamW options; zero-initialised fields take the defaults shown.
+ * Note that weight_decay 0 means none for AdamW too (torch's AdamW
+ * defaults to 0.01: write it). */
+typedef struct {
+    float lr;           /* 0: 1e-3 */
+    float beta1, beta2; /* 0: 0.9, 0.999 */
+    float eps;          /* 0: 1e-8 */
+    float weight_decay; /* Adam: L2 added to the gradient; AdamW: decoupled */
+    cf_decay_fn decays; /* NULL: every parameter; cf_decay_matrices: the
+                           no-decay group of biases and norm weights */
+} cf_adam_opts;
+typedef cf_adam_opts cf_adamw_opts;
+
 /* SGD with momentum (buffer initialised to the first gradient), dampening,
- * Nesterov and L2 weight decay (torch.optim.SGD). */
-CF_API cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening,
-                            float weight_decay, bool nesterov);
-/* Adam with L2 weight decay added to the gradient (torch.optim.Adam;
- * defaults lr 1e-3, betas 0.9 0.999, eps 1e-8, weight_decay 0). */
-CF_API cf_optim *cf_adam_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                             float weight_decay);
-/* AdamW: decoupled weight decay (torch.optim.AdamW; default decay 0.01). */
-CF_API cf_optim *cf_adamw_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                              float weight_decay);
+ * Nesterov and L2 weight decay (torch.optim.SGD). opts must not be NULL. */
+CF_API cf_optim *cf_sgd_new(cf_module *m, const cf_sgd_opts *opts);
+/* Adam with L2 weight decay added to the gradient (torch.optim.Adam).
+ * opts NULL: the defaults. */
+CF_API cf_optim *cf_adam_new(cf_module *m, const cf_adam_opts *opts);
+/* AdamW: decoupled weight decay (torch.optim.AdamW). opts NULL: the
+ * defaults (no weight decay). */
+CF_API cf_optim *cf_adamw_new(cf_module *m, const cf_adamw_opts *opts);
+/* Each returns an optimizer owned by the caller (cf_optim_free), or NULL
+ * with CF_ERR_ARG (NULL module, a negative or NaN setting, betas outside
+ * [0, 1), Nesterov without momentum or with dampening) or CF_ERR_NOMEM. */
 /* One update of every parameter from its gradient. Runs without
  * recording a graph. */
 CF_API void cf_optim_step(cf_optim *o);

@@ -120,8 +120,9 @@ int main(int argc, char **argv)
     cf_transformer *m = toy_model(1, o.dropout);
     check(d, m != NULL);
     cf_module *mod = cf_transformer_module(m);
-    cf_optim *opt = o.sgd ? cf_sgd_new(mod, 0.05f, 0.9f, 0, 0, false)
-                          : cf_adam_new(mod, 3e-3f, 0.9f, 0.98f, 1e-9f, 0);
+    cf_optim *opt =
+        o.sgd ? cf_sgd_new(mod, &(cf_sgd_opts){.lr = 0.05f, .momentum = 0.9f})
+              : cf_adam_new(mod, &(cf_adam_opts){.lr = 3e-3f, .beta2 = 0.98f, .eps = 1e-9f});
     char mpath[512], opath[512];
     if (o.resume) {
         snprintf(mpath, sizeof mpath, "%s.model.safetensors", o.resume);
