@@ -64,6 +64,7 @@ struct cf_module {
     cf_rng *rng;                   /* its own generator (dropout), saved in
                                       checkpoints; NULL if none */
     void (*destroy)(cf_module *m); /* frees a subtype's own state */
+    char *paths[CF_MODULE_MAX_PARAMS]; /* private: full names, the params' labels */
 };
 
 /* Returns a new empty module (a container, or the root of a model) of the
