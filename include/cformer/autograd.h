@@ -75,8 +75,10 @@ CF_API bool cf_is_grad_enabled(void);
 /* A view of t's data that is not part of any graph. */
 CF_API cf_tensor *cf_detach(cf_tensor *t);
 
-/* Writes the graph that produced y in Graphviz DOT (op names and shapes)
- * to f. Returns CF_OK or CF_ERR_IO. */
+/* Writes the graph that produced y in Graphviz DOT to f: op nodes show the
+ * op (and the tensor's name when set), leaves their name (a module
+ * parameter's is its state_dict name), each with its shape. Returns CF_OK
+ * or CF_ERR_IO. */
 CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
 
 /* ---- Defining an op ----
@@ -93,7 +95,11 @@ CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
  *     ... fill out ...
  *     return cf_op_record(out, &square_op, 1, (cf_tensor *[]){x});
  *
- * Built-in ops use the same mechanism. */
+ * Inputs may be strided views (transposed, sliced, broadcast with stride
+ * 0): index them through x->stride, or take cf_contiguous(x) first (a copy
+ * only when needed). Outputs of cf_empty and gradients from cf_grad_for are
+ * contiguous. A whole program: examples/snippets/user_op.c. Built-in ops
+ * use the same mechanism. */
 
 struct cf_op {
     const char *name;

@@ -1,5 +1,6 @@
 /* cformer/nn.h: modules with named parameters, optimizers, schedules and
- * checkpoints.
+ * checkpoints. In brief (the whole program, built and run by `make check`:
+ * examples/snippets/nn.c):
  *
  *     cf_module *net = cf_module_new("Net", NULL, NULL);
  *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
