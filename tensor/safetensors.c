@@ -93,9 +93,8 @@ struct cf_safetensors {
     st_kv meta;
 };
 
-/* Records an error (the thread's first error wins, see tensor.h) and keeps
- * the status in *st, which the failing call then returns: its own kind of
- * failure even when an earlier error is what cf_error() reports. */
+/* Records an error and keeps the status in *st, which the failing call then
+ * returns. */
 static void CF_PRINTF(3, 4) fail(cf_status *st, cf_status s, const char *fmt, ...)
 {
     char msg[512];
@@ -854,7 +853,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
     return true;
 }
 
-cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+static cf_status safetensors_open(const char *path, cf_safetensors **out)
 {
     cf_status st = CF_OK;
     if (out)
@@ -906,6 +905,13 @@ cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
 fail:
     cf_safetensors_close(f);
     return st;
+}
+
+cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_open(path, out));
 }
 
 void cf_safetensors_close(cf_safetensors *f)
@@ -1041,13 +1047,9 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
     return t;
 }
 
-cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
 {
     cf_status st = CF_OK;
-    if (!dst) {
-        fail(&st, CF_ERR_ARG, "cf_safetensors_read_into: dst is NULL");
-        return st;
-    }
     const st_entry *e = lookup("cf_safetensors_read_into", f, name, &st);
     if (!e)
         return st;
@@ -1081,6 +1083,15 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
     }
     scatter(dst, f->data + e->begin);
     return CF_OK;
+}
+
+cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+{
+    if (!dst)
+        return cf__null_arg("cf_safetensors_read_into", "dst");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, read_into(f, name, dst));
 }
 
 /* ---- Saving ---- */
@@ -1353,8 +1364,8 @@ static bool sync_dir(const char *path)
     return ok;
 }
 
-cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
-                              cf_tensor *const *tensors, const char *metadata_json)
+static cf_status safetensors_save(const char *path, int n, const char *const *names,
+                                  cf_tensor *const *tensors, const char *metadata_json)
 {
     const char *fn = "cf_safetensors_save";
     cf_status st = CF_OK;
@@ -1426,4 +1437,16 @@ done:
     free(h.s);
     kv_free(&meta);
     return st;
+}
+
+cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
+                              cf_tensor *const *tensors, const char *metadata_json)
+{
+    /* A NULL tensor after an error is that error's result (tensor.h). */
+    for (int i = 0; tensors && i < n; i++)
+        if (!tensors[i] && cf__failed())
+            return cf_error();
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_save(path, n, names, tensors, metadata_json));
 }

@@ -6,7 +6,7 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
+#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,18 +162,20 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
     return l;
 }
 
-/* Embedding tables ~ N(0, 1/E), the padding row zero: scaled by sqrt(E) in
- * the forward, rows have unit variance, and a tied generator starts with
- * logits of order one (fairseq's initialisation). */
+/* Embedding tables ~ N(0, 1/E), the padding row zero unless no_padding_idx:
+ * scaled by sqrt(E) in the forward, rows have unit variance, and a tied
+ * generator starts with logits of order one (fairseq's initialisation). */
 static cf_embedding_mod *table_new(cf_module *parent, const char *name, int vocab,
                                    const cf_transformer_config *c, cf_rng *g)
 {
-    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, c->pad_id, g);
+    int padding_idx = c->no_padding_idx ? -1 : c->pad_id;
+    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, padding_idx, g);
     if (!e)
         return NULL;
     cf_fill_normal(g, e->weight, 0, 1.0f / sqrtf((float)c->d_model));
-    memset((float *)e->weight->data + (size_t)c->pad_id * c->d_model, 0,
-           sizeof(float) * c->d_model);
+    if (padding_idx >= 0)
+        memset((float *)e->weight->data + (size_t)padding_idx * c->d_model, 0,
+               sizeof(float) * c->d_model);
     return e;
 }
 
@@ -324,7 +326,8 @@ static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
 
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
-    if (!m || !check_tokens(m, "cf_transformer_encode", "src", src, -1))
+    if (!cf__nonnull("cf_transformer_encode", m, "model") ||
+        !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
     cf_tensor *pad = padding(m, src);
     cf_tensor *x = embed(m, m->src_embed, src, 0);
@@ -392,7 +395,7 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
                                  cf_tensor *src, cf_transformer_maps *maps)
 {
     static const char *fn = "cf_transformer_decode";
-    if (!m)
+    if (!cf__nonnull(fn, m, "model"))
         return NULL;
     int E = m->cfg.d_model;
     if (!memory || memory->ndim != 3 || memory->shape[2] != E || memory->shape[1] < 1 ||
@@ -434,7 +437,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
                                   cf_transformer_maps *maps)
 {
-    if (!m)
+    if (!cf__nonnull("cf_transformer_forward", m, "model"))
         return NULL;
     cf_tensor *memory = cf_transformer_encode(m, src, maps);
     if (!memory)
@@ -566,7 +569,7 @@ static bool check_generate(cf_transformer *m, const char *fn, cf_tensor *src, in
     return check_tokens(m, fn, "src", src, -1);
 }
 
-cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_greedy", src, max_len, out))
         return cf_error();
@@ -614,7 +617,7 @@ cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, 
     return cf_error();
 }
 
-/* zoo_decoder callbacks: the live hypotheses occupy the first rows of a
+/* cf_decoder callbacks: the live hypotheses occupy the first rows of a
  * batch of `beam` rows; the others repeat the first and are ignored, so the
  * caches keep one shape throughout. */
 static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
@@ -658,8 +661,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return CF_OK;
 }
 
-cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
-                              int32_t *out)
+static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha,
+                                  int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_beam", src, max_len, out))
         return cf_error();
@@ -670,14 +673,33 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        zoo_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
+        cf_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
                          c->bos_id, c->eos_id,    c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
-                zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
+                cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
                 break;
         }
     }
     gen_end(&g);
     return cf_error();
+}
+
+cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_greedy(m, src, max_len, out));
+}
+
+cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
 }

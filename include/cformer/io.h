@@ -19,9 +19,9 @@
  *         cf_safetensors_close(f);
  *     }
  *
- * Errors follow tensor.h: a failing call records the first error on the
- * calling thread, with a message naming the file and, where there is one,
- * the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
+ * Errors follow tensor.h ("Errors"): a failing call returns its own status
+ * and records its error, with a message naming the file and, where there is
+ * one, the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
  * read out of bounds.
  *
  * Threads. An open handle is read-only: several threads may call
