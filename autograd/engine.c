@@ -155,8 +155,6 @@ static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
 
 static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
 {
-    if (!cf__check("cf_backward", 1, &y))
-        return cf_error();
     if (!(y->flags & CF_REQUIRES_GRAD)) {
         cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
                                 "(no input requires one, or grad mode was off)");
@@ -199,9 +197,9 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     return cf_error();
 }
 
-cf_status cf_backward(cf_tensor *y)
+static cf_status backward(cf_tensor *y, const cf_tensor *dy)
 {
-    if (y && cf_numel(y) != 1) {
+    if (!dy && cf_numel(y) != 1) {
         char b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE,
                   "cf_backward: output of shape %s is not a scalar "
@@ -209,16 +207,7 @@ cf_status cf_backward(cf_tensor *y)
                   cf_shape_str(y, b, sizeof b));
         return cf_error();
     }
-    return run_backward(y, NULL);
-}
-
-cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
-{
-    if (!y || !dy) {
-        cf__error(CF_ERR_ARG, "cf_backward_with: %s is NULL", y ? "dy" : "y");
-        return cf_error();
-    }
-    if (!cf_same_shape(y, dy) || dy->dtype != CF_F32) {
+    if (dy && (!cf_same_shape(y, dy) || dy->dtype != CF_F32)) {
         char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE, "cf_backward_with: gradient of shape %s %s for output of shape %s",
                   cf_shape_str(dy, b, sizeof b), cf_dtype_name(dy->dtype),
@@ -226,4 +215,22 @@ cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
         return cf_error();
     }
     return run_backward(y, dy);
+}
+
+cf_status cf_backward(cf_tensor *y)
+{
+    if (!y)
+        return cf__null_arg("cf_backward", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, NULL));
+}
+
+cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
+{
+    if (!y || !dy)
+        return cf__null_arg("cf_backward_with", y ? "dy" : "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, dy));
 }

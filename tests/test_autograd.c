@@ -2,6 +2,7 @@
  * user-defined ops, the DOT dump and error composition. */
 #include "tests/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,40 @@ START_TEST(a_null_operand_alone_is_reported)
 }
 END_TEST
 
+/* A status-returning call reports its own outcome (tensor.h, "Errors"). */
+START_TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient)
+{
+    cf_item(cf_zeros(CF_SHAPE(2))); /* CF_ERR_SHAPE, handled but not cleared */
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    cf_tensor *loss = cf_sum_all(cf_mul_scalar(cf_exp(cf_mul_scalar(x, 2)), 3));
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    for (int i = 0; i < 3; i++) {
+        float xi = cf_get(x, CF_IDX(i));
+        ck_assert_float_eq_tol(cf_get(x->grad, CF_IDX(i)), 6 * expf(2 * xi), 1e-5f);
+    }
+    assert_error(CF_ERR_SHAPE, "cf_item", NULL);
+}
+END_TEST
+
+START_TEST(backward_of_a_failed_expression_returns_its_root_cause)
+{
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_add(x, cf_zeros(CF_SHAPE(4))))), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_add", "[3]", "[4]", NULL);
+    ck_assert_int_eq(cf_backward(NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_backward", "NULL", NULL);
+}
+END_TEST
+
+START_TEST(a_failing_status_call_replaces_an_older_error)
+{
+    cf_item(cf_zeros(CF_SHAPE(2)));
+    cf_tensor *y = cf_sum(rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), CF_DIMS(0), false);
+    ck_assert_int_eq(cf_backward(y), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_backward", "[3]", "not a scalar", NULL);
+}
+END_TEST
+
 START_TEST(int_tensors_are_rejected_by_float_ops)
 {
     ck_assert_ptr_null(cf_exp(cf_from_ints((int32_t[]){1}, CF_SHAPE(1))));
@@ -317,6 +352,9 @@ int main(void)
     tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
     tcase_add_test(tc, a_null_operand_alone_is_reported);
     tcase_add_test(tc, int_tensors_are_rejected_by_float_ops);
+    tcase_add_test(tc, backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient);
+    tcase_add_test(tc, backward_of_a_failed_expression_returns_its_root_cause);
+    tcase_add_test(tc, a_failing_status_call_replaces_an_older_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("determinism");

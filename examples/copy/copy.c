@@ -127,8 +127,9 @@ static float train_step(cf_transformer *m, cf_optim *opt, const int32_t *seq, in
     float value = NAN;
     if (make_batch(seq, n, &src, &tgt_in, &tgt_out)) {
         cf_tensor *logits = cf_transformer_forward(m, src, tgt_in, NULL); /* (n, T, V) */
-        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(n * T, VOCAB)), tgt_out, PAD,
-                                           smoothing, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(
+            cf_reshape(logits, CF_SHAPE(n * T, VOCAB)), tgt_out,
+            &(cf_loss_opts){.label_smoothing = smoothing, .ignore = true, .ignore_index = PAD});
         cf_optim_zero_grad(opt);
         if (loss && cf_backward(loss) == CF_OK) {
             cf_clip_grad_norm(cf_transformer_module(m), 1.0f);
@@ -359,7 +360,7 @@ int main(int argc, char **argv)
     if (!model)
         return fail("model");
     cf_module *mod = cf_transformer_module(model);
-    cf_optim *opt = cf_adam_new(mod, o.c.lr, 0.9f, 0.98f, 1e-9f, 0);
+    cf_optim *opt = cf_adam_new(mod, &(cf_adam_opts){.lr = o.c.lr, .beta2 = 0.98f, .eps = 1e-9f});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.c.batch;
     int32_t *batch = malloc(sizeof *batch * (size_t)(B * S));

@@ -169,7 +169,8 @@ static step_result train_step(cf_vit *vit, cf_optim *opt, const options *o, cons
     if ((!augment || aug) &&
         make_batch(train, idx, b, nm, aug ? aug->data : NULL, o->crop, o->flip, &x, &y)) {
         cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
-        cf_tensor *loss = cf_cross_entropy(logits, y, -100, o->smoothing, CF_REDUCE_MEAN);
+        cf_tensor *loss =
+            cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing});
         cf_tensor *pred = cf_argmax(logits, 1, false); /* (b) */
         cf_optim_zero_grad(opt);
         if (loss && pred && cf_backward(loss) == CF_OK) {
@@ -214,7 +215,8 @@ static bool evaluate(cf_vit *vit, const dataset *test, int64_t n, norm nm, cf_ar
             ok = make_batch(test, idx, b, nm, NULL, 0, false, &x, &y);
             cf_tensor *logits = ok ? cf_vit_forward(vit, x, NULL) : NULL;
             cf_tensor *pred = cf_argmax(logits, 1, false);
-            cf_tensor *loss = cf_cross_entropy(logits, y, -100, 0, CF_REDUCE_SUM);
+            cf_tensor *loss =
+                cf_cross_entropy(logits, y, &(cf_loss_opts){.reduction = CF_REDUCE_SUM});
             ok = pred && loss;
             for (int64_t i = 0; ok && i < b; i++) {
                 int32_t p = ((const int32_t *)pred->data)[i], t = ((const int32_t *)y->data)[i];
@@ -519,7 +521,8 @@ int main(int argc, char **argv)
     if (!vit)
         return fail("model");
     cf_module *model = cf_vit_module(vit);
-    cf_optim *opt = cf_adamw_new(model, o.c.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
+    cf_optim *opt =
+        cf_adamw_new(model, &(cf_adamw_opts){.lr = o.c.lr, .weight_decay = o.weight_decay});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.c.batch, steps_per_epoch = (train.n + B - 1) / B;
     int64_t total = (int64_t)o.c.epochs * steps_per_epoch;

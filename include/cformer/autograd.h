@@ -174,7 +174,8 @@ CF_API cf_tensor *cf_reshape(cf_tensor *a, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_permute(cf_tensor *a, const int *dims);
 CF_API cf_tensor *cf_transpose(cf_tensor *a, int d0, int d1);
 /* Elements start, start+step, ... below end along dim; start and end are
- * clamped like Python slices (negative counts from the end); step >= 1. */
+ * clamped like Python slices (negative counts from the end), so any int64
+ * values are valid; step >= 1. */
 CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end,
                            int64_t step);
 /* Size-1 dims stretched to the given sizes (-1 keeps a size); new leading
@@ -292,19 +293,30 @@ CF_API int cf_chunk(cf_tensor *a, int chunks, int dim, cf_tensor **out);
 
 typedef enum { CF_REDUCE_MEAN, CF_REDUCE_SUM, CF_REDUCE_NONE } cf_reduction;
 
+/* Loss options; zero-initialised (or a NULL pointer) means PyTorch's
+ * defaults: the mean over counted targets, no label smoothing, no ignored
+ * class. */
+typedef struct {
+    cf_reduction reduction; /* CF_REDUCE_MEAN (0), _SUM or _NONE */
+    float label_smoothing;  /* cross entropy only: in [0, 1] */
+    bool ignore;            /* class losses: skip targets equal to ignore_index */
+    int ignore_index;       /* e.g. the padding id */
+} cf_loss_opts;
+
 /* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
  * in PyTorch) against int32 targets [N] ([N, d1, ...]), fused with
- * log_softmax. Targets equal to ignore_index add nothing and are not
- * counted by the mean; label_smoothing in [0, 1] mixes in the uniform
+ * log_softmax. With o->ignore, targets equal to ignore_index add nothing
+ * and are not counted by the mean; label_smoothing mixes in the uniform
  * distribution as PyTorch does. A target outside [0, C) that is not
- * ignore_index is CF_ERR_INDEX naming the value. */
-CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
-                                   float label_smoothing, cf_reduction reduction);
-/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]). */
-CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index,
-                              cf_reduction reduction);
-/* Mean (or summed) squared error between a and b (broadcasting). */
-CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction);
+ * ignored is CF_ERR_INDEX naming the value; a label_smoothing outside
+ * [0, 1] or an unknown reduction is CF_ERR_ARG. opts may be NULL. */
+CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_opts *opts);
+/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]);
+ * opts as above (label_smoothing must be 0). */
+CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *opts);
+/* Mean (or summed, or elementwise) squared error between a and b
+ * (broadcasting); only opts->reduction applies. */
+CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts);
 
 /* ---- Attention (autograd/attention.c) ---- */
 
