@@ -317,7 +317,8 @@ typedef struct {
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
  * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
- * are all masked give zeros (PyTorch gives NaN). Without gradients, dropout
+ * are all masked give zeros (PyTorch gives NaN); NaN in the inputs or the
+ * scale propagates as in PyTorch. Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
  * exact. opts may be NULL. */
