@@ -42,6 +42,8 @@ cf_tensor *cf_requires_grad(cf_tensor *t, bool on)
 cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src)
 {
     const char *name = op ? op->name : "cf_op_record";
+    if (cf__profiling)
+        cf__prof_forward(name);
     if (!out || !cf__check(name, nsrc, src))
         return NULL;
     if (nsrc > CF_MAX_SRC) {
@@ -81,6 +83,36 @@ cf_tensor *cf_grad_for(cf_tensor *t)
                                        : ag__zeros_like("backward", t);
     }
     return t->grad;
+}
+
+cf_tensor *ag__grad(cf_tensor *t, bool *fresh)
+{
+    *fresh = false;
+    if (!t || !(t->flags & CF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        t->grad = (t->flags & CF_HEAP) ? cf_tensor_new(CF_F32, t->ndim, t->shape)
+                                       : cf__alloc("backward", CF_F32, t->ndim, t->shape);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}
+
+bool ag__can_take(const cf_tensor *out, const cf_tensor *t)
+{
+    return out->grad && (out->grad->flags & CF__OWN_BLOCK) && (t->flags & CF_REQUIRES_GRAD) &&
+           !t->grad && !(t->flags & CF_HEAP) && cf_numel(t) == cf_numel(out->grad);
+}
+
+void ag__take_grad(cf_tensor *out, cf_tensor *t)
+{
+    cf_tensor *g = out->grad;
+    out->grad = NULL;
+    g->ndim = t->ndim;
+    for (int i = 0; i < CF_MAX_DIMS; i++)
+        g->shape[i] = t->shape[i];
+    cf__contiguous_strides(t->ndim, t->shape, g->stride);
+    t->grad = g;
 }
 
 cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib)
@@ -190,9 +222,22 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
         cf_tensor *t = order[i];
         if (!t->op || !t->grad)
             continue;
-        cf_status s = t->op->backward(t);
+        cf_status s;
+        if (cf__profiling) {
+            double t0;
+            uint64_t f0;
+            cf__prof_backward_begin(&t0, &f0);
+            s = t->op->backward(t);
+            cf__prof_backward_end(t->op->name, t0, f0);
+        } else {
+            s = t->op->backward(t);
+        }
         if (s != CF_OK)
             return s;
+        /* Every consumer of t has run, and t's own backward too: its
+         * gradient is dead, and its memory can serve the next ones. */
+        cf__release(t->grad);
+        t->grad = NULL;
     }
     return cf_error();
 }

@@ -2,6 +2,7 @@
 """bench/seq2seq in PyTorch: the same GRU seq2seq with additive attention.
 
     /usr/bin/python3 bench/seq2seq_torch.py [--threads N]
+    /usr/bin/python3 bench/seq2seq_torch.py --worker train|greedy
 
 Same model, batch, steps, method and output as bench/seq2seq: vocabularies
 60 and 50, emb 64, hidden 128, attn 64, 2 bidirectional encoder layers,
@@ -11,7 +12,8 @@ mean cross entropy (ignore_index pad), zero_grad, backward, Adam (lr 1e-3);
 greedy = eval mode under torch.no_grad(), up to 20 tokens, stopping when
 every sequence has produced eos. The median of 7 repetitions of about 3 s
 in all, after a warm-up. The model is the one of tests/golden/gen_seq2seq.py
-(nn.GRU without packing, a GRUCell decoder step by step, as zoo/seq2seq.c).
+(nn.GRU over each source packed to its length, a GRUCell decoder step by
+step, as zoo/seq2seq.c).
 
 Threads and timing: bench/torch_harness.py; the thread count defaults to
 what cformer uses.
@@ -42,7 +44,13 @@ def build(torch):
                               batch_first=True)
 
         def forward(self, src):
-            keys, h_n = self.rnn(self.embedding(src))
+            rnn_utils = nn.utils.rnn
+            packed = rnn_utils.pack_padded_sequence(
+                self.embedding(src), (src != PAD).sum(1).cpu(), batch_first=True,
+                enforce_sorted=False)
+            out, h_n = self.rnn(packed)
+            keys, _ = rnn_utils.pad_packed_sequence(out, batch_first=True,
+                                                    total_length=src.shape[1])
             return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)
 
     class Attention(nn.Module):
@@ -120,7 +128,10 @@ def ms_per_step(step):
 
 
 def main():
-    torch, _ = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    torch, args = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    if args.worker not in (None, "train", "greedy"):
+        print(f"no workload '{args.worker}' (train, greedy)", file=sys.stderr)
+        return 2
     torch.manual_seed(1234)
     model = build(torch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
@@ -143,6 +154,9 @@ def main():
             model.greedy(src, LEN)
         model.train()
 
+    if args.worker:
+        model.train()
+        return torch_harness.serve(train if args.worker == "train" else greedy, WARMUP_SECONDS)
     print(f"threads: {torch.get_num_threads()} (torch.set_num_threads, BLIS_NUM_THREADS)")
     nparams = sum(p.numel() for p in model.parameters())
     print(f"seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "

@@ -985,10 +985,11 @@ static const st_entry *find(const cf_safetensors *f, const char *name)
     return NULL;
 }
 
-/* The named entry if cformer can hold it; otherwise NULL with the error
- * recorded and its status in *st. */
+/* The named entry if cformer can hold it (int64_ok: an I64 entry too, which
+ * read_into narrows); otherwise NULL with the error recorded and its status
+ * in *st. */
 static const st_entry *lookup(const char *fn, const cf_safetensors *f, const char *name,
-                              cf_status *st)
+                              bool int64_ok, cf_status *st)
 {
     if (!f || !name) {
         fail(st, CF_ERR_ARG, "%s: %s is NULL", fn, f ? "name" : "file");
@@ -1000,7 +1001,7 @@ static const st_entry *lookup(const char *fn, const cf_safetensors *f, const cha
         fail(st, CF_ERR_FORMAT, "%s: no tensor named %s", f->path, cf__show(name, sn, sizeof sn));
         return NULL;
     }
-    if (dtypes[e->dtype].cf < 0) {
+    if (dtypes[e->dtype].cf < 0 && !(int64_ok && !strcmp(dtypes[e->dtype].name, "I64"))) {
         fail(st, CF_ERR_DTYPE, "%s: tensor %s has dtype %s; cformer reads F32, I32 and BOOL",
              f->path, cf__show(name, sn, sizeof sn), dtypes[e->dtype].name);
         return NULL;
@@ -1058,7 +1059,7 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
 {
     cf_status st = CF_OK;
     char sn[CF_SHOW_BUF];
-    const st_entry *e = lookup("cf_safetensors_get", f, name, &st);
+    const st_entry *e = lookup("cf_safetensors_get", f, name, false, &st);
     if (!e)
         return NULL;
     if (e->ndim > CF_MAX_DIMS) {
@@ -1072,11 +1073,42 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
     return t;
 }
 
+/* The n int64 values of e as little-endian int32 (a malloc'd copy), or NULL
+ * with CF_ERR_DTYPE in *st when one does not fit, CF_ERR_NOMEM. */
+static unsigned char *narrow_i64(const cf_safetensors *f, const st_entry *e, int64_t n,
+                                 cf_status *st)
+{
+    unsigned char *out = malloc(n ? (size_t)n * 4 : 1);
+    char sn[CF_SHOW_BUF];
+    if (!out) {
+        fail(st, CF_ERR_NOMEM, "%s: out of memory reading %s", f->path,
+             cf__show(e->name, sn, sizeof sn));
+        return NULL;
+    }
+    const unsigned char *src = f->data + e->begin;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = 0;
+        for (int b = 7; b >= 0; b--)
+            u = u << 8 | src[8 * i + b];
+        int64_t v = (int64_t)u;
+        if (v < INT32_MIN || v > INT32_MAX) {
+            fail(st, CF_ERR_DTYPE, "%s: tensor %s holds int64 %lld, beyond int32", f->path,
+                 cf__show(e->name, sn, sizeof sn), (long long)v);
+            free(out);
+            return NULL;
+        }
+        uint32_t w = (uint32_t)(int32_t)v;
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(w >> (8 * b));
+    }
+    return out;
+}
+
 static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
 {
     cf_status st = CF_OK;
     char sn[CF_SHOW_BUF];
-    const st_entry *e = lookup("cf_safetensors_read_into", f, name, &st);
+    const st_entry *e = lookup("cf_safetensors_read_into", f, name, true, &st);
     if (!e)
         return st;
     const int64_t *d = entry_dims(f, e);
@@ -1092,7 +1124,10 @@ static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor 
              cf_shape_str(dst, b, sizeof b));
         return st;
     }
-    if ((int)dst->dtype != dtypes[e->dtype].cf) {
+    /* PyTorch saves counters such as BatchNorm's num_batches_tracked as
+     * int64. */
+    bool narrow = dst->dtype == CF_I32 && !strcmp(dtypes[e->dtype].name, "I64");
+    if (!narrow && (int)dst->dtype != dtypes[e->dtype].cf) {
         fail(&st, CF_ERR_DTYPE,
              "%s: tensor %s has dtype %s in the file but the destination is "
              "%s",
@@ -1108,6 +1143,14 @@ static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor 
                  f->path, cf__show(name, sn, sizeof sn));
             return st;
         }
+    }
+    if (narrow) {
+        unsigned char *v = narrow_i64(f, e, cf_numel(dst), &st);
+        if (!v)
+            return st;
+        scatter(dst, v);
+        free(v);
+        return CF_OK;
     }
     scatter(dst, f->data + e->begin);
     return CF_OK;

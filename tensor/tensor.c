@@ -60,7 +60,17 @@ cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *sh
     cf_tensor *t = (cf_tensor *)p;
     init_header(t, dtype, ndim, shape);
     t->data = p + head;
+    t->flags = CF__OWN_BLOCK;
     return t;
+}
+
+void cf__release(cf_tensor *t)
+{
+    if (!t || !(t->flags & CF__OWN_BLOCK))
+        return;
+    size_t head = (sizeof(cf_tensor) + 63) & ~(size_t)63;
+    t->flags &= ~CF__OWN_BLOCK;
+    cf__arena_release(t, head + (size_t)cf_numel(t) * cf_dtype_size(t->dtype));
 }
 
 cf_tensor *cf__view_of(const char *op, const cf_tensor *t)

@@ -758,7 +758,8 @@ static float train_step(cf_vit *vit, cf_optim *opt, const options *o, const data
     float value = NAN;
     if ((!o->flip || flips) && make_batch(train, idx, b, nm, flips ? flips->data : NULL, &x, &y)) {
         cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
-        cf_tensor *loss = cf_cross_entropy(logits, y, -100, o->smoothing, CF_REDUCE_MEAN);
+        cf_tensor *loss =
+            cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing});
         cf_optim_zero_grad(opt);
         if (loss && cf_backward(loss) == CF_OK) {
             cf_clip_grad_norm(cf_vit_module(vit), o->clip);
@@ -848,7 +849,8 @@ int main(int argc, char **argv)
     if (!vit)
         return fail("model");
     cf_module *model = cf_vit_module(vit);
-    cf_optim *opt = cf_adamw_new(model, o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
+    cf_optim *opt =
+        cf_adamw_new(model, &(cf_adamw_opts){.lr = o.lr, .weight_decay = o.weight_decay});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.batch, steps_per_epoch = (train.n + B - 1) / B;
     int64_t total = (int64_t)o.epochs * steps_per_epoch;

@@ -34,10 +34,13 @@ extern "C" {
 CF_API cf_tensor *cf_requires_grad(cf_tensor *t, bool on);
 
 /* Computes the gradient of the one-element tensor y with respect to every
- * tensor in its graph that requires a gradient, accumulating into .grad.
+ * leaf in its graph that requires a gradient, accumulating into .grad.
  * Leaves made by cf_tensor_new get gradients they own; all other gradients
- * belong to the arena in use. Returns CF_OK, or CF_ERR_SHAPE when y has more
- * than one element, CF_ERR_STATE when y requires no gradient. */
+ * belong to the arena in use. As in PyTorch, the gradients of intermediate
+ * results (tensors made by ops) are dropped as soon as backward has used
+ * them, and their memory is reused within the step: afterwards their .grad
+ * is NULL. Returns CF_OK, or CF_ERR_SHAPE when y has more than one element,
+ * CF_ERR_STATE when y requires no gradient. */
 CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
@@ -228,6 +231,13 @@ CF_API cf_tensor *cf_max(cf_tensor *a, int dim, bool keepdim, cf_tensor **indice
 CF_API cf_tensor *cf_min(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices);
 /* Positions of the largest values along dim (int32, not differentiable). */
 CF_API cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim);
+/* The largest (smallest) element of the whole tensor, a scalar (torch.max(a)),
+ * and the row-major position of the largest as an int32 scalar
+ * (torch.argmax(a)). A NaN is the largest (it propagates); an empty tensor
+ * is a CF_ERR_SHAPE error. */
+CF_API cf_tensor *cf_max_all(cf_tensor *a);
+CF_API cf_tensor *cf_min_all(cf_tensor *a);
+CF_API cf_tensor *cf_argmax_all(cf_tensor *a);
 /* Variance and standard deviation over dims (ndims 0: all), divided by
  * n - 1 when unbiased, else by n. */
 CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased,
@@ -286,19 +296,30 @@ CF_API int cf_chunk(cf_tensor *a, int chunks, int dim, cf_tensor **out);
 
 typedef enum { CF_REDUCE_MEAN, CF_REDUCE_SUM, CF_REDUCE_NONE } cf_reduction;
 
+/* Loss options; zero-initialised (or a NULL pointer) means PyTorch's
+ * defaults: the mean over counted targets, no label smoothing, no ignored
+ * class. */
+typedef struct {
+    cf_reduction reduction; /* CF_REDUCE_MEAN (0), _SUM or _NONE */
+    float label_smoothing;  /* cross entropy only: in [0, 1] */
+    bool ignore;            /* class losses: skip targets equal to ignore_index */
+    int ignore_index;       /* e.g. the padding id */
+} cf_loss_opts;
+
 /* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
  * in PyTorch) against int32 targets [N] ([N, d1, ...]), fused with
- * log_softmax. Targets equal to ignore_index add nothing and are not
- * counted by the mean; label_smoothing in [0, 1] mixes in the uniform
+ * log_softmax. With o->ignore, targets equal to ignore_index add nothing
+ * and are not counted by the mean; label_smoothing mixes in the uniform
  * distribution as PyTorch does. A target outside [0, C) that is not
- * ignore_index is CF_ERR_INDEX naming the value. */
-CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
-                                   float label_smoothing, cf_reduction reduction);
-/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]). */
-CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index,
-                              cf_reduction reduction);
-/* Mean (or summed) squared error between a and b (broadcasting). */
-CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction);
+ * ignored is CF_ERR_INDEX naming the value; a label_smoothing outside
+ * [0, 1] or an unknown reduction is CF_ERR_ARG. opts may be NULL. */
+CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_opts *opts);
+/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]);
+ * opts as above (label_smoothing must be 0). */
+CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *opts);
+/* Mean (or summed, or elementwise) squared error between a and b
+ * (broadcasting); only opts->reduction applies. */
+CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts);
 
 /* ---- Attention (autograd/attention.c) ---- */
 
