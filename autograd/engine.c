@@ -6,6 +6,14 @@
 
 static _Thread_local bool grad_disabled;
 static atomic_uint visit_stamp;
+static _Thread_local cf_grad_ready_fn ready_fn;
+static _Thread_local void *ready_ud;
+
+void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud)
+{
+    ready_fn = fn;
+    ready_ud = fn ? ud : NULL;
+}
 
 bool cf_set_grad_enabled(bool on)
 {
@@ -220,6 +228,13 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     }
     for (int64_t i = n - 1; i >= 0; i--) {
         cf_tensor *t = order[i];
+        /* Post-order puts every consumer of a leaf after it, so all of them
+         * have run by the time the reverse walk reaches the leaf. */
+        if (!t->op && t->grad && ready_fn) {
+            cf_status s = ready_fn(t, ready_ud);
+            if (s != CF_OK)
+                return s;
+        }
         if (!t->op || !t->grad)
             continue;
         cf_status s;

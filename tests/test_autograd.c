@@ -296,6 +296,85 @@ START_TEST(int_tensors_are_rejected_by_float_ops)
 }
 END_TEST
 
+/* ---- grad-ready hook ---- */
+
+typedef struct {
+    int n;
+    cf_tensor *seen[8];
+    float value[8]; /* the first gradient element when reported */
+    int stop_at;    /* report number that fails (-1: none) */
+} ready_log;
+
+static cf_status log_ready(cf_tensor *leaf, void *ud)
+{
+    ready_log *log = ud;
+    if (log->n == log->stop_at) {
+        cf_error_set(CF_ERR_IO, "log_ready: refused");
+        return CF_ERR_IO;
+    }
+    log->seen[log->n] = leaf;
+    log->value[log->n++] = ((const float *)leaf->grad->data)[0];
+    return CF_OK;
+}
+
+START_TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
+{
+    /* w1 feeds the first layer and is used twice; w2 the second. */
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5, 6}, CF_SHAPE(2)), true);
+    cf_tensor *h = cf_add(cf_mul(x, w1), cf_mul(w1, w1)); /* x w1 + w1^2 */
+    cf_tensor *loss = cf_sum_all(cf_mul(h, w2));
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_ptr_eq(log.seen[0], w2); /* the later layer is final first */
+    ck_assert_ptr_eq(log.seen[1], w1);
+    ck_assert_float_eq(log.value[0], 1 * 3 + 9);       /* h[0] */
+    ck_assert_float_eq(log.value[1], 5 * (1 + 2 * 3)); /* w2 (x + 2 w1) */
+}
+END_TEST
+
+START_TEST(grad_ready_hook_skips_leaves_without_a_gradient)
+{
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(x, w))), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_ptr_eq(log.seen[0], w);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_error_stops_backward)
+{
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_mul(cf_exp(w1), w2));
+    ready_log log = {.stop_at = 0};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_ERR_IO);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_ptr_null(w1->grad); /* backward stopped before reaching w1 */
+    assert_error(CF_ERR_IO, "log_ready", NULL);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_removed_is_not_called)
+{
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    cf_set_grad_ready_hook(NULL, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_square(w))), CF_OK);
+    ck_assert_int_eq(log.n, 0);
+}
+END_TEST
+
 /* ---- determinism ---- */
 
 START_TEST(sums_are_bit_identical_for_any_thread_count)
@@ -388,6 +467,13 @@ int main(void)
     tcase_add_test(tc, backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient);
     tcase_add_test(tc, backward_of_a_failed_expression_returns_its_root_cause);
     tcase_add_test(tc, a_failing_status_call_replaces_an_older_error);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("grad_ready_hook");
+    tcase_add_test(tc, grad_ready_hook_reports_each_leaf_once_with_its_final_gradient);
+    tcase_add_test(tc, grad_ready_hook_skips_leaves_without_a_gradient);
+    tcase_add_test(tc, grad_ready_hook_error_stops_backward);
+    tcase_add_test(tc, grad_ready_hook_removed_is_not_called);
     suite_add_tcase(s, tc);
 
     tc = tcase("determinism");

@@ -402,7 +402,7 @@ START_TEST(run_refuses_a_model_it_lacks_parameters_of)
     cf_rng g;
     cf_rng_init(&g, 1);
     cf_linear_new(a.root, "fc3", OUT, OUT, true, &g);
-    cf_optim *opt = cf_adamw_new(a.root, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    cf_optim *opt = cf_adamw_new(a.root, &(cf_adamw_opts){.lr = 1e-2f, .weight_decay = 0.01f});
     ck_assert_int_eq(ex_run_load(&r, path, a.root, opt, ""), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, path, "\"fc3.weight\"", NULL);
     cf_optim_free(opt);

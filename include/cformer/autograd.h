@@ -45,6 +45,20 @@ CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
 
+/* Called by backward once per leaf that requires a gradient, when the
+ * leaf's gradient for this backward call is final (every op that uses the
+ * leaf has added its contribution) and before backward goes on with the
+ * ops that feed those: lets a caller start work on early gradients, such as
+ * sending them to other processes, while backward still runs.
+ * Leaves come in reverse topological order, so a layer's parameters arrive
+ * before those of the layer that feeds it; a leaf that got no gradient is
+ * not reported. A status other than CF_OK (record the error with
+ * cf_error_set) stops backward, which returns it. */
+typedef cf_status (*cf_grad_ready_fn)(cf_tensor *leaf, void *ud);
+/* Installs fn (NULL removes it) for backward calls on this thread; ud is
+ * passed to every call. One hook per thread: a new one replaces the old. */
+CF_API void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud);
+
 /* Sets a tensor's gradient to zero (keeping its storage). NULL is a no-op. */
 CF_API void cf_zero_grad(cf_tensor *t);
 
