@@ -68,6 +68,9 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of a tensor made by cf__alloc: its header and data are one arena
  * block that cf__release can give back. Views never carry it. */
 #define CF__OWN_BLOCK (1u << 30)
+/* Flag of a tensor made by an op that a backward has gone through (without
+ * retain_graph): another backward through it is refused, as in PyTorch. */
+#define CF__GRAPH_USED (1u << 29)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);
