@@ -92,7 +92,7 @@ static void free_tree(cf_module *m)
         cf_tensor_free(m->params[i]);
     if (m->destroy)
         m->destroy(m);
-    free(m);
+    cf_free(m);
 }
 
 void cf_module_free(cf_module *m)
@@ -210,13 +210,13 @@ void cf_module_zero_grad(cf_module *m) { cf_module_visit(m, zero_one, NULL); }
 
 void *nn__new(size_t size, const char *type, cf_module *parent, const char *name)
 {
-    cf_module *m = calloc(1, size);
+    cf_module *m = cf_calloc(1, size);
     if (!m) {
         cf__error(CF_ERR_NOMEM, "%s: out of memory", type);
         return NULL;
     }
     if (!cf_module_init(m, type, parent, name)) {
-        free(m);
+        cf_free(m);
         return NULL;
     }
     return m;

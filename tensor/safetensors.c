@@ -127,7 +127,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
             return false;
         c *= 2;
     }
-    void *q = realloc(*p, c * sz);
+    void *q = cf_realloc(*p, c * sz);
     if (!q)
         return false;
     *p = q;
@@ -138,8 +138,8 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
 static void kv_free(st_kv *m)
 {
     for (int i = 0; i < 2 * m->n; i++)
-        free(m->kv[i]);
-    free(m->kv);
+        cf_free(m->kv[i]);
+    cf_free(m->kv);
     memset(m, 0, sizeof *m);
 }
 
@@ -217,7 +217,7 @@ typedef int (*idx_cmp)(const void *ctx, int a, int b);
 /* Stable bottom-up merge sort of idx[0..n); false when out of memory. */
 static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
 {
-    int *tmp = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *tmp = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     if (!tmp)
         return false;
     int *a = idx, *b = tmp;
@@ -241,7 +241,7 @@ static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
     }
     if (a != idx)
         memcpy(idx, a, sizeof(int) * (size_t)n);
-    free(tmp);
+    cf_free(tmp);
     return true;
 }
 
@@ -399,7 +399,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
     }
     if (q == J->end)
         return jfail(J, "unterminated string for %s", what);
-    unsigned char *o = malloc((size_t)(q - s) + 1);
+    unsigned char *o = cf_malloc((size_t)(q - s) + 1);
     if (!o)
         return joom(J);
     size_t n = 0;
@@ -427,7 +427,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
         J->p += k;
     }
     if (J->p != q) {
-        free(o);
+        cf_free(o);
         return false;
     }
     o[n] = '\0';
@@ -474,7 +474,7 @@ static int cmp_key(const void *ctx, int a, int b)
  * quadratic). */
 static bool kv_unique(jparser *J, const st_kv *m)
 {
-    int *idx = malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
     if (!idx)
         return joom(J);
     for (int i = 0; i < m->n; i++)
@@ -483,7 +483,7 @@ static bool kv_unique(jparser *J, const st_kv *m)
     for (int i = 1; ok && i < m->n; i++)
         if (cmp_key(m, idx[i - 1], idx[i]) == 0)
             ok = jfail(J, "duplicate metadata key \"%s\"", m->kv[2 * idx[i]]);
-    free(idx);
+    cf_free(idx);
     return ok;
 }
 
@@ -500,13 +500,13 @@ static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
             return false;
         if (!expect(J, ':', "after a metadata key") ||
             !parse_string(J, &v, "a metadata value (values must be strings)")) {
-            free(k);
+            cf_free(k);
             return false;
         }
         if (m->n == INT_MAX / 2 ||
             !grow((void **)&m->kv, &m->cap, 2 * (size_t)m->n + 2, sizeof(char *))) {
-            free(k);
-            free(v);
+            cf_free(k);
+            cf_free(v);
             return joom(J);
         }
         m->kv[2 * m->n] = k;
@@ -526,7 +526,7 @@ static bool parse_dtype(jparser *J, st_entry *e)
         if (strcmp(d, dtypes[i].name) == 0)
             e->dtype = i;
     bool ok = e->dtype >= 0 || jfail(J, "tensor %s: unknown dtype \"%s\"", e->name, d);
-    free(d);
+    cf_free(d);
     return ok;
 }
 
@@ -576,7 +576,7 @@ static bool parse_entry(jparser *J, st_entry *e)
                                                         : NULL;
         if (ok && (!seen || *seen))
             ok = jfail(J, "tensor %s: %s field \"%s\"", nm, seen ? "duplicate" : "unknown", key);
-        free(key);
+        cf_free(key);
         if (!ok)
             return false;
         *seen = true;
@@ -619,11 +619,11 @@ static bool parse_header(jparser *J)
             if (!parse_string(J, &key, "a tensor name"))
                 return false;
             if (!expect(J, ':', "after a tensor name")) {
-                free(key);
+                cf_free(key);
                 return false;
             }
             if (strcmp(key, "__metadata__") == 0) {
-                free(key);
+                cf_free(key);
                 if (have_meta)
                     return jfail(J, "duplicate \"__metadata__\"");
                 have_meta = true;
@@ -635,7 +635,7 @@ static bool parse_header(jparser *J)
                 continue;
             }
             if (f->n == INT_MAX || !grow((void **)&f->t, &f->cap, (size_t)f->n + 1, sizeof *f->t)) {
-                free(key);
+                cf_free(key);
                 return joom(J);
             }
             st_entry *e = &f->t[f->n++];
@@ -744,8 +744,8 @@ static bool validate(cf_safetensors *f, cf_status *st)
         if (!check_entry(f, &f->t[i], st))
             return false;
 
-    int *idx = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
-    f->by_name = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    f->by_name = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
     if (!idx || !f->by_name)
         goto oom;
     for (int i = 0; i < f->n; i++)
@@ -765,12 +765,12 @@ static bool validate(cf_safetensors *f, cf_status *st)
                  "[%llu, %llu) of the data area unused",
                  path, e->name, b, end, (unsigned long long)at, b);
         if (b != at) {
-            free(idx);
+            cf_free(idx);
             return false;
         }
         at = e->end;
     }
-    free(idx);
+    cf_free(idx);
     if (at != f->data_size) {
         fail(st, CF_ERR_FORMAT,
              "%s: %llu bytes after the last tensor's data (the data area "
@@ -787,7 +787,7 @@ static bool validate(cf_safetensors *f, cf_status *st)
     }
     return true;
 oom:
-    free(idx);
+    cf_free(idx);
     fail(st, CF_ERR_NOMEM, "%s: out of memory", path);
     return false;
 }
@@ -829,7 +829,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
         }
     }
     /* Read small files, and big ones that could not be mapped. */
-    f->file = malloc(size ? size : 1);
+    f->file = cf_malloc(size ? size : 1);
     if (!f->file) {
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory for %zu bytes", fn, f->path, size);
         close(fd);
@@ -863,11 +863,11 @@ cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
         fail(&st, CF_ERR_ARG, "cf_safetensors_open: %s is NULL", path ? "out" : "path");
         return st;
     }
-    cf_safetensors *f = calloc(1, sizeof *f);
+    cf_safetensors *f = cf_calloc(1, sizeof *f);
     if (f)
-        f->path = strdup(path);
+        f->path = cf__strdup(path);
     if (!f || !f->path) {
-        free(f);
+        cf_free(f);
         fail(&st, CF_ERR_NOMEM, "cf_safetensors_open: %s: out of memory", path);
         return st;
     }
@@ -915,15 +915,15 @@ void cf_safetensors_close(cf_safetensors *f)
     if (f->mapped)
         munmap(f->file, f->size);
     else
-        free(f->file);
+        cf_free(f->file);
     for (int i = 0; i < f->n; i++)
-        free(f->t[i].name);
-    free(f->t);
-    free(f->by_name);
-    free(f->dims);
+        cf_free(f->t[i].name);
+    cf_free(f->t);
+    cf_free(f->by_name);
+    cf_free(f->dims);
     kv_free(&f->meta);
-    free(f->path);
-    free(f);
+    cf_free(f->path);
+    cf_free(f);
 }
 
 int cf_safetensors_count(const cf_safetensors *f) { return f ? f->n : 0; }
@@ -1228,14 +1228,14 @@ static bool check_save_args(const char *path, int n, const char *const *names,
         if (*st != CF_OK)
             return false;
     }
-    int *idx = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *idx = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     bool sorted = idx != NULL;
     for (int i = 0; sorted && i < n; i++)
         idx[i] = i;
     if (sorted)
         sorted = sort_idx(idx, n, cmp_str, names);
     if (!sorted) {
-        free(idx);
+        cf_free(idx);
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         return false;
     }
@@ -1245,7 +1245,7 @@ static bool check_save_args(const char *path, int n, const char *const *names,
             break;
         }
     }
-    free(idx);
+    cf_free(idx);
     return *st == CF_OK;
 }
 
@@ -1263,7 +1263,7 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
     for (int i = 0; i < n; i++)
         if (cf_dtype_size(tensors[i]->dtype) != 4)
             order[k++] = i;
-    uint64_t *begin = malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
+    uint64_t *begin = cf_malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
     if (!begin)
         return false;
     uint64_t at = 0;
@@ -1300,7 +1300,7 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
     sb_str(h, "}");
     while (h->n % 8)
         sb_str(h, " ");
-    free(begin);
+    cf_free(begin);
     return !h->oom;
 }
 
@@ -1339,11 +1339,11 @@ static int open_temp(const char *path, char *tmp, size_t size)
 static bool sync_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
     if (!dir)
         return false;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
+    cf_free(dir);
     if (fd < 0)
         return false;
     bool ok = fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
@@ -1378,10 +1378,10 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     }
 
     sbuf h = {0};
-    int *order = malloc(sizeof(int) * (n ? (size_t)n : 1));
-    unsigned char *buf = malloc(WRITE_BUF);
+    int *order = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
+    unsigned char *buf = cf_malloc(WRITE_BUF);
     size_t tmp_size = strlen(path) + 16;
-    char *tmp = malloc(tmp_size);
+    char *tmp = cf_malloc(tmp_size);
     int fd = -1;
     bool created = false;
     if (!order || !buf || !tmp ||
@@ -1420,10 +1420,10 @@ done:
         close(fd);
     if (created)
         unlink(tmp);
-    free(tmp);
-    free(buf);
-    free(order);
-    free(h.s);
+    cf_free(tmp);
+    cf_free(buf);
+    cf_free(order);
+    cf_free(h.s);
     kv_free(&meta);
     return st;
 }

@@ -30,14 +30,14 @@ static float penalty(int len, float alpha) { return powf((5.0f + (float)len) / 6
 cf_status zoo_beam_search(const zoo_decoder *d, int beam, float alpha, int max_len, int32_t *out)
 {
     int V = d->vocab, k = 2 * beam;
-    int32_t *seq = calloc((size_t)beam * max_len, sizeof *seq);
-    int32_t *next_seq = calloc((size_t)beam * max_len, sizeof *next_seq);
-    int32_t *last = malloc(sizeof *last * beam);
-    float *score = calloc(beam, sizeof *score), *next_score = calloc(beam, sizeof *next_score);
-    float *logp = malloc(sizeof *logp * (size_t)beam * V);
-    cand *top = malloc(sizeof *top * k);
-    int *from = malloc(sizeof *from * beam);
-    int32_t *best = malloc(sizeof *best * max_len);
+    int32_t *seq = cf_calloc((size_t)beam * max_len, sizeof *seq);
+    int32_t *next_seq = cf_calloc((size_t)beam * max_len, sizeof *next_seq);
+    int32_t *last = cf_malloc(sizeof *last * beam);
+    float *score = cf_calloc(beam, sizeof *score), *next_score = cf_calloc(beam, sizeof *next_score);
+    float *logp = cf_malloc(sizeof *logp * (size_t)beam * V);
+    cand *top = cf_malloc(sizeof *top * k);
+    int *from = cf_malloc(sizeof *from * beam);
+    int32_t *best = cf_malloc(sizeof *best * max_len);
     cf_status st = CF_OK;
     if (!seq || !next_seq || !last || !score || !next_score || !logp || !top || !from || !best) {
         cf_error_set(CF_ERR_NOMEM, "beam search: out of memory for beam %d", beam);
@@ -92,7 +92,7 @@ cf_status zoo_beam_search(const zoo_decoder *d, int beam, float alpha, int max_l
     for (int t = 0; t < max_len; t++)
         out[t] = t < best_len ? best[t] : d->pad;
 done:
-    free(seq), free(next_seq), free(last), free(score), free(next_score);
-    free(logp), free(top), free(from), free(best);
+    cf_free(seq), cf_free(next_seq), cf_free(last), cf_free(score), cf_free(next_score);
+    cf_free(logp), cf_free(top), cf_free(from), cf_free(best);
     return st;
 }
