@@ -413,7 +413,8 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
     int64_t step;
     char *end = NULL;
     float lr = lr_text ? strtof(lr_text, &end) : 0;
-    optim_state s = {cf_calloc(o->n + 1, sizeof(cf_tensor *)), cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+    optim_state s = {cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+                     cf_calloc(o->n + 1, sizeof(cf_tensor *)),
                      cf_calloc(o->n + 1, sizeof(int64_t))};
     if (!kind) {
         st = fail(CF_ERR_FORMAT, "%s: not an optimizer checkpoint", path);

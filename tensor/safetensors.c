@@ -1339,7 +1339,8 @@ static int open_temp(const char *path, char *tmp, size_t size)
 static bool sync_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
+    char *dir =
+        slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
     if (!dir)
         return false;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);

@@ -33,7 +33,8 @@ cf_status zoo_beam_search(const zoo_decoder *d, int beam, float alpha, int max_l
     int32_t *seq = cf_calloc((size_t)beam * max_len, sizeof *seq);
     int32_t *next_seq = cf_calloc((size_t)beam * max_len, sizeof *next_seq);
     int32_t *last = cf_malloc(sizeof *last * beam);
-    float *score = cf_calloc(beam, sizeof *score), *next_score = cf_calloc(beam, sizeof *next_score);
+    float *score = cf_calloc(beam, sizeof *score),
+          *next_score = cf_calloc(beam, sizeof *next_score);
     float *logp = cf_malloc(sizeof *logp * (size_t)beam * V);
     cand *top = cf_malloc(sizeof *top * k);
     int *from = cf_malloc(sizeof *from * beam);
