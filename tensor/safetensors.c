@@ -1334,17 +1334,18 @@ static int open_temp(const char *path, char *tmp, size_t size)
     return -1;
 }
 
-/* Syncs the directory holding path, so that the rename is durable. File
- * systems that cannot sync directories are not an error. */
-static bool sync_dir(const char *path)
+/* The directory holding path, allocated. */
+static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir =
-        slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
-    if (!dir)
-        return false;
+    return slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
+}
+
+/* Syncs directory dir, so that a rename in it is durable. File systems that
+ * cannot sync directories are not an error. */
+static bool sync_dir(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    cf_free(dir);
     if (fd < 0)
         return false;
     bool ok = fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
@@ -1383,9 +1384,12 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     unsigned char *buf = cf_malloc(WRITE_BUF);
     size_t tmp_size = strlen(path) + 16;
     char *tmp = cf_malloc(tmp_size);
+    /* Taken now: once the file is renamed into place, running out of memory
+     * could no longer be reported as such. */
+    char *dir = dir_of(path);
     int fd = -1;
     bool created = false;
-    if (!order || !buf || !tmp ||
+    if (!order || !buf || !tmp || !dir ||
         !build_header(&h, n, names, tensors, metadata_json ? &meta : NULL, order)) {
         fail(&st, CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         goto done;
@@ -1410,7 +1414,7 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     if (c != 0 || rename(tmp, path) != 0)
         goto io_error;
     created = false;
-    if (!sync_dir(path))
+    if (!sync_dir(dir))
         goto io_error;
     goto done;
 
@@ -1421,6 +1425,7 @@ done:
         close(fd);
     if (created)
         unlink(tmp);
+    cf_free(dir);
     cf_free(tmp);
     cf_free(buf);
     cf_free(order);
