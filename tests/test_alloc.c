@@ -273,6 +273,7 @@ static void sweep(bool fail_after)
            "%ld broke the contract\n",
            fail_after ? "every allocation from the Nth" : "the Nth allocation only", ref->calls,
            trials, errors, recovered, failures);
+    fflush(stdout);
     probe_unshare(shared, size);
     probe_rmdir(dir);
     ck_assert_msg(failures == 0, "%ld of %ld trials broke the contract:%s", failures, trials,
