@@ -179,8 +179,8 @@ START_TEST(a_killed_save_leaves_the_old_or_the_new_checkpoint)
         long temps = probe_count_files(dir, ".tmp");
         max_temps = temps > max_temps ? temps : max_temps;
         ck_assert_msg(temps <= 1,
-                      "trial %ld (seed %u): %ld temporary files accumulated (at most "
-                      "killed save's may be left)",
+                      "trial %ld (seed %u): %ld temporary files accumulated (only "
+                      "the killed save's may be left)",
                       trial, seed, temps);
         next = atomic_load(&s->started) + 1;
     }
