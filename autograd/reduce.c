@@ -327,6 +327,24 @@ cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim)
     return extreme_along("cf_argmax", a, dim, keepdim, false, false, NULL);
 }
 
+/* Whole-tensor forms: over the row-major flattening, as torch.max(a). */
+static cf_tensor *flat(cf_tensor *a) { return a ? cf_reshape(a, CF_SHAPE(cf_numel(a))) : NULL; }
+
+cf_tensor *cf_max_all(cf_tensor *a)
+{
+    return extreme_along("cf_max_all", flat(a), 0, false, false, true, NULL);
+}
+
+cf_tensor *cf_min_all(cf_tensor *a)
+{
+    return extreme_along("cf_min_all", flat(a), 0, false, true, true, NULL);
+}
+
+cf_tensor *cf_argmax_all(cf_tensor *a)
+{
+    return extreme_along("cf_argmax_all", flat(a), 0, false, false, false, NULL);
+}
+
 /* ---- var, std ---- */
 
 /* Two passes in double: the mean, then the sum of squared deviations. */

@@ -183,6 +183,8 @@ static bool parse_u64(const char *s, const char **end, uint64_t *v)
 typedef struct {
     const cf_safetensors *f;
     const char *path;
+    bool strict;
+    cf_load_report *report; /* NULL: not wanted */
     cf_status st;
     int n;
     cf_tensor **src; /* checked copies, in visit order */
@@ -192,11 +194,42 @@ typedef struct {
     cf_rng *rng_src;
 } loader;
 
+static bool in_file(const cf_safetensors *f, const char *name)
+{
+    for (int i = 0; i < cf_safetensors_count(f); i++)
+        if (strcmp(cf_safetensors_name(f, i), name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends a copy of name to a report list; false when out of memory. */
+static bool note(char ***list, int *n, const char *name)
+{
+    char **grown = cf_realloc(*list, sizeof *grown * (size_t)(*n + 1));
+    if (!grown)
+        return false;
+    *list = grown;
+    if (!(grown[*n] = cf__strdup(name)))
+        return false;
+    (*n)++;
+    return true;
+}
+
 static void check_param(const char *name, cf_tensor *t, void *ud)
 {
     loader *l = ud;
     if (l->st != CF_OK)
         return;
+    if (!in_file(l->f, name)) {
+        cf_load_report *r = l->report;
+        if (r) {
+            if (!note(&r->missing, &r->nmissing, name))
+                l->st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", l->path);
+        } else if (l->strict) {
+            l->st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing", l->path, name);
+        }
+        return;
+    }
     cf_tensor *s = cf_empty(t->dtype, t->ndim, t->shape);
     l->st = s ? cf_safetensors_read_into(l->f, name, s) : CF_ERR_NOMEM;
     if (l->st == CF_OK) {
@@ -233,8 +266,28 @@ static void check_rng(const char *path, cf_module *m, void *ud)
     l->rng_src[l->nrng++] = r;
 }
 
+void cf_load_report_free(cf_load_report *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nmissing; i++)
+        cf_free(r->missing[i]);
+    for (int i = 0; i < r->nunexpected; i++)
+        cf_free(r->unexpected[i]);
+    cf_free(r->missing);
+    cf_free(r->unexpected);
+    *r = (cf_load_report){0};
+}
+
 cf_status cf_module_load(cf_module *m, const char *path, bool strict)
 {
+    return cf_module_load_report(m, path, strict, NULL);
+}
+
+cf_status cf_module_load_report(cf_module *m, const char *path, bool strict, cf_load_report *report)
+{
+    if (report)
+        *report = (cf_load_report){0};
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_load: module or path is NULL");
         return CF_ERR_ARG;
@@ -248,7 +301,7 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
     int n = cf_module_num_tensors(m), nrng = 0;
     nn__walk(m, count_rng, &nrng);
-    loader l = {.f = f, .path = path};
+    loader l = {.f = f, .path = path, .strict = strict, .report = report};
     l.src = cf_calloc(n + 1, sizeof(cf_tensor *));
     l.dst = cf_calloc(n + 1, sizeof(cf_tensor *));
     l.rng_dst = cf_calloc(nrng + 1, sizeof(cf_rng *));
@@ -257,11 +310,26 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
         l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
     cf_module_visit(m, check_param, &l);
     nn__walk(m, check_rng, &l);
-    for (int i = 0; strict && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
+    for (int i = 0; (strict || report) && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
         const char *name = cf_safetensors_name(f, i);
-        if (!cf_module_find(m, name))
+        if (cf_module_find(m, name))
+            continue;
+        if (!report)
             l.st = fail(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
                         name);
+        else if (!note(&report->unexpected, &report->nunexpected, name))
+            l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
+    }
+    /* With a report, strict mode lists every mismatch before failing. */
+    if (strict && report && l.st == CF_OK) {
+        if (report->nmissing)
+            l.st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing (and %d more)", path,
+                        report->missing[0], report->nmissing - 1);
+        else if (report->nunexpected)
+            l.st = fail(CF_ERR_FORMAT,
+                        "%s: tensor \"%s\" is not a parameter of the model (and "
+                        "%d more)",
+                        path, report->unexpected[0], report->nunexpected - 1);
     }
     if (l.st == CF_OK) {
         for (int i = 0; i < l.n; i++)

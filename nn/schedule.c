@@ -55,11 +55,14 @@ float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, floa
 {
     if (step < 0)
         step = 0;
-    if (step < warmup)
-        return (float)((double)base * (double)step / (double)warmup);
+    /* The first update already moves (at base / warmup): a warm-up from 0
+     * would waste it. The peak is reached at step warmup - 1. */
+    int64_t peak = warmup > 1 ? warmup - 1 : 0;
+    if (step < peak)
+        return (float)((double)base * (double)(step + 1) / (double)warmup);
     if (step >= total)
         return min_lr;
-    double progress = (double)(step - warmup) / (double)(total - warmup);
+    double progress = (double)(step - peak) / (double)(total - peak);
     return (float)(min_lr + 0.5 * ((double)base - min_lr) * (1 + cos(M_PI * progress)));
 }
 

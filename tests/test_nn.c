@@ -817,6 +817,28 @@ START_TEST(init_kaiming_normal_std)
 }
 END_TEST
 
+START_TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
+{
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_linear *fc = cf_linear_new(net, "fc", 200, 300, true, &g);
+    cf_layernorm *ln = cf_layernorm_new(net, "ln", 300, 1e-5f, true);
+    cf_mha *att = cf_mha_new(net, "att", 64, 4, 0, true, &g);
+    cf_fill(fc->bias, 1);
+    cf_fill(ln->bias, 2);
+    cf_module_init_normal(net, 0.02f, &g);
+    stats s = stats_of(fc->weight);
+    ck_assert(fabs(s.mean) < 0.0005);
+    ck_assert(fabs(sqrt(s.var) / 0.02 - 1) < 0.01);
+    ck_assert(fabs(sqrt(stats_of(att->in_proj_weight).var) / 0.02 - 1) < 0.02);
+    ck_assert(stats_of(fc->bias).min == 0 && stats_of(fc->bias).max == 0);
+    ck_assert(stats_of(ln->bias).min == 0 && stats_of(att->in_proj_bias).max == 0);
+    ck_assert(stats_of(ln->weight).min == 1 && stats_of(ln->weight).max == 1);
+    cf_module_free(net);
+}
+END_TEST
+
 START_TEST(init_is_reproducible_from_the_generator)
 {
     cf_rng g1, g2;
@@ -1337,6 +1359,7 @@ int main(void)
     tcase_add_test(tc, init_xavier_uniform_bound_and_variance);
     tcase_add_test(tc, init_kaiming_uniform_counts_receptive_field_in_fan_in);
     tcase_add_test(tc, init_kaiming_normal_std);
+    tcase_add_test(tc, init_normal_all_draws_matrices_zeroes_biases_keeps_norms);
     tcase_add_test(tc, init_is_reproducible_from_the_generator);
     tcase_add_test(tc, init_embedding_is_standard_normal_with_zero_padding_row);
     tcase_add_test(tc, init_layernorm_weight_ones_bias_zeros);

@@ -408,7 +408,6 @@ END_TEST
 
 START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
 {
-    /* SequentialLR's LinearLR starts at 1e-9 * base, not 0. */
     cf_safetensors *f = open_fixture("optim.safetensors");
     cf_tensor *want = fixture(f, "sched.cosine_seq");
     for (int64_t k = 0; k < cf_numel(want); k++) {
@@ -422,9 +421,9 @@ END_TEST
 
 START_TEST(cosine_schedule_edges)
 {
-    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0);
-    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0);
-    ck_assert_float_eq(cf_lr_cosine(10, 10, 100, 1, 0.1f), 1);
+    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0.1f);
+    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0.1f);
+    ck_assert_float_eq(cf_lr_cosine(9, 10, 100, 1, 0.1f), 1);
     ck_assert_float_eq(cf_lr_cosine(100, 10, 100, 1, 0.1f), 0.1f);
     ck_assert_float_eq(cf_lr_cosine(1000, 10, 100, 1, 0.1f), 0.1f);
     /* No warm-up: cosine from the first step. */

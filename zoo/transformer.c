@@ -6,7 +6,6 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,18 +161,20 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
     return l;
 }
 
-/* Embedding tables ~ N(0, 1/E), the padding row zero: scaled by sqrt(E) in
- * the forward, rows have unit variance, and a tied generator starts with
- * logits of order one (fairseq's initialisation). */
+/* Embedding tables ~ N(0, 1/E), the padding row zero unless no_padding_idx:
+ * scaled by sqrt(E) in the forward, rows have unit variance, and a tied
+ * generator starts with logits of order one (fairseq's initialisation). */
 static cf_embedding_mod *table_new(cf_module *parent, const char *name, int vocab,
                                    const cf_transformer_config *c, cf_rng *g)
 {
-    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, c->pad_id, g);
+    int padding_idx = c->no_padding_idx ? -1 : c->pad_id;
+    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, padding_idx, g);
     if (!e)
         return NULL;
     cf_fill_normal(g, e->weight, 0, 1.0f / sqrtf((float)c->d_model));
-    memset((float *)e->weight->data + (size_t)c->pad_id * c->d_model, 0,
-           sizeof(float) * c->d_model);
+    if (padding_idx >= 0)
+        memset((float *)e->weight->data + (size_t)padding_idx * c->d_model, 0,
+               sizeof(float) * c->d_model);
     return e;
 }
 
@@ -614,7 +615,7 @@ cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, 
     return cf_error();
 }
 
-/* zoo_decoder callbacks: the live hypotheses occupy the first rows of a
+/* cf_decoder callbacks: the live hypotheses occupy the first rows of a
  * batch of `beam` rows; the others repeat the first and are ignored, so the
  * caches keep one shape throughout. */
 static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
@@ -670,11 +671,11 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        zoo_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
+        cf_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
                          c->bos_id, c->eos_id,    c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
-                zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
+                cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
                 break;
         }
     }

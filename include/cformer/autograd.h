@@ -227,6 +227,13 @@ CF_API cf_tensor *cf_max(cf_tensor *a, int dim, bool keepdim, cf_tensor **indice
 CF_API cf_tensor *cf_min(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices);
 /* Positions of the largest values along dim (int32, not differentiable). */
 CF_API cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim);
+/* The largest (smallest) element of the whole tensor, a scalar (torch.max(a)),
+ * and the row-major position of the largest as an int32 scalar
+ * (torch.argmax(a)). A NaN is the largest (it propagates); an empty tensor
+ * is a CF_ERR_SHAPE error. */
+CF_API cf_tensor *cf_max_all(cf_tensor *a);
+CF_API cf_tensor *cf_min_all(cf_tensor *a);
+CF_API cf_tensor *cf_argmax_all(cf_tensor *a);
 /* Variance and standard deviation over dims (ndims 0: all), divided by
  * n - 1 when unbiased, else by n. */
 CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased,

@@ -104,6 +104,12 @@ CF_API void cf_init_xavier_uniform(cf_tensor *w, float gain, cf_rng *g);
 CF_API void cf_init_kaiming_uniform(cf_tensor *w, float a, cf_rng *g);
 /* N(0, std^2) with std = sqrt(2 / (1 + a^2)) / sqrt(fan_in). */
 CF_API void cf_init_kaiming_normal(cf_tensor *w, float a, cf_rng *g);
+/* GPT-style initialisation of every parameter under m: each matrix (ndim >=
+ * 2: Linear and Embedding weights, attention projections) ~ N(0, std^2),
+ * each bias (a name ending in "bias") zeroed, other vectors (norm weights)
+ * left as they are. Like torch.nn.init.normal_, it overwrites an
+ * embedding's padding row too. */
+CF_API void cf_module_init_normal(cf_module *m, float std, cf_rng *g);
 
 /* ---- Layers ----
  * Each NAME_new(parent, name, ...) returns a module owned by parent (or by
@@ -277,6 +283,20 @@ CF_API cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hi
  * layer's outputs [B, T, dirs * H] and stores the final states
  * [layers * dirs, B, H] in *h_n when h_n is not NULL. */
 CF_API cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n);
+/* cf_gru_forward over a batch of sequences of different lengths, each
+ * padded at its end, as torch.nn.GRU runs over
+ * pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+ * and pad_packed_sequence(..., total_length=T) pads the result: lengths is
+ * int32 [B] in [0, T]; every layer's forward direction stops at row b's
+ * last real step (its state frozen after it) and the reverse direction
+ * starts there from h0; outputs at t >= lengths[b] are zeros; h_n holds
+ * each row's state after its last real step (forward) and after step 0
+ * (reverse), h0 for a length 0. The output at a real step is that of the
+ * row run alone at its own length. Errors as cf_gru_forward, and
+ * CF_ERR_DTYPE / CF_ERR_SHAPE for lengths that are not int32 [B],
+ * CF_ERR_INDEX for a length outside [0, T]. */
+CF_API cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf_tensor *h0,
+                                        cf_tensor **h_n);
 
 /* Additive attention (Bahdanau et al. 2015): score_j = v^T tanh(W_q q +
  * W_k k_j), parameters query_proj.weight [A, Q], key_proj.weight [A, K],
@@ -339,11 +359,60 @@ CF_API float cf_clip_grad_norm(cf_module *m, float max_norm);
 /* "Attention Is All You Need": d_model^-0.5 * min(step^-0.5, step *
  * warmup^-1.5), for step >= 1 (step 0 is treated as 1). */
 CF_API float cf_lr_transformer(int64_t step, int d_model, int64_t warmup);
-/* Linear warm-up from 0 to base over `warmup` steps, then cosine decay to
- * min_lr at `total` steps (and min_lr after). */
+/* Linear warm-up base * (step + 1) / warmup for the first `warmup` steps
+ * (so step 0 already learns, and step warmup - 1 is at base), then cosine
+ * decay to min_lr at step `total` (and min_lr after); warmup 0 or 1 starts
+ * the cosine at base. Equal to PyTorch's SequentialLR(LinearLR(start_factor
+ * 1 / warmup, total_iters warmup - 1), CosineAnnealingLR(T_max total -
+ * warmup + 1, eta_min min_lr), milestones [warmup - 1]) up to step total. */
 CF_API float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, float min_lr);
 /* base * gamma^floor(step / step_size) (torch.optim.lr_scheduler.StepLR). */
 CF_API float cf_lr_step(int64_t step, float base, int64_t step_size, float gamma);
+
+/* ---- Decoding (nn/decode.c) ----
+ * Greedy and beam search over any autoregressive model, through a step
+ * function the caller writes: the zoo's models decode with these, and so
+ * can a user's decoder-only model. */
+
+typedef struct {
+    /* Writes the log-probabilities [n, vocab] of the next token for the n
+     * live hypotheses, whose last tokens are tokens[0..n) (bos first).
+     * Returns CF_OK, or an error status that ends the search. */
+    cf_status (*step)(void *ud, const int32_t *tokens, int n, float *logp);
+    /* Beam search only: reorders the model's state so that hypothesis i
+     * continues old hypothesis from[i], for i < n. */
+    cf_status (*reorder)(void *ud, const int *from, int n);
+    void *ud;
+    int vocab, bos, eos, pad;
+} cf_decoder;
+
+/* Greedy decoding of one sequence from bos: writes max_len tokens to out
+ * (the tokens after bos, eos included, then pad). Returns CF_OK, CF_ERR_ARG
+ * (no step function, vocab or max_len < 1, out NULL), CF_ERR_NOMEM, or the
+ * status of a failing step. */
+CF_API cf_status cf_greedy_search(const cf_decoder *d, int max_len, int32_t *out);
+/* Beam search of width beam from bos, ranking finished hypotheses by
+ * log-probability / ((5 + len) / 6)^alpha (GNMT); a hypothesis also ends at
+ * max_len. Writes the best to out as cf_greedy_search does. Needs reorder;
+ * CF_ERR_ARG for beam < 1 or a non-finite alpha. Width 1 is greedy. */
+CF_API cf_status cf_beam_search(const cf_decoder *d, int beam, float alpha, int max_len,
+                                int32_t *out);
+
+/* Sampling options; zero-initialised means plain sampling at temperature 1. */
+typedef struct {
+    float temperature; /* divides the logits; 0: 1 */
+    int top_k;         /* keep the k most likely tokens; 0: all */
+    float top_p;       /* keep the smallest set of most likely tokens whose
+                          probability reaches top_p (nucleus); 0 or 1: all */
+} cf_sample_opts;
+
+/* Draws one token per row of logits [B, V] (or [V]) from softmax(logits /
+ * temperature), restricted by top_k and then top_p, with the generator g
+ * (NULL: the global one). Returns int32 [B] (or a scalar) in the arena, or
+ * NULL with CF_ERR_SHAPE when logits are not float [V] or [B, V], CF_ERR_ARG
+ * for a negative temperature or top_k, top_p outside [0, 1], or a row that
+ * is not finite. Greedy decoding is cf_argmax. */
+CF_API cf_tensor *cf_sample(cf_tensor *logits, const cf_sample_opts *opts, cf_rng *g);
 
 /* ---- Checkpoints (safetensors, readable by PyTorch) ----
  * Writes are atomic: a temporary file, fsync, rename. Errors name the file
@@ -353,9 +422,28 @@ CF_API float cf_lr_step(int64_t step, float base, int64_t step_size, float gamma
 /* Saves every parameter under m by its full name, and the state of every
  * Dropout generator (in the metadata) so training can resume exactly. */
 CF_API cf_status cf_module_save(cf_module *m, const char *path);
-/* Loads every parameter under m by name. strict: names in the file that m
- * does not have are an error too. Nothing is changed on error. */
+/* Loads the parameters under m by name, as PyTorch's load_state_dict.
+ * strict: every parameter must be in the file and every tensor of the file
+ * must be a parameter (CF_ERR_FORMAT naming the first that is not); not
+ * strict: parameters the file lacks keep their values and extra tensors are
+ * ignored. Shapes and dtypes must match either way. Nothing is changed on
+ * error. */
 CF_API cf_status cf_module_load(cf_module *m, const char *path, bool strict);
+
+/* The names that did not match in a load (PyTorch's missing_keys and
+ * unexpected_keys). Owned by the report: free with cf_load_report_free. */
+typedef struct {
+    int nmissing, nunexpected;
+    char **missing;    /* parameters of the model the file lacks */
+    char **unexpected; /* tensors of the file that are not parameters */
+} cf_load_report;
+/* cf_module_load that also fills *report (always, even on error; zeroed
+ * first). In strict mode the status is CF_ERR_FORMAT when either list is
+ * non-empty, after both are complete. */
+CF_API cf_status cf_module_load_report(cf_module *m, const char *path, bool strict,
+                                       cf_load_report *report);
+/* Frees the lists of a report and zeroes it. NULL: no-op. */
+CF_API void cf_load_report_free(cf_load_report *report);
 /* Saves / restores an optimizer's state, step count and learning rate; the
  * optimizer must have been made for the same parameters. Nothing is changed
  * on error. */
