@@ -471,8 +471,9 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         if (!scratch)
             return NULL;
     }
+    uint64_t seq = cf__error_seq();
     train_forward(&a, P->data, keep ? keep->data : NULL, kscale, out->data, scratch, pl);
-    if (cf__failed())
+    if (cf__error_seq() != seq)
         return NULL;
     if (opts->weights)
         *opts->weights = P;

@@ -1,7 +1,6 @@
 /* The recorded graph in Graphviz DOT. */
 #include "autograd/internal.h"
 
-
 static void node(FILE *f, const cf_tensor *t)
 {
     char b[CF_SHAPE_BUF];
@@ -10,12 +9,8 @@ static void node(FILE *f, const cf_tensor *t)
             cf_shape_str(t, b, sizeof b), t->op ? "" : ", shape=box");
 }
 
-cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
+static cf_status graph_dot(FILE *f, const cf_tensor *y)
 {
-    if (!f || !y) {
-        cf__error(CF_ERR_ARG, "cf_graph_dot: %s is NULL", f ? "tensor" : "file");
-        return cf_error();
-    }
     /* Breadth-first over the graph; a node is printed when first seen. */
     int64_t cap = 64, head = 0, tail = 0;
     const cf_tensor **queue = cf__arena_alloc("cf_graph_dot", sizeof(*queue) * cap);
@@ -53,4 +48,15 @@ cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
         return cf_error();
     }
     return CF_OK;
+}
+
+cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
+{
+    if (!y)
+        return cf__null_arg("cf_graph_dot", "tensor");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    if (!f)
+        cf__error(CF_ERR_ARG, "cf_graph_dot: file is NULL");
+    return cf__call_end(&saved, f ? graph_dot(f, y) : CF_ERR_ARG);
 }

@@ -6,6 +6,14 @@
 
 static _Thread_local bool grad_disabled;
 static atomic_uint visit_stamp;
+static _Thread_local cf_grad_ready_fn ready_fn;
+static _Thread_local void *ready_ud;
+
+void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud)
+{
+    ready_fn = fn;
+    ready_ud = fn ? ud : NULL;
+}
 
 bool cf_set_grad_enabled(bool on)
 {
@@ -42,6 +50,8 @@ cf_tensor *cf_requires_grad(cf_tensor *t, bool on)
 cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src)
 {
     const char *name = op ? op->name : "cf_op_record";
+    if (cf__profiling)
+        cf__prof_forward(name);
     if (!out || !cf__check(name, nsrc, src))
         return NULL;
     if (nsrc > CF_MAX_SRC) {
@@ -81,6 +91,36 @@ cf_tensor *cf_grad_for(cf_tensor *t)
                                        : ag__zeros_like("backward", t);
     }
     return t->grad;
+}
+
+cf_tensor *ag__grad(cf_tensor *t, bool *fresh)
+{
+    *fresh = false;
+    if (!t || !(t->flags & CF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        t->grad = (t->flags & CF_HEAP) ? cf_tensor_new(CF_F32, t->ndim, t->shape)
+                                       : cf__alloc("backward", CF_F32, t->ndim, t->shape);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}
+
+bool ag__can_take(const cf_tensor *out, const cf_tensor *t)
+{
+    return out->grad && (out->grad->flags & CF__OWN_BLOCK) && (t->flags & CF_REQUIRES_GRAD) &&
+           !t->grad && !(t->flags & CF_HEAP) && cf_numel(t) == cf_numel(out->grad);
+}
+
+void ag__take_grad(cf_tensor *out, cf_tensor *t)
+{
+    cf_tensor *g = out->grad;
+    out->grad = NULL;
+    g->ndim = t->ndim;
+    for (int i = 0; i < CF_MAX_DIMS; i++)
+        g->shape[i] = t->shape[i];
+    cf__contiguous_strides(t->ndim, t->shape, g->stride);
+    t->grad = g;
 }
 
 cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib)
@@ -155,8 +195,6 @@ static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
 
 static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
 {
-    if (!cf__check("cf_backward", 1, &y))
-        return cf_error();
     if (!(y->flags & CF_REQUIRES_GRAD)) {
         cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
                                 "(no input requires one, or grad mode was off)");
@@ -190,18 +228,38 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     }
     for (int64_t i = n - 1; i >= 0; i--) {
         cf_tensor *t = order[i];
+        /* Post-order puts every consumer of a leaf after it, so all of them
+         * have run by the time the reverse walk reaches the leaf. */
+        if (!t->op && t->grad && ready_fn) {
+            cf_status s = ready_fn(t, ready_ud);
+            if (s != CF_OK)
+                return s;
+        }
         if (!t->op || !t->grad)
             continue;
-        cf_status s = t->op->backward(t);
+        cf_status s;
+        if (cf__profiling) {
+            double t0;
+            uint64_t f0;
+            cf__prof_backward_begin(&t0, &f0);
+            s = t->op->backward(t);
+            cf__prof_backward_end(t->op->name, t0, f0);
+        } else {
+            s = t->op->backward(t);
+        }
         if (s != CF_OK)
             return s;
+        /* Every consumer of t has run, and t's own backward too: its
+         * gradient is dead, and its memory can serve the next ones. */
+        cf__release(t->grad);
+        t->grad = NULL;
     }
     return cf_error();
 }
 
-cf_status cf_backward(cf_tensor *y)
+static cf_status backward(cf_tensor *y, const cf_tensor *dy)
 {
-    if (y && cf_numel(y) != 1) {
+    if (!dy && cf_numel(y) != 1) {
         char b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE,
                   "cf_backward: output of shape %s is not a scalar "
@@ -209,16 +267,7 @@ cf_status cf_backward(cf_tensor *y)
                   cf_shape_str(y, b, sizeof b));
         return cf_error();
     }
-    return run_backward(y, NULL);
-}
-
-cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
-{
-    if (!y || !dy) {
-        cf__error(CF_ERR_ARG, "cf_backward_with: %s is NULL", y ? "dy" : "y");
-        return cf_error();
-    }
-    if (!cf_same_shape(y, dy) || dy->dtype != CF_F32) {
+    if (dy && (!cf_same_shape(y, dy) || dy->dtype != CF_F32)) {
         char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE, "cf_backward_with: gradient of shape %s %s for output of shape %s",
                   cf_shape_str(dy, b, sizeof b), cf_dtype_name(dy->dtype),
@@ -226,4 +275,22 @@ cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
         return cf_error();
     }
     return run_backward(y, dy);
+}
+
+cf_status cf_backward(cf_tensor *y)
+{
+    if (!y)
+        return cf__null_arg("cf_backward", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, NULL));
+}
+
+cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
+{
+    if (!y || !dy)
+        return cf__null_arg("cf_backward_with", y ? "dy" : "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, dy));
 }

@@ -23,13 +23,9 @@ static void unravel(const cf_tensor *t, int64_t k, int64_t *idx)
     }
 }
 
-cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs,
-                       float eps, cf_gradcheck_report *rep)
+static cf_status gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float eps,
+                           cf_gradcheck_report *rep)
 {
-    if (!f || !rep || n > CF_MAX_SRC || !cf__check("cf_gradcheck", n, inputs)) {
-        cf__error(CF_ERR_ARG, "cf_gradcheck: invalid arguments");
-        return cf_error();
-    }
     for (int i = 0; i < CF_MAX_SRC; i++)
         rep->max_abs[i] = rep->max_rel[i] = 0;
     for (int i = 0; i < n; i++)
@@ -90,4 +86,22 @@ cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inp
     cf_arena_free(scratch);
     cf_free(buf);
     return cf_error();
+}
+
+cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float eps,
+                       cf_gradcheck_report *rep)
+{
+    for (int i = 0; inputs && i < n && i < CF_MAX_SRC; i++)
+        if (!inputs[i])
+            return cf__null_arg("cf_gradcheck", "an input");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    bool ok = f && rep && n >= 0 && n <= CF_MAX_SRC && (inputs || n == 0);
+    if (!ok)
+        cf__error(CF_ERR_ARG, "cf_gradcheck: %s",
+                  !f                        ? "f is NULL"
+                  : !rep                    ? "rep is NULL"
+                  : n < 0 || n > CF_MAX_SRC ? "the number of inputs is not in 0..CF_MAX_SRC"
+                                            : "inputs is NULL");
+    return cf__call_end(&saved, ok ? gradcheck(f, ud, n, inputs, eps, rep) : CF_ERR_ARG);
 }

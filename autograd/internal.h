@@ -54,7 +54,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
         }                                                                                          \
     }
 
-/* d += EXPR(g, x, y, k) */
+/* d += EXPR(g, x, y, k), and fn_##_set: d = EXPR(g, x, y, k), where d may be
+ * the gradient g itself (in place). */
 #define AG_UNARY_BWD(fn_, EXPR)                                                                    \
     static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
     {                                                                                              \
@@ -74,6 +75,36 @@ static inline bool ag__unit(int nops, const int64_t *s)
                 const float g = AG_F(i, 1), x = AG_F(i, 2), y = AG_F(i, 3);                        \
                 (void)x, (void)y;                                                                  \
                 *(float *)(p[0] + i * s[0]) += (EXPR);                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static inline void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)      \
+    {                                                                                              \
+        const float k = ud ? *(const float *)ud : 0.0f;                                            \
+        (void)k;                                                                                   \
+        if (AG_UNIT(4)) {                                                                          \
+            /* One pointer for d and g, so that in place stays vectorised. */                      \
+            float *d_ = (float *)p[0];                                                             \
+            const float *g_ = p[1] == p[0] ? d_ : (const float *)p[1];                             \
+            const float *x_ = (const float *)p[2], *y_ = (const float *)p[3];                      \
+            if (g_ == d_) {                                                                        \
+                for (int64_t i = 0; i < n; i++) {                                                  \
+                    const float g = d_[i], x = x_[i], y = y_[i];                                   \
+                    (void)x, (void)y;                                                              \
+                    d_[i] = (EXPR);                                                                \
+                }                                                                                  \
+            } else {                                                                               \
+                for (int64_t i = 0; i < n; i++) {                                                  \
+                    const float g = g_[i], x = x_[i], y = y_[i];                                   \
+                    (void)x, (void)y;                                                              \
+                    d_[i] = (EXPR);                                                                \
+                }                                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = AG_F(i, 1), x = AG_F(i, 2), y = AG_F(i, 3);                        \
+                (void)x, (void)y;                                                                  \
+                *(float *)(p[0] + i * s[0]) = (EXPR);                                              \
             }                                                                                      \
         }                                                                                          \
     }
@@ -98,7 +129,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
         }                                                                                          \
     }
 
-/* d += EXPR(g, a, b, y) */
+/* d += EXPR(g, a, b, y), and fn_##_set: d = EXPR(g, a, b, y), where d may
+ * be the gradient g itself (in place). */
 #define AG_BINARY_BWD(fn_, EXPR)                                                                   \
     static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
     {                                                                                              \
@@ -119,6 +151,35 @@ static inline bool ag__unit(int nops, const int64_t *s)
                 *(float *)(p[0] + i * s[0]) += (EXPR);                                             \
             }                                                                                      \
         }                                                                                          \
+    }                                                                                              \
+    static inline void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)      \
+    {                                                                                              \
+        (void)ud;                                                                                  \
+        if (AG_UNIT(5)) {                                                                          \
+            float *d_ = (float *)p[0];                                                             \
+            const float *g_ = p[1] == p[0] ? d_ : (const float *)p[1];                             \
+            const float *a_ = (const float *)p[2], *b_ = (const float *)p[3],                      \
+                        *y_ = (const float *)p[4];                                                 \
+            if (g_ == d_) {                                                                        \
+                for (int64_t i = 0; i < n; i++) {                                                  \
+                    const float g = d_[i], a = a_[i], b = b_[i], y = y_[i];                        \
+                    (void)a, (void)b, (void)y;                                                     \
+                    d_[i] = (EXPR);                                                                \
+                }                                                                                  \
+            } else {                                                                               \
+                for (int64_t i = 0; i < n; i++) {                                                  \
+                    const float g = g_[i], a = a_[i], b = b_[i], y = y_[i];                        \
+                    (void)a, (void)b, (void)y;                                                     \
+                    d_[i] = (EXPR);                                                                \
+                }                                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                const float g = AG_F(i, 1), a = AG_F(i, 2), b = AG_F(i, 3), y = AG_F(i, 4);        \
+                (void)a, (void)b, (void)y;                                                         \
+                *(float *)(p[0] + i * s[0]) = (EXPR);                                              \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Runs a forward row kernel: out = f(in...) over out's shape (inputs
@@ -129,9 +190,33 @@ void ag__pointwise(cf_tensor *out, int nin, cf_tensor *const *in, cf__row_fn fn,
  * viewed in out's shape. No-op when target needs no gradient. */
 cf_status ag__pointwise_grad(const cf_tensor *out, cf_tensor *target, int nops,
                              cf_tensor *const *ops, cf__row_fn fn, const void *ud);
+/* The same with set, the kernel that writes d = f(ops...) (NULL when the
+ * contribution is ops[0] itself), for a target without a gradient yet: no
+ * zero-fill first. With last (no later reader of out->grad) and ops[0] ==
+ * out->grad, the contribution is computed in out->grad, which then becomes
+ * the target's gradient. */
+cf_status ag__pointwise_grad_set(cf_tensor *out, cf_tensor *target, int nops, cf_tensor *const *ops,
+                                 cf__row_fn acc, cf__row_fn set, const void *ud, bool last);
+
+/* ---- Gradients without copies ---- */
+
+/* The gradient of t to write into during backward, or NULL when t needs
+ * none. When t had none, *fresh is set and the gradient is uninitialised
+ * (zeroed for a caller-owned leaf): the caller must write all of it. */
+cf_tensor *ag__grad(cf_tensor *t, bool *fresh);
+/* True when out's gradient can become t's without a copy: t needs a
+ * gradient and has none yet, is not caller-owned, has as many elements as
+ * out, and out's gradient is a block of its own. */
+bool ag__can_take(const cf_tensor *out, const cf_tensor *t);
+/* Moves out's gradient to t (ag__can_take must hold), reshaped to t's shape
+ * in row-major order; out->grad is NULL afterwards. */
+void ag__take_grad(cf_tensor *out, cf_tensor *t);
 
 /* A pointwise op of one input and a scalar k (kept in out->fparam[0]). */
 cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op);
+
+/* True when a gradient expression is the output's gradient itself. */
+#define AG_IS_G(EXPR) (sizeof(#EXPR) == 2 && #EXPR[0] == 'g')
 
 /* Defines the row kernels, backward and cf_op record of a unary op. */
 #define AG_UNARY_OP(name_, FWD, DX)                                                                \
@@ -140,15 +225,18 @@ cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, co
     static cf_status name_##_backward(cf_tensor *out)                                              \
     {                                                                                              \
         cf_tensor *ops[3] = {out->grad, out->src[0], out};                                         \
-        return ag__pointwise_grad(out, out->src[0], 3, ops, name_##_dx, &out->fparam[0]);          \
+        return ag__pointwise_grad_set(out, out->src[0], 3, ops, name_##_dx,                        \
+                                      AG_IS_G(DX) ? NULL : name_##_dx_set, &out->fparam[0], true); \
     }                                                                                              \
     static const cf_op name_##_op = {#name_, name_##_backward};
 
 /* A broadcasting pointwise op of two float inputs. */
 cf_tensor *ag__binary(const char *name, cf_tensor *a, cf_tensor *b, cf__row_fn fwd,
                       const cf_op *op);
-/* Backward of a binary op: da and db add into the inputs' gradients. */
-cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn db);
+/* Backward of a binary op: da and db add into the inputs' gradients;
+ * da_set and db_set write fresh ones (NULL: the gradient is g itself). */
+cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn da_set, cf__row_fn db,
+                              cf__row_fn db_set);
 
 /* Defines the row kernels, backward, cf_op record and public function
  * cf_NAME(a, b) of a binary op. */
@@ -158,7 +246,8 @@ cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn db);
     AG_BINARY_BWD(name_##_db, DB)                                                                  \
     static cf_status name_##_backward(cf_tensor *out)                                              \
     {                                                                                              \
-        return ag__binary_backward(out, name_##_da, name_##_db);                                   \
+        return ag__binary_backward(out, name_##_da, AG_IS_G(DA) ? NULL : name_##_da_set,           \
+                                   name_##_db, AG_IS_G(DB) ? NULL : name_##_db_set);               \
     }                                                                                              \
     static const cf_op name_##_op = {#name_, name_##_backward};                                    \
     cf_tensor *cf_##name_(cf_tensor *a, cf_tensor *b)                                              \

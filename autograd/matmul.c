@@ -148,6 +148,14 @@ static cf_tensor *full_grad(const cf_tensor *g, const batch *bt, int64_t M, int6
     return ag__restride("backward", g, bt->nb + 2, shape, st);
 }
 
+/* True when the gradient g2 of an operand broadcast along the batch sums a
+ * product per batch index. */
+static bool summed(const cf_tensor *g2, const batch *bt)
+{
+    mview m = mat(g2, bt);
+    return broadcast_batch(&m, bt);
+}
+
 static cf_status matmul_backward(cf_tensor *out)
 {
     cf_tensor *a = out->src[0], *b = out->src[1];
@@ -158,19 +166,26 @@ static cf_status matmul_backward(cf_tensor *out)
     cf_tensor *g = full_grad(out->grad, &bt, a2->shape[a2->ndim - 2], b2->shape[b2->ndim - 1]);
     if (!g)
         return cf_error();
-    cf_tensor *ga = cf_grad_for(a);
+    /* A fresh gradient is written, not zeroed and added to; one broadcast
+     * over the batch sums its products, so it is zeroed first. */
+    bool fresh;
+    cf_tensor *ga = ag__grad(a, &fresh);
     if (ga) {
         cf_tensor *ga2 = as_matrix(ga, true), *bt2 = mT(b2);
         if (!ga2 || !bt2)
             return cf_error();
-        mm(true, &bt, ga2, g, bt2); /* dA += dC B^T */
+        if (fresh && summed(ga2, &bt))
+            cf_fill(ga, 0), fresh = false;
+        mm(!fresh, &bt, ga2, g, bt2); /* dA (+)= dC B^T */
     }
-    cf_tensor *gb = cf_grad_for(b);
+    cf_tensor *gb = ag__grad(b, &fresh);
     if (gb) {
         cf_tensor *gb2 = as_matrix(gb, false), *at = mT(a2);
         if (!gb2 || !at)
             return cf_error();
-        mm(true, &bt, gb2, at, g); /* dB += A^T dC */
+        if (fresh && summed(gb2, &bt))
+            cf_fill(gb, 0), fresh = false;
+        mm(!fresh, &bt, gb2, at, g); /* dB (+)= A^T dC */
     }
     return cf_error();
 }

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim,
-                        const int64_t *shape, const int64_t *stride)
+cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim, const int64_t *shape,
+                        const int64_t *stride)
 {
     cf_tensor *v = cf__view_of(op, t);
     if (!v)
@@ -21,8 +21,7 @@ cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim,
 
 /* Strides that give t the new shape without moving data, following the
  * chunks of dims that are contiguous with each other; false if none. */
-static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape,
-                         int64_t *stride)
+static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape, int64_t *stride)
 {
     if (t->ndim == 0 || cf_numel(t) == 0) {
         cf__contiguous_strides(nd, shape, stride);
@@ -32,8 +31,7 @@ static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape,
     int64_t base = t->stride[t->ndim - 1], tnumel = 1, vnumel = 1;
     for (int td = t->ndim - 1; td >= 0; td--) {
         tnumel *= t->shape[td];
-        if (td == 0 ||
-            (t->shape[td - 1] != 1 && t->stride[td - 1] != tnumel * base)) {
+        if (td == 0 || (t->shape[td - 1] != 1 && t->stride[td - 1] != tnumel * base)) {
             while (vd >= 0 && (vnumel < tnumel || shape[vd] == 1)) {
                 stride[vd] = vnumel * base;
                 vnumel *= shape[vd];
@@ -59,17 +57,27 @@ static bool infer_shape(const char *op, const cf_tensor *a, int nd, const int64_
         cf__error(CF_ERR_DIM, "%s: %d dims (at most %d)", op, nd, CF_MAX_DIMS);
         return false;
     }
+    if (nd > 0 && !in) {
+        cf__error(CF_ERR_ARG, "%s: shape is NULL for %d dims", op, nd);
+        return false;
+    }
     int infer = -1;
     int64_t known = 1;
+    bool zero = false;
     for (int i = 0; i < nd; i++) {
         shape[i] = in[i];
         if (in[i] == -1 && infer < 0)
             infer = i;
         else if (in[i] < 0)
             goto bad;
+        else if (in[i] == 0)
+            zero = true;
+        else if (known > CF__MAX_NUMEL / in[i])
+            goto bad; /* more elements than any tensor holds */
         else
             known *= in[i];
     }
+    known = zero ? 0 : known;
     if (infer >= 0) {
         if (known == 0 || cf_numel(a) % known)
             goto bad;
@@ -83,15 +91,25 @@ bad:
     return false;
 }
 
+/* Row-major order is the same on both sides: the output's gradient is the
+ * source's, reshaped, and changes hands when the source has none yet. */
 static cf_status reshape_backward(cf_tensor *out)
 {
-    cf_tensor *ga = cf_grad_for(out->src[0]);
+    cf_tensor *a = out->src[0];
+    if (ag__can_take(out, a)) {
+        ag__take_grad(out, a);
+        return cf_error();
+    }
+    bool fresh;
+    cf_tensor *ga = ag__grad(a, &fresh);
     if (!ga)
         return cf_error();
     int64_t st[CF_MAX_DIMS];
     cf__contiguous_strides(out->ndim, out->shape, st);
     cf_tensor *v = ag__restride("backward", ga, out->ndim, out->shape, st);
-    if (v)
+    if (v && fresh)
+        cf__copy(v, out->grad);
+    else if (v)
         cf__acc(v, out->grad);
     return cf_error();
 }
@@ -185,8 +203,8 @@ cf_tensor *cf_unsqueeze(cf_tensor *a, int dim)
             st[i] = a->stride[j++];
         }
     }
-    return cf_op_record(ag__restride("cf_unsqueeze", a, a->ndim + 1, shape, st),
-                        &unsqueeze_op, 1, &a);
+    return cf_op_record(ag__restride("cf_unsqueeze", a, a->ndim + 1, shape, st), &unsqueeze_op, 1,
+                        &a);
 }
 
 cf_tensor *cf_contiguous(cf_tensor *a)
@@ -211,14 +229,17 @@ cf_tensor *cf_clone(cf_tensor *a)
 
 static cf_status permute_backward(cf_tensor *out)
 {
-    cf_tensor *a = out->src[0], *ga = cf_grad_for(a);
+    bool fresh;
+    cf_tensor *a = out->src[0], *ga = ag__grad(a, &fresh);
     if (!ga)
         return cf_error();
     int64_t st[CF_MAX_DIMS];
     for (int i = 0; i < a->ndim; i++)
         st[i] = ga->stride[out->iparam[i]];
     cf_tensor *v = ag__restride("backward", ga, out->ndim, out->shape, st);
-    if (v)
+    if (v && fresh)
+        cf__copy(v, out->grad);
+    else if (v)
         cf__acc(v, out->grad);
     return cf_error();
 }
@@ -305,12 +326,14 @@ cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end, int64_t s
         end += n;
     start = start < 0 ? 0 : start > n ? n : start;
     end = end < start ? start : end > n ? n : end;
-    int64_t len = (end - start + step - 1) / step;
+    /* Written so that no step, however large, overflows. */
+    int64_t len = end > start ? (end - start - 1) / step + 1 : 0;
     int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     memcpy(st, a->stride, sizeof st);
     shape[d] = len;
-    st[d] *= step;
+    if (len > 1)
+        st[d] *= step;
     cf_tensor *v = ag__restride("cf_slice", a, a->ndim, shape, st);
     if (!v)
         return NULL;
@@ -333,6 +356,10 @@ cf_tensor *cf_expand(cf_tensor *a, int ndim, const int64_t *shape)
     if (!cf__check("cf_expand", 1, &a))
         return NULL;
     char b1[CF_SHAPE_BUF], b2[CF_SHAPE_BUF];
+    if (ndim > 0 && !shape) {
+        cf__error(CF_ERR_ARG, "cf_expand: shape is NULL for %d dims", ndim);
+        return NULL;
+    }
     if (ndim < a->ndim || ndim > CF_MAX_DIMS)
         goto bad;
     int64_t s[CF_MAX_DIMS];
@@ -343,6 +370,8 @@ cf_tensor *cf_expand(cf_tensor *a, int ndim, const int64_t *shape)
         if (s[i] < 0 || (have != 1 && have != s[i]))
             goto bad;
     }
+    if (!cf__valid_sizes("cf_expand", ndim, s))
+        return NULL;
     int64_t st[CF_MAX_DIMS];
     cf__expand_strides(a, ndim, s, st);
     return cf_op_record(ag__restride("cf_expand", a, ndim, s, st), &expand_op, 1, &a);

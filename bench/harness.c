@@ -15,13 +15,18 @@
 #include <omp.h>
 #endif
 
-bool bench_parse_args(int argc, char **argv)
+bool bench_parse_args(int argc, char **argv, const char **worker)
 {
+    if (worker)
+        *worker = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
             cf_set_num_threads(atoi(argv[++i]));
+        } else if (worker && strcmp(argv[i], "--worker") == 0 && i + 1 < argc) {
+            *worker = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N]%s\n", argv[0],
+                    worker ? " [--worker NAME]" : "");
             return false;
         }
     }
@@ -75,6 +80,41 @@ double bench_time(bench_runner run, void *state, double warmup, double rep_secon
     double per_call;
     bench_time_interleaved(1, &run, state, warmup, rep_seconds, &per_call);
     return per_call;
+}
+
+int bench_serve(bench_runner run, void *state, double warmup)
+{
+    int k = 0;
+    uint64_t f0 = cf_profile_matmul_flops();
+    double t0 = now(), dt;
+    do {
+        run(state, 1);
+        k++;
+    } while ((dt = now() - t0) < warmup || k < 2);
+    if (cf_error()) {
+        printf("error %s\n", cf_error_message());
+        return 1;
+    }
+    printf("ready %.9g %.6g\n", dt / k, (double)(cf_profile_matmul_flops() - f0) / k);
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        int calls;
+        if (sscanf(line, "run %d", &calls) != 1 || calls < 1) {
+            printf("error bad request: %s", line);
+            return 1;
+        }
+        t0 = now();
+        run(state, calls);
+        dt = now() - t0;
+        if (cf_error()) {
+            printf("error %s\n", cf_error_message());
+            return 1;
+        }
+        printf("%.9g\n", dt / calls);
+        fflush(stdout);
+    }
+    return 0;
 }
 
 /* The 1-minute load average, or -1 where /proc/loadavg does not exist. */

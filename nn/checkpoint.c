@@ -156,7 +156,7 @@ static void add_rng(const char *path, cf_module *m, void *ud)
     meta(ud, key, value);
 }
 
-cf_status cf_module_save(cf_module *m, const char *path)
+static cf_status module_save(cf_module *m, const char *path)
 {
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_save: module or path is NULL");
@@ -279,12 +279,7 @@ void cf_load_report_free(cf_load_report *r)
     *r = (cf_load_report){0};
 }
 
-cf_status cf_module_load(cf_module *m, const char *path, bool strict)
-{
-    return cf_module_load_report(m, path, strict, NULL);
-}
-
-cf_status cf_module_load_report(cf_module *m, const char *path, bool strict, cf_load_report *report)
+static cf_status module_load(cf_module *m, const char *path, bool strict, cf_load_report *report)
 {
     if (report)
         *report = (cf_load_report){0};
@@ -362,7 +357,7 @@ static const char *state_name(const cf_optim *o, int w)
     return w == 0 ? "exp_avg" : "exp_avg_sq";
 }
 
-cf_status cf_optim_save(const cf_optim *o, const char *path)
+static cf_status optim_save(const cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_save: optimizer or path is NULL");
@@ -466,7 +461,7 @@ static int read_state(const cf_optim *o, int i, const cf_safetensors *f, const c
     return found;
 }
 
-cf_status cf_optim_load(cf_optim *o, const char *path)
+static cf_status optim_load(cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_load: optimizer or path is NULL");
@@ -530,4 +525,38 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
     state_free(&s, o->n);
     cf_safetensors_close(f);
     return st;
+}
+
+cf_status cf_module_save(cf_module *m, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, module_save(m, path));
+}
+
+cf_status cf_module_load(cf_module *m, const char *path, bool strict)
+{
+    return cf_module_load_report(m, path, strict, NULL);
+}
+
+cf_status cf_module_load_report(cf_module *m, const char *path, bool strict,
+                                cf_load_report *report)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, module_load(m, path, strict, report));
+}
+
+cf_status cf_optim_save(const cf_optim *o, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, optim_save(o, path));
+}
+
+cf_status cf_optim_load(cf_optim *o, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, optim_load(o, path));
 }

@@ -84,7 +84,8 @@ cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int
 
 cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
 {
-    if (!m || !cf__check("GRUCell", 1, &x) || !check_input("GRUCell", m->base.name, x, 2, m->input))
+    if (!cf__nonnull("GRUCell", m, "module") || !cf__check("GRUCell", 1, &x) ||
+        !check_input("GRUCell", m->base.name, x, 2, m->input))
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
@@ -202,7 +203,7 @@ static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__pack
 
 cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
 {
-    if (!m || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     return forward(m, x, h0, NULL, h_n);
 }
@@ -211,7 +212,7 @@ cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf
                                  cf_tensor **h_n)
 {
     cf_tensor *in[2] = {x, lengths};
-    if (!m || !cf__check("GRU", 2, in) || !check_input("GRU", m->base.name, x, 3, m->input))
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 2, in) || !check_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     nn__packing p;
     if (!nn__pack("GRU", m->base.name, x, lengths, &p))

@@ -6,6 +6,8 @@
 
 #define PATH_MAX_LEN 512
 
+_Static_assert(CF_MODULE_MAX_PARAMS <= 64, "cf_module.buffers holds one bit per tensor");
+
 /* Whether name is a parameter or a named child of m, or of a child of m
  * named "" (whose names are m's). */
 static bool in_namespace(const cf_module *m, const char *name)
@@ -103,21 +105,39 @@ void cf_module_free(cf_module *m)
     free_tree(m);
 }
 
-cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape)
+/* Adds a zeroed heap tensor to m under name: a parameter (float, requiring
+ * a gradient) or a buffer. */
+static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_dtype dtype,
+                             int ndim, const int64_t *shape, bool buffer)
 {
     if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || name_taken(m, name) ||
         m->nparams == CF_MODULE_MAX_PARAMS) {
-        cf__error(CF_ERR_ARG, "cf_module_param: cannot add parameter \"%s\" to %s \"%s\"",
-                  name ? name : "(null)", m ? m->type : "(null)", m ? m->name : "");
+        cf__error(CF_ERR_ARG, "%s: cannot add %s \"%s\" to %s \"%s\"", fn,
+                  buffer ? "buffer" : "parameter", name ? name : "(null)", m ? m->type : "(null)",
+                  m ? m->name : "");
         return NULL;
     }
-    cf_tensor *t = cf_tensor_new(CF_F32, ndim, shape);
+    cf_tensor *t = cf_tensor_new(dtype, ndim, shape);
     if (!t)
         return NULL;
-    cf_requires_grad(t, true);
+    if (buffer)
+        m->buffers |= (uint64_t)1 << m->nparams;
+    else
+        cf_requires_grad(t, true);
     snprintf(m->param_names[m->nparams], CF_NAME_MAX, "%s", name);
     m->params[m->nparams++] = t;
     return t;
+}
+
+cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape)
+{
+    return add_tensor("cf_module_param", m, name, CF_F32, ndim, shape, false);
+}
+
+cf_tensor *cf_module_buffer(cf_module *m, const char *name, cf_dtype dtype, int ndim,
+                            const int64_t *shape)
+{
+    return add_tensor("cf_module_buffer", m, name, dtype, ndim, shape, true);
 }
 
 static void visit(cf_module *m, char *path, size_t len, cf_param_fn fn, void *ud)
@@ -184,11 +204,20 @@ int cf_module_num_tensors(cf_module *m)
     return s.count;
 }
 
+static void count_params(const char *path, cf_module *m, void *ud)
+{
+    (void)path;
+    for (int i = 0; i < m->nparams; i++)
+        if (!(m->buffers >> i & 1))
+            *(int64_t *)ud += cf_numel(m->params[i]);
+}
+
 int64_t cf_module_num_params(cf_module *m)
 {
-    search s = {0};
-    cf_module_visit(m, count_one, &s);
-    return s.numel;
+    int64_t n = 0;
+    if (m)
+        nn__walk(m, count_params, &n);
+    return n;
 }
 
 void cf_module_train(cf_module *m, bool training)

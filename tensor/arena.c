@@ -2,7 +2,13 @@
  *
  * A step that outgrows its chunk gets another; at the next reset the chunks
  * are merged into one of the high-water size, so a training loop allocates
- * from the system only during its first step. */
+ * from the system only during its first step.
+ *
+ * Blocks the library knows to be dead before the reset (the gradient of an
+ * intermediate result once backward has used it) are released into free
+ * lists binned by size, and a later request of exactly that size takes one
+ * back: a step repeats the same shapes, so backward's gradients mostly reuse
+ * each other's memory instead of growing the arena. */
 #include "tensor/internal.h"
 
 #include <stdlib.h>
@@ -10,6 +16,13 @@
 
 #define ALIGN         64
 #define DEFAULT_CHUNK ((size_t)64 << 20)
+#define NBINS         61 /* free lists, by size in ALIGN units modulo NBINS */
+
+/* A released block; the lists live inside the blocks themselves. */
+typedef struct freed {
+    struct freed *next;
+    size_t size;
+} freed;
 
 typedef struct chunk {
     struct chunk *next;
@@ -24,6 +37,7 @@ struct cf_arena {
     size_t used;       /* bytes handed out since the reset, with padding */
     size_t high_water; /* largest `used` ever seen */
     size_t capacity;
+    freed *bins[NBINS]; /* released blocks, by size */
 };
 
 static _Thread_local cf_arena *current;
@@ -91,6 +105,7 @@ void cf_arena_reset(cf_arena *a)
     if (a->head)
         a->head->used = 0;
     a->used = 0;
+    memset(a->bins, 0, sizeof a->bins);
 }
 
 cf_arena *cf_arena_use(cf_arena *a)
@@ -113,7 +128,16 @@ void *cf__arena_alloc(const char *op, size_t size)
         cf__error(CF_ERR_NO_ARENA, "%s: no arena in use (call cf_arena_use)", op);
         return NULL;
     }
+    if (cf__profiling)
+        cf__prof_alloc();
     size = round_up(size ? size : 1);
+    for (freed **f = &a->bins[(size / ALIGN) % NBINS]; *f; f = &(*f)->next) {
+        if ((*f)->size == size) {
+            void *p = *f;
+            *f = (*f)->next;
+            return p;
+        }
+    }
     chunk *c = a->head;
     if (!c || c->size - c->used < size) {
         chunk *n = chunk_new(size > a->chunk_bytes ? size : a->chunk_bytes);
@@ -134,6 +158,24 @@ void *cf__arena_alloc(const char *op, size_t size)
     if (a->used > a->high_water)
         a->high_water = a->used;
     return p;
+}
+
+void cf__arena_release(void *p, size_t size)
+{
+    cf_arena *a = current;
+    size = round_up(size ? size : 1);
+    if (!a || !p)
+        return;
+    /* Only a block of this arena's chunks may be reused by it. */
+    chunk *c = a->head;
+    while (c && !((char *)p >= chunk_base(c) && (char *)p + size <= chunk_base(c) + c->used))
+        c = c->next;
+    if (!c)
+        return;
+    freed *f = p;
+    f->size = size;
+    f->next = a->bins[(size / ALIGN) % NBINS];
+    a->bins[(size / ALIGN) % NBINS] = f;
 }
 
 void *cf_arena_alloc(size_t size) { return cf__arena_alloc("cf_arena_alloc", size); }

@@ -20,8 +20,8 @@ static void fix_strides(int64_t rows, int64_t cols, int64_t *rs, int64_t *cs)
 }
 
 /* A zero stride (a broadcast view) is not a matrix BLIS accepts: copy it. */
-static const float *densify(const float *p, int64_t rows, int64_t cols,
-                            int64_t *rs, int64_t *cs, float **tmp)
+static const float *densify(const float *p, int64_t rows, int64_t cols, int64_t *rs, int64_t *cs,
+                            float **tmp)
 {
     if ((*rs != 0 || rows == 1) && (*cs != 0 || cols == 1))
         return p;
@@ -37,12 +37,13 @@ static const float *densify(const float *p, int64_t rows, int64_t cols,
     return d;
 }
 
-void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a,
-              int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb,
-              float *c, int64_t rsc, int64_t csc, int nthreads)
+void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+              int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t rsc,
+              int64_t csc, int nthreads)
 {
     if (m == 0 || n == 0)
         return;
+    cf__count_flops((uint64_t)(2 * m * n * k));
     if (k == 0) {
         if (!accumulate)
             for (int64_t i = 0; i < m; i++)
@@ -82,8 +83,8 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a,
     rntm_t rntm;
     bli_rntm_init(&rntm);
     bli_rntm_set_num_threads(nthreads, &rntm);
-    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a,
-                 rsa, csa, (float *)b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);
+    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa,
+                 (float *)b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);
     cf_free(ta);
     cf_free(tb);
 }

@@ -93,9 +93,8 @@ struct cf_safetensors {
     st_kv meta;
 };
 
-/* Records an error (the thread's first error wins, see tensor.h) and keeps
- * the status in *st, which the failing call then returns: its own kind of
- * failure even when an earlier error is what cf_error() reports. */
+/* Records an error and keeps the status in *st, which the failing call then
+ * returns. */
 static void CF_PRINTF(3, 4) fail(cf_status *st, cf_status s, const char *fmt, ...)
 {
     char msg[512];
@@ -854,7 +853,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
     return true;
 }
 
-cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+static cf_status safetensors_open(const char *path, cf_safetensors **out)
 {
     cf_status st = CF_OK;
     if (out)
@@ -908,6 +907,13 @@ fail:
     return st;
 }
 
+cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_open(path, out));
+}
+
 void cf_safetensors_close(cf_safetensors *f)
 {
     if (!f)
@@ -956,10 +962,11 @@ static const st_entry *find(const cf_safetensors *f, const char *name)
     return NULL;
 }
 
-/* The named entry if cformer can hold it; otherwise NULL with the error
- * recorded and its status in *st. */
+/* The named entry if cformer can hold it (int64_ok: an I64 entry too, which
+ * read_into narrows); otherwise NULL with the error recorded and its status
+ * in *st. */
 static const st_entry *lookup(const char *fn, const cf_safetensors *f, const char *name,
-                              cf_status *st)
+                              bool int64_ok, cf_status *st)
 {
     if (!f || !name) {
         fail(st, CF_ERR_ARG, "%s: %s is NULL", fn, f ? "name" : "file");
@@ -970,7 +977,7 @@ static const st_entry *lookup(const char *fn, const cf_safetensors *f, const cha
         fail(st, CF_ERR_FORMAT, "%s: no tensor named %s", f->path, name);
         return NULL;
     }
-    if (dtypes[e->dtype].cf < 0) {
+    if (dtypes[e->dtype].cf < 0 && !(int64_ok && !strcmp(dtypes[e->dtype].name, "I64"))) {
         fail(st, CF_ERR_DTYPE, "%s: tensor %s has dtype %s; cformer reads F32, I32 and BOOL",
              f->path, name, dtypes[e->dtype].name);
         return NULL;
@@ -1027,7 +1034,7 @@ static void scatter(cf_tensor *t, const unsigned char *src)
 cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
 {
     cf_status st = CF_OK;
-    const st_entry *e = lookup("cf_safetensors_get", f, name, &st);
+    const st_entry *e = lookup("cf_safetensors_get", f, name, false, &st);
     if (!e)
         return NULL;
     if (e->ndim > CF_MAX_DIMS) {
@@ -1041,14 +1048,39 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
     return t;
 }
 
-cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+/* The n int64 values of e as little-endian int32 (a malloc'd copy), or NULL
+ * with CF_ERR_DTYPE in *st when one does not fit, CF_ERR_NOMEM. */
+static unsigned char *narrow_i64(const cf_safetensors *f, const st_entry *e, int64_t n,
+                                 cf_status *st)
+{
+    unsigned char *out = cf_malloc(n ? (size_t)n * 4 : 1);
+    if (!out) {
+        fail(st, CF_ERR_NOMEM, "%s: out of memory reading %s", f->path, e->name);
+        return NULL;
+    }
+    const unsigned char *src = f->data + e->begin;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = 0;
+        for (int b = 7; b >= 0; b--)
+            u = u << 8 | src[8 * i + b];
+        int64_t v = (int64_t)u;
+        if (v < INT32_MIN || v > INT32_MAX) {
+            fail(st, CF_ERR_DTYPE, "%s: tensor %s holds int64 %lld, beyond int32", f->path, e->name,
+                 (long long)v);
+            cf_free(out);
+            return NULL;
+        }
+        uint32_t w = (uint32_t)(int32_t)v;
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(w >> (8 * b));
+    }
+    return out;
+}
+
+static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
 {
     cf_status st = CF_OK;
-    if (!dst) {
-        fail(&st, CF_ERR_ARG, "cf_safetensors_read_into: dst is NULL");
-        return st;
-    }
-    const st_entry *e = lookup("cf_safetensors_read_into", f, name, &st);
+    const st_entry *e = lookup("cf_safetensors_read_into", f, name, true, &st);
     if (!e)
         return st;
     const int64_t *d = entry_dims(f, e);
@@ -1063,7 +1095,10 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
              f->path, name, dims_str(e->ndim, d, a, sizeof a), cf_shape_str(dst, b, sizeof b));
         return st;
     }
-    if ((int)dst->dtype != dtypes[e->dtype].cf) {
+    /* PyTorch saves counters such as BatchNorm's num_batches_tracked as
+     * int64. */
+    bool narrow = dst->dtype == CF_I32 && !strcmp(dtypes[e->dtype].name, "I64");
+    if (!narrow && (int)dst->dtype != dtypes[e->dtype].cf) {
         fail(&st, CF_ERR_DTYPE,
              "%s: tensor %s has dtype %s in the file but the destination is "
              "%s",
@@ -1079,8 +1114,25 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
             return st;
         }
     }
+    if (narrow) {
+        unsigned char *v = narrow_i64(f, e, cf_numel(dst), &st);
+        if (!v)
+            return st;
+        scatter(dst, v);
+        cf_free(v);
+        return CF_OK;
+    }
     scatter(dst, f->data + e->begin);
     return CF_OK;
+}
+
+cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+{
+    if (!dst)
+        return cf__null_arg("cf_safetensors_read_into", "dst");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, read_into(f, name, dst));
 }
 
 /* ---- Saving ---- */
@@ -1355,8 +1407,8 @@ static bool sync_dir(const char *dir)
     return ok;
 }
 
-cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
-                              cf_tensor *const *tensors, const char *metadata_json)
+static cf_status safetensors_save(const char *path, int n, const char *const *names,
+                                  cf_tensor *const *tensors, const char *metadata_json)
 {
     const char *fn = "cf_safetensors_save";
     cf_status st = CF_OK;
@@ -1432,4 +1484,16 @@ done:
     cf_free(h.s);
     kv_free(&meta);
     return st;
+}
+
+cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
+                              cf_tensor *const *tensors, const char *metadata_json)
+{
+    /* A NULL tensor after an error is that error's result (tensor.h). */
+    for (int i = 0; tensors && i < n; i++)
+        if (!tensors[i] && cf__failed())
+            return cf_error();
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_save(path, n, names, tensors, metadata_json));
 }

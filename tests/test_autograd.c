@@ -2,6 +2,7 @@
  * user-defined ops, the DOT dump and error composition. */
 #include "tests/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,10 +255,123 @@ START_TEST(a_null_operand_alone_is_reported)
 }
 END_TEST
 
+/* A status-returning call reports its own outcome (tensor.h, "Errors"). */
+START_TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient)
+{
+    cf_item(cf_zeros(CF_SHAPE(2))); /* CF_ERR_SHAPE, handled but not cleared */
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    cf_tensor *loss = cf_sum_all(cf_mul_scalar(cf_exp(cf_mul_scalar(x, 2)), 3));
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    for (int i = 0; i < 3; i++) {
+        float xi = cf_get(x, CF_IDX(i));
+        ck_assert_float_eq_tol(cf_get(x->grad, CF_IDX(i)), 6 * expf(2 * xi), 1e-5f);
+    }
+    assert_error(CF_ERR_SHAPE, "cf_item", NULL);
+}
+END_TEST
+
+START_TEST(backward_of_a_failed_expression_returns_its_root_cause)
+{
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_add(x, cf_zeros(CF_SHAPE(4))))), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_add", "[3]", "[4]", NULL);
+    ck_assert_int_eq(cf_backward(NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_backward", "NULL", NULL);
+}
+END_TEST
+
+START_TEST(a_failing_status_call_replaces_an_older_error)
+{
+    cf_item(cf_zeros(CF_SHAPE(2)));
+    cf_tensor *y = cf_sum(rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), CF_DIMS(0), false);
+    ck_assert_int_eq(cf_backward(y), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_backward", "[3]", "not a scalar", NULL);
+}
+END_TEST
+
 START_TEST(int_tensors_are_rejected_by_float_ops)
 {
     ck_assert_ptr_null(cf_exp(cf_from_ints((int32_t[]){1}, CF_SHAPE(1))));
     assert_error(CF_ERR_DTYPE, "cf_exp", "int32", NULL);
+}
+END_TEST
+
+/* ---- grad-ready hook ---- */
+
+typedef struct {
+    int n;
+    cf_tensor *seen[8];
+    float value[8]; /* the first gradient element when reported */
+    int stop_at;    /* report number that fails (-1: none) */
+} ready_log;
+
+static cf_status log_ready(cf_tensor *leaf, void *ud)
+{
+    ready_log *log = ud;
+    if (log->n == log->stop_at) {
+        cf_error_set(CF_ERR_IO, "log_ready: refused");
+        return CF_ERR_IO;
+    }
+    log->seen[log->n] = leaf;
+    log->value[log->n++] = ((const float *)leaf->grad->data)[0];
+    return CF_OK;
+}
+
+START_TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
+{
+    /* w1 feeds the first layer and is used twice; w2 the second. */
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5, 6}, CF_SHAPE(2)), true);
+    cf_tensor *h = cf_add(cf_mul(x, w1), cf_mul(w1, w1)); /* x w1 + w1^2 */
+    cf_tensor *loss = cf_sum_all(cf_mul(h, w2));
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_ptr_eq(log.seen[0], w2); /* the later layer is final first */
+    ck_assert_ptr_eq(log.seen[1], w1);
+    ck_assert_float_eq(log.value[0], 1 * 3 + 9);       /* h[0] */
+    ck_assert_float_eq(log.value[1], 5 * (1 + 2 * 3)); /* w2 (x + 2 w1) */
+}
+END_TEST
+
+START_TEST(grad_ready_hook_skips_leaves_without_a_gradient)
+{
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(x, w))), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_ptr_eq(log.seen[0], w);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_error_stops_backward)
+{
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_mul(cf_exp(w1), w2));
+    ready_log log = {.stop_at = 0};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_ERR_IO);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_ptr_null(w1->grad); /* backward stopped before reaching w1 */
+    assert_error(CF_ERR_IO, "log_ready", NULL);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_removed_is_not_called)
+{
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    cf_set_grad_ready_hook(NULL, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_square(w))), CF_OK);
+    ck_assert_int_eq(log.n, 0);
 }
 END_TEST
 
@@ -276,6 +390,39 @@ START_TEST(sums_are_bit_identical_for_any_thread_count)
     cf_set_num_threads(nt);
     ck_assert(memcmp(r[0], r[1], sizeof r[0]) == 0);
     ck_assert(memcmp(r[0], r[2], sizeof r[0]) == 0);
+}
+END_TEST
+
+/* ---- profiling ---- */
+
+START_TEST(profile_counts_matrix_product_flops)
+{
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(4, 8));
+    cf_tensor *w = rand_leaf(2, -1, 1, CF_SHAPE(8, 3));
+    uint64_t before = cf_profile_matmul_flops();
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_matmul(x, w))), CF_OK);
+    /* x @ w, then dx = g @ w^T and dw = x^T @ g: 2 * 4 * 8 * 3 each. */
+    ck_assert_uint_eq(cf_profile_matmul_flops() - before, 3 * 2 * 4 * 8 * 3);
+}
+END_TEST
+
+START_TEST(profile_reports_each_op_forward_and_backward)
+{
+    cf_profile_reset();
+    cf_profile_enable(true);
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(4, 8));
+    cf_backward(cf_sum_all(cf_exp(x)));
+    cf_profile_enable(false);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ck_assert_ptr_nonnull(f);
+    cf_profile_report(f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "exp ") && strstr(text, "forward") && strstr(text, "backward"),
+                  "report lacks exp forward and backward:\n%s", text);
+    free(text);
+    cf_profile_reset();
 }
 END_TEST
 
@@ -317,10 +464,25 @@ int main(void)
     tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
     tcase_add_test(tc, a_null_operand_alone_is_reported);
     tcase_add_test(tc, int_tensors_are_rejected_by_float_ops);
+    tcase_add_test(tc, backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient);
+    tcase_add_test(tc, backward_of_a_failed_expression_returns_its_root_cause);
+    tcase_add_test(tc, a_failing_status_call_replaces_an_older_error);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("grad_ready_hook");
+    tcase_add_test(tc, grad_ready_hook_reports_each_leaf_once_with_its_final_gradient);
+    tcase_add_test(tc, grad_ready_hook_skips_leaves_without_a_gradient);
+    tcase_add_test(tc, grad_ready_hook_error_stops_backward);
+    tcase_add_test(tc, grad_ready_hook_removed_is_not_called);
     suite_add_tcase(s, tc);
 
     tc = tcase("determinism");
     tcase_add_test(tc, sums_are_bit_identical_for_any_thread_count);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("profile");
+    tcase_add_test(tc, profile_counts_matrix_product_flops);
+    tcase_add_test(tc, profile_reports_each_op_forward_and_backward);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -461,7 +461,7 @@ static cf_tensor *batch_y(void)
 static float train_step(net *n, cf_optim *o, cf_tensor *x, cf_tensor *y)
 {
     cf_optim_set_lr(o, cf_lr_cosine(cf_optim_steps(o), 3, 12, 0.02f, 0.002f));
-    cf_tensor *loss = cf_cross_entropy(net_forward(n, x), y, -100, 0, CF_REDUCE_MEAN);
+    cf_tensor *loss = cf_cross_entropy(net_forward(n, x), y, NULL);
     float l = cf_item(loss);
     cf_optim_zero_grad(o);
     ck_assert_int_eq(cf_backward(loss), CF_OK);
@@ -472,9 +472,13 @@ static float train_step(net *n, cf_optim *o, cf_tensor *x, cf_tensor *y)
 
 static cf_optim *make_optim(cf_module *m, int kind)
 {
-    return kind == 0   ? cf_adam_new(m, 0.02f, 0.9f, 0.999f, 1e-8f, 0.01f)
-           : kind == 1 ? cf_adamw_new(m, 0.02f, 0.9f, 0.98f, 1e-8f, 0.1f)
-                       : cf_sgd_new(m, 0.02f, 0.9f, 0, 0.01f, true);
+    return kind == 0   ? cf_adam_new(m, &(cf_adam_opts){.lr = 0.02f, .weight_decay = 0.01f})
+           : kind == 1 ? cf_adamw_new(
+                             m, &(cf_adamw_opts){.lr = 0.02f, .beta2 = 0.98f, .weight_decay = 0.1f})
+                       : cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.02f,
+                                                      .momentum = 0.9f,
+                                                      .weight_decay = 0.01f,
+                                                      .nesterov = true});
 }
 
 /* Trains N steps without a break, and again with a save after K steps and
@@ -595,7 +599,7 @@ START_TEST(optim_load_for_other_parameters_fails)
     /* Same kind, other names. */
     cf_module *m = cf_module_new("Other", NULL, NULL);
     cf_linear *l = cf_linear_new(m, "proj", 6, 4, true, NULL);
-    cf_optim *o = cf_adam_new(m, 0.1f, 0.9f, 0.999f, 1e-8f, 0);
+    cf_optim *o = cf_adam_new(m, &(cf_adam_opts){.lr = 0.1f});
     cf_backward(cf_sum_all(cf_linear_forward(l, batch_x())));
     cf_optim_step(o);
     ck_assert_int_eq(cf_optim_save(o, scratch_path("other.safetensors")), CF_OK);

@@ -242,7 +242,7 @@ static toy toy_new(void)
     t.fc1 = cf_linear_new(t.root, "fc1", IN, HID, true, &g);
     t.drop = cf_dropout_new(t.root, "drop", 0.2f, 11);
     t.fc2 = cf_linear_new(t.root, "fc2", HID, OUT, true, &g);
-    t.opt = cf_adamw_new(t.root, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    t.opt = cf_adamw_new(t.root, &(cf_adamw_opts){.lr = 1e-2f, .weight_decay = 0.01f});
     ck_assert_ptr_nonnull(t.opt);
     return t;
 }
@@ -291,8 +291,7 @@ static float toy_train(toy *t, ex_run *run, int epochs, const float *x, const in
             cf_tensor *h =
                 cf_relu(cf_linear_forward(t->fc1, cf_from_array(bx, CF_SHAPE(BATCH, IN))));
             cf_tensor *logits = cf_linear_forward(t->fc2, cf_dropout_forward(t->drop, h));
-            cf_tensor *loss = cf_cross_entropy(logits, cf_from_ints(by, CF_SHAPE(BATCH)), -100, 0,
-                                               CF_REDUCE_MEAN);
+            cf_tensor *loss = cf_cross_entropy(logits, cf_from_ints(by, CF_SHAPE(BATCH)), NULL);
             cf_optim_zero_grad(t->opt);
             ck_assert_int_eq(cf_backward(loss), CF_OK);
             cf_optim_set_lr(t->opt, 1e-2f / (float)(1 + run->step));
@@ -389,6 +388,24 @@ START_TEST(run_refuses_plain_weights)
     ck_assert_int_eq(cf_module_save(a.root, path), CF_OK);
     ck_assert_int_eq(ex_run_load(&r, path, a.root, a.opt, ""), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, path, "not a run checkpoint", NULL);
+    toy_free(&a);
+}
+END_TEST
+
+START_TEST(run_refuses_a_model_it_lacks_parameters_of)
+{
+    toy a = toy_new();
+    ex_run r;
+    ex_run_init(&r, 1);
+    const char *path = scratch_path("run.safetensors");
+    ck_assert_int_eq(ex_run_save(&r, path, a.root, a.opt, ""), CF_OK);
+    cf_rng g;
+    cf_rng_init(&g, 1);
+    cf_linear_new(a.root, "fc3", OUT, OUT, true, &g);
+    cf_optim *opt = cf_adamw_new(a.root, &(cf_adamw_opts){.lr = 1e-2f, .weight_decay = 0.01f});
+    ck_assert_int_eq(ex_run_load(&r, path, a.root, opt, ""), CF_ERR_FORMAT);
+    assert_error(CF_ERR_FORMAT, path, "\"fc3.weight\"", NULL);
+    cf_optim_free(opt);
     toy_free(&a);
 }
 END_TEST
@@ -556,6 +573,7 @@ int main(void)
     tcase_add_test(tc, run_checkpoint_loads_as_weights);
     tcase_add_test(tc, run_refuses_other_settings);
     tcase_add_test(tc, run_refuses_plain_weights);
+    tcase_add_test(tc, run_refuses_a_model_it_lacks_parameters_of);
     tcase_add_test(tc, run_names_a_missing_file);
     suite_add_tcase(s, tc);
     tc = tcase("idx parse");

@@ -766,6 +766,54 @@ START_TEST(module_visit_and_queries_accept_null)
 }
 END_TEST
 
+START_TEST(forward_of_a_null_module_is_an_argument_error)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 4));
+    ck_assert_ptr_null(cf_linear_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "Linear", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_layernorm_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "LayerNorm", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_dropout_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "Dropout", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_ffn_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "FeedForward", "module is NULL", NULL);
+    cf_tensor *x3 = cf_zeros(CF_SHAPE(1, 2, 4));
+    ck_assert_ptr_null(cf_mha_forward(NULL, x3, x3, x3, NULL));
+    assert_error(CF_ERR_ARG, "MultiheadAttention", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_embedding_forward(NULL, cf_from_ints((int32_t[]){0}, CF_SHAPE(1))));
+    assert_error(CF_ERR_ARG, "Embedding", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_gru_cell_forward(NULL, x, NULL));
+    assert_error(CF_ERR_ARG, "GRUCell", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_gru_forward(NULL, x3, NULL, NULL));
+    assert_error(CF_ERR_ARG, "GRU", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_pos_embedding_forward(NULL, 0, 1));
+    assert_error(CF_ERR_ARG, "PositionalEmbedding", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_additive_attention_forward(NULL, x, x3, x3, NULL, NULL));
+    assert_error(CF_ERR_ARG, "AdditiveAttention", "module is NULL", NULL);
+}
+END_TEST
+
+START_TEST(a_null_module_after_a_failed_constructor_keeps_the_root_cause)
+{
+    cf_linear *l = cf_linear_new(NULL, "fc", -1, 2, true, NULL);
+    ck_assert_ptr_null(l);
+    cf_status root = cf_error();
+    ck_assert_int_ne(root, CF_OK);
+    ck_assert_ptr_null(cf_linear_forward(l, cf_zeros(CF_SHAPE(2, 4))));
+    ck_assert_int_eq(cf_error(), root);
+    cf_error_clear();
+}
+END_TEST
+
+START_TEST(positions_past_int64_are_out_of_range_not_an_overflow)
+{
+    cf_pos_embedding *pe = cf_pos_embedding_new(NULL, "pe", 8, 4, NULL);
+    ck_assert_ptr_null(cf_pos_embedding_forward(pe, 2, INT64_MAX));
+    assert_error(CF_ERR_INDEX, "PositionalEmbedding", NULL);
+    cf_module_free(&pe->base);
+}
+END_TEST
+
 /* ---- Initialisation ---- */
 
 START_TEST(init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in)
@@ -1352,6 +1400,9 @@ int main(void)
     tcase_add_test(tc, module_free_of_a_child_detaches_it);
     tcase_add_test(tc, module_free_null_is_a_no_op);
     tcase_add_test(tc, module_visit_and_queries_accept_null);
+    tcase_add_test(tc, forward_of_a_null_module_is_an_argument_error);
+    tcase_add_test(tc, a_null_module_after_a_failed_constructor_keeps_the_root_cause);
+    tcase_add_test(tc, positions_past_int64_are_out_of_range_not_an_overflow);
     suite_add_tcase(s, tc);
 
     tc = tcase("init");

@@ -192,7 +192,7 @@ END_TEST
 static cf_tensor *loss_of(cf_tensor *logits, cf_tensor *labels, int V)
 {
     return cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, V)), cf_reshape(labels, CF_SHAPE(-1)),
-                            PAD, 0, CF_REDUCE_MEAN);
+                            &(cf_loss_opts){.ignore = true, .ignore_index = PAD});
 }
 
 static void check_golden(const char *prefix)
@@ -600,6 +600,16 @@ START_TEST(dropout_is_active_in_training_only)
 }
 END_TEST
 
+START_TEST(forward_of_a_null_model_is_an_argument_error)
+{
+    cf_tensor *tok = cf_from_ints((int32_t[]){1, 2}, CF_SHAPE(1, 2));
+    ck_assert_ptr_null(cf_transformer_forward(NULL, tok, tok, NULL));
+    assert_error(CF_ERR_ARG, "cf_transformer_forward", "model is NULL", NULL);
+    ck_assert_ptr_null(cf_transformer_encode(NULL, tok, NULL));
+    assert_error(CF_ERR_ARG, "cf_transformer_encode", "model is NULL", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("transformer");
@@ -638,6 +648,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("inputs");
     tcase_add_test(tc, forward_refuses_bad_tokens);
+    tcase_add_test(tc, forward_of_a_null_model_is_an_argument_error);
     tcase_add_test(tc, dropout_is_active_in_training_only);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -4,6 +4,7 @@
  * B = batch, S = source length, T = target steps, E = embedding size,
  * H = GRU hidden size, V = target vocabulary. */
 #include "cformer/zoo.h"
+#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -250,8 +251,8 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
     return cf_stack((int)T, logits, 1);
 }
 
-cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
-                            cf_tensor **weights)
+static cf_status seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
+                                cf_tensor **weights)
 {
     static const char fn[] = "cf_seq2seq_greedy";
     if (!decode_args_ok(fn, m, src, 1, max_len, out))
@@ -352,8 +353,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return c->s ? CF_OK : cf_error();
 }
 
-cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
-                          int32_t *out)
+static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
 {
     static const char fn[] = "cf_seq2seq_beam";
     if (!decode_args_ok(fn, m, src, beam, max_len, out))
@@ -384,4 +385,24 @@ cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, 
     cf_module_train(&m->base, was_training);
     cf_set_grad_enabled(grad);
     return st;
+}
+
+cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
+                            cf_tensor **weights)
+{
+    if (!src)
+        return cf__null_arg("cf_seq2seq_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, seq2seq_greedy(m, src, max_len, out, weights));
+}
+
+cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
+                          int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_seq2seq_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, seq2seq_beam(m, src, beam, alpha, max_len, out));
 }

@@ -6,6 +6,7 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
+#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -325,7 +326,8 @@ static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
 
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
-    if (!m || !check_tokens(m, "cf_transformer_encode", "src", src, -1))
+    if (!cf__nonnull("cf_transformer_encode", m, "model") ||
+        !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
     cf_tensor *pad = padding(m, src);
     cf_tensor *x = embed(m, m->src_embed, src, 0);
@@ -393,7 +395,7 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
                                  cf_tensor *src, cf_transformer_maps *maps)
 {
     static const char *fn = "cf_transformer_decode";
-    if (!m)
+    if (!cf__nonnull(fn, m, "model"))
         return NULL;
     int E = m->cfg.d_model;
     if (!memory || memory->ndim != 3 || memory->shape[2] != E || memory->shape[1] < 1 ||
@@ -435,7 +437,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
                                   cf_transformer_maps *maps)
 {
-    if (!m)
+    if (!cf__nonnull("cf_transformer_forward", m, "model"))
         return NULL;
     cf_tensor *memory = cf_transformer_encode(m, src, maps);
     if (!memory)
@@ -567,7 +569,7 @@ static bool check_generate(cf_transformer *m, const char *fn, cf_tensor *src, in
     return check_tokens(m, fn, "src", src, -1);
 }
 
-cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_greedy", src, max_len, out))
         return cf_error();
@@ -659,8 +661,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return CF_OK;
 }
 
-cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
-                              int32_t *out)
+static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha,
+                                  int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_beam", src, max_len, out))
         return cf_error();
@@ -681,4 +683,23 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     }
     gen_end(&g);
     return cf_error();
+}
+
+cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_greedy(m, src, max_len, out));
+}
+
+cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
 }

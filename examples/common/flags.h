@@ -78,11 +78,12 @@ typedef struct {
     int epochs;       /* at most this many epochs */
     double minutes;   /* the time budget of the whole run; 0: none */
     int batch;
-    float lr;      /* the peak learning rate */
-    int threads;   /* kernel threads; 0: CF_NUM_THREADS or all cores */
-    uint64_t seed; /* initialisation, data order, dropout */
-    bool resume;   /* continue from <out>/checkpoint.safetensors */
-    bool quick;    /* a short smoke run that fails unless the loss falls */
+    float lr;       /* the peak learning rate */
+    int threads;    /* kernel threads; 0: CF_NUM_THREADS or all cores */
+    uint64_t seed;  /* initialisation, data order, dropout */
+    bool resume;    /* continue from <out>/checkpoint.safetensors */
+    int stop_after; /* end after this epoch as if interrupted; 0: never */
+    bool quick;     /* a short smoke run that fails unless the loss falls */
 } ex_common;
 
 /* Defaults for everything but what each example chooses itself (epochs,
@@ -105,6 +106,8 @@ ex_common ex_common_defaults(const char *data, const char *out);
     {"out", EX_STRING, &(c)->out, 0, 0, false, "folder for the checkpoint, pictures and report"},  \
     {"resume", EX_BOOL, &(c)->resume, 0, 0, false,                                                 \
      "continue from the checkpoint in --out (same settings)"},                                     \
+    {"stop-after", EX_INT, &(c)->stop_after, 0, 100000, false,                                     \
+     "end after this epoch as if interrupted, to --resume later (0: never)"},                      \
     {"quick", EX_BOOL, &(c)->quick, 0, 0, false,                                                   \
      "a short smoke run on a slice of the data; fails unless the loss falls"}
 /* clang-format on */

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,19 @@ cf_status ex_run_push(ex_run *r, const char *name, float v)
 {
     ex_series *s = ex_run_series(r, name);
     return s ? series_push(s, v) : CF_ERR_ARG;
+}
+
+bool ex_series_fell(const ex_series *s, double *first, double *last)
+{
+    *first = *last = NAN;
+    if (!s || s->n < 2)
+        return false;
+    int64_t q = s->n / 4 > 0 ? s->n / 4 : 1;
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < q; i++)
+        a += s->v[i], b += s->v[s->n - 1 - i];
+    *first = a / (double)q, *last = b / (double)q;
+    return *last < *first;
 }
 
 /* ---- The checkpoint's contents ---- */
@@ -352,6 +366,28 @@ static cf_status read_run(const cf_safetensors *f, const char *path, const char 
     return CF_OK;
 }
 
+typedef struct {
+    const cf_safetensors *f;
+    const char *path;
+    cf_status st;
+} presence;
+
+/* cf_module_load without strict tolerates missing parameters; a run
+ * checkpoint must hold them all. */
+static void check_present(const char *name, cf_tensor *t, void *ud)
+{
+    (void)t;
+    presence *p = ud;
+    for (int i = 0; p->st == CF_OK && i < cf_safetensors_count(p->f); i++)
+        if (!strcmp(cf_safetensors_name(p->f, i), name))
+            return;
+    if (p->st == CF_OK) {
+        cf_error_set(CF_ERR_FORMAT, "%s: no tensor for the model's parameter \"%s\"", p->path,
+                     name);
+        p->st = CF_ERR_FORMAT;
+    }
+}
+
 /* Writes the optimizer's part of f, without the prefix, to tmp. */
 static cf_status extract_optimizer(const cf_safetensors *f, cf_module *model, const char *tmp)
 {
@@ -384,6 +420,11 @@ cf_status ex_run_load(ex_run *r, const char *path, cf_module *model, cf_optim *o
     }
     if (!st)
         st = read_run(f, path, settings, &got);
+    if (!st) {
+        presence p = {f, path, CF_OK};
+        cf_module_visit(model, check_present, &p);
+        st = p.st;
+    }
     if (!st && !(st = extract_optimizer(f, model, tmp))) {
         st = cf_optim_load(opt, tmp);
         remove(tmp);

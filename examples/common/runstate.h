@@ -60,6 +60,10 @@ ex_series *ex_run_series(ex_run *r, const char *name);
 /* Appends v to the history named name. CF_OK, CF_ERR_NOMEM or as
  * ex_run_series. */
 cf_status ex_run_push(ex_run *r, const char *name, float v);
+/* Whether a history fell: the mean of its last quarter (at least one
+ * value) is below the mean of its first quarter, which go to *first and
+ * *last. False for NULL or fewer than two values. */
+bool ex_series_fell(const ex_series *s, double *first, double *last);
 /* Frees the histories. */
 void ex_run_free(ex_run *r);
 

@@ -31,7 +31,7 @@ int main(void)
     cf_seq2seq *m = cf_seq2seq_new(&cfg, &g);
     if (!m)
         return fail();
-    cf_optim *opt = cf_adam_new(cf_seq2seq_module(m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    cf_optim *opt = cf_adam_new(cf_seq2seq_module(m), &(cf_adam_opts){.lr = 1e-3f});
     /* Sources padded with pad_id; targets bos ... eos, padded. */
     const int32_t src_ids[2 * 4] = {5, 6, 7, 8, 9, 10, 0, 0};
     const int32_t tgt_ids[2 * 5] = {1, 11, 12, 13, 2, 1, 14, 2, 0, 0};
@@ -43,8 +43,9 @@ int main(void)
         cf_tensor *logits =
             cf_seq2seq_forward(m, cf_from_ints(src_ids, CF_SHAPE(2, 4)), tgt, 0.5f, &g, NULL);
         cf_tensor *next = cf_reshape(cf_slice(tgt, 1, 1, 5, 1), CF_SHAPE(8));
-        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(8, 20)), next, cfg.pad_id, 0,
-                                           CF_REDUCE_MEAN);
+        cf_tensor *loss =
+            cf_cross_entropy(cf_reshape(logits, CF_SHAPE(8, 20)), next,
+                             &(cf_loss_opts){.ignore = true, .ignore_index = cfg.pad_id});
         if (!loss)
             return fail();
         printf("step %d: loss %.4f\n", it, cf_item(loss));

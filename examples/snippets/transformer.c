@@ -23,7 +23,8 @@ int main(void)
     cf_transformer *m = cf_transformer_new(&cfg, &g); /* yours: free it below */
     if (!m)
         return fail();
-    cf_optim *opt = cf_adam_new(cf_transformer_module(m), 1e-3f, 0.9f, 0.98f, 1e-9f, 0);
+    cf_optim *opt = cf_adam_new(cf_transformer_module(m),
+                                &(cf_adam_opts){.lr = 1e-3f, .beta2 = 0.98f, .eps = 1e-9f});
     /* Two sentences, padded with pad_id 0; targets are bos ... eos. */
     const int32_t src_ids[2 * 4] = {5, 6, 7, 8, 9, 10, 0, 0};
     const int32_t in_ids[2 * 4] = {1, 11, 12, 13, 1, 14, 15, 0};  /* tgt[:, :-1] */
@@ -32,9 +33,9 @@ int main(void)
         cf_tensor *src = cf_from_ints(src_ids, CF_SHAPE(2, 4));
         cf_tensor *logits = /* [2, 4, 20] */
             cf_transformer_forward(m, src, cf_from_ints(in_ids, CF_SHAPE(2, 4)), NULL);
-        cf_tensor *loss =
-            cf_cross_entropy(cf_reshape(logits, CF_SHAPE(8, 20)),
-                             cf_from_ints(out_ids, CF_SHAPE(8)), cfg.pad_id, 0.1f, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(
+            cf_reshape(logits, CF_SHAPE(8, 20)), cf_from_ints(out_ids, CF_SHAPE(8)),
+            &(cf_loss_opts){.ignore = true, .ignore_index = cfg.pad_id, .label_smoothing = 0.1f});
         if (!loss) /* any failure above lands here */
             return fail();
         printf("step %d: loss %.4f\n", it, cf_item(loss));

@@ -29,13 +29,13 @@ int main(void)
     cf_vit *m = cf_vit_new(&cfg, &g); /* NULL for an invalid config */
     if (!m)
         return fail();
-    cf_optim *opt = cf_adamw_new(cf_vit_module(m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f);
+    cf_optim *opt =
+        cf_adamw_new(cf_vit_module(m), &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.05f});
     const int32_t labels[4] = {3, 1, 4, 1};
     for (int it = 0; it < 3; it++) {
         cf_tensor *images = cf_normal(&g, 0, 1, CF_SHAPE(4, 1, 16, 16)); /* [B, C, H, W] */
         cf_tensor *logits = cf_vit_forward(m, images, NULL);             /* [4, 10] */
-        cf_tensor *loss =
-            cf_cross_entropy(logits, cf_from_ints(labels, CF_SHAPE(4)), -100, 0, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(logits, cf_from_ints(labels, CF_SHAPE(4)), NULL);
         if (!loss)
             return fail();
         printf("step %d: loss %.4f\n", it, cf_item(loss));

@@ -4,6 +4,13 @@
  *     ./examples/vit_fashion/vit_fashion                 # 15 minutes
  *     ./examples/vit_fashion/vit_fashion --quick         # a CI smoke run
  *     ./examples/vit_fashion/vit_fashion --minutes 5 --threads 2 --out /tmp/vf
+ *     mpirun -np 2 ./examples/vit_fashion/vit_fashion --threads 1   # --with-mpi
+ *
+ * Data-parallel under mpirun (cformer configured --with-mpi): each rank
+ * trains on its slice of every batch of --batch images and evaluates its
+ * slice of the test set; gradients, losses and counts are summed over the
+ * ranks, and the time-budget decisions use the ranks' mean clock, so every
+ * rank takes the same steps. Rank 0 prints and writes the outputs.
  *
  * Data: the IDX files of the Debian package dataset-fashion-mnist (gzip or
  * plain), 60000 training and 10000 test images of 28x28 pixels, 10 classes.
@@ -37,6 +44,7 @@
 #endif
 #include <cformer/cformer.h>
 
+#include "../common/dist_opt.h"
 #include "../png.h"
 
 #include <errno.h>
@@ -317,13 +325,14 @@ static double accuracy(cf_vit *vit, const dataset *test, int64_t n, norm nm, cf_
     int32_t *idx = malloc(sizeof *idx * EVAL_BATCH);
     if (!idx)
         return -1;
-    int64_t right = 0;
+    int64_t right = 0, lo, hi;
+    dopt_range(n, &lo, &hi); /* this rank's slice of the test set */
     bool ok = true;
     cf_module_train(m, false);
     CF_NO_GRAD
     {
-        for (int64_t start = 0; ok && start < n; start += EVAL_BATCH) {
-            int64_t b = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        for (int64_t start = lo; ok && start < hi; start += EVAL_BATCH) {
+            int64_t b = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
             for (int64_t i = 0; i < b; i++)
                 idx[i] = (int32_t)(start + i);
             cf_tensor *x, *y;
@@ -337,7 +346,10 @@ static double accuracy(cf_vit *vit, const dataset *test, int64_t n, norm nm, cf_
     }
     cf_module_train(m, true);
     free(idx);
-    return ok ? (double)right / (double)n : -1;
+    double v[2] = {(double)right, ok ? 0 : 1};
+    if (dopt_sum(v, 2) != CF_OK || v[1] > 0)
+        return -1;
+    return v[0] / (double)n;
 }
 
 /* ---- Pictures ---- */
@@ -736,6 +748,14 @@ static int fail(const char *what)
     return 1;
 }
 
+/* The ranks' mean of x (x itself in one process): clocks that steer the
+ * run must be the same on every rank. */
+static double agreed(double x)
+{
+    dopt_check(dopt_sum(&x, 1));
+    return x / dopt_size();
+}
+
 /* The steps the run will take: all its epochs, or as many as the time left
  * allows at the pace so far, whichever is fewer. */
 static int64_t planned_steps(int64_t step, int64_t total, double elapsed, double budget)
@@ -753,22 +773,33 @@ static float train_step(cf_vit *vit, cf_optim *opt, const options *o, const data
                         const int32_t *idx, int64_t b, norm nm, float lr, cf_rng *g,
                         cf_arena *arena)
 {
+    /* Every rank draws the whole batch's flips (the generators stay in
+     * step) and trains on its slice [lo, hi) of the batch. */
     cf_tensor *flips = o->flip ? cf_uniform(g, 0, 1, CF_SHAPE(b)) : NULL;
-    cf_tensor *x, *y;
-    float value = NAN;
-    if ((!o->flip || flips) && make_batch(train, idx, b, nm, flips ? flips->data : NULL, &x, &y)) {
-        cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
-        cf_tensor *loss = cf_cross_entropy(logits, y, -100, o->smoothing, CF_REDUCE_MEAN);
-        cf_optim_zero_grad(opt);
-        if (loss && cf_backward(loss) == CF_OK) {
-            cf_clip_grad_norm(cf_vit_module(vit), o->clip);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            value = cf_item(loss);
-        }
+    int64_t lo, hi;
+    dopt_range(b, &lo, &hi);
+    cf_tensor *x = NULL, *y = NULL;
+    double sum[2] = {0, (double)(hi - lo)}; /* loss * images, images */
+    bool ok = !o->flip || flips;
+    cf_optim_zero_grad(opt);
+    if (ok && hi > lo) {
+        ok = make_batch(train, idx + lo, hi - lo, nm, flips ? (float *)flips->data + lo : NULL, &x,
+                        &y);
+        cf_tensor *logits = ok ? cf_vit_forward(vit, x, NULL) : NULL; /* (b, K) */
+        cf_tensor *loss =
+            cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing});
+        ok = loss && cf_backward(loss) == CF_OK;
+        if (ok)
+            sum[0] = cf_item(loss) * (double)(hi - lo);
+    }
+    dopt_weight((float)(hi - lo) / (float)b);
+    if (ok && dopt_finish() == CF_OK && dopt_sum(sum, 2) == CF_OK) {
+        cf_clip_grad_norm(cf_vit_module(vit), o->clip);
+        cf_optim_set_lr(opt, lr);
+        cf_optim_step(opt);
     }
     cf_arena_reset(arena);
-    return cf_error() ? NAN : value;
+    return cf_error() ? NAN : (float)(sum[0] / sum[1]);
 }
 
 /* Kernels give the same bits for any thread count, so a run may change its
@@ -812,6 +843,9 @@ static bool tuner_record(tuner *t, int64_t s, double seconds)
 
 int main(int argc, char **argv)
 {
+    dopt_init(&argc, &argv);
+    if (!dopt_root() && !freopen("/dev/null", "w", stdout))
+        return 1;
     double t_start = now();
     options o;
     if (!parse_args(argc, argv, &o))
@@ -848,7 +882,9 @@ int main(int argc, char **argv)
     if (!vit)
         return fail("model");
     cf_module *model = cf_vit_module(vit);
-    cf_optim *opt = cf_adamw_new(model, o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
+    dopt_check(dopt_attach(model));
+    cf_optim *opt =
+        cf_adamw_new(model, &(cf_adamw_opts){.lr = o.lr, .weight_decay = o.weight_decay});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.batch, steps_per_epoch = (train.n + B - 1) / B;
     int64_t total = (int64_t)o.epochs * steps_per_epoch;
@@ -873,6 +909,8 @@ int main(int argc, char **argv)
            o.patch, (SIDE / o.patch) * (SIDE / o.patch), o.dim, o.depth, o.heads, 2 * o.dim,
            (long long)cf_module_num_params(model), cf_get_num_threads(),
            tune.many ? " or 1, the faster, chosen each epoch" : "");
+    if (dopt_size() > 1)
+        printf("data-parallel: %d ranks, each on a slice of every batch\n", dopt_size());
     printf("AdamW lr %g (warm-up %lld steps, cosine to %g), weight decay %g, clip %g, label "
            "smoothing %g, flips %s; batch %lld, at most %d epoch%s",
            (double)o.lr, (long long)warmup, (double)o.min_lr, (double)o.weight_decay,
@@ -888,7 +926,7 @@ int main(int argc, char **argv)
      * evaluation and guessed until then (inference being about 3x faster
      * than training). */
     double budget = o.minutes * 60, t_train = now(), eval_time = -1;
-    double setup = t_train - t_start, t_mark = t_train;
+    double setup = agreed(t_train - t_start), t_mark = t_train;
     int64_t step = 0, mark_step = 0, mark_images = 0;
     double acc = -1, loss_sum = 0;
     bool out_of_time = false;
@@ -896,7 +934,7 @@ int main(int argc, char **argv)
         shuffle(&g, draws, order, train.n);
         bool whole_epoch = true;
         for (int64_t s = 0; s < steps_per_epoch; s++) {
-            double t = now(), elapsed = t - t_train;
+            double t = now(), elapsed = agreed(t - t_train);
             double per_step = step ? elapsed / (double)step : 0;
             double reserve =
                 2 + (eval_time >= 0 ? eval_time : (double)n_test / (double)B * per_step / 3);
@@ -938,7 +976,7 @@ int main(int argc, char **argv)
         acc = accuracy(vit, &test, n_test, nm, arena);
         if (acc < 0)
             return fail("evaluation");
-        eval_time = now() - t;
+        eval_time = agreed(now() - t);
         printf("epoch %2d  test accuracy %.2f%%  (evaluated in %.1f s, elapsed %s)\n", epoch,
                100 * acc, eval_time, clock_str(now() - t_start, t1, sizeof t1));
         fflush(stdout);
@@ -954,6 +992,10 @@ int main(int argc, char **argv)
            epochs_done, (long long)step, clock_str(now() - t_start, t1, sizeof t1),
            clock_str(now() - t_train, t2, sizeof t2));
 
+    if (!dopt_root()) { /* rank 0 writes the outputs */
+        dopt_finalize();
+        return 0;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/vit_fashion.safetensors", o.out);
     if (save_and_check(path, vit, &cfg, &test, nm, arena))
@@ -991,5 +1033,6 @@ int main(int argc, char **argv)
     cf_module_free(model);
     dataset_free(&train);
     dataset_free(&test);
+    dopt_finalize();
     return status;
 }

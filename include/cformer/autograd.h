@@ -34,13 +34,30 @@ extern "C" {
 CF_API cf_tensor *cf_requires_grad(cf_tensor *t, bool on);
 
 /* Computes the gradient of the one-element tensor y with respect to every
- * tensor in its graph that requires a gradient, accumulating into .grad.
+ * leaf in its graph that requires a gradient, accumulating into .grad.
  * Leaves made by cf_tensor_new get gradients they own; all other gradients
- * belong to the arena in use. Returns CF_OK, or CF_ERR_SHAPE when y has more
- * than one element, CF_ERR_STATE when y requires no gradient. */
+ * belong to the arena in use. As in PyTorch, the gradients of intermediate
+ * results (tensors made by ops) are dropped as soon as backward has used
+ * them, and their memory is reused within the step: afterwards their .grad
+ * is NULL. Returns CF_OK, or CF_ERR_SHAPE when y has more than one element,
+ * CF_ERR_STATE when y requires no gradient. */
 CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
+
+/* Called by backward once per leaf that requires a gradient, when the
+ * leaf's gradient for this backward call is final (every op that uses the
+ * leaf has added its contribution) and before backward goes on with the
+ * ops that feed those: lets a caller start work on early gradients, such as
+ * sending them to other processes, while backward still runs.
+ * Leaves come in reverse topological order, so a layer's parameters arrive
+ * before those of the layer that feeds it; a leaf that got no gradient is
+ * not reported. A status other than CF_OK (record the error with
+ * cf_error_set) stops backward, which returns it. */
+typedef cf_status (*cf_grad_ready_fn)(cf_tensor *leaf, void *ud);
+/* Installs fn (NULL removes it) for backward calls on this thread; ud is
+ * passed to every call. One hook per thread: a new one replaces the old. */
+CF_API void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud);
 
 /* Sets a tensor's gradient to zero (keeping its storage). NULL is a no-op. */
 CF_API void cf_zero_grad(cf_tensor *t);
@@ -174,7 +191,8 @@ CF_API cf_tensor *cf_reshape(cf_tensor *a, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_permute(cf_tensor *a, const int *dims);
 CF_API cf_tensor *cf_transpose(cf_tensor *a, int d0, int d1);
 /* Elements start, start+step, ... below end along dim; start and end are
- * clamped like Python slices (negative counts from the end); step >= 1. */
+ * clamped like Python slices (negative counts from the end), so any int64
+ * values are valid; step >= 1. */
 CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end,
                            int64_t step);
 /* Size-1 dims stretched to the given sizes (-1 keeps a size); new leading
@@ -292,19 +310,30 @@ CF_API int cf_chunk(cf_tensor *a, int chunks, int dim, cf_tensor **out);
 
 typedef enum { CF_REDUCE_MEAN, CF_REDUCE_SUM, CF_REDUCE_NONE } cf_reduction;
 
+/* Loss options; zero-initialised (or a NULL pointer) means PyTorch's
+ * defaults: the mean over counted targets, no label smoothing, no ignored
+ * class. */
+typedef struct {
+    cf_reduction reduction; /* CF_REDUCE_MEAN (0), _SUM or _NONE */
+    float label_smoothing;  /* cross entropy only: in [0, 1] */
+    bool ignore;            /* class losses: skip targets equal to ignore_index */
+    int ignore_index;       /* e.g. the padding id */
+} cf_loss_opts;
+
 /* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
  * in PyTorch) against int32 targets [N] ([N, d1, ...]), fused with
- * log_softmax. Targets equal to ignore_index add nothing and are not
- * counted by the mean; label_smoothing in [0, 1] mixes in the uniform
+ * log_softmax. With o->ignore, targets equal to ignore_index add nothing
+ * and are not counted by the mean; label_smoothing mixes in the uniform
  * distribution as PyTorch does. A target outside [0, C) that is not
- * ignore_index is CF_ERR_INDEX naming the value. */
-CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
-                                   float label_smoothing, cf_reduction reduction);
-/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]). */
-CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index,
-                              cf_reduction reduction);
-/* Mean (or summed) squared error between a and b (broadcasting). */
-CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction);
+ * ignored is CF_ERR_INDEX naming the value; a label_smoothing outside
+ * [0, 1] or an unknown reduction is CF_ERR_ARG. opts may be NULL. */
+CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_opts *opts);
+/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]);
+ * opts as above (label_smoothing must be 0). */
+CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *opts);
+/* Mean (or summed, or elementwise) squared error between a and b
+ * (broadcasting); only opts->reduction applies. */
+CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts);
 
 /* ---- Attention (autograd/attention.c) ---- */
 

@@ -19,9 +19,9 @@
  *         cf_safetensors_close(f);
  *     }
  *
- * Errors follow tensor.h: a failing call records the first error on the
- * calling thread, with a message naming the file and, where there is one,
- * the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
+ * Errors follow tensor.h ("Errors"): a failing call returns its own status
+ * and records its error, with a message naming the file and, where there is
+ * one, the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
  * read out of bounds.
  *
  * Threads. An open handle is read-only: several threads may call
@@ -92,9 +92,11 @@ CF_API cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name);
  * cf_tensor_new), leaving its graph fields alone. Returns CF_OK;
  * CF_ERR_FORMAT when the name is missing, CF_ERR_SHAPE naming the file, the
  * tensor and both shapes when they differ, CF_ERR_DTYPE when the dtypes
- * differ, CF_ERR_ARG for NULL arguments or a dst that is a broadcast view
- * (stride 0 along a dim of size > 1). dst is unchanged on error. Needs no
- * arena. */
+ * differ (except that an I64 tensor, as PyTorch saves counters such as
+ * BatchNorm's num_batches_tracked, is read into an int32 dst when every
+ * value fits: CF_ERR_DTYPE naming a value that does not), CF_ERR_ARG for
+ * NULL arguments or a dst that is a broadcast view (stride 0 along a dim
+ * of size > 1). dst is unchanged on error. Needs no arena. */
 CF_API cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name,
                                           cf_tensor *dst);
 

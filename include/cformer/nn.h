@@ -4,11 +4,11 @@
  *     cf_module *net = cf_module_new("Net", NULL, NULL);
  *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
  *     cf_linear *fc2 = cf_linear_new(net, "fc2", 256, 10, true, &rng);
- *     cf_optim *opt = cf_adamw_new(net, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+ *     cf_optim *opt = cf_adamw_new(net, &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.01f,
+ *                                                       .decays = cf_decay_matrices});
  *     for (...) {
  *         cf_tensor *h = cf_relu(cf_linear_forward(fc1, x));
- *         cf_tensor *loss = cf_cross_entropy(cf_linear_forward(fc2, h), y, -100, 0,
- *                                            CF_REDUCE_MEAN);
+ *         cf_tensor *loss = cf_cross_entropy(cf_linear_forward(fc2, h), y, NULL);
  *         cf_optim_zero_grad(opt);
  *         cf_backward(loss);
  *         cf_optim_step(opt);
@@ -30,6 +30,10 @@
  *
  * Layout. Sequence tensors are batch-first: [B, T, E] (PyTorch's
  * batch_first=True).
+ *
+ * Errors follow tensor.h. A forward function handed a NULL module returns
+ * NULL with CF_ERR_ARG ("Linear: module is NULL"), unless an error is
+ * already recorded (such as the failed constructor's that gave the NULL).
  */
 #ifndef CFORMER_NN_H
 #define CFORMER_NN_H
@@ -52,9 +56,10 @@ struct cf_module {
     const char *type;       /* "Linear", "LayerNorm", ... */
     char name[CF_NAME_MAX]; /* within the parent; "" merges */
     cf_module *parent, *first_child, *last_child, *next;
-    int nparams;
+    int nparams; /* parameters and buffers, in creation order */
     char param_names[CF_MODULE_MAX_PARAMS][CF_NAME_MAX];
     cf_tensor *params[CF_MODULE_MAX_PARAMS];
+    uint64_t buffers;              /* bit i set: params[i] is a buffer (see cf_module_buffer) */
     bool training;                 /* true after creation */
     cf_rng *rng;                   /* its own generator (dropout), saved in
                                       checkpoints; NULL if none */
@@ -80,13 +85,24 @@ CF_API void cf_module_free(cf_module *m);
  * CF_ERR_NOMEM. */
 CF_API cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape);
 
-/* Calls fn(full name, tensor, ud) for every parameter under m, in creation
- * order, depth first. The name is valid during the call only. */
+/* Creates a buffer of m: a zeroed tensor of the given dtype owned by m,
+ * without a gradient (state such as BatchNorm's running statistics). Like
+ * PyTorch's registered buffers it is part of the state_dict: visited,
+ * saved and loaded with the parameters, never changed by an optimizer.
+ * NULL as cf_module_param. */
+CF_API cf_tensor *cf_module_buffer(cf_module *m, const char *name, cf_dtype dtype, int ndim,
+                                   const int64_t *shape);
+
+/* Calls fn(full name, tensor, ud) for every parameter and buffer under m
+ * (the state_dict), in creation order, depth first. The name is valid
+ * during the call only. */
 typedef void (*cf_param_fn)(const char *name, cf_tensor *param, void *ud);
 CF_API void cf_module_visit(cf_module *m, cf_param_fn fn, void *ud);
 /* Returns the parameter with the given full name, or NULL. */
 CF_API cf_tensor *cf_module_find(cf_module *m, const char *name);
-/* The number of parameter tensors and of scalar parameters under m. */
+/* The number of tensors in m's state_dict (parameters and buffers), and
+ * the number of scalar parameters under m (buffers excluded, as
+ * sum(p.numel() for p in m.parameters())). */
 CF_API int cf_module_num_tensors(cf_module *m);
 CF_API int64_t cf_module_num_params(cf_module *m);
 /* Sets training mode on m and every module under it. */
@@ -148,6 +164,51 @@ typedef struct {
 CF_API cf_layernorm *cf_layernorm_new(cf_module *parent, const char *name, int dim, float eps,
                                       bool affine);
 CF_API cf_tensor *cf_layernorm_forward(cf_layernorm *m, cf_tensor *x);
+
+/* torch.nn.BatchNorm1d over the channels C of x [N, C] or [N, C, L]:
+ * y = (x - mean) / sqrt(var + eps) * weight + bias per channel. In
+ * training mode mean and var are the batch's (over N, and L), var biased,
+ * and the gradient flows through them; with running statistics each
+ * training call also sets num_batches_tracked += 1 and running = (1 - f) *
+ * running + f * batch with f = momentum (momentum < 0: f = 1 /
+ * num_batches_tracked, PyTorch's momentum=None), running_var taking the
+ * unbiased variance. In eval mode the running statistics normalise (a
+ * module without them keeps using the batch's, as PyTorch). state_dict:
+ * weight [C] (ones), bias [C] (zeros) when affine; buffers running_mean
+ * [C] (zeros), running_var [C] (ones) and num_batches_tracked (int32 [],
+ * PyTorch's is int64: cf_module_load converts) when track_running_stats.
+ * PyTorch's defaults: eps 1e-5, momentum 0.1, affine, tracking. */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight, *bias;              /* NULL without affine */
+    cf_tensor *running_mean, *running_var; /* buffers; NULL without tracking */
+    cf_tensor *num_batches_tracked;        /* buffer, int32 []; NULL without tracking */
+    int num_features;
+    float eps, momentum;
+} cf_batchnorm1d;
+/* NULL with CF_ERR_ARG for num_features < 1, eps negative or not finite,
+ * momentum above 1 or NaN. */
+CF_API cf_batchnorm1d *cf_batchnorm1d_new(cf_module *parent, const char *name, int num_features,
+                                          float eps, float momentum, bool affine,
+                                          bool track_running_stats);
+/* CF_ERR_SHAPE for an input that is not [N, C] or [N, C, L], or that has
+ * a single value per channel in training mode (as PyTorch). */
+CF_API cf_tensor *cf_batchnorm1d_forward(cf_batchnorm1d *m, cf_tensor *x);
+
+/* RMSNorm over the last dim: y = x * rsqrt(mean(x^2) + eps) * weight, the
+ * definition of torch.nn.RMSNorm (PyTorch 2.4, absent from 1.13; its
+ * default eps is FLT_EPSILON). weight [dim] (ones) when affine. NULL with
+ * CF_ERR_ARG for dim < 1 or eps negative or not finite. */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight; /* NULL without elementwise_affine */
+    int dim;
+    float eps;
+} cf_rmsnorm;
+CF_API cf_rmsnorm *cf_rmsnorm_new(cf_module *parent, const char *name, int dim, float eps,
+                                  bool affine);
+/* x [..., dim]; CF_ERR_SHAPE otherwise. */
+CF_API cf_tensor *cf_rmsnorm_forward(cf_rmsnorm *m, cf_tensor *x);
 
 /* Dropout with its own generator, active in training mode only. */
 typedef struct {
@@ -298,6 +359,53 @@ CF_API cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tens
 CF_API cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf_tensor *h0,
                                         cf_tensor **h_n);
 
+/* torch.nn.LSTMCell: weight_ih [4H, in], weight_hh [4H, H], bias_ih,
+ * bias_hh [4H], gates in the order i, f, g, o, all ~ U(-1/sqrt(H),
+ * 1/sqrt(H)):
+ *   i = sigmoid(x W_ii^T + b_ii + h W_hi^T + b_hi)   (f and o alike)
+ *   g = tanh(x W_ig^T + b_ig + h W_hg^T + b_hg)
+ *   c' = f * c + i * g,  h' = o * tanh(c') */
+typedef struct {
+    cf_module base;
+    cf_tensor *weight_ih, *weight_hh, *bias_ih, *bias_hh; /* biases may be NULL */
+    int input, hidden;
+} cf_lstm_cell;
+CF_API cf_lstm_cell *cf_lstm_cell_new(cf_module *parent, const char *name, int input, int hidden,
+                                      bool bias, cf_rng *g);
+/* x [B, in], h and c [B, H] (NULL: zeros); returns h' [B, H] and stores c'
+ * in *c_new when c_new is not NULL. */
+CF_API cf_tensor *cf_lstm_cell_forward(cf_lstm_cell *m, cf_tensor *x, cf_tensor *h, cf_tensor *c,
+                                       cf_tensor **c_new);
+
+/* torch.nn.LSTM: per layer k the parameters weight_ih_l{k}, weight_hh_l{k},
+ * bias_ih_l{k}, bias_hh_l{k} and, when bidirectional, the same with the
+ * suffix _reverse; the cell of cf_lstm_cell. Dropout (training only)
+ * applies to the outputs of every layer but the last. No proj_size. */
+typedef struct {
+    cf_module base;
+    int input, hidden, layers;
+    bool bidirectional, batch_first;
+    float dropout;
+    cf_rng rng;
+    cf_tensor *w[CF_MODULE_MAX_PARAMS / 2][4]; /* [layer * dirs + dir][ih, hh, b_ih, b_hh] */
+} cf_lstm;
+CF_API cf_lstm *cf_lstm_new(cf_module *parent, const char *name, int input, int hidden, int layers,
+                            bool bidirectional, bool batch_first, float dropout, bool bias,
+                            cf_rng *g);
+/* x [B, T, in] when batch_first, else [T, B, in]; h0 and c0 [layers * dirs,
+ * B, H] (NULL: zeros). Returns the last layer's outputs [B, T, dirs * H]
+ * ([T, B, dirs * H] when not batch_first) and stores the final states
+ * [layers * dirs, B, H] in *h_n and *c_n when not NULL (PyTorch's
+ * output, (h_n, c_n)). */
+CF_API cf_tensor *cf_lstm_forward(cf_lstm *m, cf_tensor *x, cf_tensor *h0, cf_tensor *c0,
+                                  cf_tensor **h_n, cf_tensor **c_n);
+/* cf_lstm_forward over sequences of the given lengths (int32 [B] in
+ * [0, T]), as over pack_padded_sequence(x, lengths, enforce_sorted=False):
+ * as cf_gru_forward_packed, with c_n frozen like h_n. */
+CF_API cf_tensor *cf_lstm_forward_packed(cf_lstm *m, cf_tensor *x, cf_tensor *lengths,
+                                         cf_tensor *h0, cf_tensor *c0, cf_tensor **h_n,
+                                         cf_tensor **c_n);
+
 /* Additive attention (Bahdanau et al. 2015): score_j = v^T tanh(W_q q +
  * W_k k_j), parameters query_proj.weight [A, Q], key_proj.weight [A, K],
  * key_proj.bias [A], v.weight [1, A]. */
@@ -319,6 +427,35 @@ CF_API cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_ten
                                                 cf_tensor *keys, cf_tensor *proj_keys,
                                                 cf_tensor *key_padding_mask, cf_tensor **weights);
 
+/* Multiplicative attention (Luong et al. 2015), used as
+ * cf_additive_attention: score_j = q . k_j ("dot", query and key sizes
+ * equal, no parameters) or q^T W_a k_j ("general", W_a = key_proj.weight
+ * [Q, K], no bias, initialised as nn.Linear), then softmax over the keys
+ * and the context sum_j a_j k_j. Unscaled, as in the paper; its attentional
+ * layer tanh(W_c [ctx ; h]) belongs to the caller. */
+typedef enum { CF_LUONG_DOT, CF_LUONG_GENERAL } cf_luong_score;
+typedef struct {
+    cf_module base;
+    cf_luong_score score;
+    cf_linear *key_proj; /* "general" only; NULL for "dot" */
+    int query_dim, key_dim;
+} cf_luong_attention;
+/* NULL with CF_ERR_ARG for an unknown score, sizes below 1, or "dot" with
+ * differing sizes. */
+CF_API cf_luong_attention *cf_luong_attention_new(cf_module *parent, const char *name,
+                                                  cf_luong_score score, int query_dim, int key_dim,
+                                                  cf_rng *g);
+/* keys [B, S, K] as the scores read them, [B, S, Q]: keys W_a^T
+ * ("general"), keys themselves ("dot"); once per source sequence. */
+CF_API cf_tensor *cf_luong_attention_keys(cf_luong_attention *m, cf_tensor *keys);
+/* query [B, Q], keys [B, S, K], their cf_luong_attention_keys,
+ * key_padding_mask bool [B, S] (true: ignored) or NULL. Returns the context
+ * [B, K]; *weights (if not NULL) receives the attention weights [B, S].
+ * CF_ERR_SHAPE naming every shape when they do not fit. */
+CF_API cf_tensor *cf_luong_attention_forward(cf_luong_attention *m, cf_tensor *query,
+                                             cf_tensor *keys, cf_tensor *proj_keys,
+                                             cf_tensor *key_padding_mask, cf_tensor **weights);
+
 /* ---- Optimizers (PyTorch semantics and update order) ----
  * An optimizer updates every parameter under the module it was made for
  * (parameters without a gradient are skipped, as in PyTorch). It owns its
@@ -326,17 +463,48 @@ CF_API cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_ten
 
 typedef struct cf_optim cf_optim;
 
+/* Which parameters weight decay applies to (see the opts below): true to
+ * decay. */
+typedef bool (*cf_decay_fn)(const char *name, const cf_tensor *param);
+/* The usual Transformer recipe: decay matrices (ndim >= 2: Linear and
+ * Embedding weights), not biases, norm weights or other vectors. */
+CF_API bool cf_decay_matrices(const char *name, const cf_tensor *param);
+
+/* SGD options; zero-initialised means plain SGD (lr must be set). */
+typedef struct {
+    float lr;           /* required, > 0 */
+    float momentum;     /* 0: none */
+    float dampening;
+    float weight_decay; /* L2, added to the gradient */
+    bool nesterov;
+    cf_decay_fn decays; /* NULL: every parameter */
+} cf_sgd_opts;
+
+/* Adam and AdamW options; zero-initialised fields take the defaults shown.
+ * Note that weight_decay 0 means none for AdamW too (torch's AdamW
+ * defaults to 0.01: write it). */
+typedef struct {
+    float lr;           /* 0: 1e-3 */
+    float beta1, beta2; /* 0: 0.9, 0.999 */
+    float eps;          /* 0: 1e-8 */
+    float weight_decay; /* Adam: L2 added to the gradient; AdamW: decoupled */
+    cf_decay_fn decays; /* NULL: every parameter; cf_decay_matrices: the
+                           no-decay group of biases and norm weights */
+} cf_adam_opts;
+typedef cf_adam_opts cf_adamw_opts;
+
 /* SGD with momentum (buffer initialised to the first gradient), dampening,
- * Nesterov and L2 weight decay (torch.optim.SGD). */
-CF_API cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening,
-                            float weight_decay, bool nesterov);
-/* Adam with L2 weight decay added to the gradient (torch.optim.Adam;
- * defaults lr 1e-3, betas 0.9 0.999, eps 1e-8, weight_decay 0). */
-CF_API cf_optim *cf_adam_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                             float weight_decay);
-/* AdamW: decoupled weight decay (torch.optim.AdamW; default decay 0.01). */
-CF_API cf_optim *cf_adamw_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                              float weight_decay);
+ * Nesterov and L2 weight decay (torch.optim.SGD). opts must not be NULL. */
+CF_API cf_optim *cf_sgd_new(cf_module *m, const cf_sgd_opts *opts);
+/* Adam with L2 weight decay added to the gradient (torch.optim.Adam).
+ * opts NULL: the defaults. */
+CF_API cf_optim *cf_adam_new(cf_module *m, const cf_adam_opts *opts);
+/* AdamW: decoupled weight decay (torch.optim.AdamW). opts NULL: the
+ * defaults (no weight decay). */
+CF_API cf_optim *cf_adamw_new(cf_module *m, const cf_adamw_opts *opts);
+/* Each returns an optimizer owned by the caller (cf_optim_free), or NULL
+ * with CF_ERR_ARG (NULL module, a negative or NaN setting, betas outside
+ * [0, 1), Nesterov without momentum or with dampening) or CF_ERR_NOMEM. */
 /* One update of every parameter from its gradient. Runs without
  * recording a graph. */
 CF_API void cf_optim_step(cf_optim *o);

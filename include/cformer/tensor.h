@@ -21,11 +21,26 @@
  *     }
  *     cf_arena_free(step);
  *
- * Errors. Functions that can fail return NULL (or a status) and record the
- * first error on the calling thread: cf_error() and cf_error_message() read
- * it, cf_error_clear() forgets it. An op handed NULL returns NULL and keeps the
- * first message, so a whole expression can be checked once at the end. The
- * library never exits or aborts on bad input.
+ * Errors. The library never exits or aborts on bad input; each thread
+ * keeps one recorded error, read with cf_error() and cf_error_message() and
+ * forgotten with cf_error_clear(). Two rules, one per kind of function:
+ *
+ *  - A function that returns a pointer (every op, creation function and
+ *    constructor) returns NULL on failure and records its error unless one
+ *    is recorded already: the first error wins. An op handed NULL returns
+ *    NULL and keeps it, so a whole expression is checked once at the end
+ *    and cf_error_message() names its root cause:
+ *        cf_tensor *y = cf_relu(cf_add(cf_matmul(x, w), b));
+ *        if (!y) fprintf(stderr, "%s\n", cf_error_message());
+ *
+ *  - A function that returns a cf_status reports that call, as SQLite's
+ *    API reports the most recent call: CF_OK when it succeeded, whatever
+ *    was recorded before (which stays recorded); on failure its own status,
+ *    and its error replaces any older one, so that cf_error_message()
+ *    describes the failure just returned. One exception follows from the
+ *    first rule: a NULL tensor handed to such a call when an error is
+ *    already recorded is that error's result, and the call returns that
+ *    error, so cf_backward(loss) reports why loss is NULL.
  *
  * Threads. Kernels use OpenMP with cf_get_num_threads() threads (default: the
  * CF_NUM_THREADS environment variable, else OMP_NUM_THREADS, else the number
@@ -128,7 +143,8 @@ CF_API const char *cf_version(void);
 
 /* ---- Errors ---- */
 
-/* Returns the first error recorded on this thread since the last clear. */
+/* Returns the error recorded on this thread (see "Errors" above), CF_OK when
+ * there is none. */
 CF_API cf_status cf_error(void);
 /* Returns its message ("" when there is none); valid until the next clear. */
 CF_API const char *cf_error_message(void);
@@ -144,8 +160,9 @@ CF_API void cf_error_set(cf_status s, const char *fmt, ...)
     ;
 /* Returns a fixed description of a status ("shape mismatch", ...). */
 CF_API const char *cf_status_str(cf_status s);
-/* Calls fn(status, message, ud) whenever an error is first recorded on any
- * thread, e.g. to log it; NULL removes the handler. */
+/* Calls fn(status, message, ud) whenever an error is recorded on any thread
+ * (not when a later one is dropped because an error is already recorded),
+ * e.g. to log it; NULL removes the handler. */
 typedef void (*cf_error_fn)(cf_status s, const char *msg, void *ud);
 CF_API void cf_set_error_handler(cf_error_fn fn, void *ud);
 
@@ -220,17 +237,21 @@ CF_API void cf_free(void *p);
 
 /* ---- Creation ----
  * All of these return a contiguous tensor in the arena in use, or NULL with
- * CF_ERR_NO_ARENA, CF_ERR_NOMEM, CF_ERR_DIM (more than CF_MAX_DIMS or a
- * negative size). */
+ * CF_ERR_NO_ARENA, CF_ERR_NOMEM, CF_ERR_DIM (more than CF_MAX_DIMS, a
+ * negative size, or sizes whose product, zeros left out, exceeds 2^60: "too
+ * large"), CF_ERR_DTYPE (not a cf_dtype) or CF_ERR_ARG (shape NULL with
+ * ndim > 0). */
 
 CF_API cf_tensor *cf_empty(cf_dtype dtype, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_zeros(int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_ones(int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_full(float value, int ndim, const int64_t *shape);
 /* [start, start+step, ...) below end (above end for a negative step);
- * CF_ERR_ARG for a zero step. */
+ * CF_ERR_ARG for a zero or non-finite argument, or more than 2^60 elements
+ * ("too large"). */
 CF_API cf_tensor *cf_arange(float start, float end, float step);
-/* A copy of n = prod(shape) floats (int32 values for cf_from_ints). */
+/* A copy of n = prod(shape) floats (int32 values for cf_from_ints);
+ * CF_ERR_ARG when data is NULL and n > 0. */
 CF_API cf_tensor *cf_from_array(const float *data, int ndim,
                                 const int64_t *shape);
 CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim,
@@ -239,8 +260,9 @@ CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim,
 CF_API cf_tensor *cf_scalar(float v);
 
 /* Returns a zeroed contiguous tensor owned by the caller (for parameters and
- * state that outlive arena resets), or NULL with CF_ERR_NOMEM or CF_ERR_DIM.
- * Needs no arena. Free with cf_tensor_free. */
+ * state that outlive arena resets), or NULL with CF_ERR_NOMEM or the shape
+ * and dtype errors of the creation functions. Needs no arena. Free with
+ * cf_tensor_free. */
 CF_API cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim,
                                 const int64_t *shape);
 /* Frees a tensor made by cf_tensor_new and its gradient. NULL is a no-op;
@@ -249,28 +271,34 @@ CF_API void cf_tensor_free(cf_tensor *t);
 
 /* ---- Inspection ---- */
 
+/* The number of elements (0 for NULL). */
 CF_API int64_t cf_numel(const cf_tensor *t);
 CF_API size_t cf_dtype_size(cf_dtype dtype);
 CF_API const char *cf_dtype_name(cf_dtype dtype);
-/* True when the elements are laid out row-major without gaps. */
+/* True when the elements are laid out row-major without gaps (false for
+ * NULL). */
 CF_API bool cf_is_contiguous(const cf_tensor *t);
-/* True when both have the same ndim and sizes. */
+/* True when both have the same ndim and sizes (false when one is NULL). */
 CF_API bool cf_same_shape(const cf_tensor *a, const cf_tensor *b);
-/* Writes "[2, 3, 4]" into buf (always terminated); returns buf. */
+/* Writes "[2, 3, 4]" ("NULL" for NULL) into buf (always terminated);
+ * returns buf. */
 CF_API char *cf_shape_str(const cf_tensor *t, char *buf, size_t size);
 
-/* Element access for tests and small programs; indices are not checked
- * beyond an assertion. int32 and bool elements are converted to float. */
+/* Element access for tests and small programs. int32 and bool elements are
+ * converted to float. An index outside the shape is CF_ERR_INDEX (cf_get
+ * returns NAN, cf_set writes nothing); a NULL t or idx is CF_ERR_ARG. */
 CF_API float cf_get(const cf_tensor *t, const int64_t *idx);
 CF_API void cf_set(cf_tensor *t, const int64_t *idx, float v);
-/* The value of a one-element tensor; NAN with CF_ERR_SHAPE otherwise. */
+/* The value of a one-element tensor; NAN with CF_ERR_SHAPE otherwise, or
+ * CF_ERR_ARG for NULL. */
 CF_API float cf_item(const cf_tensor *t);
 /* Copies the elements in row-major order into dst (numel floats), whatever
- * the strides. */
+ * the strides. CF_ERR_ARG when t, or dst with elements to copy, is NULL. */
 CF_API void cf_copy_to(const cf_tensor *t, float *dst);
-/* Copies n = numel floats from src into t's elements in row-major order. */
+/* Copies n = numel floats from src into t's elements in row-major order;
+ * CF_ERR_ARG as for cf_copy_to. */
 CF_API void cf_copy_from(cf_tensor *t, const float *src);
-/* Sets every element of t to v. */
+/* Sets every element of t to v; CF_ERR_ARG for NULL. */
 CF_API void cf_fill(cf_tensor *t, float v);
 
 /* Prints shape, dtype and values (at most 6 per dim, with ...) to f. */
@@ -316,6 +344,24 @@ CF_API void cf_set_num_threads(int n);
  * the number of processors OpenMP reports (1 when built without OpenMP).
  * Small kernels run on one thread whatever this says. */
 CF_API int cf_get_num_threads(void);
+
+/* ---- Profiling ----
+ * With CF_PROFILE=1 in the environment, a program prints to stderr at exit a
+ * table of the time, calls and matrix-product GFLOP/s of every op, forward
+ * and backward apart. An op's forward is timed from its first allocation to
+ * the end of the op; its backward is the node's backward function as
+ * cf_backward runs it. Ops from every thread are counted; off, profiling
+ * costs a test per op. */
+
+/* Starts (true) or stops counting; CF_PROFILE=1 starts it at load. */
+CF_API void cf_profile_enable(bool on);
+/* Forgets the counts gathered so far. */
+CF_API void cf_profile_reset(void);
+/* Prints the table, the op taking the most time first. */
+CF_API void cf_profile_report(FILE *f);
+/* Floating-point operations (2 m n k each) of every matrix product the
+ * library has run in this process, counted whether or not profiling is on. */
+CF_API uint64_t cf_profile_matmul_flops(void);
 
 #ifdef __cplusplus
 }

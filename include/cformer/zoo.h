@@ -11,13 +11,16 @@
  *
  *     cf_transformer_config cfg = cf_transformer_small(20, 20); // pad 0, bos 1, eos 2
  *     cf_transformer *m = cf_transformer_new(&cfg, &rng);      // NULL: see cf_error()
- *     cf_optim *opt = cf_adam_new(cf_transformer_module(m), 1e-3f, 0.9f, 0.98f, 1e-9f, 0);
+ *     cf_optim *opt = cf_adam_new(cf_transformer_module(m),
+ *                                 &(cf_adam_opts){.lr = 1e-3f, .beta2 = 0.98f, .eps = 1e-9f});
  *     for (...) {
  *         // src [B, S]; tgt_in = tgt[:, :-1], tgt_out = tgt[:, 1:], int32, padded with 0
  *         cf_tensor *logits = cf_transformer_forward(m, src, tgt_in, NULL);  // [B, T, V]
  *         cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, V)),
  *                                            cf_reshape(tgt_out, CF_SHAPE(-1)),
- *                                            cfg.pad_id, 0.1f, CF_REDUCE_MEAN);
+ *                                            &(cf_loss_opts){.ignore = true,
+ *                                                            .ignore_index = cfg.pad_id,
+ *                                                            .label_smoothing = 0.1f});
  *         cf_optim_zero_grad(opt);
  *         cf_backward(loss);
  *         cf_optim_step(opt);
@@ -43,7 +46,8 @@
  * optimizer; switch it with cf_module_train. Token tensors are int32
  * [B, T]; outputs are arena tensors. A model made here belongs to the
  * caller: free it with cf_module_free(cf_transformer_module(m)) (or
- * cf_vit_module, cf_seq2seq_module), which frees its parameters too.
+ * cf_vit_module, cf_seq2seq_module), which frees its parameters too. A
+ * NULL model is CF_ERR_ARG, as for the modules of nn.h.
  */
 #ifndef CFORMER_ZOO_H
 #define CFORMER_ZOO_H
