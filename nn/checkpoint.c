@@ -49,10 +49,10 @@ static void add(bundle *b, const char *name, cf_tensor *t)
         return;
     if (b->n == b->cap) {
         int cap = b->cap ? 2 * b->cap : 64;
-        char **names = realloc(b->names, sizeof *names * cap);
+        char **names = cf_realloc(b->names, sizeof *names * cap);
         if (names)
             b->names = names;
-        cf_tensor **ts = realloc(b->ts, sizeof *ts * cap);
+        cf_tensor **ts = cf_realloc(b->ts, sizeof *ts * cap);
         if (ts)
             b->ts = ts;
         if (!names || !ts) {
@@ -61,7 +61,7 @@ static void add(bundle *b, const char *name, cf_tensor *t)
         }
         b->cap = cap;
     }
-    b->names[b->n] = strdup(name);
+    b->names[b->n] = cf__strdup(name);
     b->ts[b->n] = t;
     if (!b->names[b->n]) {
         b->failed = true;
@@ -76,7 +76,7 @@ static void put(bundle *b, const char *s, size_t n)
         return;
     if (b->meta_len + n + 2 > b->meta_cap) {
         size_t cap = 2 * (b->meta_len + n + 2) + 64;
-        char *m = realloc(b->meta, cap);
+        char *m = cf_realloc(b->meta, cap);
         if (!m) {
             b->failed = true;
             return;
@@ -129,10 +129,10 @@ static cf_status write_bundle(bundle *b, const char *what, const char *path)
         st = cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
     }
     for (int i = 0; i < b->n; i++)
-        free(b->names[i]);
-    free(b->names);
-    free(b->ts);
-    free(b->meta);
+        cf_free(b->names[i]);
+    cf_free(b->names);
+    cf_free(b->ts);
+    cf_free(b->meta);
     return st;
 }
 
@@ -205,11 +205,11 @@ static bool in_file(const cf_safetensors *f, const char *name)
 /* Appends a copy of name to a report list; false when out of memory. */
 static bool note(char ***list, int *n, const char *name)
 {
-    char **grown = realloc(*list, sizeof *grown * (size_t)(*n + 1));
+    char **grown = cf_realloc(*list, sizeof *grown * (size_t)(*n + 1));
     if (!grown)
         return false;
     *list = grown;
-    if (!(grown[*n] = strdup(name)))
+    if (!(grown[*n] = cf__strdup(name)))
         return false;
     (*n)++;
     return true;
@@ -272,11 +272,11 @@ void cf_load_report_free(cf_load_report *r)
     if (!r)
         return;
     for (int i = 0; i < r->nmissing; i++)
-        free(r->missing[i]);
+        cf_free(r->missing[i]);
     for (int i = 0; i < r->nunexpected; i++)
-        free(r->unexpected[i]);
-    free(r->missing);
-    free(r->unexpected);
+        cf_free(r->unexpected[i]);
+    cf_free(r->missing);
+    cf_free(r->unexpected);
     *r = (cf_load_report){0};
 }
 
@@ -298,10 +298,10 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
     int n = cf_module_num_tensors(m), nrng = 0;
     nn__walk(m, count_rng, &nrng);
     loader l = {.f = f, .path = path, .strict = strict, .report = report};
-    l.src = calloc(n + 1, sizeof(cf_tensor *));
-    l.dst = calloc(n + 1, sizeof(cf_tensor *));
-    l.rng_dst = calloc(nrng + 1, sizeof(cf_rng *));
-    l.rng_src = calloc(nrng + 1, sizeof(cf_rng));
+    l.src = cf_calloc(n + 1, sizeof(cf_tensor *));
+    l.dst = cf_calloc(n + 1, sizeof(cf_tensor *));
+    l.rng_dst = cf_calloc(nrng + 1, sizeof(cf_rng *));
+    l.rng_src = cf_calloc(nrng + 1, sizeof(cf_rng));
     if (!scratch || !l.src || !l.dst || !l.rng_dst || !l.rng_src)
         l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
     cf_module_visit(m, check_param, &l);
@@ -336,10 +336,10 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
         for (int i = 0; i < l.nrng; i++)
             *l.rng_dst[i] = l.rng_src[i];
     }
-    free(l.src);
-    free(l.dst);
-    free(l.rng_dst);
-    free(l.rng_src);
+    cf_free(l.src);
+    cf_free(l.dst);
+    cf_free(l.rng_dst);
+    cf_free(l.rng_src);
     cf_arena_use(prev);
     cf_arena_free(scratch);
     cf_safetensors_close(f);
@@ -422,9 +422,9 @@ static void state_free(optim_state *s, int n)
         cf_tensor_free(s->m1 ? s->m1[i] : NULL);
         cf_tensor_free(s->m2 ? s->m2[i] : NULL);
     }
-    free(s->m1);
-    free(s->m2);
-    free(s->steps);
+    cf_free(s->m1);
+    cf_free(s->m2);
+    cf_free(s->steps);
 }
 
 /* Reads parameter i's state; returns the number of tensors read, or -1
@@ -480,8 +480,9 @@ static cf_status optim_load(cf_optim *o, const char *path)
     int64_t step;
     char *end = NULL;
     float lr = lr_text ? strtof(lr_text, &end) : 0;
-    optim_state s = {calloc(o->n + 1, sizeof(cf_tensor *)), calloc(o->n + 1, sizeof(cf_tensor *)),
-                     calloc(o->n + 1, sizeof(int64_t))};
+    optim_state s = {cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+                     cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+                     cf_calloc(o->n + 1, sizeof(int64_t))};
     if (!kind) {
         st = fail(CF_ERR_FORMAT, "%s: not an optimizer checkpoint", path);
     } else if (strcmp(kind, kind_name(o->kind))) {

@@ -92,11 +92,11 @@ static void free_tree(cf_module *m)
     }
     for (int i = 0; i < m->nparams; i++) {
         cf_tensor_free(m->params[i]);
-        free(m->paths[i]);
+        cf_free(m->paths[i]);
     }
     if (m->destroy)
         m->destroy(m);
-    free(m);
+    cf_free(m);
 }
 
 void cf_module_free(cf_module *m)
@@ -114,7 +114,7 @@ static char *full_name(const cf_module *m, const char *name)
     size_t len = strlen(name) + 1;
     for (const cf_module *p = m; p->parent; p = p->parent)
         len += *p->name ? strlen(p->name) + 1 : 0;
-    char *s = malloc(len);
+    char *s = cf_malloc(len);
     if (!s)
         return NULL;
     size_t at = len - strlen(name) - 1;
@@ -268,13 +268,13 @@ void cf_module_zero_grad(cf_module *m) { cf_module_visit(m, zero_one, NULL); }
 
 void *nn__new(size_t size, const char *type, cf_module *parent, const char *name)
 {
-    cf_module *m = calloc(1, size);
+    cf_module *m = cf_calloc(1, size);
     if (!m) {
         cf__error(CF_ERR_NOMEM, "%s: out of memory", type);
         return NULL;
     }
     if (!cf_module_init(m, type, parent, name)) {
-        free(m);
+        cf_free(m);
         return NULL;
     }
     return m;

@@ -61,6 +61,10 @@ cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *sh
 cf_tensor *cf__view_of(const char *op, const cf_tensor *t);
 void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 void *cf__arena_alloc(const char *op, size_t size);
+/* strdup and strndup through the allocator (cf_set_allocator); NULL when it
+ * fails. */
+char *cf__strdup(const char *s);
+char *cf__strndup(const char *s, size_t n);
 /* Gives the block p of size bytes, from cf__arena_alloc of the arena in use,
  * back to that arena for reuse before its reset; a pointer outside the
  * arena is ignored. */

@@ -128,7 +128,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
             return false;
         c *= 2;
     }
-    void *q = realloc(*p, c * sz);
+    void *q = cf_realloc(*p, c * sz);
     if (!q)
         return false;
     *p = q;
@@ -139,8 +139,8 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
 static void kv_free(st_kv *m)
 {
     for (int i = 0; i < 2 * m->n; i++)
-        free(m->kv[i]);
-    free(m->kv);
+        cf_free(m->kv[i]);
+    cf_free(m->kv);
     memset(m, 0, sizeof *m);
 }
 
@@ -219,7 +219,7 @@ typedef int (*idx_cmp)(const void *ctx, int a, int b);
 /* Stable bottom-up merge sort of idx[0..n); false when out of memory. */
 static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
 {
-    int *tmp = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *tmp = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     if (!tmp)
         return false;
     int *a = idx, *b = tmp;
@@ -243,7 +243,7 @@ static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
     }
     if (a != idx)
         memcpy(idx, a, sizeof(int) * (size_t)n);
-    free(tmp);
+    cf_free(tmp);
     return true;
 }
 
@@ -402,7 +402,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
     }
     if (q == J->end)
         return jfail(J, "unterminated string for %s", what);
-    unsigned char *o = malloc((size_t)(q - s) + 1);
+    unsigned char *o = cf_malloc((size_t)(q - s) + 1);
     if (!o)
         return joom(J);
     size_t n = 0;
@@ -430,7 +430,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
         J->p += k;
     }
     if (J->p != q) {
-        free(o);
+        cf_free(o);
         return false;
     }
     o[n] = '\0';
@@ -477,7 +477,7 @@ static int cmp_key(const void *ctx, int a, int b)
  * quadratic). */
 static bool kv_unique(jparser *J, const st_kv *m)
 {
-    int *idx = malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
     if (!idx)
         return joom(J);
     for (int i = 0; i < m->n; i++)
@@ -489,7 +489,7 @@ static bool kv_unique(jparser *J, const st_kv *m)
             ok = jfail(J, "duplicate metadata key \"%s\"",
                        cf__show(m->kv[2 * idx[i]], sk, sizeof sk));
         }
-    free(idx);
+    cf_free(idx);
     return ok;
 }
 
@@ -506,13 +506,13 @@ static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
             return false;
         if (!expect(J, ':', "after a metadata key") ||
             !parse_string(J, &v, "a metadata value (values must be strings)")) {
-            free(k);
+            cf_free(k);
             return false;
         }
         if (m->n == INT_MAX / 2 ||
             !grow((void **)&m->kv, &m->cap, 2 * (size_t)m->n + 2, sizeof(char *))) {
-            free(k);
-            free(v);
+            cf_free(k);
+            cf_free(v);
             return joom(J);
         }
         m->kv[2 * m->n] = k;
@@ -534,7 +534,7 @@ static bool parse_dtype(jparser *J, st_entry *e)
     char sn[CF_SHOW_BUF], sd[CF_SHOW_BUF];
     bool ok = e->dtype >= 0 || jfail(J, "tensor %s: unknown dtype \"%s\"",
                                      cf__show(e->name, sn, sizeof sn), cf__show(d, sd, sizeof sd));
-    free(d);
+    cf_free(d);
     return ok;
 }
 
@@ -590,7 +590,7 @@ static bool parse_entry(jparser *J, st_entry *e)
         if (ok && (!seen || *seen))
             ok = jfail(J, "tensor %s: %s field \"%s\"", nm, seen ? "duplicate" : "unknown",
                        cf__show(key, sk, sizeof sk));
-        free(key);
+        cf_free(key);
         if (!ok)
             return false;
         *seen = true;
@@ -633,11 +633,11 @@ static bool parse_header(jparser *J)
             if (!parse_string(J, &key, "a tensor name"))
                 return false;
             if (!expect(J, ':', "after a tensor name")) {
-                free(key);
+                cf_free(key);
                 return false;
             }
             if (strcmp(key, "__metadata__") == 0) {
-                free(key);
+                cf_free(key);
                 if (have_meta)
                     return jfail(J, "duplicate \"__metadata__\"");
                 have_meta = true;
@@ -649,7 +649,7 @@ static bool parse_header(jparser *J)
                 continue;
             }
             if (f->n == INT_MAX || !grow((void **)&f->t, &f->cap, (size_t)f->n + 1, sizeof *f->t)) {
-                free(key);
+                cf_free(key);
                 return joom(J);
             }
             st_entry *e = &f->t[f->n++];
@@ -760,8 +760,8 @@ static bool validate(cf_safetensors *f, cf_status *st)
         if (!check_entry(f, &f->t[i], st))
             return false;
 
-    int *idx = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
-    f->by_name = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    f->by_name = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
     if (!idx || !f->by_name)
         goto oom;
     for (int i = 0; i < f->n; i++)
@@ -783,12 +783,12 @@ static bool validate(cf_safetensors *f, cf_status *st)
                  "[%llu, %llu) of the data area unused",
                  path, cf__show(e->name, sn, sizeof sn), b, end, (unsigned long long)at, b);
         if (b != at) {
-            free(idx);
+            cf_free(idx);
             return false;
         }
         at = e->end;
     }
-    free(idx);
+    cf_free(idx);
     if (at != f->data_size) {
         fail(st, CF_ERR_FORMAT,
              "%s: %llu bytes after the last tensor's data (the data area "
@@ -807,7 +807,7 @@ static bool validate(cf_safetensors *f, cf_status *st)
     }
     return true;
 oom:
-    free(idx);
+    cf_free(idx);
     fail(st, CF_ERR_NOMEM, "%s: out of memory", path);
     return false;
 }
@@ -851,7 +851,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
         }
     }
     /* Read small files, and big ones that could not be mapped. */
-    f->file = malloc(size ? size : 1);
+    f->file = cf_malloc(size ? size : 1);
     if (!f->file) {
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory for %zu bytes", fn, f->path, size);
         close(fd);
@@ -885,11 +885,11 @@ static cf_status safetensors_open(const char *path, cf_safetensors **out)
         fail(&st, CF_ERR_ARG, "cf_safetensors_open: %s is NULL", path ? "out" : "path");
         return st;
     }
-    cf_safetensors *f = calloc(1, sizeof *f);
+    cf_safetensors *f = cf_calloc(1, sizeof *f);
     if (f)
-        f->path = strdup(path);
+        f->path = cf__strdup(path);
     if (!f || !f->path) {
-        free(f);
+        cf_free(f);
         fail(&st, CF_ERR_NOMEM, "cf_safetensors_open: %s: out of memory", path);
         return st;
     }
@@ -944,15 +944,15 @@ void cf_safetensors_close(cf_safetensors *f)
     if (f->mapped)
         munmap(f->file, f->size);
     else
-        free(f->file);
+        cf_free(f->file);
     for (int i = 0; i < f->n; i++)
-        free(f->t[i].name);
-    free(f->t);
-    free(f->by_name);
-    free(f->dims);
+        cf_free(f->t[i].name);
+    cf_free(f->t);
+    cf_free(f->by_name);
+    cf_free(f->dims);
     kv_free(&f->meta);
-    free(f->path);
-    free(f);
+    cf_free(f->path);
+    cf_free(f);
 }
 
 int cf_safetensors_count(const cf_safetensors *f) { return f ? f->n : 0; }
@@ -1078,7 +1078,7 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
 static unsigned char *narrow_i64(const cf_safetensors *f, const st_entry *e, int64_t n,
                                  cf_status *st)
 {
-    unsigned char *out = malloc(n ? (size_t)n * 4 : 1);
+    unsigned char *out = cf_malloc(n ? (size_t)n * 4 : 1);
     char sn[CF_SHOW_BUF];
     if (!out) {
         fail(st, CF_ERR_NOMEM, "%s: out of memory reading %s", f->path,
@@ -1094,7 +1094,7 @@ static unsigned char *narrow_i64(const cf_safetensors *f, const st_entry *e, int
         if (v < INT32_MIN || v > INT32_MAX) {
             fail(st, CF_ERR_DTYPE, "%s: tensor %s holds int64 %lld, beyond int32", f->path,
                  cf__show(e->name, sn, sizeof sn), (long long)v);
-            free(out);
+            cf_free(out);
             return NULL;
         }
         uint32_t w = (uint32_t)(int32_t)v;
@@ -1149,7 +1149,7 @@ static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor 
         if (!v)
             return st;
         scatter(dst, v);
-        free(v);
+        cf_free(v);
         return CF_OK;
     }
     scatter(dst, f->data + e->begin);
@@ -1313,14 +1313,14 @@ static bool check_save_args(const char *path, int n, const char *const *names,
         if (*st != CF_OK)
             return false;
     }
-    int *idx = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *idx = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     bool sorted = idx != NULL;
     for (int i = 0; sorted && i < n; i++)
         idx[i] = i;
     if (sorted)
         sorted = sort_idx(idx, n, cmp_str, names);
     if (!sorted) {
-        free(idx);
+        cf_free(idx);
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         return false;
     }
@@ -1330,7 +1330,7 @@ static bool check_save_args(const char *path, int n, const char *const *names,
             break;
         }
     }
-    free(idx);
+    cf_free(idx);
     return *st == CF_OK;
 }
 
@@ -1348,7 +1348,7 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
     for (int i = 0; i < n; i++)
         if (cf_dtype_size(tensors[i]->dtype) != 4)
             order[k++] = i;
-    uint64_t *begin = malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
+    uint64_t *begin = cf_malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
     if (!begin)
         return false;
     uint64_t at = 0;
@@ -1386,7 +1386,7 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
     /* One append: a loop until the length is a multiple of 8 would never
      * end once the buffer failed to grow. */
     sb_put(h, "       ", (8 - h->n % 8) % 8);
-    free(begin);
+    cf_free(begin);
     return !h->oom;
 }
 
@@ -1441,7 +1441,7 @@ static int open_temp(const char *path, char *tmp, size_t size)
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    return slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
 }
 
 /* Removes the temporaries that saves of target left when they were killed:
@@ -1451,7 +1451,7 @@ static void remove_stale_temps(const char *target)
 {
     char *dir = dir_of(target);
     DIR *d = dir ? opendir(dir) : NULL;
-    free(dir);
+    cf_free(dir);
     if (!d)
         return;
     const char *slash = strrchr(target, '/');
@@ -1485,8 +1485,9 @@ static char *save_target(const char *path)
 {
     struct stat sb;
     if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
-        return strdup(path);
-    return realpath(path, NULL);
+        return cf__strdup(path);
+    char buf[PATH_MAX];
+    return realpath(path, buf) ? cf__strdup(buf) : NULL;
 }
 
 /* Syncs the directory holding path, so that the rename is durable. File
@@ -1497,7 +1498,6 @@ static bool sync_dir(const char *path)
     if (!dir)
         return false;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
     if (fd < 0)
         return false;
     bool ok = fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
@@ -1532,8 +1532,8 @@ static cf_status safetensors_save(const char *path, int n, const char *const *na
     }
 
     sbuf h = {0};
-    int *order = malloc(sizeof(int) * (n ? (size_t)n : 1));
-    unsigned char *buf = malloc(WRITE_BUF);
+    int *order = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
+    unsigned char *buf = cf_malloc(WRITE_BUF);
     char *target = NULL, *tmp = NULL;
     int fd = -1;
     bool created = false;
@@ -1564,7 +1564,7 @@ static cf_status safetensors_save(const char *path, int n, const char *const *na
     }
     remove_stale_temps(target);
     size_t tmp_size = strlen(target) + TMP_CHARS + 8;
-    tmp = malloc(tmp_size);
+    tmp = cf_malloc(tmp_size);
     if (!tmp)
         goto io_error;
     fd = open_temp(target, tmp, tmp_size);
@@ -1597,11 +1597,11 @@ done:
         unlink(tmp);
     if (fd >= 0)
         close(fd);
-    free(tmp);
-    free(target);
-    free(buf);
-    free(order);
-    free(h.s);
+    cf_free(tmp);
+    cf_free(target);
+    cf_free(buf);
+    cf_free(order);
+    cf_free(h.s);
     kv_free(&meta);
     return st;
 }
