@@ -110,15 +110,15 @@ static void softmax_rows(const attn *a, int64_t b, int64_t h, float *p, int rt)
 }
 
 /* pd = p * keep * kscale over one head's [Tq, Tk] weights. */
-static void apply_keep(float *pd, const float *p, const float *keep, float kscale, int64_t n)
+static void apply_keep(float *pd, const float *p, const uint8_t *keep, float kscale, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        pd[i] = p[i] * keep[i] * kscale;
+        pd[i] = p[i] * (float)keep[i] * kscale;
 }
 
 /* Head hd of the training forward: P and O. bt BLIS threads, rt row threads;
  * scratch holds [Tq, Tk] when there is dropout. */
-static void head_forward(const attn *a, int64_t hd, float *P, const float *keep, float kscale,
+static void head_forward(const attn *a, int64_t hd, float *P, const uint8_t *keep, float kscale,
                          float *O, float *scratch, int bt, int rt)
 {
     int64_t b = hd / a->H, h = hd % a->H, TT = a->Tq * a->Tk;
@@ -158,7 +158,7 @@ static plan plan_heads(const attn *a)
     return (plan){1, nt, cf__threads_for(a->Tq * a->Tk)};
 }
 
-static void train_forward(const attn *a, float *P, const float *keep, float kscale, float *O,
+static void train_forward(const attn *a, float *P, const uint8_t *keep, float kscale, float *O,
                           float *scratch, plan pl)
 {
     int64_t BH = a->B * a->H, TT = a->Tq * a->Tk;
@@ -259,7 +259,7 @@ typedef struct {
     float *gmask; /* dS [B, H, Tq, Tk] for the mask, or NULL */
 } grads;
 
-static void head_backward(const attn *a, int64_t hd, const float *P, const float *keep,
+static void head_backward(const attn *a, int64_t hd, const float *P, const uint8_t *keep,
                           float kscale, const float *dO, const grads *g, float *pd, float *ds,
                           int bt, int rt)
 {
@@ -267,7 +267,8 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const float
     const float *qh = a->q + b * a->qs[0] + h * a->qs[1];
     const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
-    const float *p = P + hd * TT, *kp = keep ? keep + hd * TT : NULL;
+    const float *p = P + hd * TT;
+    const uint8_t *kp = keep ? keep + hd * TT : NULL;
     dO += hd * a->Tq * a->Dv;
     if (g->gv) {
         const float *w = p;
@@ -290,7 +291,7 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const float
         const float *pr = p + i * Tk;
         if (kp)
             for (int64_t j = 0; j < Tk; j++)
-                r[j] *= kp[i * Tk + j] * kscale;
+                r[j] *= (float)kp[i * Tk + j] * kscale;
         float dot = 0;
         for (int64_t j = 0; j < Tk; j++)
             dot += r[j] * pr[j];
@@ -317,7 +318,7 @@ static cf_status attention_backward(cf_tensor *out)
     cf_tensor *q = out->src[0], *k = out->src[1], *v = out->src[2];
     cf_tensor *mask = out->nsrc > 3 ? out->src[3] : NULL;
     const float *P = out->saved[0]->data;
-    const float *keep = out->saved[1] ? out->saved[1]->data : NULL;
+    const uint8_t *keep = out->saved[1] ? out->saved[1]->data : NULL;
     attn a;
     attn_init(&a, q, k, v, out->fparam[0]);
     cf_tensor *gq = cf_grad_for(q), *gk = cf_grad_for(k), *gv = cf_grad_for(v);
@@ -455,12 +456,13 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
     cf_tensor *P = cf__alloc("cf_attention", CF_F32, 4, wshape); /* [B, H, Tq, Tk] */
     if (!P)
         return NULL;
-    cf_tensor *keep = NULL; /* [B, H, Tq, Tk], 1 where a weight survives dropout */
+    cf_tensor *keep = NULL; /* bool [B, H, Tq, Tk], 1 where a weight survives dropout */
     float kscale = 1;
     if (p > 0) {
-        keep = cf_bernoulli(opts->rng, 1 - p, 4, wshape);
+        keep = cf__alloc("cf_attention", CF_BOOL, 4, wshape);
         if (!keep)
             return NULL;
+        cf__bernoulli_bytes(opts->rng, 1 - p, keep->data, cf_numel(keep));
         /* p = 1 keeps nothing; avoid 0 * inf. */
         kscale = p < 1 ? 1 / (1 - p) : 0;
     }
