@@ -165,6 +165,11 @@ CF_API cf_tensor *cf_mean_all(cf_tensor *a);
  * transposed or permuted view is passed to BLIS without a copy. CF_ERR_SHAPE
  * when the inner sizes differ. */
 CF_API cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b);
+/* x @ weight^T + bias, as torch.nn.functional.linear: x [..., in], weight
+ * [out, in], bias [out] or NULL; returns [..., out]. One output tensor (the
+ * bias seeds the product), where matmul then add make two. CF_ERR_SHAPE
+ * when the sizes do not fit, CF_ERR_DTYPE for a non-float operand. */
+CF_API cf_tensor *cf_affine(cf_tensor *x, cf_tensor *weight, cf_tensor *bias);
 
 /* ---- Views (share storage) ---- */
 
