@@ -323,7 +323,9 @@ typedef struct {
 } cf_attention_opts;
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
- * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
+ * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv], stored as
+ * [B, Tq, H, Dv] (a permuted view) so that merging the heads back into
+ * [B, Tq, H * Dv] is a view, not a copy. Rows whose keys
  * are all masked give zeros (PyTorch gives NaN). Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
