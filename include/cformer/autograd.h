@@ -199,6 +199,11 @@ CF_API cf_tensor *cf_mean_all(cf_tensor *a);
  * transposed or permuted view is passed to BLIS without a copy. CF_ERR_SHAPE
  * when the inner sizes differ. */
 CF_API cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b);
+/* x @ weight^T + bias, as torch.nn.functional.linear: x [..., in], weight
+ * [out, in], bias [out] or NULL; returns [..., out]. One output tensor (the
+ * bias seeds the product), where matmul then add make two. CF_ERR_SHAPE
+ * when the sizes do not fit, CF_ERR_DTYPE for a non-float operand. */
+CF_API cf_tensor *cf_affine(cf_tensor *x, cf_tensor *weight, cf_tensor *bias);
 
 /* ---- Views (share storage) ---- */
 
@@ -371,9 +376,11 @@ typedef struct {
 } cf_attention_opts;
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
- * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
- * are all masked give zeros (PyTorch gives NaN); NaN in the inputs or the
- * scale propagates as in PyTorch. Without gradients, dropout
+ * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv], stored as
+ * [B, Tq, H, Dv] (a permuted view) so that merging the heads back into
+ * [B, Tq, H * Dv] is a view, not a copy. Rows whose keys are all masked
+ * give zeros (PyTorch gives NaN); NaN in the inputs or the scale propagates
+ * as in PyTorch. Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
  * exact. opts may be NULL. */
