@@ -31,8 +31,8 @@
  * Data-parallel under mpirun (cformer configured --with-mpi): every rank
  * draws the same batches and trains on its slice of each; gradients, the
  * loss and the test counts are summed over the ranks, the time budget
- * uses the ranks' mean clock, and rank 0 prints and writes the checkpoint
- * (which resumes on any number of ranks).
+ * uses the ranks' mean elapsed time, and rank 0 prints and writes the
+ * checkpoint (which resumes on any number of ranks).
  *
  * Writes to --out (default copy_out): checkpoint.safetensors (the whole
  * run, for --resume; the model's parameters under torch.nn.Transformer's
@@ -244,13 +244,12 @@ static int fail(const char *what)
     return 1;
 }
 
-/* The ranks' mean clock (ex_now in one process): what steers the run must
- * be the same on every rank. */
-static double agreed_now(void)
+/* The ranks' mean of a duration each measured on its own clock (x itself
+ * in one process): what steers the run must be the same on every rank. */
+static double agreed(double seconds)
 {
-    double t = ex_now();
-    dopt_check(dopt_sum(&t, 1));
-    return t / dopt_size();
+    dopt_check(dopt_sum(&seconds, 1));
+    return seconds / dopt_size();
 }
 
 int main(int argc, char **argv)
@@ -258,7 +257,7 @@ int main(int argc, char **argv)
     dopt_init(&argc, &argv);
     if (!dopt_root() && !freopen("/dev/null", "w", stdout))
         return 1;
-    double t_start = agreed_now();
+    double t_start = ex_now();
     options o;
     int r = parse_args(argc, argv, &o);
     if (r)
@@ -346,7 +345,7 @@ int main(int argc, char **argv)
     for (int epoch = run.epoch + 1; epoch <= o.c.epochs && !out_of_time; epoch++) {
         double t_epoch = ex_now(), loss_sum = 0;
         for (int s = 0; s < o.steps; s++) {
-            if (budget > 0 && agreed_now() - t_start >= budget) {
+            if (budget > 0 && agreed(ex_now() - t_start) >= budget) {
                 out_of_time = true;
                 break;
             }

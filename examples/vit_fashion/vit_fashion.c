@@ -9,8 +9,9 @@
  * Data-parallel under mpirun (cformer configured --with-mpi): each rank
  * trains on its slice of every batch of --batch images and evaluates its
  * slice of the test set; gradients, losses and counts are summed over the
- * ranks, and the time-budget decisions use the ranks' mean clock, so every
- * rank takes the same steps. Rank 0 prints and writes the outputs.
+ * ranks, and the time-budget decisions use the ranks' mean elapsed times,
+ * so every rank takes the same steps. Rank 0 prints and writes the
+ * outputs.
  *
  * Data: the IDX files of the Debian package dataset-fashion-mnist (gzip or
  * plain), 60000 training and 10000 test images of 28x28 pixels, 10 classes.
