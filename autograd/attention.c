@@ -450,7 +450,7 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
     if (!needs_grad && !opts->weights && p == 0) {
         if (!flash_forward(&a, out->data))
             return NULL;
-        return out;
+        return cf_op_record(out, &attention_op, nsrc, src); /* records no graph */
     }
 
     const int64_t wshape[4] = {a.B, a.H, a.Tq, a.Tk};
