@@ -52,12 +52,15 @@ cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *co
     const char *name = op ? op->name : "cf_op_record";
     if (cf__profiling)
         cf__prof_forward(name);
-    if (!out || !cf__check(name, nsrc, src))
+    if (!out || !cf__nonnull(name, op, "op") ||
+        !cf__nonnull(name, nsrc > 0 ? (const void *)src : "", "src"))
         return NULL;
-    if (nsrc > CF_MAX_SRC) {
+    if (nsrc < 0 || nsrc > CF_MAX_SRC) {
         cf__error(CF_ERR_ARG, "%s: %d inputs (at most %d)", name, nsrc, CF_MAX_SRC);
         return NULL;
     }
+    if (!cf__check(name, nsrc, src))
+        return NULL;
     if (ag__anomaly && op && !ag__anomaly_forward(out, op, nsrc, src))
         return NULL;
     if (grad_disabled)
