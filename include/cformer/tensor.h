@@ -98,6 +98,7 @@ typedef enum {
     CF_ERR_STATE,    /* call out of order (e.g. backward twice) */
     CF_ERR_IO,       /* a file could not be read or written */
     CF_ERR_FORMAT,   /* a file's contents are corrupt or do not match */
+    CF_ERR_NUMERIC,  /* NaN or infinity, found by anomaly mode (autograd.h) */
 } cf_status;
 
 typedef struct cf_tensor cf_tensor;
