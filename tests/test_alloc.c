@@ -92,9 +92,9 @@ static float train_step(cf_transformer *m, cf_optim *o)
     static const int32_t tgt_out[B * T] = {5, 6, 7, 2, 9, 10, 2, 0};
     cf_tensor *logits = cf_transformer_forward(m, cf_from_ints(src, CF_SHAPE(B, S)),
                                                cf_from_ints(tgt_in, CF_SHAPE(B, T)), NULL);
-    cf_tensor *loss =
-        cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, TGT_V)),
-                         cf_from_ints(tgt_out, CF_SHAPE(B * T)), 0, 0.1f, CF_REDUCE_MEAN);
+    cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, TGT_V)),
+                                       cf_from_ints(tgt_out, CF_SHAPE(B * T)),
+                                       &(cf_loss_opts){.label_smoothing = 0.1f, .ignore = true});
     if (!loss)
         return NAN;
     float v = cf_item(loss);
@@ -135,7 +135,7 @@ static cf_status program(trial *t)
     cf_rng g;
     cf_rng_init(&g, 7);
     m = cf_transformer_new(&c, &g);
-    o = m ? cf_adamw_new(cf_transformer_module(m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f) : NULL;
+    o = m ? cf_adamw_new(cf_transformer_module(m), &(cf_adamw_opts){.weight_decay = 0.01f}) : NULL;
     if (!o)
         goto out;
     for (int step = 0; step < 2; step++) {
@@ -150,7 +150,9 @@ static cf_status program(trial *t)
     st = CF_ERR_NOMEM;
     cf_rng_init(&g, 8);
     m2 = cf_transformer_new(&c, &g);
-    o2 = m2 ? cf_adamw_new(cf_transformer_module(m2), 0.5f, 0.9f, 0.999f, 1e-8f, 0.01f) : NULL;
+    o2 = m2 ? cf_adamw_new(cf_transformer_module(m2),
+                           &(cf_adamw_opts){.lr = 0.5f, .weight_decay = 0.01f})
+            : NULL;
     if (!o2)
         goto out;
     if ((st = cf_module_load(cf_transformer_module(m2), model_path, true)) != CF_OK ||

@@ -65,7 +65,7 @@ static int saver(void *ud)
     cf_arena *ar = cf_arena_new(1 << 20);
     cf_arena_use(ar);
     cf_module *net = net_new();
-    cf_optim *o = net ? cf_adam_new(net, 1, 0.9f, 0.999f, 1e-8f, 0) : NULL;
+    cf_optim *o = net ? cf_adam_new(net, &(cf_adam_opts){.lr = 1}) : NULL;
     if (!o)
         return 1;
     for (long g = s->first;; g++) {
@@ -102,7 +102,7 @@ static int checker(void *ud)
     shared_state *s = ud;
     s->model_gen = s->optim_gen = -1;
     cf_module *net = net_new();
-    cf_optim *o = net ? cf_adam_new(net, 0.5f, 0.9f, 0.999f, 1e-8f, 0) : NULL;
+    cf_optim *o = net ? cf_adam_new(net, &(cf_adam_opts){.lr = 0.5f}) : NULL;
     if (!o)
         return 1;
     if (cf_module_load(net, s->model, true) == CF_OK) {

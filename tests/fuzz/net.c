@@ -24,7 +24,7 @@ static void set_grad(const char *name, cf_tensor *p, void *ud)
 
 cf_optim *fuzz_optim_new(cf_module *net)
 {
-    cf_optim *o = cf_adamw_new(net, 0.01f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    cf_optim *o = cf_adamw_new(net, &(cf_adamw_opts){.lr = 0.01f, .weight_decay = 0.01f});
     cf_arena *a = cf_arena_new(1 << 16), *prev = cf_arena_use(a);
     for (int step = 0; o && a && step < 2; step++) {
         cf_optim_zero_grad(o);
