@@ -258,8 +258,9 @@ static void check_rng(const char *path, cf_module *m, void *ud)
     cf_rng r;
     const char *e;
     if (!parse_u64(v, &e, &r.seed) || *e != ' ' || !parse_u64(e + 1, &e, &r.offset) || *e) {
+        char sv[CF_SHOW_BUF];
         l->st = fail(CF_ERR_FORMAT, "%s: metadata \"%s\" is \"%s\", not a generator state", l->path,
-                     key, v);
+                     key, cf__show(v, sv, sizeof sv));
         return;
     }
     l->rng_dst[l->nrng] = g;
@@ -307,16 +308,18 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
     nn__walk(m, check_rng, &l);
     for (int i = 0; (strict || report) && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
         const char *name = cf_safetensors_name(f, i);
+        char sn[CF_SHOW_BUF];
         if (cf_module_find(m, name))
             continue;
         if (!report)
             l.st = fail(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
-                        name);
+                        cf__show(name, sn, sizeof sn));
         else if (!note(&report->unexpected, &report->nunexpected, name))
             l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
     }
     /* With a report, strict mode lists every mismatch before failing. */
     if (strict && report && l.st == CF_OK) {
+        char sn[CF_SHOW_BUF];
         if (report->nmissing)
             l.st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing (and %d more)", path,
                         report->missing[0], report->nmissing - 1);
@@ -324,7 +327,8 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
             l.st = fail(CF_ERR_FORMAT,
                         "%s: tensor \"%s\" is not a parameter of the model (and "
                         "%d more)",
-                        path, report->unexpected[0], report->nunexpected - 1);
+                        path, cf__show(report->unexpected[0], sn, sizeof sn),
+                        report->nunexpected - 1);
     }
     if (l.st == CF_OK) {
         for (int i = 0; i < l.n; i++)
@@ -482,8 +486,9 @@ static cf_status optim_load(cf_optim *o, const char *path)
     if (!kind) {
         st = fail(CF_ERR_FORMAT, "%s: not an optimizer checkpoint", path);
     } else if (strcmp(kind, kind_name(o->kind))) {
+        char sk[CF_SHOW_BUF];
         st = fail(CF_ERR_FORMAT, "%s: a checkpoint of a %s optimizer cannot be loaded into %s",
-                  path, kind, kind_name(o->kind));
+                  path, cf__show(kind, sk, sizeof sk), kind_name(o->kind));
     } else if (!lr_text || end == lr_text || *end || !(lr >= 0)) {
         st = fail(CF_ERR_FORMAT, "%s: metadata \"lr\" is not a learning rate", path);
     } else if (!parse_count(cf_safetensors_metadata(f, "step"), &step)) {
@@ -508,10 +513,11 @@ static cf_status optim_load(cf_optim *o, const char *path)
                 known = state_name(o, w) && !strncmp(name, o->names[j], len) && name[len] == '.' &&
                         !strcmp(name + len + 1, state_name(o, w));
         }
+        char sn[CF_SHOW_BUF];
         if (!known)
             st = fail(CF_ERR_FORMAT,
                       "%s: tensor \"%s\" is not the state of a parameter of this optimizer", path,
-                      name);
+                      cf__show(name, sn, sizeof sn));
     }
     if (st == CF_OK) {
         optim_state old = {o->m1, o->m2, o->steps};

@@ -19,6 +19,12 @@ bool cf__check(const char *op, int n, cf_tensor *const *ts);
  * NULL" (unless an error is already recorded: the NULL is likely its
  * result). For arguments other than tensors, such as modules. */
 bool cf__nonnull(const char *fn, const void *p, const char *what);
+/* Copies s into buf for an error message, with control bytes written as
+ * \n, \t, \r or \xNN and the pair C0 80 (U+0000, see io.h) as \u0000, so
+ * that text from a file cannot break a message into lines or hide in it;
+ * cut with "..." to fit. Returns buf. */
+#define CF_SHOW_BUF 160
+const char *cf__show(const char *s, char *buf, size_t size);
 /* True when an error is recorded on this thread. */
 bool cf__failed(void);
 /* The number of errors raised on this thread so far, recorded or not (the
@@ -66,6 +72,9 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of a tensor made by cf__alloc: its header and data are one arena
  * block that cf__release can give back. Views never carry it. */
 #define CF__OWN_BLOCK (1u << 30)
+/* Flag of a tensor made by an op that a backward has gone through (without
+ * retain_graph): another backward through it is refused, as in PyTorch. */
+#define CF__GRAPH_USED (1u << 29)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);
