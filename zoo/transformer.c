@@ -146,8 +146,10 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    if (!l->self_attn || (decoder && !l->cross_attn) || !l->ffn || !l->norm[nsub - 1] ||
-        !l->drop[nsub - 1])
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    for (int k = 0; k < nsub; k++)
+        made = made && l->norm[k] && l->drop[k];
+    if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
     /* torch.nn.Transformer re-initialises every matrix of its layers. */
