@@ -464,6 +464,7 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
     out->shape[1] = a.H, out->shape[2] = a.Tq;
     for (int i = 0; i < 3; i++)
         out->stride[i] = a.os[i];
+    out->flags |= CF__OUTPUT_UNREAD;
     if (!needs_grad && !opts->weights && p == 0) {
         if (!flash_forward(&a, out->data))
             return NULL;

@@ -32,6 +32,10 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of a tensor made by cf__alloc: its header and data are one arena
  * block that cf__release can give back. Views never carry it. */
 #define CF__OWN_BLOCK (1u << 30)
+/* Flag of an op output whose values the op's backward never reads (affine,
+ * matmul, attention, residual, and reshaped views of them): an in-place op
+ * may write over it, when its caller knows nothing else reads it. */
+#define CF__OUTPUT_UNREAD (1u << 29)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);
