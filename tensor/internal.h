@@ -9,6 +9,15 @@
 
 #define CF_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* A hot kernel compiled twice, for AVX2 and for the baseline, the variant
+ * picked when the library loads. Floating-point contraction is off (ISO C),
+ * so both variants compute the same values. */
+#if defined(CF_TARGET_CLONES) && defined(__x86_64__)
+#define CF_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CF_CLONES
+#endif
+
 /* Records status s with a formatted message unless an error is already
  * recorded on this thread (the first one wins). */
 void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
