@@ -311,7 +311,7 @@ static cf_tensor *sub_in(const cf_transformer *m, layer *l, int k, cf_tensor *x)
  * sum, pre-norm leaves it (its norm came first). */
 static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x, cf_tensor *y)
 {
-    cf_tensor *sum = cf_add(x, cf_dropout_forward(l->drop[k], y));
+    cf_tensor *sum = cf_residual_forward(l->drop[k], x, y);
     return m->cfg.pre_norm ? sum : cf_layernorm_forward(l->norm[k], sum);
 }
 
