@@ -122,7 +122,7 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
         nt = (int)ntask;
     if (ks == 1 && incx != 1) {
         /* The dot products want x contiguous. */
-        float *xc = malloc(sizeof(float) * (size_t)k);
+        float *xc = cf_malloc(sizeof(float) * (size_t)k);
         if (!xc) {
             cf__error(CF_ERR_NOMEM, "matmul: out of memory copying a vector operand");
             return;
@@ -130,7 +130,7 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
         for (int64_t l = 0; l < k; l++)
             xc[l] = x[l * incx];
         vecmat(acc, n, k, xc, 1, b, ks, ns, y, incy);
-        free(xc);
+        cf_free(xc);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
