@@ -58,6 +58,38 @@
 extern "C" {
 #endif
 
+/* ---- Research knobs ----
+ * Design choices of the models as switches, so that a claim such as
+ * "LayerNorm, not BatchNorm, for sequences" can be tested by changing one
+ * config field (examples/ablation does, docs/ablation.md reports). Zero is
+ * each model's own choice, so a config written before the knobs existed
+ * builds the same model. cf_module_save records every knob in the
+ * checkpoint's metadata ("config.norm": "batch", ...) and cf_module_load
+ * refuses a checkpoint made with other knobs than the model's, naming the
+ * knob (CF_ERR_FORMAT). */
+
+/* The normalisation of every norm of a Transformer or ViT (in each block
+ * and after the last). */
+typedef enum {
+    CF_NORM_LAYER, /* LayerNorm (the default; weight and bias) */
+    /* BatchNorm1d over the features of the [tokens, E] rows (weight, bias,
+     * running_mean, running_var, num_batches_tracked; momentum 0.1). In
+     * training the statistics are those of the batch's tokens, padding
+     * excluded (zoo/transformer.c), and the gradient flows through them;
+     * in eval mode the running statistics normalise each token alone. */
+    CF_NORM_BATCH,
+    CF_NORM_RMS,  /* RMSNorm (weight only) */
+    CF_NORM_NONE, /* no normalisation and no norm parameters */
+} cf_norm_kind;
+
+/* What tells a Transformer or ViT where a token is. */
+typedef enum {
+    CF_POS_DEFAULT,    /* the model's own: sinusoidal (Transformer), learned (ViT) */
+    CF_POS_SINUSOIDAL, /* fixed sines and cosines (cf_sinusoidal_encoding) */
+    CF_POS_LEARNED,    /* a learned table, one row per position */
+    CF_POS_NONE,       /* nothing: attention sees a set, not a sequence */
+} cf_pos_kind;
+
 /* ---- Encoder-decoder Transformer ---- */
 
 typedef struct {
@@ -75,6 +107,11 @@ typedef struct {
      * and gets no gradient (torch.nn.Embedding's padding_idx = pad_id);
      * true: it is an ordinary learned row (padding_idx None). */
     bool no_padding_idx;
+    /* Research knobs (see above; zero: the paper's model). */
+    cf_norm_kind norm;
+    cf_pos_kind pos;  /* learned: src_pos.weight, tgt_pos.weight [max_len, d_model] ~ N(0, 1) */
+    bool unscaled;    /* attention scores q . k, not q . k / sqrt(d_model / heads) */
+    bool no_residual; /* each sublayer's output replaces its input instead of adding to it */
 } cf_transformer_config;
 
 /* Embeddings. A token enters as its table row (~ N(0, 1/d_model) at
