@@ -212,6 +212,11 @@ bool ag__can_take(const cf_tensor *out, const cf_tensor *t);
  * in row-major order; out->grad is NULL afterwards. */
 void ag__take_grad(cf_tensor *out, cf_tensor *t);
 
+/* relu(x) written over x's own memory, for a caller that owns x: a fresh op
+ * output (a block of its own) that nothing else reads, made by an op whose
+ * backward does not read its output. Falls back to cf_relu otherwise. */
+cf_tensor *ag__relu_in_place(cf_tensor *x);
+
 /* A pointwise op of one input and a scalar k (kept in out->fparam[0]). */
 cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op);
 

@@ -165,7 +165,7 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     if (!valid_config(cfg))
         return NULL;
     const cf_vit_config *c = cfg;
-    cf_vit *m = calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
+    cf_vit *m = cf_calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
     if (!m) {
         cf_error_set(CF_ERR_NOMEM, "cf_vit_new: out of memory");
         return NULL;
@@ -225,7 +225,7 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
     cf_tensor *patches =
         cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B * G * G, C * P * P));
     cf_tensor *w = cf_view(m->patch_w, CF_SHAPE(D, C * P * P));
-    return cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
+    return cf_affine(patches, w, m->patch_b);
 }
 
 /* Multi-head self-attention of x [B*T, D]; *map (if not NULL) receives the

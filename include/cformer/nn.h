@@ -1,5 +1,6 @@
 /* cformer/nn.h: modules with named parameters, optimizers, schedules and
- * checkpoints.
+ * checkpoints. In brief (the whole program, built and run by `make check`:
+ * examples/snippets/nn.c):
  *
  *     cf_module *net = cf_module_new("Net", NULL, NULL);
  *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
@@ -72,6 +73,7 @@ struct cf_module {
     /* Calls fn once per setting of the module (NULL: it has none), for
      * cf_module_save to record and cf_module_load to check. */
     void (*settings)(const cf_module *m, cf_setting_fn fn, void *ud);
+    char *paths[CF_MODULE_MAX_PARAMS]; /* private: full names, the params' labels */
 };
 
 /* Returns a new empty module (a container, or the root of a model) of the
