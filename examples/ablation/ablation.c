@@ -18,6 +18,9 @@
  *   (bilinear) scores.
  *   ViT on Fashion-MNIST (vit_fashion's recipe: patches 7, dim 64, 4
  *   blocks, 4 heads): LayerNorm, BatchNorm, RMSNorm.
+ * --small halves the G2P models' widths (Transformer d_model 64, ff 256,
+ * 2+2 layers; seq2seq emb 64, hidden and attention 128), so that a loaded
+ * or slow machine still takes enough steps in the budget.
  *
  * The G2P runs are examples/common/g2p.c's whole run (length-bucketed
  * batches, AdamW with warm-up and a cosine fitted to the budget, dev
@@ -99,7 +102,7 @@ typedef struct {
     int threads;
     uint64_t seed;
     const char *out, *cmudict, *fashion, *only;
-    bool quick, list;
+    bool quick, small, list;
 } options;
 
 /* What a run measured. */
@@ -216,8 +219,10 @@ static cf_module *g2p_model_new(const setting *s, const options *o, cf_rng *g, g
     *n = (g2p_net){0};
     if (s->fam == TRANSFORMER) {
         cf_transformer_config c = cf_transformer_base(CMUDICT_SRC_VOCAB, CMUDICT_TGT_VOCAB);
-        c.d_model = o->quick ? 32 : 128, c.heads = o->quick ? 2 : 4, c.ff = o->quick ? 64 : 512;
-        c.enc_layers = c.dec_layers = o->quick ? 1 : 3;
+        c.d_model = o->quick ? 32 : o->small ? 64 : 128;
+        c.heads = o->quick ? 2 : 4;
+        c.ff = 4 * c.d_model;
+        c.enc_layers = c.dec_layers = o->quick ? 1 : o->small ? 2 : 3;
         c.max_len = G2P_MAX_OUT + 1;
         c.pad_id = CMUDICT_PAD, c.bos_id = CMUDICT_BOS, c.eos_id = CMUDICT_EOS;
         c.norm = s->norm, c.pos = s->pos, c.pre_norm = s->pre_norm;
@@ -230,9 +235,15 @@ static cf_module *g2p_model_new(const setting *s, const options *o, cf_rng *g, g
     }
     cf_seq2seq_config c = {.src_vocab = CMUDICT_SRC_VOCAB,
                            .tgt_vocab = CMUDICT_TGT_VOCAB,
-                           .emb = o->quick ? 16 : 128,
-                           .hidden = o->quick ? 32 : 256,
-                           .attn = o->quick ? 32 : 256,
+                           .emb = o->quick   ? 16
+                                  : o->small ? 64
+                                             : 128,
+                           .hidden = o->quick   ? 32
+                                     : o->small ? 128
+                                                : 256,
+                           .attn = o->quick   ? 32
+                                   : o->small ? 128
+                                              : 256,
                            .enc_layers = 1,
                            .dropout = 0.1f,
                            .pad_id = CMUDICT_PAD,
@@ -568,8 +579,8 @@ static cf_status write_reports(const options *o, const result *res, double load_
         "# Ablation results\n\nBudget: %g minutes per run (training and scoring)%s, seed %llu, ",
         o->minutes, o->quick ? " (--quick: a few steps, slices of the data)" : "",
         (unsigned long long)o->seed);
-    ex_buf_addf(&md, "threads %d (0: tuned); load average %.2f at the start.\n", o->threads,
-                load_start);
+    ex_buf_addf(&md, "threads %d (0: tuned)%s; load average %.2f at the start.\n", o->threads,
+                o->small ? "; --small G2P models" : "", load_start);
     ex_buf_addf(&md, "G2P: greedy word and phone error rates (%%); ViT: accuracy (%%).\n\n");
     ex_buf_addf(&md,
                 "| setting | model | change | parameters | steps | train s | wall s | load | ");
@@ -577,8 +588,9 @@ static cf_status write_reports(const options *o, const result *res, double load_
     ex_buf_addf(&md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     ex_buf_add(&js, "{", 1);
     json_num(&js, "budget_minutes", o->minutes);
-    ex_buf_addf(&js, "\"quick\": %s, \"seed\": %llu, \"threads\": %d, ",
-                o->quick ? "true" : "false", (unsigned long long)o->seed, o->threads);
+    ex_buf_addf(&js, "\"quick\": %s, \"small\": %s, \"seed\": %llu, \"threads\": %d, ",
+                o->quick ? "true" : "false", o->small ? "true" : "false",
+                (unsigned long long)o->seed, o->threads);
     json_num(&js, "load_average_start", load_start);
     ex_buf_add(&js, "\"settings\": [", 13);
     cf_series series[NSETTINGS];
@@ -656,7 +668,8 @@ static cf_status write_reports(const options *o, const result *res, double load_
     if (!st && ns > 0) {
         char title[160];
         snprintf(title, sizeof title,
-                 "Training loss per setting (label smoothing 0.1), %g min per run", o->minutes);
+                 "Training loss per setting (label smoothing 0.1), %g min per run%s", o->minutes,
+                 o->small ? ", small G2P models" : "");
         cf_plot_opts po = {.title = title,
                            .xlabel = "training step",
                            .ylabel = "cross entropy (window mean)",
@@ -701,8 +714,10 @@ int main(int argc, char **argv)
         {"fashion", EX_STRING, &o.fashion, 0, 0, false, "the Fashion-MNIST folder"},
         {"only", EX_STRING, &o.only, 0, 0, false,
          "run only these settings: names or prefixes, comma-separated"},
+        {"small", EX_BOOL, &o.small, 0, 0, false,
+         "G2P models of half the width (and 2+2 Transformer layers), for slow machines"},
         {"quick", EX_BOOL, &o.quick, 0, 0, false,
-         "every setting for a few steps on slices of the data, small models"},
+         "every setting for a few steps on slices of the data, tiny models"},
         {"list", EX_BOOL, &o.list, 0, 0, false, "list the settings and stop"},
     };
     switch (ex_flags_parse(flags, EX_COUNT(flags), argc, argv)) {
