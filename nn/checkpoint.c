@@ -2,7 +2,8 @@
  *
  * A module checkpoint holds each parameter under its full name, as PyTorch's
  * state_dict does, and in the metadata the state of every generator a
- * module draws from ("<path>.rng": "<seed> <offset>"). An optimizer
+ * module draws from ("<path>.rng": "<seed> <offset>") and every module's
+ * settings ("<path>.config.<key>": "<value>"). An optimizer
  * checkpoint holds "<param>.momentum_buffer" or "<param>.exp_avg" and
  * "<param>.exp_avg_sq", and in the metadata the kind, lr, step count and
  * each parameter's Adam step ("<param>.step"). Loads check everything
@@ -156,6 +157,33 @@ static void add_rng(const char *path, cf_module *m, void *ud)
     meta(ud, key, value);
 }
 
+static void setting_key(char *key, const char *path, const char *name)
+{
+    snprintf(key, KEY_MAX, "%s%sconfig.%s", path, *path ? "." : "", name);
+}
+
+/* A module's settings as they are visited: where they go or come from. */
+typedef struct {
+    const char *path; /* the module's */
+    bundle *b;        /* saving */
+    struct loader *l; /* loading */
+} setting_visit;
+
+static void save_setting(void *ud, const char *key, const char *value, const char *implied)
+{
+    (void)implied;
+    setting_visit *v = ud;
+    char full[KEY_MAX];
+    setting_key(full, v->path, key);
+    meta(v->b, full, value);
+}
+
+static void add_settings(const char *path, cf_module *m, void *ud)
+{
+    if (m->settings)
+        m->settings(m, save_setting, &(setting_visit){.path = path, .b = ud});
+}
+
 static cf_status module_save(cf_module *m, const char *path)
 {
     if (!m || !path) {
@@ -165,6 +193,7 @@ static cf_status module_save(cf_module *m, const char *path)
     bundle b = {0};
     cf_module_visit(m, add_param, &b);
     nn__walk(m, add_rng, &b);
+    nn__walk(m, add_settings, &b);
     return write_bundle(&b, "cf_module_save", path);
 }
 
@@ -180,9 +209,10 @@ static bool parse_u64(const char *s, const char **end, uint64_t *v)
     return errno == 0;
 }
 
-typedef struct {
+typedef struct loader {
     const cf_safetensors *f;
     const char *path;
+    bool ours; /* written by cf_module_save: a missing setting is implied */
     bool strict;
     cf_load_report *report; /* NULL: not wanted */
     cf_status st;
@@ -267,6 +297,30 @@ static void check_rng(const char *path, cf_module *m, void *ud)
     l->rng_src[l->nrng++] = r;
 }
 
+static void check_setting(void *ud, const char *key, const char *value, const char *implied)
+{
+    setting_visit *v = ud;
+    loader *l = v->l;
+    if (l->st != CF_OK)
+        return;
+    char full[KEY_MAX];
+    setting_key(full, v->path, key);
+    const char *saved = cf_safetensors_metadata(l->f, full);
+    if (!saved && l->ours)
+        saved = implied;
+    if (saved && strcmp(saved, value))
+        l->st = fail(CF_ERR_FORMAT,
+                     "%s: the checkpoint's %s is \"%s\" but the model's is \"%s\" (metadata "
+                     "\"%s\")",
+                     l->path, key, saved, value, full);
+}
+
+static void check_settings(const char *path, cf_module *m, void *ud)
+{
+    if (m->settings)
+        m->settings(m, check_setting, &(setting_visit){.path = path, .l = ud});
+}
+
 void cf_load_report_free(cf_load_report *r)
 {
     if (!r)
@@ -297,13 +351,21 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
     int n = cf_module_num_tensors(m), nrng = 0;
     nn__walk(m, count_rng, &nrng);
-    loader l = {.f = f, .path = path, .strict = strict, .report = report};
+    const char *format = cf_safetensors_metadata(f, "format");
+    loader l = {.f = f,
+                .path = path,
+                .ours = format && !strcmp(format, "cformer"),
+                .strict = strict,
+                .report = report};
     l.src = cf_calloc(n + 1, sizeof(cf_tensor *));
     l.dst = cf_calloc(n + 1, sizeof(cf_tensor *));
     l.rng_dst = cf_calloc(nrng + 1, sizeof(cf_rng *));
     l.rng_src = cf_calloc(nrng + 1, sizeof(cf_rng));
     if (!scratch || !l.src || !l.dst || !l.rng_dst || !l.rng_src)
         l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
+    /* Settings first: tensors of another architecture would otherwise be
+     * reported as missing or unexpected names, hiding the reason. */
+    nn__walk(m, check_settings, &l);
     cf_module_visit(m, check_param, &l);
     nn__walk(m, check_rng, &l);
     for (int i = 0; (strict || report) && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
@@ -545,8 +607,7 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
     return cf_module_load_report(m, path, strict, NULL);
 }
 
-cf_status cf_module_load_report(cf_module *m, const char *path, bool strict,
-                                cf_load_report *report)
+cf_status cf_module_load_report(cf_module *m, const char *path, bool strict, cf_load_report *report)
 {
     cf__saved_error saved;
     cf__call_begin(&saved);

@@ -222,6 +222,7 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
         .causal = o->causal && !o->cache,
         .dropout = m->base.training ? m->dropout : 0,
         .rng = &m->rng,
+        .scale = o->scale,
         .weights = o->weights ? &weights : NULL,
     };
     if (cf__error_seq() != seq)

@@ -12,7 +12,8 @@
 #define SWATCH    22   /* length of a legend's line sample */
 
 /* Okabe and Ito's colour-blind-safe palette, without its yellow (too pale on
- * white), cycled over the series. */
+ * white), cycled over the series: the first cycle solid, the second dashed,
+ * the third dotted, and so on again. */
 static const cfv_rgb palette[] = {
     {0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
     {230, 159, 0}, {86, 180, 233}, {0, 0, 0},
@@ -132,9 +133,44 @@ static float py_of(const frame *f, double y)
     return (float)(f->y1 - (y - f->ay->lo) / (f->ay->hi - f->ay->lo) * (f->y1 - f->y0));
 }
 
-static void draw_series(cfv_canvas *c, const frame *f, const cf_series *s, bool log_y, cfv_rgb col)
+/* Series k's look. */
+typedef struct {
+    cfv_rgb col;
+    float on, off; /* dash pattern in pixels; off 0: solid */
+} pen;
+
+static pen pen_of(int k)
 {
-    float prev_x = 0, prev_y = 0;
+    static const float pattern[3][2] = {{1, 0}, {9, 5}, {2.5f, 4}};
+    const float *p = pattern[k / NPALETTE % 3];
+    return (pen){palette[k % NPALETTE], p[0], p[1]};
+}
+
+/* A segment in pen p; *phase carries the position in the dash pattern
+ * from one segment of a curve to the next. */
+static void pen_line(cfv_canvas *c, float x0, float y0, float x1, float y1, pen p, float *phase)
+{
+    if (p.off <= 0) {
+        cfv_line(c, x0, y0, x1, y1, LINE_W, p.col);
+        return;
+    }
+    float len = hypotf(x1 - x0, y1 - y0), period = p.on + p.off, at = 0;
+    while (at < len) {
+        float ph = fmodf(*phase, period);
+        float step = ph < p.on ? p.on - ph : period - ph;
+        float end = at + step < len ? at + step : len;
+        if (ph < p.on && len > 0)
+            cfv_line(c, x0 + (x1 - x0) * at / len, y0 + (y1 - y0) * at / len,
+                     x0 + (x1 - x0) * end / len, y0 + (y1 - y0) * end / len, LINE_W, p.col);
+        *phase += end - at;
+        at = end;
+    }
+}
+
+static void draw_series(cfv_canvas *c, const frame *f, const cf_series *s, bool log_y, pen pn)
+{
+    cfv_rgb col = pn.col;
+    float prev_x = 0, prev_y = 0, phase = 0;
     bool have_prev = false;
     for (int i = 0; i < s->n; i++) {
         double x = plotted(s->x ? s->x[i] : i, false), y = plotted(s->y[i], log_y);
@@ -144,7 +180,7 @@ static void draw_series(cfv_canvas *c, const frame *f, const cf_series *s, bool 
         }
         float px = px_of(f, x), py = py_of(f, y);
         if (have_prev)
-            cfv_line(c, prev_x, prev_y, px, py, LINE_W, col);
+            pen_line(c, prev_x, prev_y, px, py, pn, &phase);
         else {
             /* A point with no drawable neighbour would otherwise vanish. */
             bool next_ok = i + 1 < s->n && !isnan(plotted(s->x ? s->x[i + 1] : i + 1, false)) &&
@@ -204,9 +240,8 @@ static void legend(cfv_canvas *c, const frame *f, const cf_series *s, int nserie
     for (int k = 0; k < nseries; k++) {
         if (!s[k].label)
             continue;
-        float yc = (float)y + CFV_CAP_H / 2.0f;
-        cfv_line(c, (float)best_x + 8, yc, (float)(best_x + 8 + SWATCH), yc, LINE_W,
-                 palette[k % NPALETTE]);
+        float yc = (float)y + CFV_CAP_H / 2.0f, phase = 0;
+        pen_line(c, (float)best_x + 8, yc, (float)(best_x + 8 + SWATCH), yc, pen_of(k), &phase);
         cfv_text(c, best_x + 8 + SWATCH + 6, y, s[k].label, 1, CFV_INK);
         y += CFV_LINE_H;
     }
@@ -306,7 +341,7 @@ cf_status cf_viz_lines(const char *path, const cf_series *s, int nseries, const 
     }
     cfv_clip(&c, f.x0, f.y0, f.x1, f.y1);
     for (int k = 0; k < nseries; k++)
-        draw_series(&c, &f, &s[k], o->log_y, palette[k % NPALETTE]);
+        draw_series(&c, &f, &s[k], o->log_y, pen_of(k));
     cfv_clip(&c, 0, 0, w, h);
     cfv_fill(&c, f.x0 - 1, f.y0, f.x0, f.y1 + 1, CFV_INK);
     cfv_fill(&c, f.x0 - 1, f.y1, f.x1, f.y1 + 1, CFV_INK);

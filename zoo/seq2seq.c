@@ -1,8 +1,10 @@
 /* A GRU encoder-decoder with additive attention (Bahdanau et al. 2015),
- * written with the public API only.
+ * written with the public API only; an LSTM and multiplicative (Luong)
+ * scores as knobs.
  *
  * B = batch, S = source length, T = target steps, E = embedding size,
- * H = GRU hidden size, V = target vocabulary. */
+ * H = recurrent hidden size (each encoder direction), Hd = decoder state
+ * size (H, or 2H with dot scores), V = target vocabulary. */
 #include "cformer/zoo.h"
 #include "tensor/internal.h"
 
@@ -14,14 +16,28 @@
 struct cf_seq2seq {
     cf_module base;
     cf_seq2seq_config cfg;
+    int dec_hidden; /* Hd */
     cf_embedding_mod *src_embed, *tgt_embed;
-    cf_gru *enc_rnn;
+    cf_gru *enc_gru; /* one of the two encoders */
+    cf_lstm *enc_lstm;
     cf_linear *bridge;
-    cf_additive_attention *attention;
-    cf_gru_cell *dec_rnn;
+    cf_additive_attention *additive; /* one of the two attentions */
+    cf_luong_attention *luong;
+    cf_gru_cell *dec_gru; /* one of the two decoder cells */
+    cf_lstm_cell *dec_lstm;
     cf_linear *out;
     cf_dropout_mod *dropout;
 };
+
+static const char *const cell_names[] = {"gru", "lstm"};
+static const char *const score_names[] = {"additive", "dot", "general"};
+
+static void seq2seq_settings(const cf_module *base, cf_setting_fn fn, void *ud)
+{
+    const cf_seq2seq_config *c = &((const cf_seq2seq *)base)->cfg;
+    fn(ud, "cell", cell_names[c->cell], "gru");
+    fn(ud, "attention", score_names[c->score], "additive");
+}
 
 cf_module *cf_seq2seq_module(cf_seq2seq *m) { return m ? &m->base : NULL; }
 
@@ -53,6 +69,11 @@ static bool config_ok(const cf_seq2seq_config *c, char *bad, size_t n)
         snprintf(bad, n, "dropout %g outside [0, 1]", c->dropout);
         return false;
     }
+    if ((unsigned)c->cell > CF_CELL_LSTM || (unsigned)c->score > CF_SCORE_GENERAL) {
+        snprintf(bad, n, "%s %d", (unsigned)c->cell > CF_CELL_LSTM ? "cell" : "score",
+                 (unsigned)c->cell > CF_CELL_LSTM ? (int)c->cell : (int)c->score);
+        return false;
+    }
     return true;
 }
 
@@ -71,21 +92,38 @@ cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g)
         return NULL;
     }
     m->cfg = *c;
-    int H = c->hidden, E = c->emb;
+    m->base.settings = seq2seq_settings;
+    bool lstm = c->cell == CF_CELL_LSTM;
+    int H = c->hidden, E = c->emb, Hd = c->score == CF_SCORE_DOT ? 2 * H : H;
+    m->dec_hidden = Hd;
     cf_module *enc = cf_module_new("Encoder", &m->base, "encoder");
     cf_module *dec = cf_module_new("Decoder", &m->base, "decoder");
+    /* Creation order is the reference's, so the names come out in its
+     * state_dict order. */
     if (enc && dec) {
         m->src_embed = cf_embedding_new(enc, "embedding", c->src_vocab, E, c->pad_id, g);
-        m->enc_rnn = cf_gru_new(enc, "rnn", E, H, c->enc_layers, true, c->dropout, true, g);
-        m->bridge = cf_linear_new(&m->base, "bridge", 2 * H, H, true, g);
+        if (lstm)
+            m->enc_lstm =
+                cf_lstm_new(enc, "rnn", E, H, c->enc_layers, true, true, c->dropout, true, g);
+        else
+            m->enc_gru = cf_gru_new(enc, "rnn", E, H, c->enc_layers, true, c->dropout, true, g);
+        m->bridge = cf_linear_new(&m->base, "bridge", 2 * H, Hd, true, g);
         m->tgt_embed = cf_embedding_new(dec, "embedding", c->tgt_vocab, E, c->pad_id, g);
-        m->attention = cf_additive_attention_new(dec, "attention", H, 2 * H, c->attn, g);
-        m->dec_rnn = cf_gru_cell_new(dec, "rnn", E + 2 * H, H, true, g);
-        m->out = cf_linear_new(dec, "out", H + 2 * H + E, c->tgt_vocab, true, g);
+        if (c->score == CF_SCORE_ADDITIVE)
+            m->additive = cf_additive_attention_new(dec, "attention", Hd, 2 * H, c->attn, g);
+        else
+            m->luong = cf_luong_attention_new(
+                dec, "attention", c->score == CF_SCORE_DOT ? CF_LUONG_DOT : CF_LUONG_GENERAL, Hd,
+                2 * H, g);
+        if (lstm)
+            m->dec_lstm = cf_lstm_cell_new(dec, "rnn", E + 2 * H, Hd, true, g);
+        else
+            m->dec_gru = cf_gru_cell_new(dec, "rnn", E + 2 * H, Hd, true, g);
+        m->out = cf_linear_new(dec, "out", Hd + 2 * H + E, c->tgt_vocab, true, g);
         m->dropout = cf_dropout_new(&m->base, "dropout", c->dropout, g ? g->seed + 3 : 3);
     }
-    if (!m->src_embed || !m->enc_rnn || !m->bridge || !m->tgt_embed || !m->attention ||
-        !m->dec_rnn || !m->out || !m->dropout) {
+    if (!m->src_embed || !(m->enc_gru || m->enc_lstm) || !m->bridge || !m->tgt_embed ||
+        !(m->additive || m->luong) || !(m->dec_gru || m->dec_lstm) || !m->out || !m->dropout) {
         cf_module_free(&m->base);
         return NULL;
     }
@@ -97,7 +135,8 @@ typedef struct {
     cf_tensor *keys;      /* [B, S, 2H] */
     cf_tensor *proj_keys; /* [B, S, A] */
     cf_tensor *mask;      /* bool [B, S], true at padding */
-    cf_tensor *state;     /* initial decoder state [B, H] */
+    cf_tensor *state;     /* initial decoder state [B, Hd] */
+    cf_tensor *cell;      /* LSTM: initial decoder cell [B, Hd] (zeros); GRU: NULL */
 } encoded;
 
 /* Checks that t holds int32 tokens [B, L] with B >= 1 and L >= min_len;
@@ -168,12 +207,28 @@ static cf_tensor *lengths_of(const char *fn, const cf_seq2seq *m, cf_tensor *mas
     return len;
 }
 
-/* Runs the encoder over src, which the caller has checked. The GRU skips
+/* The attention's view of the keys [B, S, 2H], once per source. */
+static cf_tensor *attention_keys(cf_seq2seq *m, cf_tensor *keys)
+{
+    return m->additive ? cf_additive_attention_keys(m->additive, keys)
+                       : cf_luong_attention_keys(m->luong, keys);
+}
+
+/* The context [B, 2H] for the state s [B, Hd]. */
+static cf_tensor *attend(cf_seq2seq *m, const encoded *e, cf_tensor *s, cf_tensor **weights)
+{
+    return m->additive
+               ? cf_additive_attention_forward(m->additive, s, e->keys, e->proj_keys, e->mask,
+                                               weights)
+               : cf_luong_attention_forward(m->luong, s, e->keys, e->proj_keys, e->mask, weights);
+}
+
+/* Runs the encoder over src, which the caller has checked. The RNN skips
  * each row's trailing padding, as over a pack_padded_sequence, so a row's
  * encoding does not depend on how far its batch pads it. */
 static bool encode(const char *fn, cf_seq2seq *m, cf_tensor *src, encoded *e)
 {
-    cf_tensor *h_n = NULL;
+    cf_tensor *h_n = NULL, *c_n = NULL;
     e->mask = pad_mask(m, src);
     if (!e->mask)
         return false;
@@ -181,7 +236,8 @@ static bool encode(const char *fn, cf_seq2seq *m, cf_tensor *src, encoded *e)
     cf_tensor *lengths = lengths_of(fn, m, e->mask);
     if (!lengths)
         return false;
-    e->keys = cf_gru_forward_packed(m->enc_rnn, x, lengths, NULL, &h_n);
+    e->keys = m->enc_lstm ? cf_lstm_forward_packed(m->enc_lstm, x, lengths, NULL, NULL, &h_n, &c_n)
+                          : cf_gru_forward_packed(m->enc_gru, x, lengths, NULL, &h_n);
     /* The last layer's states after each row's last real token: forward,
      * then backward (which ends at position 0). */
     int64_t L = m->cfg.enc_layers;
@@ -189,19 +245,22 @@ static bool encode(const char *fn, cf_seq2seq *m, cf_tensor *src, encoded *e)
     cf_tensor *both = cf_reshape(cf_permute(last, (int[]){1, 0, 2}), /* [B, 2H] */
                                  CF_SHAPE(src->shape[0], 2 * m->cfg.hidden));
     e->state = cf_tanh(cf_linear_forward(m->bridge, both));
-    e->proj_keys = cf_additive_attention_keys(m->attention, e->keys);
-    return e->state && e->proj_keys;
+    e->cell = m->dec_lstm ? cf_zeros(CF_SHAPE(src->shape[0], m->dec_hidden)) : NULL;
+    e->proj_keys = attention_keys(m, e->keys);
+    return e->state && e->proj_keys && (!m->dec_lstm || e->cell);
 }
 
-/* One decoder step from the previous tokens y [B] and state s [B, H]:
- * returns logits [B, V] and the new state. */
-static cf_tensor *step(cf_seq2seq *m, const encoded *e, cf_tensor *y, cf_tensor *s,
-                       cf_tensor **s_new, cf_tensor **weights)
+/* One decoder step from the previous tokens y [B] and state s [B, Hd]
+ * (and LSTM cell c, else NULL): returns logits [B, V] and the new state
+ * (and cell). */
+static cf_tensor *step(cf_seq2seq *m, const encoded *e, cf_tensor *y, cf_tensor *s, cf_tensor *c,
+                       cf_tensor **s_new, cf_tensor **c_new, cf_tensor **weights)
 {
     cf_tensor *emb = cf_dropout_forward(m->dropout, cf_embedding_forward(m->tgt_embed, y));
-    cf_tensor *ctx = cf_additive_attention_forward(m->attention, s, e->keys, e->proj_keys, e->mask,
-                                                   weights); /* [B, 2H] */
-    *s_new = cf_gru_cell_forward(m->dec_rnn, cf_cat(2, (cf_tensor *[]){emb, ctx}, 1), s);
+    cf_tensor *ctx = attend(m, e, s, weights); /* [B, 2H] */
+    cf_tensor *in = cf_cat(2, (cf_tensor *[]){emb, ctx}, 1);
+    *s_new = m->dec_lstm ? cf_lstm_cell_forward(m->dec_lstm, in, s, c, c_new)
+                         : cf_gru_cell_forward(m->dec_gru, in, s);
     return cf_linear_forward(m->out, cf_cat(3, (cf_tensor *[]){*s_new, ctx, emb}, 1));
 }
 
@@ -233,14 +292,14 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
     cf_tensor **ws = cf_arena_alloc(sizeof(cf_tensor *) * T);
     if (!logits || !ws)
         return NULL;
-    cf_tensor *s = e.state, *y = NULL;
+    cf_tensor *s = e.state, *c = e.cell, *y = NULL;
     for (int64_t t = 0; t < T; t++) {
         bool teach =
             t == 0 || teacher_forcing >= 1 ||
             (teacher_forcing > 0 && cf_item(cf_uniform(g, 0, 1, 0, NULL)) < teacher_forcing);
         if (teach || !y)
             y = cf_squeeze(cf_slice(tgt, 1, t, t + 1, 1), 1);
-        logits[t] = step(m, &e, y, s, &s, weights ? &ws[t] : NULL);
+        logits[t] = step(m, &e, y, s, c, &s, &c, weights ? &ws[t] : NULL);
         if (!logits[t])
             return NULL;
         if (teacher_forcing < 1)
@@ -269,13 +328,13 @@ static cf_status seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int3
         done[b] = false;
         prev[b] = m->cfg.bos_id;
     }
-    cf_tensor *s = ok ? e.state : NULL;
+    cf_tensor *s = ok ? e.state : NULL, *c = ok ? e.cell : NULL;
     int64_t live = B;
     int t = 0;
     for (; ok && t < max_len && live > 0; t++) {
         cf_tensor *w = NULL;
         cf_tensor *best = cf_argmax(
-            step(m, &e, cf_from_ints(prev, CF_SHAPE(B)), s, &s, ws ? &w : NULL), -1, false);
+            step(m, &e, cf_from_ints(prev, CF_SHAPE(B)), s, c, &s, &c, ws ? &w : NULL), -1, false);
         cf_tensor *alive = weights ? cf_empty(CF_F32, CF_SHAPE(B, 1)) : NULL;
         if (!best || (weights && !alive)) {
             ok = false;
@@ -313,10 +372,10 @@ static cf_status seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int3
 /* Beam search state for one source sequence. */
 typedef struct {
     cf_seq2seq *m;
-    encoded e;    /* for one source, expanded to the live hypotheses */
-    encoded one;  /* for one source, batch 1 */
-    cf_tensor *s; /* decoder state of the live hypotheses [n, H] */
-    cf_tensor *next;
+    encoded e;        /* for one source, expanded to the live hypotheses */
+    encoded one;      /* for one source, batch 1 */
+    cf_tensor *s, *c; /* decoder state (and LSTM cell) of the live hypotheses [n, Hd] */
+    cf_tensor *next, *next_c;
 } beam_ctx;
 
 static encoded expand(const encoded *one, int n)
@@ -333,7 +392,8 @@ static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
 {
     beam_ctx *c = ud;
     c->e = expand(&c->one, n);
-    cf_tensor *logits = step(c->m, &c->e, cf_from_ints(tokens, CF_SHAPE(n)), c->s, &c->next, NULL);
+    cf_tensor *logits = step(c->m, &c->e, cf_from_ints(tokens, CF_SHAPE(n)), c->s, c->c, &c->next,
+                             &c->next_c, NULL);
     cf_tensor *lp = cf_log_softmax(logits, -1);
     if (!lp)
         return cf_error();
@@ -350,7 +410,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     for (int i = 0; i < n; i++)
         ((int32_t *)idx->data)[i] = from[i];
     c->s = cf_index_select(c->next, 0, idx);
-    return c->s ? CF_OK : cf_error();
+    c->c = c->next_c ? cf_index_select(c->next_c, 0, idx) : NULL;
+    return c->s && (!c->next_c || c->c) ? CF_OK : cf_error();
 }
 
 static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
@@ -378,8 +439,9 @@ static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alp
             break;
         }
         c.s = c.one.state;
+        c.c = c.one.cell;
         cf_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
-                         m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
+                        m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
         st = cf_beam_search(&d, beam, alpha, max_len, out + b * max_len);
     }
     cf_module_train(&m->base, was_training);

@@ -20,7 +20,7 @@ typedef struct {
     cf_module base;
     cf_mha *self_attn, *cross_attn;
     cf_ffn *ffn;
-    cf_layernorm *norm[3];
+    cf_module *norm[3]; /* NULL without normalisation */
     cf_dropout_mod *drop[3];
 } layer;
 
@@ -28,9 +28,10 @@ struct cf_transformer {
     cf_module base;
     cf_transformer_config cfg;
     cf_embedding_mod *src_embed, *tgt_embed; /* one module when shared */
+    cf_pos_embedding *src_pos, *tgt_pos;     /* learned positions only */
     cf_dropout_mod *dropout;                 /* after the positional encoding */
     layer **enc, **dec;
-    cf_layernorm *enc_norm, *dec_norm;
+    cf_module *enc_norm, *dec_norm;
     cf_tensor *gen_weight; /* [V, E]: generator.weight or the target table */
     cf_tensor *gen_bias;   /* [V] */
 };
@@ -109,9 +110,36 @@ static bool invalid(const cf_transformer_config *c, char *msg, size_t n)
     else if (c->share_embeddings && c->src_vocab != c->tgt_vocab)
         snprintf(msg, n, "share_embeddings needs src_vocab %d equal to tgt_vocab %d", c->src_vocab,
                  c->tgt_vocab);
+    else if ((unsigned)c->norm > CF_NORM_NONE)
+        snprintf(msg, n, "norm %d is not a cf_norm_kind", (int)c->norm);
+    else if ((unsigned)c->pos > CF_POS_NONE)
+        snprintf(msg, n, "pos %d is not a cf_pos_kind", (int)c->pos);
     else
         return false;
     return true;
+}
+
+/* The knobs' names, as checkpoints record them. */
+static const char *const norm_names[] = {"layer", "batch", "rms", "none"};
+static const char *const pos_names[] = {"sinusoidal", "sinusoidal", "learned", "none"};
+
+/* A norm of the configured kind over d_model features; NULL without one
+ * (*ok stays true) or on error (*ok false). */
+static cf_module *norm_new(cf_module *parent, const char *name, const cf_transformer_config *c,
+                           bool *ok)
+{
+    int E = c->d_model;
+    cf_module *m = NULL;
+    switch (c->norm) {
+    case CF_NORM_LAYER: m = (cf_module *)cf_layernorm_new(parent, name, E, c->eps, true); break;
+    case CF_NORM_BATCH:
+        m = (cf_module *)cf_batchnorm1d_new(parent, name, E, c->eps, 0.1f, true, true);
+        break;
+    case CF_NORM_RMS: m = (cf_module *)cf_rmsnorm_new(parent, name, E, c->eps, true); break;
+    case CF_NORM_NONE: return NULL;
+    }
+    *ok = *ok && m;
+    return m;
 }
 
 /* A distinct dropout stream for every Dropout module of the model. */
@@ -138,17 +166,18 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
     if (decoder)
         l->cross_attn = cf_mha_new(&l->base, "multihead_attn", E, c->heads, c->dropout, true, g);
     l->ffn = cf_ffn_new(&l->base, "", E, c->ff, c->dropout, c->act, g);
+    bool ok = true;
     for (int k = 0; k < nsub; k++) {
         snprintf(name, sizeof name, "norm%d", k + 1);
-        l->norm[k] = cf_layernorm_new(&l->base, name, E, c->eps, true);
+        l->norm[k] = norm_new(&l->base, name, c, &ok);
     }
     for (int k = 0; k < nsub; k++) {
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn && ok;
     for (int k = 0; k < nsub; k++)
-        made = made && l->norm[k] && l->drop[k];
+        made = made && l->drop[k];
     if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
@@ -179,6 +208,16 @@ static cf_embedding_mod *table_new(cf_module *parent, const char *name, int voca
         memset((float *)e->weight->data + (size_t)padding_idx * c->d_model, 0,
                sizeof(float) * c->d_model);
     return e;
+}
+
+static void transformer_settings(const cf_module *base, cf_setting_fn fn, void *ud)
+{
+    const cf_transformer_config *c = &((const cf_transformer *)base)->cfg;
+    fn(ud, "norm", norm_names[c->norm], "layer");
+    fn(ud, "norm_position", c->pre_norm ? "pre" : "post", "post");
+    fn(ud, "positions", pos_names[c->pos], "sinusoidal");
+    fn(ud, "attention_scale", c->unscaled ? "1" : "1/sqrt(d_k)", "1/sqrt(d_k)");
+    fn(ud, "residual", c->no_residual ? "off" : "on", "on");
 }
 
 static void transformer_destroy(cf_module *base)
@@ -226,6 +265,7 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
         return NULL;
     }
     m->base.destroy = transformer_destroy;
+    m->base.settings = transformer_settings;
     m->cfg = *c;
     m->enc = cf_calloc(c->enc_layers, sizeof *m->enc);
     m->dec = cf_calloc(c->dec_layers, sizeof *m->dec);
@@ -239,6 +279,11 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
                                            : table_new(&m->base, "tgt_embed", c->tgt_vocab, c, g);
         ok = m->src_embed && m->tgt_embed;
     }
+    if (ok && c->pos == CF_POS_LEARNED) {
+        m->src_pos = cf_pos_embedding_new(&m->base, "src_pos", c->max_len, c->d_model, g);
+        m->tgt_pos = cf_pos_embedding_new(&m->base, "tgt_pos", c->max_len, c->d_model, g);
+        ok = m->src_pos && m->tgt_pos;
+    }
     const char *part_names[2] = {"encoder", "decoder"};
     for (int p = 0; ok && p < 2; p++) {
         bool decoder = p == 1;
@@ -250,10 +295,8 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
         for (int i = 0; layers && i < n; i++)
             if (!(ls[i] = layer_new(layers, i, decoder, c, g, &seed)))
                 layers = NULL;
-        cf_layernorm *norm =
-            layers ? cf_layernorm_new(part, "norm", c->d_model, c->eps, true) : NULL;
-        *(decoder ? &m->dec_norm : &m->enc_norm) = norm;
-        ok = norm != NULL;
+        ok = layers != NULL;
+        *(decoder ? &m->dec_norm : &m->enc_norm) = ok ? norm_new(part, "norm", c, &ok) : NULL;
     }
     ok = ok && generator_new(m, g);
     if (ok)
@@ -283,16 +326,23 @@ static bool check_tokens(const cf_transformer *m, const char *fn, const char *wh
     return false;
 }
 
-/* Embeddings of tokens [B, n] at positions start.. : [B, n, E]. */
-static cf_tensor *embed(cf_transformer *m, cf_embedding_mod *table, cf_tensor *tokens,
-                        int64_t start)
+/* Embeddings of tokens [B, n] at positions start.. : [B, n, E]; pos is the
+ * table of learned positions (NULL otherwise). */
+static cf_tensor *embed(cf_transformer *m, cf_embedding_mod *table, cf_pos_embedding *pos,
+                        cf_tensor *tokens, int64_t start)
 {
     if (!tokens)
         return NULL;
     int E = m->cfg.d_model;
+    int64_t n = tokens->shape[1];
     cf_tensor *x = cf_mul_scalar(cf_embedding_forward(table, tokens), sqrtf((float)E));
-    return cf_dropout_forward(m->dropout,
-                              cf_add(x, cf_sinusoidal_encoding(start, tokens->shape[1], E)));
+    switch (m->cfg.pos) {
+    case CF_POS_DEFAULT:
+    case CF_POS_SINUSOIDAL: x = cf_add(x, cf_sinusoidal_encoding(start, n, E)); break;
+    case CF_POS_LEARNED: x = cf_add(x, cf_pos_embedding_forward(pos, start, n)); break;
+    case CF_POS_NONE: break;
+    }
+    return cf_dropout_forward(m->dropout, x);
 }
 
 /* bool [B, n], true at padding. */
@@ -301,19 +351,91 @@ static cf_tensor *padding(const cf_transformer *m, cf_tensor *tokens)
     return cf_eq(tokens, cf_from_ints(&(int32_t){m->cfg.pad_id}, 0, NULL));
 }
 
-/* The input of sublayer k: post-norm feeds x itself, pre-norm norm_k(x). */
-static cf_tensor *sub_in(const cf_transformer *m, layer *l, int k, cf_tensor *x)
+/* Which of the B * n token rows of a batch are real, for BatchNorm's
+ * statistics in training: real (int32 [R]) lists them, back (int32
+ * [B * n]) gives each row's place in that list, R for padding. Both NULL
+ * when every row counts. */
+typedef struct {
+    cf_tensor *real, *back;
+} token_rows;
+
+/* The token rows of tokens [B, n] for the norms of m: only BatchNorm in
+ * training mode with padding in the batch needs them. False on error. */
+static bool rows_of(const cf_transformer *m, cf_tensor *tokens, token_rows *r)
 {
-    return m->cfg.pre_norm ? cf_layernorm_forward(l->norm[k], x) : x;
+    *r = (token_rows){0};
+    if (m->cfg.norm != CF_NORM_BATCH || !m->base.training)
+        return true;
+    cf_tensor *c = cf_contiguous(tokens);
+    if (!c)
+        return false;
+    int64_t N = cf_numel(c), R = 0;
+    const int32_t *t = c->data;
+    for (int64_t i = 0; i < N; i++)
+        R += t[i] != m->cfg.pad_id;
+    if (R == N)
+        return true;
+    r->real = cf_empty(CF_I32, CF_SHAPE(R));
+    r->back = cf_empty(CF_I32, CF_SHAPE(N));
+    if (!r->real || !r->back)
+        return false;
+    int32_t *real = r->real->data, *back = r->back->data, k = 0;
+    for (int64_t i = 0; i < N; i++) {
+        back[i] = t[i] != m->cfg.pad_id ? k : (int32_t)R;
+        if (t[i] != m->cfg.pad_id)
+            real[k++] = (int32_t)i;
+    }
+    return true;
+}
+
+/* norm (of the configured kind; NULL: none) over x [B, n, E]. BatchNorm
+ * normalises the rows [B * n, E], in training over the real tokens only:
+ * they are gathered, normalised, and put back, padding rows getting
+ * zeros. */
+static cf_tensor *norm_fwd(const cf_transformer *m, cf_module *norm, cf_tensor *x,
+                           const token_rows *r)
+{
+    if (!x)
+        return NULL;
+    switch (m->cfg.norm) {
+    case CF_NORM_LAYER: return cf_layernorm_forward((cf_layernorm *)norm, x);
+    case CF_NORM_RMS: return cf_rmsnorm_forward((cf_rmsnorm *)norm, x);
+    case CF_NORM_NONE: return x;
+    case CF_NORM_BATCH: break;
+    }
+    cf_batchnorm1d *bn = (cf_batchnorm1d *)norm;
+    cf_tensor *rows = cf_reshape(x, CF_SHAPE(-1, x->shape[2])); /* [B*n, E] */
+    cf_tensor *y;
+    if (r && r->real) {
+        y = cf_batchnorm1d_forward(bn, cf_index_select(rows, 0, r->real)); /* [R, E] */
+        cf_tensor *zero = cf_zeros(CF_SHAPE(1, x->shape[2]));
+        y = cf_index_select(cf_cat(2, (cf_tensor *[]){y, zero}, 0), 0, r->back);
+    } else {
+        y = cf_batchnorm1d_forward(bn, rows);
+    }
+    return cf_reshape(y, x->ndim, x->shape);
+}
+
+/* The input of sublayer k: post-norm feeds x itself, pre-norm norm_k(x). */
+static cf_tensor *sub_in(const cf_transformer *m, layer *l, int k, cf_tensor *x,
+                         const token_rows *r)
+{
+    return m->cfg.pre_norm ? norm_fwd(m, l->norm[k], x, r) : x;
 }
 
 /* The residual around sublayer k with output y: post-norm normalises the
- * sum, pre-norm leaves it (its norm came first). */
-static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x, cf_tensor *y)
+ * sum, pre-norm leaves it (its norm came first). Without residuals y
+ * replaces x. */
+static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x, cf_tensor *y,
+                          const token_rows *r)
 {
-    cf_tensor *sum = cf_residual_forward(l->drop[k], x, y);
-    return m->cfg.pre_norm ? sum : cf_layernorm_forward(l->norm[k], sum);
+    cf_tensor *sum = m->cfg.no_residual ? cf_dropout_forward(l->drop[k], y)
+                                        : cf_residual_forward(l->drop[k], x, y);
+    return m->cfg.pre_norm ? sum : norm_fwd(m, l->norm[k], sum, r);
 }
+
+/* The scale of the attention scores (cf_mha_opts.scale). */
+static float attn_scale(const cf_transformer *m) { return m->cfg.unscaled ? 1.0f : 0.0f; }
 
 /* The feed-forward block over the rows [B * n, E] of x [B, n, E]: as 2-D
  * products, each weight gradient is one matrix product over all B * n rows
@@ -331,19 +453,23 @@ cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transform
     if (!cf__nonnull("cf_transformer_encode", m, "model") ||
         !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
+    token_rows r;
+    if (!rows_of(m, src, &r))
+        return NULL;
     cf_tensor *pad = padding(m, src);
-    cf_tensor *x = embed(m, m->src_embed, src, 0);
+    cf_tensor *x = embed(m, m->src_embed, m->src_pos, src, 0);
     for (int i = 0; i < m->cfg.enc_layers; i++) {
         layer *l = m->enc[i];
         cf_mha_opts o = {
             .key_padding_mask = pad,
             .weights = maps && maps->enc_self ? &maps->enc_self[i] : NULL,
+            .scale = attn_scale(m),
         };
-        cf_tensor *h = sub_in(m, l, 0, x);
-        x = sub_out(m, l, 0, x, cf_mha_forward(l->self_attn, h, h, h, &o));
-        x = sub_out(m, l, 1, x, ffn_rows(l, sub_in(m, l, 1, x)));
+        cf_tensor *h = sub_in(m, l, 0, x, &r);
+        x = sub_out(m, l, 0, x, cf_mha_forward(l->self_attn, h, h, h, &o), &r);
+        x = sub_out(m, l, 1, x, ffn_rows(l, sub_in(m, l, 1, x, &r)), &r);
     }
-    return cf_layernorm_forward(m->enc_norm, x);
+    return norm_fwd(m, m->enc_norm, x, &r);
 }
 
 /* Cross-attention over keys and values projected once per source, for
@@ -351,13 +477,13 @@ cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transform
  * (true at real keys). The same computation as cf_mha_forward without a
  * cache. */
 static cf_tensor *cross_cached(cf_mha *a, cf_tensor *query, cf_tensor *k, cf_tensor *v,
-                               cf_tensor *allow)
+                               cf_tensor *allow, float scale)
 {
     int64_t E = a->embed_dim, H = a->num_heads, B = query->shape[0], L = query->shape[1];
     cf_tensor *q = cf_affine(query, cf_slice(a->in_proj_weight, 0, 0, E, 1),
                              a->in_proj_bias ? cf_slice(a->in_proj_bias, 0, 0, E, 1) : NULL);
     q = cf_permute(cf_view(q, CF_SHAPE(B, L, H, E / H)), (int[]){0, 2, 1, 3});
-    cf_tensor *o = cf_attention(q, k, v, &(cf_attention_opts){.mask = allow});
+    cf_tensor *o = cf_attention(q, k, v, &(cf_attention_opts){.mask = allow, .scale = scale});
     o = cf_reshape(cf_permute(o, (int[]){0, 2, 1, 3}), CF_SHAPE(B, L, E));
     return cf_linear_forward(a->out_proj, o);
 }
@@ -372,24 +498,30 @@ typedef struct {
     cf_kv_cache *cache; /* decoding: this layer's self-attention cache */
     cf_tensor *k, *v;   /* decoding: cross keys and values [B, H, S, Dh] */
     cf_tensor *allow;   /* decoding: bool [B, 1, 1, S] */
+    token_rows rows;    /* of tgt, for BatchNorm */
 } dec_in;
 
 static cf_tensor *dec_layer(const cf_transformer *m, layer *l, cf_tensor *x, const dec_in *d)
 {
-    cf_mha_opts so = {
-        .key_padding_mask = d->tgt_pad, .causal = true, .cache = d->cache, .weights = d->self_map};
-    cf_tensor *h = sub_in(m, l, 0, x);
-    x = sub_out(m, l, 0, x, cf_mha_forward(l->self_attn, h, h, h, &so));
-    h = sub_in(m, l, 1, x);
+    const token_rows *r = &d->rows;
+    cf_mha_opts so = {.key_padding_mask = d->tgt_pad,
+                      .causal = true,
+                      .cache = d->cache,
+                      .weights = d->self_map,
+                      .scale = attn_scale(m)};
+    cf_tensor *h = sub_in(m, l, 0, x, r);
+    x = sub_out(m, l, 0, x, cf_mha_forward(l->self_attn, h, h, h, &so), r);
+    h = sub_in(m, l, 1, x, r);
     cf_tensor *c;
     if (d->k) {
-        c = cross_cached(l->cross_attn, h, d->k, d->v, d->allow);
+        c = cross_cached(l->cross_attn, h, d->k, d->v, d->allow, attn_scale(m));
     } else {
-        cf_mha_opts co = {.key_padding_mask = d->mem_pad, .weights = d->cross_map};
+        cf_mha_opts co = {
+            .key_padding_mask = d->mem_pad, .weights = d->cross_map, .scale = attn_scale(m)};
         c = cf_mha_forward(l->cross_attn, h, d->memory, d->memory, &co);
     }
-    x = sub_out(m, l, 1, x, c);
-    return sub_out(m, l, 2, x, ffn_rows(l, sub_in(m, l, 2, x)));
+    x = sub_out(m, l, 1, x, c, r);
+    return sub_out(m, l, 2, x, ffn_rows(l, sub_in(m, l, 2, x, r)), r);
 }
 
 cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *memory,
@@ -416,13 +548,15 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
         return NULL;
     dec_in d = {
         .memory = memory, .mem_pad = src ? padding(m, src) : NULL, .tgt_pad = padding(m, tgt)};
-    cf_tensor *x = embed(m, m->tgt_embed, tgt, 0);
+    if (!rows_of(m, tgt, &d.rows))
+        return NULL;
+    cf_tensor *x = embed(m, m->tgt_embed, m->tgt_pos, tgt, 0);
     for (int i = 0; i < m->cfg.dec_layers; i++) {
         d.self_map = maps && maps->dec_self ? &maps->dec_self[i] : NULL;
         d.cross_map = maps && maps->cross ? &maps->cross[i] : NULL;
         x = dec_layer(m, m->dec[i], x, &d);
     }
-    return cf_layernorm_forward(m->dec_norm, x);
+    return norm_fwd(m, m->dec_norm, x, &d.rows);
 }
 
 /* Logits [B, T, V] of y [B, T, E], over rows as ffn_rows does. */
@@ -544,13 +678,14 @@ static cf_tensor *gen_step(gen *g)
     cf_transformer *m = g->m;
     cf_arena_reset(g->step);
     cf_arena_use(g->step);
-    cf_tensor *x = embed(m, m->tgt_embed, cf_from_ints(g->tokens, CF_SHAPE(g->rows, 1)), g->pos);
+    cf_tensor *x =
+        embed(m, m->tgt_embed, m->tgt_pos, cf_from_ints(g->tokens, CF_SHAPE(g->rows, 1)), g->pos);
     for (int i = 0; x && i < m->cfg.dec_layers; i++) {
         dec_in d = {.cache = g->cache[i], .k = g->k[i], .v = g->v[i], .allow = g->allow};
         x = dec_layer(m, m->dec[i], x, &d);
     }
     g->pos++;
-    cf_tensor *logits = generate(m, cf_layernorm_forward(m->dec_norm, x));
+    cf_tensor *logits = generate(m, norm_fwd(m, m->dec_norm, x, NULL));
     return cf_reshape(logits, CF_SHAPE(g->rows, m->cfg.tgt_vocab));
 }
 
@@ -673,8 +808,7 @@ static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, f
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        cf_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
-                         c->bos_id, c->eos_id,    c->pad_id};
+        cf_decoder d = {beam_step, beam_reorder, &g, c->tgt_vocab, c->bos_id, c->eos_id, c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
                 cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)

@@ -18,9 +18,11 @@
 
 /* One pre-norm encoder block:
  *   x = x + proj_drop(proj(attn(norm1(x))))
- *   x = x + drop2(fc2(gelu(fc1(norm2(x))))) */
+ *   x = x + drop2(fc2(gelu(fc1(norm2(x)))))
+ * (post_norm: x = norm1(x + proj_drop(...)), x = norm2(x + drop2(...))).
+ * The norms are of the configured kind, NULL for none. */
 typedef struct {
-    cf_layernorm *norm1, *norm2;
+    cf_module *norm1, *norm2;
     cf_linear *qkv, *proj, *fc1, *fc2;
     cf_dropout_mod *proj_drop, *drop2;
 } vit_block;
@@ -31,9 +33,9 @@ struct cf_vit {
     int patches;                  /* N */
     cf_tensor *patch_w, *patch_b; /* [D, C, P, P], [D] */
     cf_tensor *cls_token;         /* [1, 1, D] */
-    cf_tensor *pos_embed;         /* [1, T, D] */
+    cf_tensor *pos_embed;         /* [1, T, D]; learned positions only */
     cf_dropout_mod *pos_drop;
-    cf_layernorm *norm;
+    cf_module *norm;
     cf_linear *head;
     vit_block blocks[]; /* depth */
 };
@@ -78,9 +80,59 @@ static bool valid_config(const cf_vit_config *c)
                  c->dim);
     else if (!(c->dropout >= 0 && c->dropout <= 1))
         snprintf(why, sizeof why, "dropout %g is outside [0, 1]", c->dropout);
+    else if ((unsigned)c->norm > CF_NORM_NONE)
+        snprintf(why, sizeof why, "norm %d is not a cf_norm_kind", (int)c->norm);
+    else if ((unsigned)c->pos > CF_POS_NONE)
+        snprintf(why, sizeof why, "pos %d is not a cf_pos_kind", (int)c->pos);
+    else if (c->pos == CF_POS_SINUSOIDAL && c->dim % 2)
+        snprintf(why, sizeof why, "dim %d must be even for 2-D sinusoidal positions", c->dim);
     if (*why)
         cf_error_set(CF_ERR_ARG, "cf_vit_new: %s", why);
     return !*why;
+}
+
+/* A norm of the configured kind over dim features; NULL without one (*ok
+ * stays true) or on error (*ok false). */
+static cf_module *norm_new(cf_module *parent, const char *name, const cf_vit_config *c, bool *ok)
+{
+    const float eps = 1e-6f;
+    cf_module *m = NULL;
+    switch (c->norm) {
+    case CF_NORM_LAYER: m = (cf_module *)cf_layernorm_new(parent, name, c->dim, eps, true); break;
+    case CF_NORM_BATCH:
+        m = (cf_module *)cf_batchnorm1d_new(parent, name, c->dim, eps, 0.1f, true, true);
+        break;
+    case CF_NORM_RMS: m = (cf_module *)cf_rmsnorm_new(parent, name, c->dim, eps, true); break;
+    case CF_NORM_NONE: return NULL;
+    }
+    *ok = *ok && m;
+    return m;
+}
+
+/* norm (of kind k; NULL: none) over the token rows x [B*T, D]: BatchNorm's
+ * statistics are over all tokens of the batch. */
+static cf_tensor *norm_fwd(cf_norm_kind k, cf_module *norm, cf_tensor *x)
+{
+    switch (k) {
+    case CF_NORM_LAYER: return cf_layernorm_forward((cf_layernorm *)norm, x);
+    case CF_NORM_BATCH: return cf_batchnorm1d_forward((cf_batchnorm1d *)norm, x);
+    case CF_NORM_RMS: return cf_rmsnorm_forward((cf_rmsnorm *)norm, x);
+    case CF_NORM_NONE: break;
+    }
+    return x;
+}
+
+static const char *const norm_names[] = {"layer", "batch", "rms", "none"};
+static const char *const pos_names[] = {"learned", "sinusoidal", "learned", "none"};
+
+static void vit_settings(const cf_module *base, cf_setting_fn fn, void *ud)
+{
+    const cf_vit_config *c = &((const cf_vit *)base)->cfg;
+    fn(ud, "norm", norm_names[c->norm], "layer");
+    fn(ud, "norm_position", c->post_norm ? "post" : "pre", "pre");
+    fn(ud, "positions", pos_names[c->pos], "learned");
+    fn(ud, "attention_scale", c->unscaled ? "1" : "1/sqrt(d_k)", "1/sqrt(d_k)");
+    fn(ud, "residual", c->no_residual ? "off" : "on", "on");
 }
 
 static bool block_new(cf_module *blocks, int i, const cf_vit_config *c, int hidden, uint64_t seed,
@@ -96,16 +148,16 @@ static bool block_new(cf_module *blocks, int i, const cf_vit_config *c, int hidd
     if (!attn || !mlp)
         return false;
     int D = c->dim;
-    b->norm1 = cf_layernorm_new(blk, "norm1", D, 1e-6f, true);
+    bool ok = true;
+    b->norm1 = norm_new(blk, "norm1", c, &ok);
     b->qkv = vit_linear(attn, "qkv", D, 3 * D, g);
     b->proj = vit_linear(attn, "proj", D, D, g);
     b->proj_drop = cf_dropout_new(attn, "proj_drop", c->dropout, seed);
-    b->norm2 = cf_layernorm_new(blk, "norm2", D, 1e-6f, true);
+    b->norm2 = norm_new(blk, "norm2", c, &ok);
     b->fc1 = vit_linear(mlp, "fc1", D, hidden, g);
     b->fc2 = vit_linear(mlp, "fc2", hidden, D, g);
     b->drop2 = cf_dropout_new(mlp, "drop2", c->dropout, seed + 1);
-    return b->norm1 && b->qkv && b->proj && b->proj_drop && b->norm2 && b->fc1 && b->fc2 &&
-           b->drop2;
+    return ok && b->qkv && b->proj && b->proj_drop && b->fc1 && b->fc2 && b->drop2;
 }
 
 cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
@@ -119,6 +171,7 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
         return NULL;
     }
     cf_module_init(&m->base, "VisionTransformer", NULL, ""); /* a root named "" cannot fail */
+    m->base.settings = vit_settings;
     m->cfg = *c;
     int64_t side = c->image_size / c->patch_size, D = c->dim, P = c->patch_size;
     m->patches = (int)(side * side);
@@ -127,7 +180,9 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     uint64_t seed = g ? g->seed ^ (g->offset * 0x9E3779B97F4A7C15ull) : 0x766974u;
 
     m->cls_token = cf_module_param(&m->base, "cls_token", CF_SHAPE(1, 1, D));
-    m->pos_embed = cf_module_param(&m->base, "pos_embed", CF_SHAPE(1, m->patches + 1, D));
+    bool learned = c->pos == CF_POS_DEFAULT || c->pos == CF_POS_LEARNED;
+    if (learned)
+        m->pos_embed = cf_module_param(&m->base, "pos_embed", CF_SHAPE(1, m->patches + 1, D));
     cf_module *pe = cf_module_new("PatchEmbed", &m->base, "patch_embed");
     cf_module *proj = pe ? cf_module_new("Conv2d", pe, "proj") : NULL;
     if (proj) {
@@ -136,14 +191,15 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     }
     m->pos_drop = cf_dropout_new(&m->base, "pos_drop", c->dropout, seed);
     cf_module *blocks = cf_module_new("Sequential", &m->base, "blocks");
-    bool ok = m->cls_token && m->pos_embed && m->patch_w && m->patch_b && m->pos_drop && blocks;
+    bool ok = m->cls_token && (m->pos_embed || !learned) && m->patch_w && m->patch_b &&
+              m->pos_drop && blocks;
     for (int i = 0; ok && i < c->depth; i++)
         ok = block_new(blocks, i, c, hidden, seed + 1 + 2 * (uint64_t)i, &m->blocks[i], g);
     if (ok) {
-        m->norm = cf_layernorm_new(&m->base, "norm", c->dim, 1e-6f, true);
-        m->head = vit_linear(&m->base, "head", c->dim, c->classes, g);
+        m->norm = norm_new(&m->base, "norm", c, &ok);
+        m->head = ok ? vit_linear(&m->base, "head", c->dim, c->classes, g) : NULL;
     }
-    if (!ok || !m->norm || !m->head) {
+    if (!ok || !m->head) {
         cf_module_free(&m->base);
         return NULL;
     }
@@ -151,7 +207,8 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     float fan_in = (float)(c->channels * P * P);
     cf_init_kaiming_uniform(m->patch_w, sqrtf(5.0f), g);
     cf_fill_uniform(g, m->patch_b, -1 / sqrtf(fan_in), 1 / sqrtf(fan_in));
-    init_normal(m->pos_embed, g);
+    if (learned)
+        init_normal(m->pos_embed, g);
     init_normal(m->cls_token, g);
     return m;
 }
@@ -183,10 +240,22 @@ static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, int64_t B, cf
     cf_tensor *qkv3[3];
     for (int i = 0; i < 3; i++)
         qkv3[i] = cf_squeeze(cf_slice(heads, 0, i, i + 1, 1), 0);
-    cf_attention_opts o = {.weights = map};
+    cf_attention_opts o = {.weights = map, .scale = m->cfg.unscaled ? 1.0f : 0.0f};
     cf_tensor *a = cf_attention(qkv3[0], qkv3[1], qkv3[2], &o); /* [B, H, T, Dh] */
     cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B * T, D));
     return cf_linear_forward(b->proj, y);
+}
+
+/* The fixed 2-D encoding [T, D]: the CLS token's row zero, then the
+ * patches in raster order, [rows ; columns] of the grid position. */
+static cf_tensor *sinusoid_2d(const cf_vit *m)
+{
+    int64_t G = m->cfg.image_size / m->cfg.patch_size, D = m->cfg.dim;
+    cf_tensor *axis = cf_sinusoidal_encoding(0, G, (int)(D / 2)); /* [G, D/2] */
+    cf_tensor *r = cf_expand(cf_view(axis, CF_SHAPE(G, 1, D / 2)), CF_SHAPE(G, G, D / 2));
+    cf_tensor *c = cf_expand(cf_view(axis, CF_SHAPE(1, G, D / 2)), CF_SHAPE(G, G, D / 2));
+    cf_tensor *grid = cf_reshape(cf_cat(2, (cf_tensor *[]){r, c}, 2), CF_SHAPE(G * G, D));
+    return cf_cat(2, (cf_tensor *[]){cf_zeros(CF_SHAPE(1, D)), grid}, 0);
 }
 
 static cf_tensor *mlp(vit_block *b, cf_tensor *x)
@@ -215,24 +284,37 @@ cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
     int64_t B = images->shape[0], N = m->patches, T = N + 1, D = c->dim;
     cf_tensor *tokens = cf_view(patch_embed(m, images), CF_SHAPE(B, N, D));
     cf_tensor *cls = cf_expand(m->cls_token, CF_SHAPE(B, 1, D));
-    cf_tensor *x = cf_add(cf_cat(2, (cf_tensor *[]){cls, tokens}, 1), m->pos_embed); /* [B, T, D] */
+    cf_tensor *x = cf_cat(2, (cf_tensor *[]){cls, tokens}, 1); /* [B, T, D] */
+    if (m->pos_embed)
+        x = cf_add(x, m->pos_embed);
+    else if (c->pos == CF_POS_SINUSOIDAL)
+        x = cf_add(x, sinusoid_2d(m));
     /* The blocks see the tokens as one [B*T, D] matrix, so each weight
      * gradient is one product over all tokens (a batched input would make
      * cf_matmul's backward add up B small products one after another). */
     x = cf_view(cf_dropout_forward(m->pos_drop, x), CF_SHAPE(B * T, D));
     for (int i = 0; i < c->depth; i++) {
         vit_block *b = &m->blocks[i];
-        /* The residuals write over the sublayers' outputs (and apply
-         * their dropout), which nothing else reads. */
-        x = cf_residual_forward(
-            b->proj_drop, x,
-            attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
-        x = cf_residual_forward(b->drop2, x, mlp(b, cf_layernorm_forward(b->norm2, x)));
+        /* With residuals, the residual op writes over the sublayer's
+         * output (and applies its dropout), which nothing else reads. */
+        bool pre = !c->post_norm, res = !c->no_residual;
+        cf_tensor *y =
+            attention(m, b, pre ? norm_fwd(c->norm, b->norm1, x) : x, B, maps ? &maps[i] : NULL);
+        x = res ? cf_residual_forward(b->proj_drop, x, y) : cf_dropout_forward(b->proj_drop, y);
+        x = pre ? x : norm_fwd(c->norm, b->norm1, x);
+        y = mlp(b, pre ? norm_fwd(c->norm, b->norm2, x) : x);
+        x = res ? cf_residual_forward(b->drop2, x, y) : cf_dropout_forward(b->drop2, y);
+        x = pre ? x : norm_fwd(c->norm, b->norm2, x);
     }
-    /* The norm acts on each token alone: normalising the CLS token only
-     * gives timm's head(norm(x)[:, 0]). */
+    /* LayerNorm and RMSNorm act on each token alone: normalising the CLS
+     * token only gives timm's head(norm(x)[:, 0]). BatchNorm's statistics
+     * would change, so it sees every token. */
+    if (c->norm == CF_NORM_BATCH)
+        x = norm_fwd(c->norm, m->norm, x);
     cf_tensor *cls_out = cf_slice(cf_view(x, CF_SHAPE(B, T * D)), 1, 0, D, 1); /* [B, D] */
-    return cf_linear_forward(m->head, cf_layernorm_forward(m->norm, cls_out));
+    if (c->norm != CF_NORM_BATCH)
+        cls_out = norm_fwd(c->norm, m->norm, cls_out);
+    return cf_linear_forward(m->head, cls_out);
 }
 
 cf_tensor *cf_vit_rollout(const cf_vit *m, cf_tensor *const *maps)

@@ -589,12 +589,14 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
             /* The final decoding: greedy and beam over the test split, at
              * the pace of greedy on dev and of beam on a few dev words. */
             g2p_score probe;
-            double tb = ex_now();
-            if (evaluate(&r.d, m, o, CMUDICT_DEV, BEAM_PROBE, o->beam, r.arena, &probe))
-                return fail(m, "beam evaluation");
-            double beam_word =
-                agreed(ex_now() - tb) /
-                (double)(BEAM_PROBE < r.d.n[CMUDICT_DEV] ? BEAM_PROBE : r.d.n[CMUDICT_DEV]);
+            double tb = ex_now(), beam_word = 0;
+            if (o->beam > 1) {
+                if (evaluate(&r.d, m, o, CMUDICT_DEV, BEAM_PROBE, o->beam, r.arena, &probe))
+                    return fail(m, "beam evaluation");
+                beam_word =
+                    agreed(ex_now() - tb) /
+                    (double)(BEAM_PROBE < r.d.n[CMUDICT_DEV] ? BEAM_PROBE : r.d.n[CMUDICT_DEV]);
+            }
             r.final_est = (double)r.d.n[CMUDICT_TEST] *
                           (r.eval_secs / (double)r.d.n[CMUDICT_DEV] + beam_word);
         }
@@ -642,7 +644,8 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
         evaluate(&r.d, m, o, CMUDICT_TEST, 0, 1, r.arena, &test_g))
         return fail(m, "evaluation");
     double tg = ex_now() - t;
-    if (evaluate(&r.d, m, o, CMUDICT_TEST, 0, o->beam, r.arena, &test_b))
+    test_b = test_g;
+    if (o->beam > 1 && evaluate(&r.d, m, o, CMUDICT_TEST, 0, o->beam, r.arena, &test_b))
         return fail(m, "beam evaluation");
     double tb = ex_now() - t - tg;
     printf("dev   greedy: WER %.2f%%  PER %.2f%%\n", 100 * g2p_wer(&dev), 100 * g2p_per(&dev));
@@ -694,6 +697,19 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
         if (!fell) {
             fprintf(stderr, "%s: the loss did not fall\n", m->name);
             status = 1;
+        }
+    }
+    if (o->result) {
+        g2p_result *res = o->result;
+        *res = (g2p_result){.dev = dev,
+                            .test_greedy = test_g,
+                            .test_beam = test_b,
+                            .steps = r.run.step,
+                            .epochs = epochs_done,
+                            .train_seconds = train_secs};
+        if (loss_hist->n && (res->loss = malloc(sizeof(float) * (size_t)loss_hist->n))) {
+            memcpy(res->loss, loss_hist->v, sizeof(float) * (size_t)loss_hist->n);
+            res->nloss = loss_hist->n;
         }
     }
     ex_report rep;

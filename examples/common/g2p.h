@@ -53,18 +53,30 @@ typedef struct {
     const char *attention_what; /* subtitle: which attention it is */
 } g2p_model;
 
+/* What a finished run measured, for a program that makes several runs
+ * (examples/ablation). */
+typedef struct {
+    g2p_score dev, test_greedy, test_beam; /* test_beam is test_greedy for beam 1 */
+    int64_t steps;
+    double epochs, train_seconds;
+    float *loss; /* the training loss of each step, malloc'd: the caller frees it */
+    int64_t nloss;
+} g2p_result;
+
 /* Everything a run takes besides the model. */
 typedef struct {
     ex_common c;
     float min_lr, weight_decay, clip, smoothing, alpha, beta2;
     int warmup, bucket, beam, eval_batch;
     const char *settings; /* the model's settings, checked on --resume */
+    g2p_result *result;   /* if not NULL, filled when the run ends (not after --stop-after) */
 } g2p_opts;
 
 /* Defaults for the recipe: epochs 30, minutes 60, batch 128, lr 1e-3,
  * min-lr 1e-5, warm-up 500 steps, AdamW betas (0.9, 0.98), weight decay
  * 0.01, clip 1, label smoothing 0.1, buckets of 50 batches, beam 5 with
- * alpha 0.6 (GNMT's length penalty), evaluation batches of 256. */
+ * alpha 0.6 (GNMT's length penalty), evaluation batches of 256. Beam 1
+ * decodes the test split once, greedily. */
 g2p_opts g2p_defaults(const char *out);
 
 /* The recipe's flag rows, to follow EX_COMMON_FLAGS. */

@@ -52,6 +52,11 @@ extern "C" {
 
 typedef struct cf_module cf_module;
 
+/* A setting of a model that its tensors do not show (which normalisation,
+ * which recurrent cell): its key (letters, digits, '_'), the model's value,
+ * and the value a checkpoint written before the setting existed implies. */
+typedef void (*cf_setting_fn)(void *ud, const char *key, const char *value, const char *implied);
+
 /* Fields are read-only for users; subtypes embed a cf_module first. */
 struct cf_module {
     const char *type;       /* "Linear", "LayerNorm", ... */
@@ -65,6 +70,9 @@ struct cf_module {
     cf_rng *rng;                   /* its own generator (dropout), saved in
                                       checkpoints; NULL if none */
     void (*destroy)(cf_module *m); /* frees a subtype's own state */
+    /* Calls fn once per setting of the module (NULL: it has none), for
+     * cf_module_save to record and cf_module_load to check. */
+    void (*settings)(const cf_module *m, cf_setting_fn fn, void *ud);
     char *paths[CF_MODULE_MAX_PARAMS]; /* private: full names, the params' labels */
 };
 
@@ -274,6 +282,8 @@ typedef struct {
      * are appended to the cache, queries attend to all cached positions.
      * For inference: no gradient flows through the cached keys and values. */
     cf_kv_cache *cache;
+    /* Multiplies the scores q . k; 0: 1 / sqrt(head_dim) (the paper's). */
+    float scale;
 } cf_mha_opts;
 
 CF_API cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_heads,
@@ -480,8 +490,8 @@ CF_API bool cf_decay_matrices(const char *name, const cf_tensor *param);
 
 /* SGD options; zero-initialised means plain SGD (lr must be set). */
 typedef struct {
-    float lr;           /* required, > 0 */
-    float momentum;     /* 0: none */
+    float lr;       /* required, > 0 */
+    float momentum; /* 0: none */
     float dampening;
     float weight_decay; /* L2, added to the gradient */
     bool nesterov;
@@ -596,15 +606,21 @@ CF_API cf_tensor *cf_sample(cf_tensor *logits, const cf_sample_opts *opts, cf_rn
  * and the tensor: CF_ERR_IO, CF_ERR_FORMAT (corrupt file, missing name),
  * CF_ERR_SHAPE, CF_ERR_DTYPE. */
 
-/* Saves every parameter under m by its full name, and the state of every
- * Dropout generator (in the metadata) so training can resume exactly. */
+/* Saves every parameter under m by its full name, and in the metadata the
+ * state of every Dropout generator (so training can resume exactly) and
+ * every module's settings ("<path>.config.<key>", "config.<key>" for the
+ * root; see cf_module.settings). */
 CF_API cf_status cf_module_save(cf_module *m, const char *path);
 /* Loads the parameters under m by name, as PyTorch's load_state_dict.
  * strict: every parameter must be in the file and every tensor of the file
  * must be a parameter (CF_ERR_FORMAT naming the first that is not); not
  * strict: parameters the file lacks keep their values and extra tensors are
- * ignored. Shapes and dtypes must match either way. Nothing is changed on
- * error. */
+ * ignored. Shapes and dtypes must match either way. Settings must match
+ * too, strict or not: a setting recorded in the file with another value
+ * than the model's is CF_ERR_FORMAT naming the setting and both values
+ * (checked before any tensor); in a file of cf_module_save's a missing
+ * setting stands for the value it implies, in other files (PyTorch's) it
+ * is not checked. Nothing is changed on error. */
 CF_API cf_status cf_module_load(cf_module *m, const char *path, bool strict);
 
 /* The names that did not match in a load (PyTorch's missing_keys and

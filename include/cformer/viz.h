@@ -73,7 +73,8 @@ typedef struct {
     bool log_y;
 } cf_plot_opts;
 
-/* Writes a PNG line plot of nseries curves, each in its own colour: axes,
+/* Writes a PNG line plot of nseries curves, each in its own colour (seven
+ * colour-blind-safe colours, solid, then dashed, then dotted): axes,
  * ticks at 1-2-5 steps with numbers, axis titles and, when any series has a
  * label, a legend. Points with a NaN or infinite coordinate (or y <= 0 with
  * log_y) are skipped and break the line there.

@@ -58,6 +58,38 @@
 extern "C" {
 #endif
 
+/* ---- Research knobs ----
+ * Design choices of the models as switches, so that a claim such as
+ * "LayerNorm, not BatchNorm, for sequences" can be tested by changing one
+ * config field (examples/ablation does, docs/ablation.md reports). Zero is
+ * each model's own choice, so a config written before the knobs existed
+ * builds the same model. cf_module_save records every knob in the
+ * checkpoint's metadata ("config.norm": "batch", ...) and cf_module_load
+ * refuses a checkpoint made with other knobs than the model's, naming the
+ * knob (CF_ERR_FORMAT). */
+
+/* The normalisation of every norm of a Transformer or ViT (in each block
+ * and after the last). */
+typedef enum {
+    CF_NORM_LAYER, /* LayerNorm (the default; weight and bias) */
+    /* BatchNorm1d over the features of the [tokens, E] rows (weight, bias,
+     * running_mean, running_var, num_batches_tracked; momentum 0.1). In
+     * training the statistics are those of the batch's tokens, padding
+     * excluded (zoo/transformer.c), and the gradient flows through them;
+     * in eval mode the running statistics normalise each token alone. */
+    CF_NORM_BATCH,
+    CF_NORM_RMS,  /* RMSNorm (weight only) */
+    CF_NORM_NONE, /* no normalisation and no norm parameters */
+} cf_norm_kind;
+
+/* What tells a Transformer or ViT where a token is. */
+typedef enum {
+    CF_POS_DEFAULT,    /* the model's own: sinusoidal (Transformer), learned (ViT) */
+    CF_POS_SINUSOIDAL, /* fixed sines and cosines (cf_sinusoidal_encoding) */
+    CF_POS_LEARNED,    /* a learned table, one row per position */
+    CF_POS_NONE,       /* nothing: attention sees a set, not a sequence */
+} cf_pos_kind;
+
 /* ---- Encoder-decoder Transformer ---- */
 
 typedef struct {
@@ -75,6 +107,11 @@ typedef struct {
      * and gets no gradient (torch.nn.Embedding's padding_idx = pad_id);
      * true: it is an ordinary learned row (padding_idx None). */
     bool no_padding_idx;
+    /* Research knobs (see above; zero: the paper's model). */
+    cf_norm_kind norm;
+    cf_pos_kind pos;  /* learned: src_pos.weight, tgt_pos.weight [max_len, d_model] ~ N(0, 1) */
+    bool unscaled;    /* attention scores q . k, not q . k / sqrt(d_model / heads) */
+    bool no_residual; /* each sublayer's output replaces its input instead of adding to it */
 } cf_transformer_config;
 
 /* Embeddings. A token enters as its table row (~ N(0, 1/d_model) at
@@ -114,8 +151,10 @@ typedef struct cf_transformer cf_transformer; /* opaque; a cf_module first */
  * norm2.weight, norm2.bias}, encoder.norm.{weight,bias},
  * decoder.layers.{i}.{self_attn.*, multihead_attn.*, linear1.*, linear2.*,
  * norm1.*, norm2.*, norm3.*}, decoder.norm.*, generator.weight (absent when
- * tied), generator.bias. Returns NULL with CF_ERR_ARG for an invalid
- * config. */
+ * tied), generator.bias. The norms' tensors are those of the configured
+ * norm (none without normalisation); learned positions add src_pos.weight
+ * and tgt_pos.weight after the tables. Returns NULL with CF_ERR_ARG for an
+ * invalid config. */
 CF_API cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g);
 CF_API cf_module *cf_transformer_module(cf_transformer *m);
 CF_API const cf_transformer_config *cf_transformer_cfg(const cf_transformer *m);
@@ -148,6 +187,17 @@ typedef struct {
     float mlp_ratio;
     int classes;
     float dropout;
+    /* Research knobs (see above; zero: timm's model). */
+    cf_norm_kind norm; /* every norm's eps is 1e-6 */
+    /* learned (the default): pos_embed; sinusoidal: a fixed 2-D encoding
+     * (MAE's), a patch at grid row r and column c getting
+     * [cf_sinusoidal_encoding of r ; of c] over dim / 2 columns each and
+     * the CLS token zeros (dim must be even), no pos_embed; none: no
+     * pos_embed. */
+    cf_pos_kind pos;
+    bool post_norm;   /* x = norm(x + sublayer(x)), the original Transformer's order */
+    bool unscaled;    /* attention scores q . k, not q . k / sqrt(dim / heads) */
+    bool no_residual; /* each sublayer's output replaces its input instead of adding to it */
 } cf_vit_config;
 
 typedef struct cf_vit cf_vit; /* opaque; a cf_module first */
@@ -156,7 +206,11 @@ typedef struct cf_vit cf_vit; /* opaque; a cf_module first */
  * cls_token [1, 1, D], pos_embed [1, N + 1, D], blocks.{i}.norm1.*,
  * blocks.{i}.attn.qkv.{weight,bias}, blocks.{i}.attn.proj.*,
  * blocks.{i}.norm2.*, blocks.{i}.mlp.fc1.*, blocks.{i}.mlp.fc2.*, norm.*,
- * head.*; pre-norm blocks, exact GELU, layer-norm eps 1e-6.
+ * head.*; pre-norm blocks, exact GELU, layer-norm eps 1e-6. The knobs
+ * change the norms' tensors as for cf_transformer and drop pos_embed
+ * unless positions are learned; a BatchNorm final norm normalises every
+ * token with the batch's statistics (the others the CLS token alone) and
+ * post-norm blocks keep the final norm.
  *
  * Embeddings. Each P x P patch goes through patch_embed.proj (a
  * convolution of stride P), the learned cls_token is put first, and the
@@ -179,12 +233,29 @@ CF_API cf_tensor *cf_vit_rollout(const cf_vit *m, cf_tensor *const *maps);
 
 /* ---- Seq2seq with additive attention ---- */
 
+/* The recurrent cell of a cf_seq2seq. */
+typedef enum {
+    CF_CELL_GRU,  /* nn.GRU encoder, nn.GRUCell decoder (the default) */
+    CF_CELL_LSTM, /* nn.LSTM encoder, nn.LSTMCell decoder */
+} cf_rnn_cell;
+
+/* How a cf_seq2seq scores an encoder output k_j against the decoder state
+ * s (the rest of the model is the same). */
+typedef enum {
+    CF_SCORE_ADDITIVE, /* v^T tanh(W_q s + W_k k_j + b) (Bahdanau; the default) */
+    CF_SCORE_DOT,      /* s . k_j (Luong "dot"; the decoder state has the keys' size 2H) */
+    CF_SCORE_GENERAL,  /* s^T W_a k_j (Luong "general") */
+} cf_attn_score;
+
 typedef struct {
     int src_vocab, tgt_vocab;
-    int emb, hidden, attn; /* embedding, GRU hidden, attention sizes */
+    int emb, hidden, attn; /* embedding, recurrent state, additive attention sizes */
     int enc_layers;
     float dropout;
     int pad_id, bos_id, eos_id;
+    /* Research knobs (see above; zero: GRU and additive attention). */
+    cf_rnn_cell cell;
+    cf_attn_score score;
 } cf_seq2seq_config;
 
 typedef struct cf_seq2seq cf_seq2seq; /* opaque; a cf_module first */
@@ -194,6 +265,18 @@ typedef struct cf_seq2seq cf_seq2seq; /* opaque; a cf_module first */
  * decoder state [H], tanh), decoder.embedding.weight, decoder.attention.*
  * (query_proj, key_proj, v), decoder.rnn.* (GRUCell over [emb + 2H]),
  * decoder.out.{weight,bias} (Linear [H + 2H + emb] -> tgt_vocab).
+ *
+ * Knobs. cell LSTM: encoder.rnn.* are nn.LSTM's (bidirectional, packed
+ * like the GRU) and decoder.rnn.* nn.LSTMCell's; s_0 comes from the
+ * encoder's last hidden states h as above, the decoder's first cell state
+ * is zeros. score dot: e_j = s_{t-1} . k_j, so the decoder state has the
+ * keys' size Hd = 2H (bridge [2H] -> [2H], decoder.rnn of size 2H,
+ * decoder.out over [2H + 2H + emb]) and decoder.attention holds no
+ * tensors; score general: e_j = s_{t-1}^T W_a k_j with
+ * decoder.attention.key_proj.weight W_a [H, 2H] (cf_luong_attention).
+ * Scores are not scaled, as in Luong et al.; everything else (masking,
+ * context, the GRU/LSTM input and the output layer) is unchanged. The
+ * attn size is used by additive scores only.
  *
  * The model, with s_t the decoder state, y_t the target tokens (y_0 = bos)
  * and k_j the encoder outputs [2H] (forward then backward halves):
