@@ -6,6 +6,14 @@
 
 static _Thread_local bool grad_disabled;
 static atomic_uint visit_stamp;
+static _Thread_local cf_grad_ready_fn ready_fn;
+static _Thread_local void *ready_ud;
+
+void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud)
+{
+    ready_fn = fn;
+    ready_ud = fn ? ud : NULL;
+}
 
 bool cf_set_grad_enabled(bool on)
 {
@@ -42,12 +50,19 @@ cf_tensor *cf_requires_grad(cf_tensor *t, bool on)
 cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src)
 {
     const char *name = op ? op->name : "cf_op_record";
-    if (!out || !cf__check(name, nsrc, src))
+    if (cf__profiling)
+        cf__prof_forward(name);
+    if (!out || !cf__nonnull(name, op, "op") ||
+        !cf__nonnull(name, nsrc > 0 ? (const void *)src : "", "src"))
         return NULL;
-    if (nsrc > CF_MAX_SRC) {
+    if (nsrc < 0 || nsrc > CF_MAX_SRC) {
         cf__error(CF_ERR_ARG, "%s: %d inputs (at most %d)", name, nsrc, CF_MAX_SRC);
         return NULL;
     }
+    if (!cf__check(name, nsrc, src))
+        return NULL;
+    if (ag__anomaly && op && !ag__anomaly_forward(out, op, nsrc, src))
+        return NULL;
     if (grad_disabled)
         return out;
     bool any = false;
@@ -81,6 +96,36 @@ cf_tensor *cf_grad_for(cf_tensor *t)
                                        : ag__zeros_like("backward", t);
     }
     return t->grad;
+}
+
+cf_tensor *ag__grad(cf_tensor *t, bool *fresh)
+{
+    *fresh = false;
+    if (!t || !(t->flags & CF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        t->grad = (t->flags & CF_HEAP) ? cf_tensor_new(CF_F32, t->ndim, t->shape)
+                                       : cf__alloc("backward", CF_F32, t->ndim, t->shape);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}
+
+bool ag__can_take(const cf_tensor *out, const cf_tensor *t)
+{
+    return out->grad && (out->grad->flags & CF__OWN_BLOCK) && (t->flags & CF_REQUIRES_GRAD) &&
+           !t->grad && !(t->flags & CF_HEAP) && cf_numel(t) == cf_numel(out->grad);
+}
+
+void ag__take_grad(cf_tensor *out, cf_tensor *t)
+{
+    cf_tensor *g = out->grad;
+    out->grad = NULL;
+    g->ndim = t->ndim;
+    for (int i = 0; i < CF_MAX_DIMS; i++)
+        g->shape[i] = t->shape[i];
+    cf__contiguous_strides(t->ndim, t->shape, g->stride);
+    t->grad = g;
 }
 
 cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib)
@@ -153,7 +198,29 @@ static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
     return n;
 }
 
-static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
+/* Refuses a graph that a backward has gone through; otherwise marks it as
+ * used, unless retain. */
+static bool claim_graph(cf_tensor *const *order, int64_t n, bool retain)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const cf_tensor *t = order[i];
+        if (t->flags & CF__GRAPH_USED) {
+            char b[CF_SHAPE_BUF];
+            cf__error(CF_ERR_STATE,
+                      "cf_backward: a backward already went through op '%s' (output %s); "
+                      "build the graph again, or retain it in the first backward "
+                      "(cf_backward_ex)",
+                      t->op->name, cf_shape_str(t, b, sizeof b));
+            return false;
+        }
+    }
+    for (int64_t i = 0; !retain && i < n; i++)
+        if (order[i]->op)
+            order[i]->flags |= CF__GRAPH_USED;
+    return true;
+}
+
+static cf_status run_backward(cf_tensor *y, const cf_tensor *dy, bool retain)
 {
     if (!(y->flags & CF_REQUIRES_GRAD)) {
         cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
@@ -161,8 +228,10 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
         return cf_error();
     }
     cf_tensor **order;
+    if (ag__anomaly && dy && ag__anomaly_seed(dy) != CF_OK)
+        return cf_error();
     int64_t n = topo_order(y, &order);
-    if (n < 0)
+    if (n < 0 || !claim_graph(order, n, retain))
         return cf_error();
     /* Gradients of intermediate results are per call; leaves accumulate. */
     for (int64_t i = 0; i < n; i++)
@@ -188,16 +257,38 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     }
     for (int64_t i = n - 1; i >= 0; i--) {
         cf_tensor *t = order[i];
+        /* Post-order puts every consumer of a leaf after it, so all of them
+         * have run by the time the reverse walk reaches the leaf. */
+        if (!t->op && t->grad && ready_fn) {
+            cf_status s = ready_fn(t, ready_ud);
+            if (s != CF_OK)
+                return s;
+        }
         if (!t->op || !t->grad)
             continue;
-        cf_status s = t->op->backward(t);
+        cf_status s;
+        if (cf__profiling) {
+            double t0;
+            uint64_t f0;
+            cf__prof_backward_begin(&t0, &f0);
+            s = t->op->backward(t);
+            cf__prof_backward_end(t->op->name, t0, f0);
+        } else {
+            s = t->op->backward(t);
+        }
+        if (s == CF_OK && ag__anomaly)
+            s = ag__anomaly_backward(t);
         if (s != CF_OK)
             return s;
+        /* Every consumer of t has run, and t's own backward too: its
+         * gradient is dead, and its memory can serve the next ones. */
+        cf__release(t->grad);
+        t->grad = NULL;
     }
     return cf_error();
 }
 
-static cf_status backward(cf_tensor *y, const cf_tensor *dy)
+static cf_status backward(cf_tensor *y, const cf_tensor *dy, bool retain)
 {
     if (!dy && cf_numel(y) != 1) {
         char b[CF_SHAPE_BUF];
@@ -214,7 +305,7 @@ static cf_status backward(cf_tensor *y, const cf_tensor *dy)
                   cf_shape_str(y, a, sizeof a));
         return cf_error();
     }
-    return run_backward(y, dy);
+    return run_backward(y, dy, retain);
 }
 
 cf_status cf_backward(cf_tensor *y)
@@ -223,7 +314,7 @@ cf_status cf_backward(cf_tensor *y)
         return cf__null_arg("cf_backward", "y");
     cf__saved_error saved;
     cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, NULL));
+    return cf__call_end(&saved, backward(y, NULL, false));
 }
 
 cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
@@ -232,5 +323,17 @@ cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
         return cf__null_arg("cf_backward_with", y ? "dy" : "y");
     cf__saved_error saved;
     cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, dy));
+    return cf__call_end(&saved, backward(y, dy, false));
+}
+
+cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
+{
+    static const cf_backward_opts none = {0};
+    if (!opts)
+        opts = &none;
+    if (!y)
+        return cf__null_arg("cf_backward_ex", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, opts->grad, opts->retain_graph));
 }

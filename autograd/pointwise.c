@@ -42,6 +42,46 @@ cf_status ag__pointwise_grad(const cf_tensor *out, cf_tensor *target, int nops,
         return cf_error();
     run(tmp, out, nops, ops, fn, ud);
     cf__sum_to(g, tmp, 1.0, true);
+    cf__release(tmp);
+    return cf_error();
+}
+
+cf_status ag__pointwise_grad_set(cf_tensor *out, cf_tensor *target, int nops, cf_tensor *const *ops,
+                                 cf__row_fn acc, cf__row_fn set, const void *ud, bool last)
+{
+    if (!(target->flags & CF_REQUIRES_GRAD))
+        return cf_error();
+    bool same = cf_same_shape(target, out);
+    if (same && last && ops[0] == out->grad && ag__can_take(out, target)) {
+        if (set)
+            run(out->grad, out, nops, ops, set, ud);
+        ag__take_grad(out, target);
+        return cf_error();
+    }
+    bool fresh;
+    cf_tensor *g = ag__grad(target, &fresh);
+    if (!g)
+        return cf_error();
+    if (same) {
+        if (!fresh)
+            run(g, out, nops, ops, acc, ud);
+        else if (set)
+            run(g, out, nops, ops, set, ud);
+        else
+            cf__copy(g, ops[0]);
+        return cf_error();
+    }
+    /* Broadcast target: the contribution over out's shape, then summed. */
+    cf_tensor *tmp = ops[0];
+    if (set) {
+        tmp = cf__alloc("backward", CF_F32, out->ndim, out->shape);
+        if (!tmp)
+            return cf_error();
+        run(tmp, out, nops, ops, set, ud);
+    }
+    cf__sum_to(g, tmp, 1.0, !fresh);
+    if (set)
+        cf__release(tmp);
     return cf_error();
 }
 
@@ -73,10 +113,12 @@ cf_tensor *ag__binary(const char *name, cf_tensor *a, cf_tensor *b, cf__row_fn f
     return cf_op_record(out, op, 2, ab);
 }
 
-cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn db)
+cf_status ag__binary_backward(cf_tensor *out, cf__row_fn da, cf__row_fn da_set, cf__row_fn db,
+                              cf__row_fn db_set)
 {
+    /* b first: a's contribution may then take over out->grad. */
     cf_tensor *ops[4] = {out->grad, out->src[0], out->src[1], out};
-    ag__pointwise_grad(out, out->src[0], 4, ops, da, NULL);
-    ag__pointwise_grad(out, out->src[1], 4, ops, db, NULL);
+    ag__pointwise_grad_set(out, out->src[1], 4, ops, db, db_set, NULL, false);
+    ag__pointwise_grad_set(out, out->src[0], 4, ops, da, da_set, NULL, true);
     return cf_error();
 }

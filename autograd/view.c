@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim,
-                        const int64_t *shape, const int64_t *stride)
+cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim, const int64_t *shape,
+                        const int64_t *stride)
 {
     cf_tensor *v = cf__view_of(op, t);
     if (!v)
@@ -21,8 +21,7 @@ cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim,
 
 /* Strides that give t the new shape without moving data, following the
  * chunks of dims that are contiguous with each other; false if none. */
-static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape,
-                         int64_t *stride)
+static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape, int64_t *stride)
 {
     if (t->ndim == 0 || cf_numel(t) == 0) {
         cf__contiguous_strides(nd, shape, stride);
@@ -32,8 +31,7 @@ static bool view_strides(const cf_tensor *t, int nd, const int64_t *shape,
     int64_t base = t->stride[t->ndim - 1], tnumel = 1, vnumel = 1;
     for (int td = t->ndim - 1; td >= 0; td--) {
         tnumel *= t->shape[td];
-        if (td == 0 ||
-            (t->shape[td - 1] != 1 && t->stride[td - 1] != tnumel * base)) {
+        if (td == 0 || (t->shape[td - 1] != 1 && t->stride[td - 1] != tnumel * base)) {
             while (vd >= 0 && (vnumel < tnumel || shape[vd] == 1)) {
                 stride[vd] = vnumel * base;
                 vnumel *= shape[vd];
@@ -93,15 +91,25 @@ bad:
     return false;
 }
 
+/* Row-major order is the same on both sides: the output's gradient is the
+ * source's, reshaped, and changes hands when the source has none yet. */
 static cf_status reshape_backward(cf_tensor *out)
 {
-    cf_tensor *ga = cf_grad_for(out->src[0]);
+    cf_tensor *a = out->src[0];
+    if (ag__can_take(out, a)) {
+        ag__take_grad(out, a);
+        return cf_error();
+    }
+    bool fresh;
+    cf_tensor *ga = ag__grad(a, &fresh);
     if (!ga)
         return cf_error();
     int64_t st[CF_MAX_DIMS];
     cf__contiguous_strides(out->ndim, out->shape, st);
     cf_tensor *v = ag__restride("backward", ga, out->ndim, out->shape, st);
-    if (v)
+    if (v && fresh)
+        cf__copy(v, out->grad);
+    else if (v)
         cf__acc(v, out->grad);
     return cf_error();
 }
@@ -118,6 +126,9 @@ static cf_tensor *view_as(const char *name, const cf_op *op, cf_tensor *a, int n
     int64_t st[CF_MAX_DIMS];
     if (view_strides(a, nd, shape, st)) {
         cf_tensor *v = ag__restride(name, a, nd, shape, st);
+        /* A reshape's backward reads no values either. */
+        if (v)
+            v->flags |= a->flags & CF__OUTPUT_UNREAD;
         return cf_op_record(v, op, 1, &a);
     }
     if (!copy_ok) {
@@ -195,8 +206,8 @@ cf_tensor *cf_unsqueeze(cf_tensor *a, int dim)
             st[i] = a->stride[j++];
         }
     }
-    return cf_op_record(ag__restride("cf_unsqueeze", a, a->ndim + 1, shape, st),
-                        &unsqueeze_op, 1, &a);
+    return cf_op_record(ag__restride("cf_unsqueeze", a, a->ndim + 1, shape, st), &unsqueeze_op, 1,
+                        &a);
 }
 
 cf_tensor *cf_contiguous(cf_tensor *a)
@@ -221,14 +232,17 @@ cf_tensor *cf_clone(cf_tensor *a)
 
 static cf_status permute_backward(cf_tensor *out)
 {
-    cf_tensor *a = out->src[0], *ga = cf_grad_for(a);
+    bool fresh;
+    cf_tensor *a = out->src[0], *ga = ag__grad(a, &fresh);
     if (!ga)
         return cf_error();
     int64_t st[CF_MAX_DIMS];
     for (int i = 0; i < a->ndim; i++)
         st[i] = ga->stride[out->iparam[i]];
     cf_tensor *v = ag__restride("backward", ga, out->ndim, out->shape, st);
-    if (v)
+    if (v && fresh)
+        cf__copy(v, out->grad);
+    else if (v)
         cf__acc(v, out->grad);
     return cf_error();
 }
@@ -239,6 +253,10 @@ cf_tensor *cf_permute(cf_tensor *a, const int *dims)
 {
     if (!cf__check("cf_permute", 1, &a))
         return NULL;
+    if (!dims && a->ndim > 0) {
+        cf__error(CF_ERR_ARG, "cf_permute: dims is NULL");
+        return NULL;
+    }
     bool seen[CF_MAX_DIMS] = {0};
     int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
     int perm[CF_MAX_DIMS];

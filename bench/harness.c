@@ -14,14 +14,28 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
-bool bench_parse_args(int argc, char **argv)
+bool bench_parse_args(int argc, char **argv, const char **worker)
 {
+    if (worker)
+        *worker = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
             cf_set_num_threads(atoi(argv[++i]));
+        } else if (worker && strcmp(argv[i], "--worker") == 0 && i + 1 < argc) {
+            *worker = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N]%s\n", argv[0],
+                    worker ? " [--worker NAME]" : "");
             return false;
         }
     }
@@ -32,6 +46,14 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (all threads) so far. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -75,6 +97,45 @@ double bench_time(bench_runner run, void *state, double warmup, double rep_secon
     double per_call;
     bench_time_interleaved(1, &run, state, warmup, rep_seconds, &per_call);
     return per_call;
+}
+
+int bench_serve(bench_runner run, void *state, double warmup)
+{
+    int k = 0;
+    uint64_t f0 = cf_profile_matmul_flops();
+    double t0 = now(), dt;
+    do {
+        run(state, 1);
+        k++;
+    } while ((dt = now() - t0) < warmup || k < 2);
+    if (cf_error()) {
+        printf("error %s\n", cf_error_message());
+        return 1;
+    }
+    printf("ready %.9g %.6g\n", dt / k, (double)(cf_profile_matmul_flops() - f0) / k);
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        int calls;
+        if (sscanf(line, "run %d", &calls) != 1 || calls < 1) {
+            printf("error bad request: %s", line);
+            return 1;
+        }
+        t0 = now();
+        double c0 = cpu_seconds();
+        CALLGRIND_START_INSTRUMENTATION;
+        run(state, calls);
+        CALLGRIND_STOP_INSTRUMENTATION;
+        double cpu = cpu_seconds() - c0;
+        dt = now() - t0;
+        if (cf_error()) {
+            printf("error %s\n", cf_error_message());
+            return 1;
+        }
+        printf("%.9g %.9g\n", dt / calls, cpu / calls);
+        fflush(stdout);
+    }
+    return 0;
 }
 
 /* The 1-minute load average, or -1 where /proc/loadavg does not exist. */

@@ -19,9 +19,11 @@
 /* Makes `calls` calls of the code being timed, on the benchmark's state. */
 typedef void (*bench_runner)(void *state, int calls);
 
-/* Parses the command line, [--threads N], setting cformer's thread count;
- * on anything else prints the usage to stderr and returns false. */
-bool bench_parse_args(int argc, char **argv);
+/* Parses the command line, [--threads N] [--worker NAME], setting
+ * cformer's thread count; *worker receives NAME or NULL (pass worker NULL
+ * where --worker is not taken). On anything else prints the usage to stderr
+ * and returns false. */
+bool bench_parse_args(int argc, char **argv, const char **worker);
 
 /* Seconds per call of run on state, by the method above. */
 double bench_time(bench_runner run, void *state, double warmup, double rep_seconds);
@@ -32,6 +34,20 @@ double bench_time(bench_runner run, void *state, double warmup, double rep_secon
  * a shared machine. */
 void bench_time_interleaved(int n, const bench_runner *run, void *state, double warmup,
                             double rep_seconds, double *per_call);
+
+/* Worker mode, for the driver bench/suite.c: a warm-up of at least
+ * `warmup` seconds (and two calls), then one line "ready S F" (seconds per
+ * call, matrix-product FLOPs per call), then for each line "run N" read from
+ * stdin, N calls and one line with the seconds per call and the process's
+ * CPU seconds per call (all threads; at one thread a measure that the
+ * machine's load hardly moves); "error MESSAGE"
+ * instead when a call recorded an error. Returns at end of input: 0, or 1
+ * after an error. bench/torch_harness.py serves the same protocol.
+ * Under valgrind, only the "run" requests are instrumented: instructions per
+ * call, independent of the machine's load, come from
+ *     echo "run 1" | valgrind --tool=callgrind --instr-atstart=no \
+ *         bench/decode --worker b1 --threads 1 */
+int bench_serve(bench_runner run, void *state, double warmup);
 
 /* Prints a note when the 1-minute load average exceeds the cores: busy
  * cores make the timings noisy (and wreck spinning barriers). */

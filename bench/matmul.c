@@ -159,7 +159,7 @@ static mm_case plain(const char *name, cf_rng *g, int64_t m, int64_t k, int64_t 
 
 int main(int argc, char **argv)
 {
-    if (!bench_parse_args(argc, argv))
+    if (!bench_parse_args(argc, argv, NULL))
         return 2;
     bench b = {0};
     b.nt = cf_get_num_threads();

@@ -188,7 +188,7 @@ static double torch_ms(const torch_row *rows, int n, const workload *w, const ch
 
 int main(int argc, char **argv)
 {
-    if (!bench_parse_args(argc, argv))
+    if (!bench_parse_args(argc, argv, NULL))
         return 2;
     int nt = cf_get_num_threads();
     printf("threads: %d (cformer cf_get_num_threads, torch.set_num_threads)\n", nt);

@@ -3,6 +3,7 @@
  *
  *     make bench                        # CF_NUM_THREADS threads, else all cores
  *     ./bench/seq2seq --threads 1
+ *     ./bench/seq2seq --worker train|greedy      # for bench/suite
  *
  * Model: vocabularies 60 (source) and 50 (target), emb 64, hidden 128,
  * attn 64, 2 bidirectional encoder layers, dropout 0; batch B = 64 of
@@ -22,6 +23,7 @@
 #include "bench/harness.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define TARGET_SECONDS 3.0 /* per measurement */
 #define WARMUP_SECONDS 0.5
@@ -77,10 +79,29 @@ static int32_t token(int i, int t, int vocab)
     return (int32_t)(3 + (i * 31 + t * 17 + (i * t) % 7) % (vocab - 3));
 }
 
+/* Standalone mode: both workloads, timed in turn. */
+static void report(bench *b)
+{
+    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
+    printf("seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "
+           "vocab 60/50, batch %d, length %d; %lld parameters; median of %d repetitions\n",
+           BATCH, LEN, (long long)cf_module_num_params(cf_seq2seq_module(b->m)), BENCH_REPS);
+    cf_module_train(cf_seq2seq_module(b->m), true);
+    double train = 1e3 * bench_time(train_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    double greedy = 1e3 * bench_time(greedy_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + Adam)", train);
+    printf("%-36s %10.2f ms/step\n", "greedy decoding (20 tokens)", greedy);
+}
+
 int main(int argc, char **argv)
 {
-    if (!bench_parse_args(argc, argv))
+    const char *worker;
+    if (!bench_parse_args(argc, argv, &worker))
         return 2;
+    if (worker && strcmp(worker, "train") != 0 && strcmp(worker, "greedy") != 0) {
+        fprintf(stderr, "%s: no workload '%s' (train, greedy)\n", argv[0], worker);
+        return 2;
+    }
     cf_seq2seq_config cfg = {.src_vocab = SRC_VOCAB,
                              .tgt_vocab = TGT_VOCAB,
                              .emb = 64,
@@ -111,15 +132,14 @@ int main(int argc, char **argv)
     }
     cf_arena_use(b.step);
 
-    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
-    printf("seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "
-           "vocab 60/50, batch %d, length %d; %lld parameters; median of %d repetitions\n",
-           BATCH, LEN, (long long)cf_module_num_params(cf_seq2seq_module(b.m)), BENCH_REPS);
-    cf_module_train(cf_seq2seq_module(b.m), true);
-    double train = 1e3 * bench_time(train_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    double greedy = 1e3 * bench_time(greedy_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + Adam)", train);
-    printf("%-36s %10.2f ms/step\n", "greedy decoding (20 tokens)", greedy);
+    int status = 0;
+    if (worker) {
+        bool train = strcmp(worker, "train") == 0;
+        cf_module_train(cf_seq2seq_module(b.m), true);
+        status = bench_serve(train ? train_steps : greedy_steps, &b, WARMUP_SECONDS);
+    } else {
+        report(&b);
+    }
 
     cf_arena_use(NULL);
     cf_arena_free(b.step);
@@ -132,5 +152,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "a step failed: %s\n", cf_error_message());
         return 1;
     }
-    return 0;
+    return status;
 }

@@ -2,6 +2,7 @@
 """bench/seq2seq in PyTorch: the same GRU seq2seq with additive attention.
 
     /usr/bin/python3 bench/seq2seq_torch.py [--threads N]
+    /usr/bin/python3 bench/seq2seq_torch.py --worker train|greedy
 
 Same model, batch, steps, method and output as bench/seq2seq: vocabularies
 60 and 50, emb 64, hidden 128, attn 64, 2 bidirectional encoder layers,
@@ -127,7 +128,10 @@ def ms_per_step(step):
 
 
 def main():
-    torch, _ = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    torch, args = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    if args.worker not in (None, "train", "greedy"):
+        print(f"no workload '{args.worker}' (train, greedy)", file=sys.stderr)
+        return 2
     torch.manual_seed(1234)
     model = build(torch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
@@ -150,6 +154,9 @@ def main():
             model.greedy(src, LEN)
         model.train()
 
+    if args.worker:
+        model.train()
+        return torch_harness.serve(train if args.worker == "train" else greedy, WARMUP_SECONDS)
     print(f"threads: {torch.get_num_threads()} (torch.set_num_threads, BLIS_NUM_THREADS)")
     nparams = sum(p.numel() for p in model.parameters())
     print(f"seq2seq GRU + additive attention, emb 64, hidden 128, attn 64, 2 encoder layers, "

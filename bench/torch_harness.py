@@ -8,6 +8,9 @@ sys.path before `import torch_harness`. Then:
     torch, args = torch_harness.import_torch(p)
     ms = 1e3 * torch_harness.seconds_per_call(step, WARMUP, TARGET / torch_harness.REPS)
 
+With --worker NAME a script serves bench/suite instead (serve(fn, warmup)):
+the protocol of bench_serve in bench/harness.h.
+
 The thread count defaults to what cformer uses: CF_NUM_THREADS, else the
 cores this process may run on. torch.set_num_threads covers torch's own
 kernels only; the system BLAS that a Debian torch calls for its matmuls
@@ -21,6 +24,7 @@ call; then REPS repetitions, each as many calls as fill about `rep_seconds`
 import argparse
 import os
 import statistics
+import sys
 import time
 
 REPS = 7  # repetitions per measurement, as bench/harness.h's BENCH_REPS
@@ -38,6 +42,8 @@ def arg_parser(doc):
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--threads", type=int, default=default_threads(),
                    help="threads for torch (default: as cformer)")
+    p.add_argument("--worker", metavar="NAME",
+                   help="serve bench/suite's requests for workload NAME")
     return p
 
 
@@ -50,6 +56,8 @@ def import_torch(parser):
     for var in ("BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "OMP_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    import warnings
+    warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors")
     import torch
     torch.set_num_threads(args.threads)
     return torch, args
@@ -72,3 +80,29 @@ def seconds_per_call(fn, warmup, rep_seconds):
             fn()
         times.append((time.perf_counter() - t0) / calls)
     return statistics.median(times)
+
+
+def serve(fn, warmup):
+    """Worker mode: warm up, print "ready S 0", then answer each "run N" line
+    on stdin with the wall and CPU seconds per call of N calls of fn();
+    returns 0 at end of input, 1 on a bad request."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= warmup and n >= 2:
+            break
+    print(f"ready {dt / n:.9g} 0", flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] != "run" or not parts[1].isdigit() or int(parts[1]) < 1:
+            print(f"error bad request: {line.strip()}", flush=True)
+            return 1
+        calls = int(parts[1])
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(calls):
+            fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"{wall / calls:.9g} {cpu / calls:.9g}", flush=True)
+    return 0

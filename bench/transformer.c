@@ -3,6 +3,7 @@
  *
  *     make bench                        # CF_NUM_THREADS threads, else all cores
  *     ./bench/transformer --threads 1
+ *     ./bench/transformer --worker train|infer|base-train   # for bench/suite
  *
  * Model: d_model 256, 4 heads, 3 + 3 layers, ff 1024, ReLU, post-norm,
  * dropout 0.1, vocabularies of 8000; batch B = 32 of source and target
@@ -10,7 +11,9 @@
  *  - train: teacher-forced forward, mean cross entropy (ignore_index pad),
  *    zero_grad, backward, AdamW step (lr 1e-4, betas 0.9 0.98, eps 1e-9,
  *    weight decay 0.01), arena reset;
- *  - infer: eval mode, recording off, the same forward, arena reset.
+ *  - infer: eval mode, recording off, the same forward, arena reset;
+ *  - base-train (worker only): the train step of the paper's base model
+ *    (6+6 layers, d_model 512, 8 heads, ff 2048) at batch 8 x 64.
  *
  * Method (bench/harness.h): a warm-up, then BENCH_REPS repetitions of about
  * TARGET_SECONDS / BENCH_REPS each; the median repetition is reported in
@@ -20,10 +23,12 @@
 #include "bench/harness.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define TARGET_SECONDS 5.0 /* per measurement */
 #define WARMUP_SECONDS 1.0
 #define BATCH          32
+#define BASE_BATCH     8
 #define LEN            64
 #define VOCAB          8000
 
@@ -65,26 +70,51 @@ static void infer_steps(void *state, int n)
 }
 
 /* Random tokens in [3, VOCAB): 0, 1, 2 are pad, bos and eos. */
-static cf_tensor *tokens(cf_rng *g)
+static cf_tensor *tokens(cf_rng *g, int64_t batch)
 {
-    cf_tensor *u = cf_uniform(g, 3, VOCAB, CF_SHAPE(BATCH, LEN));
-    cf_tensor *t = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN));
+    cf_tensor *u = cf_uniform(g, 3, VOCAB, CF_SHAPE(batch, LEN));
+    cf_tensor *t = cf_tensor_new(CF_I32, CF_SHAPE(batch, LEN));
     if (!u || !t)
         return NULL;
-    for (int64_t i = 0; i < BATCH * LEN; i++)
+    for (int64_t i = 0; i < batch * LEN; i++)
         ((int32_t *)t->data)[i] = (int32_t)((float *)u->data)[i];
     return t;
 }
 
+/* Standalone mode: both workloads of the small model, timed in turn. */
+static void report(bench *b)
+{
+    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
+    printf("Transformer d_model 256, 4 heads, 3+3 layers, ff 1024, vocab %d, batch %d x %d; "
+           "%lld parameters; median of %d repetitions\n",
+           VOCAB, BATCH, LEN, (long long)cf_module_num_params(cf_transformer_module(b->m)),
+           BENCH_REPS);
+    cf_module_train(cf_transformer_module(b->m), true);
+    double train = 1e3 * bench_time(train_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    cf_module_train(cf_transformer_module(b->m), false);
+    double infer = 1e3 * bench_time(infer_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
+    printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
+}
+
 int main(int argc, char **argv)
 {
-    if (!bench_parse_args(argc, argv))
+    const char *worker;
+    if (!bench_parse_args(argc, argv, &worker))
         return 2;
+    bool base = worker && strcmp(worker, "base-train") == 0;
+    if (worker && !base && strcmp(worker, "train") != 0 && strcmp(worker, "infer") != 0) {
+        fprintf(stderr, "%s: no workload '%s' (train, infer, base-train)\n", argv[0], worker);
+        return 2;
+    }
+    int64_t batch = base ? BASE_BATCH : BATCH;
     cf_transformer_config cfg = cf_transformer_base(VOCAB, VOCAB);
-    cfg.d_model = 256;
-    cfg.heads = 4;
-    cfg.enc_layers = cfg.dec_layers = 3;
-    cfg.ff = 1024;
+    if (!base) {
+        cfg.d_model = 256;
+        cfg.heads = 4;
+        cfg.enc_layers = cfg.dec_layers = 3;
+        cfg.ff = 1024;
+    }
     cf_rng g;
     cf_rng_init(&g, 1234);
     bench b = {.m = cf_transformer_new(&cfg, &g), .step = cf_arena_new(0)};
@@ -94,27 +124,23 @@ int main(int argc, char **argv)
                            &(cf_adamw_opts){
                                .lr = 1e-4f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0.01f})
             : NULL;
-    b.src = tokens(&g);
-    b.tgt = tokens(&g);
-    b.labels = tokens(&g);
+    b.src = tokens(&g, batch);
+    b.tgt = tokens(&g, batch);
+    b.labels = tokens(&g, batch);
     cf_arena_reset(b.step);
     if (!b.m || !b.opt || !b.step || !b.src || !b.tgt || !b.labels) {
         fprintf(stderr, "setup failed: %s\n", cf_error_message());
         return 1;
     }
 
-    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
-    printf("Transformer d_model 256, 4 heads, 3+3 layers, ff 1024, vocab %d, batch %d x %d; "
-           "%lld parameters; median of %d repetitions\n",
-           VOCAB, BATCH, LEN, (long long)cf_module_num_params(cf_transformer_module(b.m)),
-           BENCH_REPS);
-    cf_module_train(cf_transformer_module(b.m), true);
-    double train = 1e3 * bench_time(train_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    cf_module_train(cf_transformer_module(b.m), false);
-    double infer = 1e3 * bench_time(infer_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
-    printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
-
+    int status = 0;
+    if (worker) {
+        bool train = strcmp(worker, "infer") != 0;
+        cf_module_train(cf_transformer_module(b.m), train);
+        status = bench_serve(train ? train_steps : infer_steps, &b, WARMUP_SECONDS);
+    } else {
+        report(&b);
+    }
     cf_arena_use(NULL);
     cf_arena_free(b.step);
     cf_tensor_free(b.src);
@@ -126,5 +152,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "a step failed: %s\n", cf_error_message());
         return 1;
     }
-    return 0;
+    return status;
 }

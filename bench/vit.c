@@ -3,6 +3,7 @@
  *
  *     make bench                        # CF_NUM_THREADS threads, else all cores
  *     ./bench/vit --threads 1
+ *     ./bench/vit --worker train|infer      # for bench/suite
  *
  * Model: 28x28x1 images, patch 4 (49 patches + CLS), dim 64, depth 4,
  * heads 4, mlp_ratio 2, 10 classes, dropout 0; batch B = 128 of random
@@ -19,6 +20,7 @@
 #include "bench/harness.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define TARGET_SECONDS 3.0 /* per measurement */
 #define WARMUP_SECONDS 0.5
@@ -59,10 +61,30 @@ static void infer_steps(void *state, int n)
     }
 }
 
+/* Standalone mode: both workloads, timed in turn. */
+static void report(bench *b)
+{
+    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
+    printf("ViT 28x28x1 patch 4, dim 64, depth 4, heads 4, mlp 128, batch %d; "
+           "%lld parameters; median of %d repetitions\n",
+           BATCH, (long long)cf_module_num_params(cf_vit_module(b->m)), BENCH_REPS);
+    cf_module_train(cf_vit_module(b->m), true);
+    double train = 1e3 * bench_time(train_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    cf_module_train(cf_vit_module(b->m), false);
+    double infer = 1e3 * bench_time(infer_steps, b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
+    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
+    printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
+}
+
 int main(int argc, char **argv)
 {
-    if (!bench_parse_args(argc, argv))
+    const char *worker;
+    if (!bench_parse_args(argc, argv, &worker))
         return 2;
+    if (worker && strcmp(worker, "train") != 0 && strcmp(worker, "infer") != 0) {
+        fprintf(stderr, "%s: no workload '%s' (train, infer)\n", argv[0], worker);
+        return 2;
+    }
     cf_vit_config cfg = {.image_size = 28,
                          .channels = 1,
                          .patch_size = 4,
@@ -86,16 +108,14 @@ int main(int argc, char **argv)
         ((int32_t *)b.labels->data)[i] = (int32_t)((i * 7 + 3) % cfg.classes);
     cf_arena_use(b.step);
 
-    printf("threads: %d (cformer cf_get_num_threads)\n", cf_get_num_threads());
-    printf("ViT 28x28x1 patch 4, dim 64, depth 4, heads 4, mlp 128, batch %d; "
-           "%lld parameters; median of %d repetitions\n",
-           BATCH, (long long)cf_module_num_params(cf_vit_module(b.m)), BENCH_REPS);
-    cf_module_train(cf_vit_module(b.m), true);
-    double train = 1e3 * bench_time(train_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    cf_module_train(cf_vit_module(b.m), false);
-    double infer = 1e3 * bench_time(infer_steps, &b, WARMUP_SECONDS, TARGET_SECONDS / BENCH_REPS);
-    printf("%-36s %10.2f ms/step\n", "train (fwd + bwd + AdamW)", train);
-    printf("%-36s %10.2f ms/step\n", "inference (no grad, eval)", infer);
+    int status = 0;
+    if (worker) {
+        bool train = strcmp(worker, "train") == 0;
+        cf_module_train(cf_vit_module(b.m), train);
+        status = bench_serve(train ? train_steps : infer_steps, &b, WARMUP_SECONDS);
+    } else {
+        report(&b);
+    }
 
     cf_arena_use(NULL);
     cf_arena_free(b.step);
@@ -107,5 +127,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "a step failed: %s\n", cf_error_message());
         return 1;
     }
-    return 0;
+    return status;
 }

@@ -2,6 +2,7 @@
 """bench/vit in PyTorch: the same tiny Vision Transformer, for comparison.
 
     /usr/bin/python3 bench/vit_torch.py [--threads N]
+    /usr/bin/python3 bench/vit_torch.py --worker train|infer
 
 Same model, batch, steps, method and output as bench/vit: 28x28x1 images,
 patch 4, dim 64, depth 4, heads 4, mlp_ratio 2, 10 classes, dropout 0,
@@ -84,7 +85,10 @@ def ms_per_step(step):
 
 
 def main():
-    torch, _ = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    torch, args = torch_harness.import_torch(torch_harness.arg_parser(__doc__))
+    if args.worker not in (None, "train", "infer"):
+        print(f"no workload '{args.worker}' (train, infer)", file=sys.stderr)
+        return 2
     torch.manual_seed(1234)
     model = build(torch)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
@@ -102,6 +106,9 @@ def main():
         with torch.no_grad():
             model(images)
 
+    if args.worker:
+        model.train(args.worker == "train")
+        return torch_harness.serve(train if args.worker == "train" else infer, WARMUP_SECONDS)
     print(f"threads: {torch.get_num_threads()} (torch.set_num_threads, BLIS_NUM_THREADS)")
     nparams = sum(p.numel() for p in model.parameters())
     print(f"ViT 28x28x1 patch 4, dim 64, depth 4, heads 4, mlp 128, batch {BATCH}; "

@@ -122,14 +122,14 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
 {
     char name[16];
     snprintf(name, sizeof name, "%d", i);
-    layer *l = calloc(1, sizeof *l);
+    layer *l = cf_calloc(1, sizeof *l);
     if (!l) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     if (!cf_module_init(&l->base, decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer",
                         parent, name)) {
-        free(l);
+        cf_free(l);
         return NULL;
     }
     int E = c->d_model, nsub = decoder ? 3 : 2;
@@ -146,8 +146,10 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    if (!l->self_attn || (decoder && !l->cross_attn) || !l->ffn || !l->norm[nsub - 1] ||
-        !l->drop[nsub - 1])
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    for (int k = 0; k < nsub; k++)
+        made = made && l->norm[k] && l->drop[k];
+    if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
     /* torch.nn.Transformer re-initialises every matrix of its layers. */
@@ -182,8 +184,8 @@ static cf_embedding_mod *table_new(cf_module *parent, const char *name, int voca
 static void transformer_destroy(cf_module *base)
 {
     cf_transformer *m = (cf_transformer *)base;
-    free(m->enc);
-    free(m->dec);
+    cf_free(m->enc);
+    cf_free(m->dec);
 }
 
 /* The generator: a Linear, or only its bias when the target table is the
@@ -217,16 +219,16 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
         return NULL;
     }
     const cf_transformer_config *c = cfg;
-    cf_transformer *m = calloc(1, sizeof *m);
+    cf_transformer *m = cf_calloc(1, sizeof *m);
     if (!m || !cf_module_init(&m->base, "Transformer", NULL, "")) {
-        free(m);
+        cf_free(m);
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     m->base.destroy = transformer_destroy;
     m->cfg = *c;
-    m->enc = calloc(c->enc_layers, sizeof *m->enc);
-    m->dec = calloc(c->dec_layers, sizeof *m->dec);
+    m->enc = cf_calloc(c->enc_layers, sizeof *m->enc);
+    m->dec = cf_calloc(c->dec_layers, sizeof *m->dec);
     uint64_t seed = g ? g->seed ^ (g->offset * 0x2545F4914F6CDD1Dull) : 0;
     bool ok = m->enc && m->dec;
     if (!ok)
@@ -309,7 +311,7 @@ static cf_tensor *sub_in(const cf_transformer *m, layer *l, int k, cf_tensor *x)
  * sum, pre-norm leaves it (its norm came first). */
 static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x, cf_tensor *y)
 {
-    cf_tensor *sum = cf_add(x, cf_dropout_forward(l->drop[k], y));
+    cf_tensor *sum = cf_residual_forward(l->drop[k], x, y);
     return m->cfg.pre_norm ? sum : cf_layernorm_forward(l->norm[k], sum);
 }
 
@@ -352,9 +354,8 @@ static cf_tensor *cross_cached(cf_mha *a, cf_tensor *query, cf_tensor *k, cf_ten
                                cf_tensor *allow)
 {
     int64_t E = a->embed_dim, H = a->num_heads, B = query->shape[0], L = query->shape[1];
-    cf_tensor *q = cf_matmul(query, cf_transpose(cf_slice(a->in_proj_weight, 0, 0, E, 1), 0, 1));
-    if (a->in_proj_bias)
-        q = cf_add(q, cf_slice(a->in_proj_bias, 0, 0, E, 1));
+    cf_tensor *q = cf_affine(query, cf_slice(a->in_proj_weight, 0, 0, E, 1),
+                             a->in_proj_bias ? cf_slice(a->in_proj_bias, 0, 0, E, 1) : NULL);
     q = cf_permute(cf_view(q, CF_SHAPE(B, L, H, E / H)), (int[]){0, 2, 1, 3});
     cf_tensor *o = cf_attention(q, k, v, &(cf_attention_opts){.mask = allow});
     o = cf_reshape(cf_permute(o, (int[]){0, 2, 1, 3}), CF_SHAPE(B, L, E));
@@ -430,7 +431,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
     if (!y)
         return NULL;
     cf_tensor *rows = cf_reshape(y, CF_SHAPE(-1, y->shape[2]));
-    cf_tensor *logits = cf_add(cf_matmul(rows, cf_transpose(m->gen_weight, 0, 1)), m->gen_bias);
+    cf_tensor *logits = cf_affine(rows, m->gen_weight, m->gen_bias);
     return cf_reshape(logits, CF_SHAPE(y->shape[0], y->shape[1], m->cfg.tgt_vocab));
 }
 
@@ -473,10 +474,10 @@ static bool gen_begin(gen *g, cf_transformer *m, int64_t rows, int max_len)
     g->step = cf_arena_new(0);
     g->prev = cf_arena_use(g->keep);
     int n = m->cfg.dec_layers;
-    g->cache = calloc(n, sizeof *g->cache);
-    g->k = calloc(n, sizeof *g->k);
-    g->v = calloc(n, sizeof *g->v);
-    g->tokens = calloc(rows, sizeof *g->tokens);
+    g->cache = cf_calloc(n, sizeof *g->cache);
+    g->k = cf_calloc(n, sizeof *g->k);
+    g->v = cf_calloc(n, sizeof *g->v);
+    g->tokens = cf_calloc(rows, sizeof *g->tokens);
     if (!g->keep || !g->step || !g->cache || !g->k || !g->v || !g->tokens) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer: out of memory for decoding");
         return false;
@@ -491,7 +492,7 @@ static void gen_end(gen *g)
 {
     for (int i = 0; g->cache && i < g->m->cfg.dec_layers; i++)
         cf_kv_cache_free(g->cache[i]);
-    free(g->cache), free(g->k), free(g->v), free(g->tokens);
+    cf_free(g->cache), cf_free(g->k), cf_free(g->v), cf_free(g->tokens);
     cf_arena_use(g->prev);
     cf_arena_free(g->keep);
     cf_arena_free(g->step);
@@ -521,9 +522,8 @@ static bool gen_source(gen *g, cf_tensor *src, int64_t row)
     for (int i = 0; i < m->cfg.dec_layers; i++) {
         cf_mha *a = m->dec[i]->cross_attn;
         cf_tensor *kv =
-            cf_matmul(memory, cf_transpose(cf_slice(a->in_proj_weight, 0, E, 3 * E, 1), 0, 1));
-        if (a->in_proj_bias)
-            kv = cf_add(kv, cf_slice(a->in_proj_bias, 0, E, 3 * E, 1));
+            cf_affine(memory, cf_slice(a->in_proj_weight, 0, E, 3 * E, 1),
+                      a->in_proj_bias ? cf_slice(a->in_proj_bias, 0, E, 3 * E, 1) : NULL);
         /* [b, S, 2, H, Dh] -> [2, b, H, S, Dh], made contiguous once. */
         kv = cf_contiguous(
             cf_permute(cf_view(kv, CF_SHAPE(b, S, 2, H, E / H)), (int[]){2, 0, 3, 1, 4}));
@@ -579,8 +579,8 @@ static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_l
     for (int64_t i = 0; i < B * max_len; i++)
         out[i] = c->pad_id;
     gen g;
-    bool *done = calloc(B, sizeof *done);
-    float *scores = malloc(sizeof *scores * (size_t)(B * V));
+    bool *done = cf_calloc(B, sizeof *done);
+    float *scores = cf_malloc(sizeof *scores * (size_t)(B * V));
     if (gen_begin(&g, m, B, max_len) && done && scores && gen_source(&g, src, -1)) {
         for (int64_t b = 0; b < B; b++)
             g.tokens[b] = c->bos_id;
@@ -612,8 +612,8 @@ static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_l
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_greedy: out of memory");
     }
     gen_end(&g);
-    free(done);
-    free(scores);
+    cf_free(done);
+    cf_free(scores);
     return cf_error();
 }
 

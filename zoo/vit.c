@@ -113,7 +113,7 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     if (!valid_config(cfg))
         return NULL;
     const cf_vit_config *c = cfg;
-    cf_vit *m = calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
+    cf_vit *m = cf_calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
     if (!m) {
         cf_error_set(CF_ERR_NOMEM, "cf_vit_new: out of memory");
         return NULL;
@@ -168,7 +168,7 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
     cf_tensor *patches =
         cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B * G * G, C * P * P));
     cf_tensor *w = cf_view(m->patch_w, CF_SHAPE(D, C * P * P));
-    return cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
+    return cf_affine(patches, w, m->patch_b);
 }
 
 /* Multi-head self-attention of x [B*T, D]; *map (if not NULL) receives the
@@ -186,13 +186,13 @@ static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, int64_t B, cf
     cf_attention_opts o = {.weights = map};
     cf_tensor *a = cf_attention(qkv3[0], qkv3[1], qkv3[2], &o); /* [B, H, T, Dh] */
     cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B * T, D));
-    return cf_dropout_forward(b->proj_drop, cf_linear_forward(b->proj, y));
+    return cf_linear_forward(b->proj, y);
 }
 
 static cf_tensor *mlp(vit_block *b, cf_tensor *x)
 {
     cf_tensor *h = cf_gelu(cf_linear_forward(b->fc1, x), false); /* [B*T, F] */
-    return cf_dropout_forward(b->drop2, cf_linear_forward(b->fc2, h));
+    return cf_linear_forward(b->fc2, h);
 }
 
 cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
@@ -222,9 +222,12 @@ cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
     x = cf_view(cf_dropout_forward(m->pos_drop, x), CF_SHAPE(B * T, D));
     for (int i = 0; i < c->depth; i++) {
         vit_block *b = &m->blocks[i];
-        x = cf_add(x,
-                   attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
-        x = cf_add(x, mlp(b, cf_layernorm_forward(b->norm2, x)));
+        /* The residuals write over the sublayers' outputs (and apply
+         * their dropout), which nothing else reads. */
+        x = cf_residual_forward(
+            b->proj_drop, x,
+            attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
+        x = cf_residual_forward(b->drop2, x, mlp(b, cf_layernorm_forward(b->norm2, x)));
     }
     /* The norm acts on each token alone: normalising the CLS token only
      * gives timm's head(norm(x)[:, 0]). */

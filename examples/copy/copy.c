@@ -4,6 +4,7 @@
  *     copy                      # about a minute on 2 cores
  *     copy --quick              # a smoke run of a few seconds
  *     copy --epochs 40 --out /tmp/copy --resume
+ *     mpirun -np 2 copy --threads 1         # data-parallel (--with-mpi)
  *
  * Data, generated: vocabulary 11 (0 padding, 1 the start symbol, 2..10 the
  * symbols); a sequence is the start symbol then 9 symbols drawn uniformly,
@@ -27,6 +28,12 @@
  * test sequence is decoded greedily (a key/value cache, 9 steps) and
  * compared with itself: "exact" counts sequences right in all 9 positions.
  *
+ * Data-parallel under mpirun (cformer configured --with-mpi): every rank
+ * draws the same batches and trains on its slice of each; gradients, the
+ * loss and the test counts are summed over the ranks, the time budget
+ * uses the ranks' mean elapsed time, and rank 0 prints and writes the
+ * checkpoint (which resumes on any number of ranks).
+ *
  * Writes to --out (default copy_out): checkpoint.safetensors (the whole
  * run, for --resume; the model's parameters under torch.nn.Transformer's
  * names), loss.png (the training loss per step), accuracy.png (the test
@@ -41,6 +48,7 @@
 #include <cformer/cformer.h>
 #include <cformer/viz.h>
 
+#include "../common/dist_opt.h"
 #include "../common/flags.h"
 #include "../common/progress.h"
 #include "../common/report.h"
@@ -123,23 +131,33 @@ static bool make_batch(const int32_t *seq, int64_t n, cf_tensor **src, cf_tensor
 static float train_step(cf_transformer *m, cf_optim *opt, const int32_t *seq, int64_t n,
                         float smoothing, float lr, cf_arena *arena)
 {
+    /* This rank's slice [lo, hi) of the batch; every sequence has T
+     * targets, so its share of the mean loss is its share of sequences. */
+    int64_t lo, hi;
+    dopt_range(n, &lo, &hi);
     cf_tensor *src, *tgt_in, *tgt_out;
-    float value = NAN;
-    if (make_batch(seq, n, &src, &tgt_in, &tgt_out)) {
-        cf_tensor *logits = cf_transformer_forward(m, src, tgt_in, NULL); /* (n, T, V) */
+    double sum[2] = {0, (double)(hi - lo)}; /* loss * sequences, sequences */
+    bool ok = true;
+    cf_optim_zero_grad(opt);
+    if (hi > lo) {
+        ok = make_batch(seq + lo * S, hi - lo, &src, &tgt_in, &tgt_out);
+        cf_tensor *logits =
+            ok ? cf_transformer_forward(m, src, tgt_in, NULL) : NULL; /* (n, T, V) */
         cf_tensor *loss = cf_cross_entropy(
-            cf_reshape(logits, CF_SHAPE(n * T, VOCAB)), tgt_out,
+            cf_reshape(logits, CF_SHAPE((hi - lo) * T, VOCAB)), ok ? tgt_out : NULL,
             &(cf_loss_opts){.label_smoothing = smoothing, .ignore = true, .ignore_index = PAD});
-        cf_optim_zero_grad(opt);
-        if (loss && cf_backward(loss) == CF_OK) {
-            cf_clip_grad_norm(cf_transformer_module(m), 1.0f);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            value = cf_item(loss);
-        }
+        ok = loss && cf_backward(loss) == CF_OK;
+        if (ok)
+            sum[0] = cf_item(loss) * (double)(hi - lo);
+    }
+    dopt_weight((float)(hi - lo) / (float)n);
+    if (ok && dopt_finish() == CF_OK && dopt_sum(sum, 2) == CF_OK) {
+        cf_clip_grad_norm(cf_transformer_module(m), 1.0f);
+        cf_optim_set_lr(opt, lr);
+        cf_optim_step(opt);
     }
     cf_arena_reset(arena);
-    return cf_error() ? NAN : value;
+    return cf_error() ? NAN : (float)(sum[0] / sum[1]);
 }
 
 typedef struct {
@@ -152,28 +170,32 @@ static bool evaluate(cf_transformer *m, const int32_t *test, int64_t n, int32_t 
                      cf_arena *arena)
 {
     cf_module *mod = cf_transformer_module(m);
-    int64_t exact = 0, tokens = 0;
+    int64_t exact = 0, tokens = 0, lo, hi;
+    dopt_range(n, &lo, &hi); /* this rank's test sequences */
     bool ok = true;
     cf_module_train(mod, false);
     CF_NO_GRAD
     {
-        for (int64_t start = 0; ok && start < n; start += EVAL_BATCH) {
-            int64_t b = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        for (int64_t start = lo; ok && start < hi; start += EVAL_BATCH) {
+            int64_t b = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
             cf_tensor *src = cf_from_ints(test + start * S, CF_SHAPE(b, S));
             ok = src && cf_transformer_greedy(m, src, T, out + start * T) == CF_OK;
             cf_arena_reset(arena);
         }
     }
     cf_module_train(mod, true);
-    for (int64_t i = 0; ok && i < n; i++) {
+    for (int64_t i = lo; ok && i < hi; i++) {
         int right = 0;
         for (int t = 0; t < T; t++)
             right += out[i * T + t] == test[i * S + t + 1];
         tokens += right, exact += right == T;
     }
-    sc->exact = (double)exact / (double)n;
-    sc->token = (double)tokens / (double)(n * T);
-    return ok;
+    double v[3] = {(double)exact, (double)tokens, ok ? 0 : 1};
+    if (dopt_sum(v, 3) != CF_OK || v[2] > 0)
+        return false;
+    sc->exact = v[0] / (double)n;
+    sc->token = v[1] / (double)(n * T);
+    return true;
 }
 
 /* ---- Pictures ---- */
@@ -334,8 +356,19 @@ static int fail(const char *what)
     return 1;
 }
 
+/* The ranks' mean of a duration each measured on its own clock (x itself
+ * in one process): what steers the run must be the same on every rank. */
+static double agreed(double seconds)
+{
+    dopt_check(dopt_sum(&seconds, 1));
+    return seconds / dopt_size();
+}
+
 int main(int argc, char **argv)
 {
+    dopt_init(&argc, &argv);
+    if (!dopt_root() && !freopen("/dev/null", "w", stdout))
+        return 1;
     double t_start = ex_now();
     options o;
     int r = parse_args(argc, argv, &o);
@@ -394,6 +427,10 @@ int main(int argc, char **argv)
         printf("resumed from %s after epoch %d (step %lld)\n", path, run.epoch,
                (long long)run.step);
     }
+    /* After a resume, so that each rank's dropout streams are its own. */
+    dopt_check(dopt_attach(mod));
+    if (dopt_size() > 1)
+        printf("data-parallel: %d ranks, each on a slice of every batch\n", dopt_size());
 
     printf("copy task: vocabulary %d, length %d; %d unseen test sequences\n", VOCAB, S, o.test);
     printf("Transformer: %d+%d layers, d_model %d, %d heads, ff %d, dropout %g: %lld "
@@ -419,7 +456,7 @@ int main(int argc, char **argv)
     for (int epoch = run.epoch + 1; epoch <= o.c.epochs && !out_of_time; epoch++) {
         double t_epoch = ex_now(), loss_sum = 0;
         for (int s = 0; s < o.steps; s++) {
-            if (budget > 0 && ex_now() - t_start >= budget) {
+            if (budget > 0 && agreed(ex_now() - t_start) >= budget) {
                 out_of_time = true;
                 break;
             }
@@ -448,7 +485,7 @@ int main(int argc, char **argv)
             ex_run_push(&run, "test_token", (float)sc.token))
             return fail("history");
         run.epoch = epoch;
-        if (ex_run_save(&run, path, mod, opt, settings) != CF_OK)
+        if (dopt_root() && ex_run_save(&run, path, mod, opt, settings) != CF_OK)
             return fail("checkpoint");
         char threads[80] = "";
         if (tune.trying && o.steps > 3)
@@ -497,6 +534,7 @@ int main(int argc, char **argv)
         status = fail("report");
     ex_report_free(&rep);
 
+    dopt_finalize();
     ex_run_free(&run);
     cf_arena_use(NULL);
     cf_arena_free(arena);

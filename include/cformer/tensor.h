@@ -98,6 +98,7 @@ typedef enum {
     CF_ERR_STATE,    /* call out of order (e.g. backward twice) */
     CF_ERR_IO,       /* a file could not be read or written */
     CF_ERR_FORMAT,   /* a file's contents are corrupt or do not match */
+    CF_ERR_NUMERIC,  /* NaN or infinity, found by anomaly mode (autograd.h) */
 } cf_status;
 
 typedef struct cf_tensor cf_tensor;
@@ -174,9 +175,10 @@ CF_API cf_arena *cf_arena_new(size_t chunk_bytes);
 /* Frees the arena and everything in it. NULL is a no-op. If the arena is in
  * use on this thread, no arena is in use afterwards. */
 CF_API void cf_arena_free(cf_arena *a);
-/* Frees everything in the arena at once. Memory is kept: when a step needed
- * several chunks, they are merged into one of the high-water size, so the
- * next step of the same size allocates nothing. */
+/* Frees everything in the arena at once. Memory is kept: the next step of
+ * the same shapes fills the same chunks in the same order, so it allocates
+ * nothing and touches no new page. (Chunks holding more than twice the
+ * high water, after steps of changing shapes, are merged into one.) */
 CF_API void cf_arena_reset(cf_arena *a);
 /* Makes a the arena that ops on this thread allocate from (NULL: none).
  * Returns the arena that was in use. */
@@ -192,6 +194,49 @@ CF_API size_t cf_arena_used(const cf_arena *a);
 CF_API size_t cf_arena_high_water(const cf_arena *a);
 /* Bytes the arena holds from the system. */
 CF_API size_t cf_arena_capacity(const cf_arena *a);
+
+/* ---- Memory ----
+ * Every block the library takes from the system goes through one allocator:
+ * arena chunks, heap tensors, modules, optimizer state, kv caches, decoding
+ * buffers and the buffers of safetensors reading and writing. (BLIS's
+ * packing buffers and the OpenMP and C runtimes' own memory do not; nor do
+ * mapped files, which are mapped rather than allocated.) The default is the
+ * C library's malloc, realloc and free. A failed allocation is reported as
+ * CF_ERR_NOMEM by the call that needed it, which then frees what it had
+ * taken and leaves its inputs as they were. */
+
+typedef struct {
+    /* Returns size bytes (size > 0) aligned for any object, or NULL. */
+    void *(*malloc_fn)(size_t size, void *ud);
+    /* As C realloc, for size > 0; p may be NULL (then it is malloc_fn). On
+     * failure returns NULL and leaves p allocated. */
+    void *(*realloc_fn)(void *p, size_t size, void *ud);
+    /* Frees a non-NULL block from malloc_fn or realloc_fn. */
+    void (*free_fn)(void *p, void *ud);
+    void *ud; /* passed to each call */
+} cf_allocator;
+
+/* Makes *a the allocator of every later allocation and free (NULL: the C
+ * library's again); the struct is copied. A block is freed through the
+ * allocator in place when it is freed, so switch only while the library
+ * holds no memory (before the first call that allocates, or after every
+ * arena, tensor, module, optimizer and file handle is freed) and before
+ * other threads use the library. The functions are called from every thread
+ * that calls into the library, so they must be thread-safe if the library
+ * is used from several threads. Returns CF_OK, or CF_ERR_ARG (and changes
+ * nothing) when a function pointer is NULL. */
+CF_API cf_status cf_set_allocator(const cf_allocator *a);
+/* Returns the allocator in place. */
+CF_API cf_allocator cf_get_allocator(void);
+/* Allocate and free through the allocator in place, for user code whose
+ * memory should be counted with the library's. A size of 0 is taken as 1,
+ * so NULL always means failure; cf_calloc zeroes the block and fails on
+ * overflow of n * size; cf_free(NULL) does nothing. They record no error
+ * and, like malloc, set errno to ENOMEM when they fail. */
+CF_API void *cf_malloc(size_t size);
+CF_API void *cf_calloc(size_t n, size_t size);
+CF_API void *cf_realloc(void *p, size_t size);
+CF_API void cf_free(void *p);
 
 /* ---- Creation ----
  * All of these return a contiguous tensor in the arena in use, or NULL with
@@ -302,6 +347,24 @@ CF_API void cf_set_num_threads(int n);
  * the number of processors OpenMP reports (1 when built without OpenMP).
  * Small kernels run on one thread whatever this says. */
 CF_API int cf_get_num_threads(void);
+
+/* ---- Profiling ----
+ * With CF_PROFILE=1 in the environment, a program prints to stderr at exit a
+ * table of the time, calls and matrix-product GFLOP/s of every op, forward
+ * and backward apart. An op's forward is timed from its first allocation to
+ * the end of the op; its backward is the node's backward function as
+ * cf_backward runs it. Ops from every thread are counted; off, profiling
+ * costs a test per op. */
+
+/* Starts (true) or stops counting; CF_PROFILE=1 starts it at load. */
+CF_API void cf_profile_enable(bool on);
+/* Forgets the counts gathered so far. */
+CF_API void cf_profile_reset(void);
+/* Prints the table, the op taking the most time first. */
+CF_API void cf_profile_report(FILE *f);
+/* Floating-point operations (2 m n k each) of every matrix product the
+ * library has run in this process, counted whether or not profiling is on. */
+CF_API uint64_t cf_profile_matmul_flops(void);
 
 #ifdef __cplusplus
 }
