@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void ex_report_init(ex_report *r, const char *example) { *r = (ex_report){.example = example}; }
 
@@ -90,6 +91,15 @@ cf_status ex_report_print(const ex_report *r, FILE *out, double wall_seconds, in
     ex_buf_add(&line, "}", 1);
     key(&line, "wall_seconds");
     number(&line, round(wall_seconds * 100) / 100);
+    /* CPU time, unlike wall time, hardly depends on what else the
+     * machine runs. */
+    struct rusage ru;
+    double cpu = getrusage(RUSAGE_SELF, &ru) == 0
+                     ? (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec
+                     : NAN;
+    key(&line, "cpu_seconds");
+    number(&line, round(cpu * 100) / 100);
     key(&line, "threads");
     ex_buf_addf(&line, "%d", threads);
     key(&line, "parameters");

@@ -4,8 +4,8 @@
  * parsing prose:
  *
  *     {"example": "copy", "metrics": {"test_exact": 1, "final_loss": 0.0123},
- *      "wall_seconds": 71.4, "threads": 2, "parameters": 77451,
- *      "command": "./copy --epochs 20"}
+ *      "wall_seconds": 71.4, "cpu_seconds": 98.2, "threads": 2,
+ *      "parameters": 77451, "command": "./copy --epochs 20"}
  *
  * (one line in the output). Metrics keep the order they were added in;
  * a non-finite number is written as null, since JSON has no NaN.
@@ -39,9 +39,9 @@ void ex_report_init(ex_report *r, const char *example);
 void ex_report_num(ex_report *r, const char *key, double value);
 void ex_report_int(ex_report *r, const char *key, int64_t value);
 void ex_report_str(ex_report *r, const char *key, const char *value);
-/* Writes the line: the metrics, wall time, threads, parameter count and
- * the command (argv joined, with shell quoting where needed), and flushes.
- * Returns CF_OK, CF_ERR_NOMEM (recorded) when adding a metric ran out of
+/* Writes the line: the metrics, wall time, the process's CPU time (user
+ * and system), threads, parameter count and the command (argv joined, with shell quoting where
+ * needed), and flushes. Returns CF_OK, CF_ERR_NOMEM (recorded) when adding a metric ran out of
  * memory, or CF_ERR_IO (recorded) when the write fails. */
 cf_status ex_report_print(const ex_report *r, FILE *out, double wall_seconds, int threads,
                           int64_t parameters, int argc, char **argv);

@@ -438,9 +438,8 @@ int main(int argc, char **argv)
            o.layers, o.layers, o.dim, o.heads, o.ff, (double)o.dropout,
            (long long)cf_module_num_params(mod), cf_get_num_threads(),
            tune.many ? " or 1, the faster, chosen each epoch" : "");
-    printf("Adam lr %g (warm-up %d steps, then a cosine decay to 0), batch %lld, %d steps an "
-           "epoch, %d "
-           "epochs",
+    printf("Adam lr %g (warm-up %d steps, then a cosine decay to 0), batch %lld, %d steps "
+           "an epoch, %d epochs",
            (double)o.c.lr, o.warmup, (long long)B, o.steps, o.c.epochs);
     if (o.c.minutes > 0)
         printf(" or %g minutes", o.c.minutes);

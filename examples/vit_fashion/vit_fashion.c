@@ -71,7 +71,7 @@ typedef struct {
     ex_common c;
     int patch, dim, depth, heads, crop;
     float min_lr, weight_decay, clip, smoothing;
-    bool flip;
+    bool flip, wd_matrices;
 } options;
 
 /* ---- Batches ---- */
@@ -409,6 +409,13 @@ static cf_status save_and_check(const char *path, cf_vit *vit, const cf_vit_conf
     return st;
 }
 
+/* timm's weight-decay groups: weight matrices decay; biases, norm weights,
+ * the position embedding and the class token do not. */
+static bool decays(const char *name, const cf_tensor *param)
+{
+    return param->ndim >= 2 && !strstr(name, "pos_embed") && !strstr(name, "cls_token");
+}
+
 /* ---- Options ---- */
 
 static const char ABOUT[] =
@@ -440,6 +447,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"smoothing", EX_FLOAT, &o->smoothing, 0, 0.9, false, "label smoothing"},
         {"crop", EX_INT, &o->crop, 0, 8, false, "random shifts of up to this many pixels"},
         {"flip", EX_BOOL, &o->flip, 0, 0, false, "mirror half of the training images"},
+        {"wd-matrices", EX_BOOL, &o->wd_matrices, 0, 0, false,
+         "weight decay on weight matrices only (as timm)"},
     };
     switch (ex_flags_parse(flags, EX_COUNT(flags), argc, argv)) {
     case EX_FLAGS_HELP: ex_flags_usage(stdout, argv[0], ABOUT, flags, EX_COUNT(flags)); return 1;
@@ -521,8 +530,9 @@ int main(int argc, char **argv)
     if (!vit)
         return fail("model");
     cf_module *model = cf_vit_module(vit);
-    cf_optim *opt =
-        cf_adamw_new(model, &(cf_adamw_opts){.lr = o.c.lr, .weight_decay = o.weight_decay});
+    cf_optim *opt = cf_adamw_new(model, &(cf_adamw_opts){.lr = o.c.lr,
+                                                         .weight_decay = o.weight_decay,
+                                                         .decays = o.wd_matrices ? decays : NULL});
     cf_arena *arena = cf_arena_new(0);
     int64_t B = o.c.batch, steps_per_epoch = (train.n + B - 1) / B;
     int64_t total = (int64_t)o.c.epochs * steps_per_epoch;
@@ -540,10 +550,10 @@ int main(int argc, char **argv)
     char settings[512], path[4096];
     snprintf(settings, sizeof settings,
              "vit_fashion patch %d dim %d depth %d heads %d batch %lld lr %g min_lr %g wd %g "
-             "clip %g smoothing %g crop %d flip %d epochs %d seed %llu quick %d",
+             "clip %g smoothing %g crop %d flip %d wd_matrices %d epochs %d seed %llu quick %d",
              o.patch, o.dim, o.depth, o.heads, (long long)B, (double)o.c.lr, (double)o.min_lr,
              (double)o.weight_decay, (double)o.clip, (double)o.smoothing, o.crop, o.flip,
-             o.c.epochs, (unsigned long long)o.c.seed, o.c.quick);
+             o.wd_matrices, o.c.epochs, (unsigned long long)o.c.seed, o.c.quick);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.c.out);
     ex_run run;
     ex_run_init(&run, o.c.seed ^ 0x9e3779b97f4a7c15ull);
@@ -563,11 +573,11 @@ int main(int argc, char **argv)
            o.patch, (SIDE / o.patch) * (SIDE / o.patch), o.dim, o.depth, o.heads, 2 * o.dim,
            (long long)cf_module_num_params(model), cf_get_num_threads(),
            tune.many ? " or 1, the faster, chosen each epoch" : "");
-    printf("AdamW lr %g (warm-up %lld steps, cosine to %g), weight decay %g, clip %g, label "
+    printf("AdamW lr %g (warm-up %lld steps, cosine to %g), weight decay %g%s, clip %g, label "
            "smoothing %g, shifts up to %d px, flips %s; batch %lld, at most %d epoch%s",
            (double)o.c.lr, (long long)warmup, (double)o.min_lr, (double)o.weight_decay,
-           (double)o.clip, (double)o.smoothing, o.crop, o.flip ? "on" : "off", (long long)B,
-           o.c.epochs, o.c.epochs == 1 ? "" : "s");
+           o.wd_matrices ? " (matrices only)" : "", (double)o.clip, (double)o.smoothing, o.crop,
+           o.flip ? "on" : "off", (long long)B, o.c.epochs, o.c.epochs == 1 ? "" : "s");
     if (o.c.minutes > 0)
         printf(" or %g minutes", o.c.minutes);
     printf("\n");
