@@ -89,7 +89,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    static inline void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)      \
+    __attribute__((unused)) static inline void fn_##_set(int64_t n, char *const *p,                \
+                                                         const int64_t *s, const void *ud)         \
     {                                                                                              \
         const float k = ud ? *(const float *)ud : 0.0f;                                            \
         (void)k;                                                                                   \
@@ -163,7 +164,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    static inline void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)      \
+    __attribute__((unused)) static inline void fn_##_set(int64_t n, char *const *p,                \
+                                                         const int64_t *s, const void *ud)         \
     {                                                                                              \
         (void)ud;                                                                                  \
         if (AG_UNIT(5)) {                                                                          \
