@@ -378,9 +378,15 @@ static bool check_shapes(const cf_tensor *q, const cf_tensor *k, const cf_tensor
                          const cf_tensor *mask)
 {
     char sq[CF_SHAPE_BUF], sk[CF_SHAPE_BUF], sv[CF_SHAPE_BUF], sm[CF_SHAPE_BUF];
-    cf_shape_str(q, sq, sizeof sq);
-    cf_shape_str(k, sk, sizeof sk);
-    cf_shape_str(v, sv, sizeof sv);
+    bool bad = q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || k->shape[0] != q->shape[0] ||
+               v->shape[0] != q->shape[0] || k->shape[1] != q->shape[1] ||
+               v->shape[1] != q->shape[1] || k->shape[3] != q->shape[3] ||
+               v->shape[2] != k->shape[2];
+    if (bad) { /* formatted only then: a decoding step checks thousands of times */
+        cf_shape_str(q, sq, sizeof sq);
+        cf_shape_str(k, sk, sizeof sk);
+        cf_shape_str(v, sv, sizeof sv);
+    }
     if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4) {
         cf__error(CF_ERR_SHAPE, "cf_attention: q %s, k %s, v %s must be 4-D [B, H, T, D]", sq, sk,
                   sv);
@@ -466,6 +472,7 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
     out->shape[1] = a.H, out->shape[2] = a.Tq;
     for (int i = 0; i < 3; i++)
         out->stride[i] = a.os[i];
+    out->flags |= CF__OUTPUT_UNREAD;
     if (!needs_grad && !opts->weights && p == 0) {
         if (!flash_forward(&a, out->data))
             return NULL;

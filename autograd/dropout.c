@@ -42,7 +42,7 @@ static cf_status dropout_backward(cf_tensor *out)
 
 static const cf_op dropout_op = {"dropout", dropout_backward};
 
-cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g)
+static cf_tensor *dropout(cf_tensor *a, float p, bool training, cf_rng *g, bool over)
 {
     if (!cf__check("cf_dropout", 1, &a) || !ag__need_float("cf_dropout", a))
         return NULL;
@@ -52,7 +52,9 @@ cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g)
     }
     if (!training || p == 0.0f)
         return a;
-    cf_tensor *out = cf__alloc("cf_dropout", CF_F32, a->ndim, a->shape);
+    over = over && cf_is_contiguous(a);
+    cf_tensor *out =
+        over ? cf__view_of("cf_dropout", a) : cf__alloc("cf_dropout", CF_F32, a->ndim, a->shape);
     cf_tensor *mask = cf__alloc("cf_dropout", CF_BOOL, a->ndim, a->shape);
     if (!out || !mask)
         return NULL;
@@ -69,5 +71,91 @@ cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g)
     out->saved[0] = mask;
     out->fparam[0] = p;
     out->fparam[1] = scale;
+    out->flags |= CF__OUTPUT_UNREAD;
     return cf_op_record(out, &dropout_op, 1, &a);
+}
+
+cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g)
+{
+    return dropout(a, p, training, g, false);
+}
+
+cf_tensor *ag__dropout_in_place(cf_tensor *x, float p, bool training, cf_rng *g)
+{
+    return dropout(x, p, training, g, true);
+}
+
+/* ---- x + dropout(y), written over y when y may be overwritten ---- */
+
+/* o[i] = x[i] + (m[i] ? y[i] * k : 0), or x[i] + y[i] without m; o may be y. */
+static void residual_fwd(float *o, const float *x, const float *y, const uint8_t *m, float k,
+                         int64_t n)
+{
+#pragma omp parallel for num_threads(cf__threads_for(n)) schedule(static)
+    for (int64_t b = 0; b < n; b += 4096) {
+        int64_t e = b + 4096 < n ? b + 4096 : n;
+        if (m)
+            for (int64_t i = b; i < e; i++)
+                o[i] = x[i] + (m[i] ? y[i] * k : 0.0f);
+        else
+            for (int64_t i = b; i < e; i++)
+                o[i] = x[i] + y[i];
+    }
+}
+
+static cf_status residual_backward(cf_tensor *out)
+{
+    cf_tensor *x = out->src[0], *y = out->src[1];
+    const uint8_t *m = out->saved[0] ? out->saved[0]->data : NULL;
+    int64_t n = cf_numel(out);
+    bool fresh;
+    cf_tensor *gy = ag__grad(y, &fresh);
+    if (gy && m)
+        apply(gy->data, out->grad->data, m, out->fparam[1], n, !fresh);
+    else if (gy && fresh)
+        cf__copy(gy, out->grad);
+    else if (gy)
+        cf__acc(gy, out->grad);
+    if (ag__can_take(out, x)) {
+        ag__take_grad(out, x);
+        return cf_error();
+    }
+    cf_tensor *gx = ag__grad(x, &fresh);
+    if (gx && fresh)
+        cf__copy(gx, out->grad);
+    else if (gx)
+        cf__acc(gx, out->grad);
+    return cf_error();
+}
+
+static const cf_op residual_op = {"residual", residual_backward};
+
+cf_tensor *ag__residual(cf_tensor *x, cf_tensor *y, float p, bool training, cf_rng *g)
+{
+    cf_tensor *xy[2] = {x, y};
+    if (!cf__check("residual", 2, xy))
+        return NULL;
+    bool drop = training && p > 0.0f;
+    if (x->dtype != CF_F32 || y->dtype != CF_F32 || !cf_same_shape(x, y) || !cf_is_contiguous(x) ||
+        !cf_is_contiguous(y) || !(p >= 0.0f && p <= 1.0f))
+        return cf_add(x, drop ? cf_dropout(y, p, true, g) : y);
+    const float *xd = x->data, *yd = y->data;
+    int64_t n = cf_numel(y);
+    bool over = (y->flags & CF__OUTPUT_UNREAD) && (xd + n <= yd || yd + n <= xd);
+    cf_tensor *out =
+        over ? cf__view_of("residual", y) : cf__alloc("residual", CF_F32, y->ndim, y->shape);
+    cf_tensor *mask = drop ? cf__alloc("residual", CF_BOOL, y->ndim, y->shape) : NULL;
+    if (!out || (drop && !mask))
+        return NULL;
+    float scale = 1.0f;
+    if (drop) {
+        cf__bernoulli_bytes(g, 1.0f - p, mask->data, n);
+        scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    }
+    residual_fwd(out->data, x->data, y->data, drop ? mask->data : NULL, scale, n);
+    out->saved[0] = mask;
+    out->fparam[0] = drop ? p : 0.0f;
+    out->fparam[1] = scale;
+    out->flags |= CF__OUTPUT_UNREAD;
+    return cf_op_record(out, &residual_op, 2, xy);
 }

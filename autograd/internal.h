@@ -228,6 +228,20 @@ void ag__take_grad(cf_tensor *out, cf_tensor *t);
  * backward does not read its output. Falls back to cf_relu otherwise. */
 cf_tensor *ag__relu_in_place(cf_tensor *x);
 
+/* x + dropout(y, p) (dropout only when training), as a residual connection
+ * adds a sublayer's output y to its input x. The result is written over y
+ * when y carries CF__OUTPUT_UNREAD (its producer's backward does not read
+ * it): the caller must then not read y afterwards. Same shapes and layouts
+ * give one op and one tensor; anything else falls back to cf_add and
+ * cf_dropout. The values are those of cf_add(x, cf_dropout(y, p, ...)). */
+cf_tensor *ag__residual(cf_tensor *x, cf_tensor *y, float p, bool training, cf_rng *g);
+
+/* cf_dropout written over x's memory (x contiguous, else a copy as
+ * cf_dropout makes), for a caller that owns x and reads it no more: x must
+ * be CF__OUTPUT_UNREAD, or a relu's output (the relu's backward reads only
+ * the sign, kept wherever a gradient passes the dropout). */
+cf_tensor *ag__dropout_in_place(cf_tensor *x, float p, bool training, cf_rng *g);
+
 /* A pointwise op of one input and a scalar k (kept in out->fparam[0]). */
 cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op);
 

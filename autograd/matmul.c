@@ -237,6 +237,7 @@ cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b)
         c->shape[i] = 1;
     memcpy(c->shape, shape, sizeof(int64_t) * nd);
     cf__contiguous_strides(nd, c->shape, c->stride);
+    c->flags |= CF__OUTPUT_UNREAD;
     return cf_op_record(c, &matmul_op, 2, ab);
 }
 
@@ -347,5 +348,6 @@ cf_tensor *cf_affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
     cf__gemm(b != NULL, X.n, nout, K, X.p, X.rs, X.cs, w->data, w->stride[1], w->stride[0], o, nout,
              1, nt);
     out->saved[0] = xc;
+    out->flags |= CF__OUTPUT_UNREAD;
     return cf_op_record(out, &affine_op, nsrc, in);
 }

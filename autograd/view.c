@@ -126,6 +126,9 @@ static cf_tensor *view_as(const char *name, const cf_op *op, cf_tensor *a, int n
     int64_t st[CF_MAX_DIMS];
     if (view_strides(a, nd, shape, st)) {
         cf_tensor *v = ag__restride(name, a, nd, shape, st);
+        /* A reshape's backward reads no values either. */
+        if (v)
+            v->flags |= a->flags & CF__OUTPUT_UNREAD;
         return cf_op_record(v, op, 1, &a);
     }
     if (!copy_ok) {

@@ -14,6 +14,15 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
 bool bench_parse_args(int argc, char **argv, const char **worker)
 {
@@ -37,6 +46,14 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (all threads) so far. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -105,13 +122,17 @@ int bench_serve(bench_runner run, void *state, double warmup)
             return 1;
         }
         t0 = now();
+        double c0 = cpu_seconds();
+        CALLGRIND_START_INSTRUMENTATION;
         run(state, calls);
+        CALLGRIND_STOP_INSTRUMENTATION;
+        double cpu = cpu_seconds() - c0;
         dt = now() - t0;
         if (cf_error()) {
             printf("error %s\n", cf_error_message());
             return 1;
         }
-        printf("%.9g\n", dt / calls);
+        printf("%.9g %.9g\n", dt / calls, cpu / calls);
         fflush(stdout);
     }
     return 0;

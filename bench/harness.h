@@ -38,9 +38,15 @@ void bench_time_interleaved(int n, const bench_runner *run, void *state, double 
 /* Worker mode, for the driver bench/suite.c: a warm-up of at least
  * `warmup` seconds (and two calls), then one line "ready S F" (seconds per
  * call, matrix-product FLOPs per call), then for each line "run N" read from
- * stdin, N calls and one line with the seconds per call; "error MESSAGE"
+ * stdin, N calls and one line with the seconds per call and the process's
+ * CPU seconds per call (all threads; at one thread a measure that the
+ * machine's load hardly moves); "error MESSAGE"
  * instead when a call recorded an error. Returns at end of input: 0, or 1
- * after an error. bench/torch_harness.py serves the same protocol. */
+ * after an error. bench/torch_harness.py serves the same protocol.
+ * Under valgrind, only the "run" requests are instrumented: instructions per
+ * call, independent of the machine's load, come from
+ *     echo "run 1" | valgrind --tool=callgrind --instr-atstart=no \
+ *         bench/decode --worker b1 --threads 1 */
 int bench_serve(bench_runner run, void *state, double warmup);
 
 /* Prints a note when the 1-minute load average exceeds the cores: busy

@@ -84,8 +84,8 @@ def seconds_per_call(fn, warmup, rep_seconds):
 
 def serve(fn, warmup):
     """Worker mode: warm up, print "ready S 0", then answer each "run N" line
-    on stdin with the seconds per call of N calls of fn(); returns 0 at end
-    of input, 1 on a bad request."""
+    on stdin with the wall and CPU seconds per call of N calls of fn();
+    returns 0 at end of input, 1 on a bad request."""
     n, t0 = 0, time.perf_counter()
     while True:
         fn()
@@ -100,8 +100,9 @@ def serve(fn, warmup):
             print(f"error bad request: {line.strip()}", flush=True)
             return 1
         calls = int(parts[1])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(calls):
             fn()
-        print(f"{(time.perf_counter() - t0) / calls:.9g}", flush=True)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"{wall / calls:.9g} {cpu / calls:.9g}", flush=True)
     return 0

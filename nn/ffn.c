@@ -30,10 +30,16 @@ cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
         return NULL;
     }
     /* linear1's output is read by the activation alone, and its backward
-     * does not read it: relu may overwrite it. */
+     * does not read it: relu may overwrite it, and dropout relu's output
+     * (relu's backward reads the sign, which survives wherever dropout lets
+     * a gradient through). */
     cf_tensor *h = cf_linear_forward(m->linear1, x);
-    h = m->act == CF_ACT_GELU ? cf_gelu(h, false) : ag__relu_in_place(h);
-    return cf_linear_forward(m->linear2, cf_dropout_forward(m->dropout, h));
+    if (m->act == CF_ACT_GELU)
+        h = cf_dropout_forward(m->dropout, cf_gelu(h, false));
+    else
+        h = ag__dropout_in_place(ag__relu_in_place(h), m->dropout->p, m->dropout->base.training,
+                                 &m->dropout->rng);
+    return cf_linear_forward(m->linear2, h);
 }
 
 cf_pos_embedding *cf_pos_embedding_new(cf_module *parent, const char *name, int max_len, int dim,

@@ -1,6 +1,7 @@
 /* Embedding, LayerNorm and Dropout modules: thin owners of parameters
  * around the ops of the same names. */
 #include "nn/internal.h"
+#include "autograd/internal.h"
 
 #include <string.h>
 
@@ -97,4 +98,10 @@ cf_tensor *cf_dropout_forward(cf_dropout_mod *m, cf_tensor *x)
     if (!cf__nonnull("Dropout", m, "module"))
         return NULL;
     return cf_dropout(x, m->p, m->base.training, &m->rng);
+}
+
+cf_tensor *cf_residual_forward(cf_dropout_mod *m, cf_tensor *x, cf_tensor *y)
+{
+    return m ? ag__residual(x, y, m->p, m->base.training, &m->rng)
+             : ag__residual(x, y, 0, false, NULL);
 }

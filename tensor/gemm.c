@@ -37,6 +37,120 @@ static const float *densify(const float *p, int64_t rows, int64_t cols, int64_t 
     return d;
 }
 
+/* ---- Products with a vector ----
+ * y[j] (+)= sum over l of x[l] B[l, j], j < n, l < k, with B's strides ks
+ * along l and ns along j. Each y[j] is summed in an order fixed by k alone
+ * (eight interleaved partial sums, then a fixed tree), so the result does
+ * not depend on the thread count or on how the columns are split. */
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+#define VM_COLS 256 /* columns per task */
+
+/* Macros rather than functions: a 32-byte vector is no argument or return
+ * value without AVX (the psABI). */
+#define load8(p) (*(const v8u *)(p))
+#define hsum8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
+
+/* Columns [j0, j1) when B's columns are contiguous (ks == 1): dot products,
+ * four columns at a time sharing the loads of x (contiguous). */
+CF_CLONES static void vm_dot(bool acc, int64_t j0, int64_t j1, int64_t k, const float *x,
+                             const float *b, int64_t ns, float *y, int64_t incy)
+{
+    int64_t k8 = k & ~(int64_t)7, j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *b0 = b + j * ns, *b1 = b0 + ns, *b2 = b1 + ns, *b3 = b2 + ns;
+        v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        for (int64_t l = 0; l < k8; l += 8) {
+            v8 xv = load8(x + l);
+            s0 += xv * load8(b0 + l);
+            s1 += xv * load8(b1 + l);
+            s2 += xv * load8(b2 + l);
+            s3 += xv * load8(b3 + l);
+        }
+        float r[4] = {hsum8(s0), hsum8(s1), hsum8(s2), hsum8(s3)};
+        for (int64_t l = k8; l < k; l++) {
+            r[0] += x[l] * b0[l];
+            r[1] += x[l] * b1[l];
+            r[2] += x[l] * b2[l];
+            r[3] += x[l] * b3[l];
+        }
+        for (int q = 0; q < 4; q++)
+            y[(j + q) * incy] = acc ? y[(j + q) * incy] + r[q] : r[q];
+    }
+    for (; j < j1; j++) {
+        const float *b0 = b + j * ns;
+        v8 s0 = {0};
+        for (int64_t l = 0; l < k8; l += 8)
+            s0 += load8(x + l) * load8(b0 + l);
+        float r = hsum8(s0);
+        for (int64_t l = k8; l < k; l++)
+            r += x[l] * b0[l];
+        y[j * incy] = acc ? y[j * incy] + r : r;
+    }
+}
+
+/* Columns [j0, j1) when B's rows are contiguous (ns == 1): y += x[l] B[l, :]
+ * row after row, over at most VM_COLS columns kept in t. */
+CF_CLONES static void vm_axpy(bool acc, int64_t j0, int64_t j1, int64_t k, const float *x,
+                              int64_t incx, const float *b, int64_t ks, float *y, int64_t incy)
+{
+    float t[VM_COLS] __attribute__((aligned(32)));
+    int64_t n = j1 - j0, n8 = n & ~(int64_t)7;
+    for (int64_t j = 0; j < n; j++)
+        t[j] = 0;
+    for (int64_t l = 0; l < k; l++) {
+        const float *br = b + l * ks + j0;
+        float xl = x[l * incx];
+        v8 xv = {xl, xl, xl, xl, xl, xl, xl, xl};
+        for (int64_t j = 0; j < n8; j += 8)
+            *(v8 *)(t + j) += xv * load8(br + j);
+        for (int64_t j = n8; j < n; j++)
+            t[j] += xl * br[j];
+    }
+    for (int64_t j = 0; j < n; j++)
+        y[(j0 + j) * incy] = acc ? y[(j0 + j) * incy] + t[j] : t[j];
+}
+
+static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx, const float *b,
+                   int64_t ks, int64_t ns, float *y, int64_t incy)
+{
+    int64_t ntask = (n + VM_COLS - 1) / VM_COLS;
+    int nt = cf__threads_for(n * k);
+    if (nt > ntask)
+        nt = (int)ntask;
+    if (ks == 1 && incx != 1) {
+        /* The dot products want x contiguous. */
+        float *xc = cf_malloc(sizeof(float) * (size_t)k);
+        if (!xc) {
+            cf__error(CF_ERR_NOMEM, "matmul: out of memory copying a vector operand");
+            return;
+        }
+        for (int64_t l = 0; l < k; l++)
+            xc[l] = x[l * incx];
+        vecmat(acc, n, k, xc, 1, b, ks, ns, y, incy);
+        cf_free(xc);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t t = 0; t < ntask; t++) {
+        int64_t j0 = t * VM_COLS, j1 = j0 + VM_COLS < n ? j0 + VM_COLS : n;
+        if (ks == 1) {
+            vm_dot(acc, j0, j1, k, x, b, ns, y, incy);
+        } else if (ns == 1) {
+            vm_axpy(acc, j0, j1, k, x, incx, b, ks, y, incy);
+        } else {
+            for (int64_t j = j0; j < j1; j++) {
+                float r = 0;
+                for (int64_t l = 0; l < k; l++)
+                    r += x[l * incx] * b[l * ks + j * ns];
+                y[j * incy] = acc ? y[j * incy] + r : r;
+            }
+        }
+    }
+}
+
 void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
               int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t rsc,
               int64_t csc, int nthreads)
@@ -53,18 +167,12 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
     }
     if (m == 1 || n == 1) {
         /* BLIS 0.9.0 reads past a vector operand when k is not a multiple of
-         * 8 (flame/blis#821): products with a vector are done here. */
-        int nt = cf__threads_for(m * n * k);
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t o = 0; o < m * n; o++) {
-            int64_t i = o / n, j = o % n;
-            const float *ar = a + i * rsa, *bc = b + j * csb;
-            float acc = 0;
-            for (int64_t l = 0; l < k; l++)
-                acc += ar[l * csa] * bc[l * rsb];
-            float *cv = c + i * rsc + j * csc;
-            *cv = accumulate ? *cv + acc : acc;
-        }
+         * 8 (flame/blis#821): products with a vector are done here, as a
+         * row vector times a matrix (C = A b is C^T = b^T A^T). */
+        if (m == 1)
+            vecmat(accumulate, n, k, a, csa, b, rsb, csb, c, csc);
+        else
+            vecmat(accumulate, m, k, b, rsb, a, csa, rsa, c, rsc);
         return;
     }
     float *ta = NULL, *tb = NULL;

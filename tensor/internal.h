@@ -9,6 +9,15 @@
 
 #define CF_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* A hot kernel compiled twice, for AVX2 and for the baseline, the variant
+ * picked when the library loads. Floating-point contraction is off (ISO C),
+ * so both variants compute the same values. */
+#if defined(CF_TARGET_CLONES) && defined(__x86_64__)
+#define CF_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CF_CLONES
+#endif
+
 /* Records status s with a formatted message unless an error is already
  * recorded on this thread (the first one wins). */
 void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
@@ -58,6 +67,10 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of a tensor made by an op that a backward has gone through (without
  * retain_graph): another backward through it is refused, as in PyTorch. */
 #define CF__GRAPH_USED (1u << 29)
+/* Flag of an op output whose values the op's backward never reads (affine,
+ * matmul, attention, residual, and reshaped views of them): an in-place op
+ * may write over it, when its caller knows nothing else reads it. */
+#define CF__OUTPUT_UNREAD (1u << 28)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);

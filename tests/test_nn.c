@@ -1403,6 +1403,124 @@ START_TEST(pos_embedding_returns_rows_of_its_table)
 }
 END_TEST
 
+/* ---- residual ---- */
+
+/* Gradients of x, y and the sublayer's weight for sum(r * f(x, y)), with a
+ * fixed r; f is the residual or its composition from cf_add and dropout. */
+static void residual_grads(bool fused, cf_dropout_mod *d, cf_linear *lin, cf_tensor *x, float *out,
+                           float *gx, float *gw)
+{
+    cf_rng_init(&d->rng, 7);
+    cf_zero_grad(x);
+    cf_zero_grad(lin->weight);
+    cf_tensor *y = cf_linear_forward(lin, x);
+    cf_tensor *sum = fused ? cf_residual_forward(d, x, y) : cf_add(x, cf_dropout_forward(d, y));
+    cf_copy_to(sum, out);
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_backward(cf_sum_all(cf_mul(sum, cf_uniform(&g, -1, 1, sum->ndim, sum->shape))));
+    cf_copy_to(x->grad, gx);
+    cf_copy_to(lin->weight->grad, gw);
+}
+
+START_TEST(residual_equals_add_of_dropout_bit_for_bit)
+{
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_rng g;
+    cf_rng_init(&g, 5);
+    cf_linear *lin = cf_linear_new(net, "lin", 8, 8, true, &g);
+    cf_dropout_mod *d = cf_dropout_new(net, "drop", 0.4f, 11);
+    cf_tensor *x = rand_leaf(12, -1, 1, CF_SHAPE(3, 5, 8));
+    float o[2][120], gx[2][120], gw[2][64];
+    residual_grads(true, d, lin, x, o[0], gx[0], gw[0]);
+    residual_grads(false, d, lin, x, o[1], gx[1], gw[1]);
+    ASSERT_NO_ERROR();
+    ck_assert(memcmp(o[0], o[1], sizeof o[0]) == 0);
+    ck_assert(memcmp(gx[0], gx[1], sizeof gx[0]) == 0);
+    ck_assert(memcmp(gw[0], gw[1], sizeof gw[0]) == 0);
+    cf_module_free(net);
+}
+END_TEST
+
+START_TEST(residual_writes_over_a_linear_output_but_not_over_a_leaf)
+{
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_linear *lin = cf_linear_new(net, "lin", 4, 4, true, NULL);
+    cf_tensor *x = rand_leaf(13, -1, 1, CF_SHAPE(2, 4));
+    cf_tensor *y = cf_linear_forward(lin, x);
+    ck_assert_ptr_eq(cf_residual_forward(NULL, x, y)->data, y->data);
+    cf_tensor *leaf = rand_leaf(14, -1, 1, CF_SHAPE(2, 4));
+    float before[8];
+    cf_copy_to(leaf, before);
+    ck_assert_ptr_ne(cf_residual_forward(NULL, x, leaf)->data, leaf->data);
+    assert_values(leaf, before, 0, 0);
+    ASSERT_NO_ERROR();
+    cf_module_free(net);
+}
+END_TEST
+
+typedef struct {
+    cf_dropout_mod *d;
+    cf_linear *lin;
+} residual_net;
+
+/* The residual around a linear layer, with the dropout mask drawn afresh
+ * from the same seed at every call, so that the function is fixed. */
+static cf_tensor *f_residual(cf_tensor *const *in, void *ud)
+{
+    residual_net *r = ud;
+    cf_rng_init(&r->d->rng, 21);
+    return cf_residual_forward(r->d, in[0], cf_linear_forward(r->lin, in[0]));
+}
+
+START_TEST(residual_gradient_with_dropout)
+{
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    residual_net r = {cf_dropout_new(net, "drop", 0.3f, 1),
+                      cf_linear_new(net, "lin", 5, 5, true, NULL)};
+    cf_tensor *in[] = {rand_leaf(15, -1, 1, CF_SHAPE(4, 5))};
+    assert_gradcheck(f_residual, &r, 1, in, 1e-2f);
+    cf_module_free(net);
+}
+END_TEST
+
+START_TEST(residual_of_different_shapes_broadcasts_like_add)
+{
+    cf_tensor *x = rand_leaf(16, -1, 1, CF_SHAPE(3, 4)), *y = rand_leaf(17, -1, 1, CF_SHAPE(4));
+    assert_close(cf_residual_forward(NULL, x, y), cf_add(x, y), 0, 0);
+}
+END_TEST
+
+START_TEST(ffn_in_training_equals_its_composition_bit_for_bit)
+{
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_rng g;
+    cf_rng_init(&g, 8);
+    cf_ffn *ffn = cf_ffn_new(net, "ffn", 6, 16, 0.3f, CF_ACT_RELU, &g);
+    cf_tensor *x = rand_leaf(18, -1, 1, CF_SHAPE(5, 6));
+    float out[2][30], gx[2][30], gw[2][96];
+    for (int k = 0; k < 2; k++) {
+        cf_rng_init(&ffn->dropout->rng, 4);
+        cf_zero_grad(x);
+        cf_zero_grad(ffn->linear1->weight);
+        cf_tensor *y =
+            k ? cf_linear_forward(
+                    ffn->linear2,
+                    cf_dropout_forward(ffn->dropout, cf_relu(cf_linear_forward(ffn->linear1, x))))
+              : cf_ffn_forward(ffn, x);
+        cf_copy_to(y, out[k]);
+        cf_backward(cf_sum_all(cf_square(y)));
+        cf_copy_to(x->grad, gx[k]);
+        cf_copy_to(ffn->linear1->weight->grad, gw[k]);
+    }
+    ASSERT_NO_ERROR();
+    ck_assert(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    ck_assert(memcmp(gx[0], gx[1], sizeof gx[0]) == 0);
+    ck_assert(memcmp(gw[0], gw[1], sizeof gw[0]) == 0);
+    cf_module_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn");
@@ -1496,6 +1614,14 @@ int main(void)
     tcase_add_test(tc, layers_made_from_one_generator_drop_different_elements);
     tcase_add_test(tc, dropout_streams_are_reproducible_from_the_seed);
     tcase_add_test(tc, ffn_rejects_wrong_input_size_naming_module);
+    tcase_add_test(tc, ffn_in_training_equals_its_composition_bit_for_bit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("residual");
+    tcase_add_test(tc, residual_equals_add_of_dropout_bit_for_bit);
+    tcase_add_test(tc, residual_writes_over_a_linear_output_but_not_over_a_leaf);
+    tcase_add_test(tc, residual_gradient_with_dropout);
+    tcase_add_test(tc, residual_of_different_shapes_broadcasts_like_add);
     suite_add_tcase(s, tc);
 
     tc = tcase("gru");

@@ -145,8 +145,10 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    if (!l->self_attn || (decoder && !l->cross_attn) || !l->ffn || !l->norm[nsub - 1] ||
-        !l->drop[nsub - 1])
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    for (int k = 0; k < nsub; k++)
+        made = made && l->norm[k] && l->drop[k];
+    if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
     /* torch.nn.Transformer re-initialises every matrix of its layers. */
@@ -308,7 +310,7 @@ static cf_tensor *sub_in(const cf_transformer *m, layer *l, int k, cf_tensor *x)
  * sum, pre-norm leaves it (its norm came first). */
 static cf_tensor *sub_out(const cf_transformer *m, layer *l, int k, cf_tensor *x, cf_tensor *y)
 {
-    cf_tensor *sum = cf_add(x, cf_dropout_forward(l->drop[k], y));
+    cf_tensor *sum = cf_residual_forward(l->drop[k], x, y);
     return m->cfg.pre_norm ? sum : cf_layernorm_forward(l->norm[k], sum);
 }
 

@@ -186,13 +186,13 @@ static cf_tensor *attention(cf_vit *m, vit_block *b, cf_tensor *x, int64_t B, cf
     cf_attention_opts o = {.weights = map};
     cf_tensor *a = cf_attention(qkv3[0], qkv3[1], qkv3[2], &o); /* [B, H, T, Dh] */
     cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B * T, D));
-    return cf_dropout_forward(b->proj_drop, cf_linear_forward(b->proj, y));
+    return cf_linear_forward(b->proj, y);
 }
 
 static cf_tensor *mlp(vit_block *b, cf_tensor *x)
 {
     cf_tensor *h = cf_gelu(cf_linear_forward(b->fc1, x), false); /* [B*T, F] */
-    return cf_dropout_forward(b->drop2, cf_linear_forward(b->fc2, h));
+    return cf_linear_forward(b->fc2, h);
 }
 
 cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
@@ -222,9 +222,12 @@ cf_tensor *cf_vit_forward(cf_vit *m, cf_tensor *images, cf_tensor **maps)
     x = cf_view(cf_dropout_forward(m->pos_drop, x), CF_SHAPE(B * T, D));
     for (int i = 0; i < c->depth; i++) {
         vit_block *b = &m->blocks[i];
-        x = cf_add(x,
-                   attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
-        x = cf_add(x, mlp(b, cf_layernorm_forward(b->norm2, x)));
+        /* The residuals write over the sublayers' outputs (and apply
+         * their dropout), which nothing else reads. */
+        x = cf_residual_forward(
+            b->proj_drop, x,
+            attention(m, b, cf_layernorm_forward(b->norm1, x), B, maps ? &maps[i] : NULL));
+        x = cf_residual_forward(b->drop2, x, mlp(b, cf_layernorm_forward(b->norm2, x)));
     }
     /* The norm acts on each token alone: normalising the CLS token only
      * gives timm's head(norm(x)[:, 0]). */

@@ -220,6 +220,12 @@ typedef struct {
 } cf_dropout_mod;
 CF_API cf_dropout_mod *cf_dropout_new(cf_module *parent, const char *name, float p, uint64_t seed);
 CF_API cf_tensor *cf_dropout_forward(cf_dropout_mod *m, cf_tensor *x);
+/* A residual connection: x + dropout(y) with m (NULL: no dropout), the
+ * values of cf_add(x, cf_dropout_forward(m, y)) as one op. When y is the
+ * fresh output of a linear layer, attention or another residual (an op whose
+ * backward does not read it), the sum is written over y's memory: pass a y
+ * that nothing reads afterwards, as a block's sublayer output is. */
+CF_API cf_tensor *cf_residual_forward(cf_dropout_mod *m, cf_tensor *x, cf_tensor *y);
 
 /* ---- Attention and Transformer blocks ---- */
 

@@ -248,7 +248,8 @@ CF_API cf_allocator cf_get_allocator(void);
 /* Allocate and free through the allocator in place, for user code whose
  * memory should be counted with the library's. A size of 0 is taken as 1,
  * so NULL always means failure; cf_calloc zeroes the block and fails on
- * overflow of n * size; cf_free(NULL) does nothing. They record no error. */
+ * overflow of n * size; cf_free(NULL) does nothing. They record no error
+ * and, like malloc, set errno to ENOMEM when they fail. */
 CF_API void *cf_malloc(size_t size);
 CF_API void *cf_calloc(size_t n, size_t size);
 CF_API void *cf_realloc(void *p, size_t size);
