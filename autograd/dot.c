@@ -76,9 +76,9 @@ cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
 {
     if (!y)
         return cf__null_arg("cf_graph_dot", "tensor");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
+    cf_error_frame saved;
+    cf_error_enter(&saved);
     if (!f)
         cf__error(CF_ERR_ARG, "cf_graph_dot: file is NULL");
-    return cf__call_end(&saved, f ? graph_dot(f, y) : CF_ERR_ARG);
+    return cf_error_leave(&saved, f ? graph_dot(f, y) : CF_ERR_ARG);
 }

@@ -312,18 +312,18 @@ cf_status cf_backward(cf_tensor *y)
 {
     if (!y)
         return cf__null_arg("cf_backward", "y");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, NULL, false));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, backward(y, NULL, false));
 }
 
 cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
 {
     if (!y || !dy)
         return cf__null_arg("cf_backward_with", y ? "dy" : "y");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, dy, false));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, backward(y, dy, false));
 }
 
 cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
@@ -333,7 +333,7 @@ cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
         opts = &none;
     if (!y)
         return cf__null_arg("cf_backward_ex", "y");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, opts->grad, opts->retain_graph));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, backward(y, opts->grad, opts->retain_graph));
 }

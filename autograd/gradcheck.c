@@ -94,8 +94,8 @@ cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inp
     for (int i = 0; inputs && i < n && i < CF_MAX_SRC; i++)
         if (!inputs[i])
             return cf__null_arg("cf_gradcheck", "an input");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
+    cf_error_frame saved;
+    cf_error_enter(&saved);
     bool ok = f && rep && n >= 0 && n <= CF_MAX_SRC && (inputs || n == 0);
     if (!ok)
         cf__error(CF_ERR_ARG, "cf_gradcheck: %s",
@@ -103,5 +103,5 @@ cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inp
                   : !rep                    ? "rep is NULL"
                   : n < 0 || n > CF_MAX_SRC ? "the number of inputs is not in 0..CF_MAX_SRC"
                                             : "inputs is NULL");
-    return cf__call_end(&saved, ok ? gradcheck(f, ud, n, inputs, eps, rep) : CF_ERR_ARG);
+    return cf_error_leave(&saved, ok ? gradcheck(f, ud, n, inputs, eps, rep) : CF_ERR_ARG);
 }

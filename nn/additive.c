@@ -21,7 +21,8 @@ cf_additive_attention *cf_additive_attention_new(cf_module *parent, const char *
 
 cf_tensor *cf_additive_attention_keys(cf_additive_attention *m, cf_tensor *keys)
 {
-    return m ? cf_linear_forward(m->key_proj, keys) : NULL;
+    return cf__nonnull("AdditiveAttention", m, "module") ? cf_linear_forward(m->key_proj, keys)
+                                                         : NULL;
 }
 
 cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_tensor *query,

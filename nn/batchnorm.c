@@ -72,7 +72,7 @@ static bool update_running(cf_batchnorm1d *m, cf_tensor *mean, cf_tensor *var, i
 
 cf_tensor *cf_batchnorm1d_forward(cf_batchnorm1d *m, cf_tensor *x)
 {
-    if (!m || !cf__check("BatchNorm1d", 1, &x))
+    if (!cf__nonnull("BatchNorm1d", m, "module") || !cf__check("BatchNorm1d", 1, &x))
         return NULL;
     int C = m->num_features;
     char b[CF_SHAPE_BUF];

@@ -597,9 +597,9 @@ static cf_status optim_load(cf_optim *o, const char *path)
 
 cf_status cf_module_save(cf_module *m, const char *path)
 {
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, module_save(m, path));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, module_save(m, path));
 }
 
 cf_status cf_module_load(cf_module *m, const char *path, bool strict)
@@ -609,21 +609,21 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
 
 cf_status cf_module_load_report(cf_module *m, const char *path, bool strict, cf_load_report *report)
 {
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, module_load(m, path, strict, report));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, module_load(m, path, strict, report));
 }
 
 cf_status cf_optim_save(const cf_optim *o, const char *path)
 {
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, optim_save(o, path));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, optim_save(o, path));
 }
 
 cf_status cf_optim_load(cf_optim *o, const char *path)
 {
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, optim_load(o, path));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, optim_load(o, path));
 }

@@ -108,7 +108,7 @@ cf_lstm_cell *cf_lstm_cell_new(cf_module *parent, const char *name, int input, i
 cf_tensor *cf_lstm_cell_forward(cf_lstm_cell *m, cf_tensor *x, cf_tensor *h, cf_tensor *c,
                                 cf_tensor **c_new)
 {
-    if (!m || !cf__check("LSTMCell", 1, &x) ||
+    if (!cf__nonnull("LSTMCell", m, "module") || !cf__check("LSTMCell", 1, &x) ||
         !check_input("LSTMCell", m->base.name, x, 2, m->input))
         return NULL;
     int64_t B = x->shape[0], H = m->hidden;
@@ -206,7 +206,7 @@ static cf_tensor *forward(cf_lstm *m, cf_tensor *x, cf_tensor *lengths, cf_tenso
                           cf_tensor *c0, cf_tensor **h_n, cf_tensor **c_n)
 {
     cf_tensor *in[2] = {x, lengths};
-    if (!m || !cf__check("LSTM", lengths ? 2 : 1, in) ||
+    if (!cf__nonnull("LSTM", m, "module") || !cf__check("LSTM", lengths ? 2 : 1, in) ||
         !check_input("LSTM", m->base.name, x, 3, m->input))
         return NULL;
     if (!m->batch_first)

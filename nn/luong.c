@@ -33,7 +33,7 @@ cf_luong_attention *cf_luong_attention_new(cf_module *parent, const char *name,
 
 cf_tensor *cf_luong_attention_keys(cf_luong_attention *m, cf_tensor *keys)
 {
-    if (!m || !cf__check("LuongAttention", 1, &keys))
+    if (!cf__nonnull("LuongAttention", m, "module") || !cf__check("LuongAttention", 1, &keys))
         return NULL;
     return m->key_proj ? cf_linear_forward(m->key_proj, keys) : keys;
 }
@@ -43,7 +43,7 @@ cf_tensor *cf_luong_attention_forward(cf_luong_attention *m, cf_tensor *query, c
                                       cf_tensor **weights)
 {
     cf_tensor *in[3] = {query, keys, proj_keys};
-    if (!m || !cf__check("LuongAttention", 3, in))
+    if (!cf__nonnull("LuongAttention", m, "module") || !cf__check("LuongAttention", 3, in))
         return NULL;
     int64_t B = query->shape[0], S = keys->ndim == 3 ? keys->shape[1] : -1;
     int Q = m->query_dim, K = m->key_dim;

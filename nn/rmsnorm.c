@@ -29,7 +29,7 @@ cf_rmsnorm *cf_rmsnorm_new(cf_module *parent, const char *name, int dim, float e
 
 cf_tensor *cf_rmsnorm_forward(cf_rmsnorm *m, cf_tensor *x)
 {
-    if (!m || !cf__check("RMSNorm", 1, &x))
+    if (!cf__nonnull("RMSNorm", m, "module") || !cf__check("RMSNorm", 1, &x))
         return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != m->dim) {
         char b[CF_SHAPE_BUF];

@@ -1,7 +1,7 @@
 /* The error mechanism (the rules are in tensor.h, "Errors"): the first error
  * on a thread is kept with its message until cf_error_clear, so a failed
  * expression reports its root cause; a status-returning call brackets its
- * work with cf__call_begin and cf__call_end, so that it reports its own
+ * work with cf_error_enter and cf_error_leave, so that it reports its own
  * outcome. */
 #include "tensor/internal.h"
 
@@ -9,7 +9,7 @@
 #include <string.h>
 
 static _Thread_local cf_status err_status;
-static _Thread_local char err_msg[CF__MSG_SIZE];
+static _Thread_local char err_msg[sizeof(((cf_error_frame *)0)->msg)];
 /* Counts the errors raised on this thread, recorded or not. */
 static _Thread_local uint64_t err_seq;
 static cf_error_fn err_handler;
@@ -100,7 +100,7 @@ bool cf__check(const char *op, int n, cf_tensor *const *ts)
 
 uint64_t cf__error_seq(void) { return err_seq; }
 
-void cf__call_begin(cf__saved_error *saved)
+void cf_error_enter(cf_error_frame *saved)
 {
     saved->status = err_status;
     if (err_status != CF_OK)
@@ -109,7 +109,7 @@ void cf__call_begin(cf__saved_error *saved)
     err_msg[0] = '\0';
 }
 
-cf_status cf__call_end(const cf__saved_error *saved, cf_status st)
+cf_status cf_error_leave(const cf_error_frame *saved, cf_status st)
 {
     if (err_status != CF_OK)
         return err_status;

@@ -41,23 +41,6 @@ bool cf__failed(void);
  * two readings, whatever was recorded before it ran. */
 uint64_t cf__error_seq(void);
 
-/* A status-returning call reports its own outcome (tensor.h, "Errors"):
- *
- *     cf__saved_error saved;
- *     cf__call_begin(&saved);      // sets the recorded error aside
- *     ... work; errors are recorded as usual ...
- *     return cf__call_end(&saved, st); // this call's status
- *
- * cf__call_end returns the first error recorded since cf__call_begin, which
- * then stays recorded; when there is none, it puts back the error set aside
- * and returns st (the status the work returned). */
-#define CF__MSG_SIZE 512
-typedef struct {
-    cf_status status;
-    char msg[CF__MSG_SIZE];
-} cf__saved_error;
-void cf__call_begin(cf__saved_error *saved);
-cf_status cf__call_end(const cf__saved_error *saved, cf_status st);
 /* For a NULL tensor handed to a status-returning call: when an error is
  * recorded, the NULL is its result and the call returns it; otherwise
  * records CF_ERR_ARG "fn: what is NULL". Returns the status. */

@@ -932,9 +932,9 @@ fail:
 
 cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
 {
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, safetensors_open(path, out));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, safetensors_open(path, out));
 }
 
 void cf_safetensors_close(cf_safetensors *f)
@@ -1160,9 +1160,9 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
 {
     if (!dst)
         return cf__null_arg("cf_safetensors_read_into", "dst");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, read_into(f, name, dst));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, read_into(f, name, dst));
 }
 
 /* ---- Saving ---- */
@@ -1616,7 +1616,7 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     for (int i = 0; tensors && i < n; i++)
         if (!tensors[i] && cf__failed())
             return cf_error();
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, safetensors_save(path, n, names, tensors, metadata_json));
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, safetensors_save(path, n, names, tensors, metadata_json));
 }

@@ -664,8 +664,17 @@ static const int64_t huge = (int64_t)1 << 32;
     ROW(P, cf_ffn_forward(NULL, f2(2, 4)), CF_ERR_ARG, "FeedForward: module is NULL")              \
     ROW(P, cf_mha_forward(NULL, NULL, NULL, NULL, NULL), CF_ERR_ARG, "module is NULL")             \
     ROW(P, cf_gru_cell_forward(NULL, f2(2, 4), NULL), CF_ERR_ARG, "GRUCell: module is NULL")       \
+    ROW(P, cf_gru_forward(NULL, f2(2, 4), NULL, NULL), CF_ERR_ARG, "GRU: module is NULL")          \
+    ROW(P, cf_lstm_cell_forward(NULL, f2(2, 4), NULL, NULL, NULL), CF_ERR_ARG, "LSTMCell: module") \
+    ROW(P, cf_lstm_forward(NULL, f2(2, 4), NULL, NULL, NULL, NULL), CF_ERR_ARG, "LSTM: module")    \
+    ROW(P, cf_batchnorm1d_forward(NULL, f2(2, 4)), CF_ERR_ARG, "BatchNorm1d: module is NULL")      \
+    ROW(P, cf_rmsnorm_forward(NULL, f2(2, 4)), CF_ERR_ARG, "RMSNorm: module is NULL")              \
+    ROW(P, cf_pos_embedding_forward(NULL, 0, 1), CF_ERR_ARG, "PositionalEmbedding: module")        \
+    ROW(P, cf_additive_attention_keys(NULL, f2(2, 4)), CF_ERR_ARG, "AdditiveAttention: module")    \
+    ROW(P, cf_luong_attention_keys(NULL, f2(2, 4)), CF_ERR_ARG, "LuongAttention: module")          \
+    ROW(P, cf_luong_attention_forward(NULL, NULL, NULL, NULL, NULL, NULL), CF_ERR_ARG, "module")   \
     ROW(P, cf_transformer_forward(NULL, NULL, NULL, NULL), CF_ERR_ARG, "model is NULL")            \
-    ROW(P, cf_vit_forward(NULL, NULL, NULL), CF_ERR_ARG, "cf_vit_forward")                         \
+    ROW(P, cf_vit_forward(NULL, NULL, NULL), CF_ERR_ARG, "cf_vit_forward: model is NULL")          \
     ROW(P, cf_seq2seq_forward(NULL, NULL, NULL, 0, NULL, NULL), CF_ERR_ARG, "model is NULL")       \
     ROW(P, linear_fwd(f2(2, 5)), CF_ERR_SHAPE, "expected [..., 4]")                                \
     ROW(P, linear_fwd(cf_scalar(1)), CF_ERR_SHAPE, "Linear")                                       \

@@ -425,6 +425,27 @@ START_TEST(error_handler_sees_the_first_error_only)
 }
 END_TEST
 
+/* A status function of the user's, written as the library's are. */
+static cf_status user_call(bool fail)
+{
+    cf_error_frame fr;
+    cf_error_enter(&fr);
+    if (fail)
+        cf_zeros(CF_SHAPE(-1));
+    return cf_error_leave(&fr, fail ? CF_ERR_DIM : CF_OK);
+}
+
+START_TEST(error_frames_report_the_call_not_an_older_error)
+{
+    cf_item(cf_zeros(CF_SHAPE(2))); /* an older error, left recorded */
+    ck_assert_int_eq(user_call(false), CF_OK);
+    assert_error(CF_ERR_SHAPE, "cf_item", NULL);
+    cf_item(cf_zeros(CF_SHAPE(2)));
+    ck_assert_int_eq(user_call(true), CF_ERR_DIM);
+    assert_error(CF_ERR_DIM, "negative size", NULL);
+}
+END_TEST
+
 START_TEST(status_strings_describe_each_status)
 {
     ck_assert_str_eq(cf_status_str(CF_OK), "ok");
@@ -488,6 +509,7 @@ int main(void)
     tcase_add_test(tc, print_truncates_long_dims);
     tcase_add_test(tc, error_handler_sees_the_first_error_only);
     tcase_add_test(tc, status_strings_describe_each_status);
+    tcase_add_test(tc, error_frames_report_the_call_not_an_older_error);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

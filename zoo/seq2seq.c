@@ -6,7 +6,6 @@
  * H = recurrent hidden size (each encoder direction), Hd = decoder state
  * size (H, or 2H with dot scores), V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -452,19 +451,25 @@ static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alp
 cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
                             cf_tensor **weights)
 {
-    if (!src)
-        return cf__null_arg("cf_seq2seq_greedy", "src");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, seq2seq_greedy(m, src, max_len, out, weights));
+    if (!src) {
+        cf_error_set(CF_ERR_ARG,
+                     "cf_seq2seq_greedy: src is NULL"); /* or the error that made it NULL */
+        return cf_error();
+    }
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, seq2seq_greedy(m, src, max_len, out, weights));
 }
 
 cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
                           int32_t *out)
 {
-    if (!src)
-        return cf__null_arg("cf_seq2seq_beam", "src");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, seq2seq_beam(m, src, beam, alpha, max_len, out));
+    if (!src) {
+        cf_error_set(CF_ERR_ARG,
+                     "cf_seq2seq_beam: src is NULL"); /* or the error that made it NULL */
+        return cf_error();
+    }
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, seq2seq_beam(m, src, beam, alpha, max_len, out));
 }

@@ -6,7 +6,6 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -448,9 +447,18 @@ static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
     return cf_reshape(y, x->ndim, x->shape);
 }
 
+/* False with CF_ERR_ARG "fn: model is NULL" (kept if an error is already
+ * recorded, such as the failed constructor's) when m is NULL. */
+static bool have_model(const char *fn, const cf_transformer *m)
+{
+    if (!m)
+        cf_error_set(CF_ERR_ARG, "%s: model is NULL", fn);
+    return m != NULL;
+}
+
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
-    if (!cf__nonnull("cf_transformer_encode", m, "model") ||
+    if (!have_model("cf_transformer_encode", m) ||
         !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
     token_rows r;
@@ -528,7 +536,7 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
                                  cf_tensor *src, cf_transformer_maps *maps)
 {
     static const char *fn = "cf_transformer_decode";
-    if (!cf__nonnull(fn, m, "model"))
+    if (!have_model(fn, m))
         return NULL;
     int E = m->cfg.d_model;
     if (!memory || memory->ndim != 3 || memory->shape[2] != E || memory->shape[1] < 1 ||
@@ -572,7 +580,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
                                   cf_transformer_maps *maps)
 {
-    if (!cf__nonnull("cf_transformer_forward", m, "model"))
+    if (!have_model("cf_transformer_forward", m))
         return NULL;
     cf_tensor *memory = cf_transformer_encode(m, src, maps);
     if (!memory)
@@ -821,19 +829,25 @@ static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, f
 
 cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
 {
-    if (!src)
-        return cf__null_arg("cf_transformer_greedy", "src");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, transformer_greedy(m, src, max_len, out));
+    if (!src) {
+        cf_error_set(CF_ERR_ARG,
+                     "cf_transformer_greedy: src is NULL"); /* or the error that made it NULL */
+        return cf_error();
+    }
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, transformer_greedy(m, src, max_len, out));
 }
 
 cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
                               int32_t *out)
 {
-    if (!src)
-        return cf__null_arg("cf_transformer_beam", "src");
-    cf__saved_error saved;
-    cf__call_begin(&saved);
-    return cf__call_end(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
+    if (!src) {
+        cf_error_set(CF_ERR_ARG,
+                     "cf_transformer_beam: src is NULL"); /* or the error that made it NULL */
+        return cf_error();
+    }
+    cf_error_frame saved;
+    cf_error_enter(&saved);
+    return cf_error_leave(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
 }

@@ -159,6 +159,23 @@ CF_API void cf_error_set(cf_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* For functions of your own that return a status and should report as the
+ * library's do (the second rule of "Errors" above):
+ *
+ *     cf_error_frame fr;
+ *     cf_error_enter(&fr);             // sets the recorded error aside
+ *     cf_status st = ...;              // the work; errors recorded as usual
+ *     return cf_error_leave(&fr, st);  // the status of this call
+ *
+ * cf_error_leave returns the first error recorded since cf_error_enter,
+ * which stays recorded; when there is none, it puts back the error set
+ * aside and returns st. Frames nest. Fields are private. */
+typedef struct {
+    cf_status status;
+    char msg[512];
+} cf_error_frame;
+CF_API void cf_error_enter(cf_error_frame *f);
+CF_API cf_status cf_error_leave(const cf_error_frame *f, cf_status st);
 /* Returns a fixed description of a status ("shape mismatch", ...). */
 CF_API const char *cf_status_str(cf_status s);
 /* Calls fn(status, message, ud) whenever an error is recorded on any thread
