@@ -41,6 +41,11 @@ cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent, con
                   CF_NAME_MAX - 1);
         return NULL;
     }
+    if (strchr(name, '.')) {
+        cf__error(CF_ERR_ARG, "%s: name \"%s\" holds a '.', which joins the parts of names", type,
+                  name);
+        return NULL;
+    }
     if (parent && name_taken(parent, name)) {
         cf__error(CF_ERR_ARG, "%s: name \"%s\" is already used in its parent", type, name);
         return NULL;
@@ -90,8 +95,10 @@ static void free_tree(cf_module *m)
         next = c->next;
         free_tree(c);
     }
-    for (int i = 0; i < m->nparams; i++)
+    for (int i = 0; i < m->nparams; i++) {
         cf_tensor_free(m->params[i]);
+        cf_free(m->paths[i]);
+    }
     if (m->destroy)
         m->destroy(m);
     cf_free(m);
@@ -105,13 +112,36 @@ void cf_module_free(cf_module *m)
     free_tree(m);
 }
 
+/* name prefixed by the names of m and its ancestors below the root (malloc'd;
+ * NULL when out of memory: the tensor is then unlabelled). */
+static char *full_name(const cf_module *m, const char *name)
+{
+    size_t len = strlen(name) + 1;
+    for (const cf_module *p = m; p->parent; p = p->parent)
+        len += *p->name ? strlen(p->name) + 1 : 0;
+    char *s = cf_malloc(len);
+    if (!s)
+        return NULL;
+    size_t at = len - strlen(name) - 1;
+    memcpy(s + at, name, strlen(name) + 1);
+    for (const cf_module *p = m; p->parent; p = p->parent) {
+        if (!*p->name)
+            continue;
+        size_t n = strlen(p->name);
+        s[--at] = '.';
+        at -= n;
+        memcpy(s + at, p->name, n);
+    }
+    return s;
+}
+
 /* Adds a zeroed heap tensor to m under name: a parameter (float, requiring
  * a gradient) or a buffer. */
 static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_dtype dtype,
                              int ndim, const int64_t *shape, bool buffer)
 {
-    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || name_taken(m, name) ||
-        m->nparams == CF_MODULE_MAX_PARAMS) {
+    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || strchr(name, '.') ||
+        name_taken(m, name) || m->nparams == CF_MODULE_MAX_PARAMS) {
         cf__error(CF_ERR_ARG, "%s: cannot add %s \"%s\" to %s \"%s\"", fn,
                   buffer ? "buffer" : "parameter", name ? name : "(null)", m ? m->type : "(null)",
                   m ? m->name : "");
@@ -125,6 +155,10 @@ static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_
     else
         cf_requires_grad(t, true);
     snprintf(m->param_names[m->nparams], CF_NAME_MAX, "%s", name);
+    /* The state_dict name labels the tensor (cf_graph_dot); a module's
+     * ancestors are fixed when it is made, so the name is final. */
+    m->paths[m->nparams] = full_name(m, name);
+    t->name = m->paths[m->nparams];
     m->params[m->nparams++] = t;
     return t;
 }

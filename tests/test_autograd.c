@@ -270,6 +270,23 @@ START_TEST(graph_dot_names_ops_and_shapes)
 }
 END_TEST
 
+START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    x->name = "say \"hi\"\n";
+    cf_tensor *h = cf_relu(x);
+    h->name = "hidden";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(h)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "relu: hidden\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "say \\\"hi\\\"\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
 /* ---- errors through expressions ---- */
 
 START_TEST(shape_mismatch_names_the_op_and_both_shapes)
@@ -502,6 +519,7 @@ int main(void)
 
     tc = tcase("graph_dot");
     tcase_add_test(tc, graph_dot_names_ops_and_shapes);
+    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
     suite_add_tcase(s, tc);
 
     tc = tcase("errors");

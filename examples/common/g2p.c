@@ -1,11 +1,19 @@
 /* The G2P training run; see g2p.h.
  *
+ * Data-parallel under mpirun when cformer is configured --with-mpi
+ * (dist_opt.h): every rank plans the same batches and trains on its slice
+ * of each, weighted by its share of the batch's target tokens; the
+ * evaluations are split over the ranks and their counts summed; decisions
+ * taken from clocks use the ranks' mean durations; rank 0 prints and
+ * writes the checkpoint and outputs.
+ *
  * B = batch, S = letters, T = target tokens (bos, phones, eos). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* qsort_r */
 #endif
 #include "g2p.h"
 
+#include "dist_opt.h"
 #include "progress.h"
 #include "report.h"
 #include "runstate.h"
@@ -204,8 +212,10 @@ static cf_status evaluate(const data *d, const g2p_model *m, const g2p_opts *o, 
     memcpy(sorted, d->idx[split], sizeof *sorted * (size_t)n);
     qsort_r(sorted, (size_t)n, sizeof *sorted, by_length, (void *)e);
     cf_status st = CF_OK;
-    for (int64_t s = 0; s < n && !st; s += EB) {
-        int64_t b = n - s < EB ? n - s : EB;
+    int64_t lo, hi;
+    dopt_range(n, &lo, &hi); /* this rank's words of the sorted split */
+    for (int64_t s = lo; s < hi && !st; s += EB) {
+        int64_t b = hi - s < EB ? hi - s : EB;
         cf_tensor *src;
         if (!make_batch(d, sorted + s, b, &src, NULL))
             st = cf_error();
@@ -225,7 +235,17 @@ static cf_status evaluate(const data *d, const g2p_model *m, const g2p_opts *o, 
     }
     free(sorted);
     free(out);
-    return st;
+    double v[5] = {(double)sc->words, (double)sc->wrong_words, (double)sc->edits,
+                   (double)sc->ref_len, st ? 1 : 0};
+    cf_status dst = dopt_sum(v, 5);
+    if (st || dst)
+        return st ? st : dst;
+    if (v[4] > 0) {
+        cf_error_set(CF_ERR_STATE, "%s: the evaluation failed on another rank", m->name);
+        return CF_ERR_STATE;
+    }
+    *sc = (g2p_score){(int64_t)v[0], (int64_t)v[1], (int64_t)v[2], (int64_t)v[3]};
+    return CF_OK;
 }
 
 /* ---- Pictures ---- */
@@ -370,20 +390,34 @@ static int fail(const g2p_model *m, const char *what)
 static float train_step(const data *d, const g2p_model *m, const g2p_opts *o, cf_optim *opt,
                         const int32_t *ent, int64_t b, float lr, cf_arena *arena)
 {
+    /* This rank's words [lo, hi); the loss is a mean over target tokens
+     * (phones and eos), so the slice's weight is its share of them. */
+    int64_t lo, hi, all = 0, mine = 0;
+    dopt_range(b, &lo, &hi);
+    for (int64_t i = 0; i < b; i++) {
+        int64_t k = d->dict.entries[ent[i]].phone_len + 1;
+        all += k;
+        mine += i >= lo && i < hi ? k : 0;
+    }
+    double w = (double)mine / (double)all, sum = 0;
     cf_tensor *src, *tgt;
-    float value = NAN;
-    if (make_batch(d, ent, b, &src, &tgt)) {
-        cf_tensor *loss = m->loss(m->ud, src, tgt, o->smoothing);
-        cf_optim_zero_grad(opt);
-        if (loss && cf_backward(loss) == CF_OK) {
-            cf_clip_grad_norm(m->module, o->clip);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            value = cf_item(loss);
-        }
+    bool ok = true;
+    cf_optim_zero_grad(opt);
+    if (hi > lo) {
+        ok = make_batch(d, ent + lo, hi - lo, &src, &tgt);
+        cf_tensor *loss = ok ? m->loss(m->ud, src, tgt, o->smoothing) : NULL;
+        ok = loss && cf_backward(loss) == CF_OK;
+        if (ok)
+            sum = cf_item(loss) * w;
+    }
+    dopt_weight((float)w);
+    if (ok && dopt_finish() == CF_OK && dopt_sum(&sum, 1) == CF_OK) {
+        cf_clip_grad_norm(m->module, o->clip);
+        cf_optim_set_lr(opt, lr);
+        cf_optim_step(opt);
     }
     cf_arena_reset(arena);
-    return cf_error() ? NAN : value;
+    return cf_error() ? NAN : (float)sum;
 }
 
 /* The whole run's state beyond ex_run. */
@@ -419,8 +453,19 @@ static int64_t planned_steps(const runner *r, int64_t steps_here, double train_s
     return projected < (double)total ? (int64_t)projected : total;
 }
 
+/* The ranks' mean of a duration each measured on its own clock (x itself
+ * in one process). */
+static double agreed(double seconds)
+{
+    dopt_check(dopt_sum(&seconds, 1));
+    return seconds / dopt_size();
+}
+
 int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, char **argv)
 {
+    dopt_init(NULL, NULL);
+    if (!dopt_root() && !freopen("/dev/null", "w", stdout))
+        return 1;
     runner r = {.o = o, .m = m, .eval_secs = -1, .final_est = -1, .t_start = ex_now()};
     const ex_common *c = &o->c;
     ex_tuner tune;
@@ -445,6 +490,9 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
     ex_run_init(&r.run, c->seed);
     if (c->resume && ex_run_load(&r.run, ckpt, m->module, opt, settings) != CF_OK)
         return fail(m, "resume");
+    /* After a resume, so that each rank's dropout streams are its own. */
+    if (dopt_attach(m->module))
+        return fail(m, "data-parallel setup");
     r.prior = r.run.seconds;
     r.arena = cf_arena_new(0);
     r.B = c->batch;
@@ -500,14 +548,14 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
             return fail(m, "batches");
         cf_arena_reset(r.arena);
         for (int64_t s = 0; s < r.nb; s++) {
-            double t = ex_now(), elapsed = r.prior + (t - r.t_start);
+            double t = ex_now(), elapsed = r.prior + agreed(t - r.t_start);
             double reserve = 5 + (r.final_est >= 0 ? r.final_est : 0.1 * budget);
             double left = budget - elapsed - reserve;
             if (budget > 0 && left <= 0) {
                 out_of_time = true;
                 break;
             }
-            int64_t planned = planned_steps(&r, steps_here, t - t_train - eval_total, left);
+            int64_t planned = planned_steps(&r, steps_here, agreed(t - t_train) - eval_total, left);
             if (planned != last_planned)
                 ex_progress_plan(&prog, last_planned = planned, r.run.step);
             int64_t warm = o->warmup < planned ? o->warmup : planned / 10;
@@ -536,7 +584,7 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
         double t = ex_now();
         if (evaluate(&r.d, m, o, CMUDICT_DEV, 0, 1, r.arena, &dev))
             return fail(m, "dev evaluation");
-        r.eval_secs = ex_now() - t;
+        r.eval_secs = agreed(ex_now() - t);
         if (r.final_est < 0) {
             /* The final decoding: greedy and beam over the test split, at
              * the pace of greedy on dev and of beam on a few dev words. */
@@ -545,18 +593,18 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
             if (evaluate(&r.d, m, o, CMUDICT_DEV, BEAM_PROBE, o->beam, r.arena, &probe))
                 return fail(m, "beam evaluation");
             double beam_word =
-                (ex_now() - tb) /
+                agreed(ex_now() - tb) /
                 (double)(BEAM_PROBE < r.d.n[CMUDICT_DEV] ? BEAM_PROBE : r.d.n[CMUDICT_DEV]);
             r.final_est = (double)r.d.n[CMUDICT_TEST] *
                           (r.eval_secs / (double)r.d.n[CMUDICT_DEV] + beam_word);
         }
-        eval_total += ex_now() - t;
+        eval_total += agreed(ex_now() - t);
         if (ex_run_push(&r.run, "dev_wer", (float)g2p_wer(&dev)) ||
             ex_run_push(&r.run, "dev_per", (float)g2p_per(&dev)))
             return fail(m, "history");
         r.run.epoch = epoch;
-        r.run.seconds = r.prior + (ex_now() - r.t_start);
-        if (ex_run_save(&r.run, ckpt, m->module, opt, settings))
+        r.run.seconds = r.prior + agreed(ex_now() - r.t_start);
+        if (dopt_root() && ex_run_save(&r.run, ckpt, m->module, opt, settings))
             return fail(m, "checkpoint");
         char threads[96] = "";
         if (tune.trying && r.nb > 3)
@@ -576,13 +624,14 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
             free(r.order), free(r.starts);
             ex_run_free(&r.run);
             data_free(&r.d);
+            dopt_finalize();
             return 0;
         }
         if (r.run.step >= total)
             break;
     }
     ex_progress_done(&prog);
-    double train_secs = r.prior + (ex_now() - r.t_start);
+    double train_secs = r.prior + agreed(ex_now() - r.t_start);
     double epochs_done = (double)r.run.step / (double)r.nb;
     printf("trained %lld steps (%.2f epochs) in %s%s\n", (long long)r.run.step, epochs_done,
            ex_clock(train_secs, t1, sizeof t1), out_of_time ? ", stopped by the time budget" : "");
@@ -602,6 +651,15 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
     printf("test  beam %d: WER %.2f%%  PER %.2f%%  (alpha %g, %.1f s)\n", o->beam,
            100 * g2p_wer(&test_b), 100 * g2p_per(&test_b), (double)o->alpha, tb);
     fflush(stdout);
+    if (!dopt_root()) { /* rank 0 writes the outputs */
+        cf_arena_use(NULL);
+        cf_arena_free(r.arena);
+        free(r.order), free(r.starts);
+        ex_run_free(&r.run);
+        data_free(&r.d);
+        dopt_finalize();
+        return 0;
+    }
 
     snprintf(path, sizeof path, "%s/model.safetensors", c->out);
     if (cf_module_save(m->module, path))
@@ -662,6 +720,7 @@ int g2p_main(const g2p_opts *o, const g2p_model *m, cf_optim *opt, int argc, cha
     free(r.starts);
     ex_run_free(&r.run);
     data_free(&r.d);
+    dopt_finalize();
     if (st)
         return fail(m, "report");
     return status;

@@ -4,6 +4,7 @@
  *     copy                      # about a minute on 2 cores
  *     copy --quick              # a smoke run of a few seconds
  *     copy --epochs 40 --out /tmp/copy --resume
+ *     mpirun -np 2 copy --threads 1         # data-parallel (--with-mpi)
  *
  * Data, generated: vocabulary 11 (0 padding, 1 the start symbol, 2..10 the
  * symbols); a sequence is the start symbol then 9 symbols drawn uniformly,
@@ -27,15 +28,27 @@
  * test sequence is decoded greedily (a key/value cache, 9 steps) and
  * compared with itself: "exact" counts sequences right in all 9 positions.
  *
+ * Data-parallel under mpirun (cformer configured --with-mpi): every rank
+ * draws the same batches and trains on its slice of each; gradients, the
+ * loss and the test counts are summed over the ranks, the time budget
+ * uses the ranks' mean elapsed time, and rank 0 prints and writes the
+ * checkpoint (which resumes on any number of ranks).
+ *
  * Writes to --out (default copy_out): checkpoint.safetensors (the whole
  * run, for --resume; the model's parameters under torch.nn.Transformer's
- * names) and ends with one JSON line of results on stdout.
+ * names), loss.png (the training loss per step), accuracy.png (the test
+ * set per epoch), cross_attention_{1,2,3}.png (where the last decoder
+ * layer looks in the source while it writes each symbol of three test
+ * sequences: a diagonal when it copies), and ends with one JSON line of
+ * results on stdout.
  */
 #ifndef _GNU_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkdir */
 #endif
 #include <cformer/cformer.h>
+#include <cformer/viz.h>
 
+#include "../common/dist_opt.h"
 #include "../common/flags.h"
 #include "../common/progress.h"
 #include "../common/report.h"
@@ -118,23 +131,33 @@ static bool make_batch(const int32_t *seq, int64_t n, cf_tensor **src, cf_tensor
 static float train_step(cf_transformer *m, cf_optim *opt, const int32_t *seq, int64_t n,
                         float smoothing, float lr, cf_arena *arena)
 {
+    /* This rank's slice [lo, hi) of the batch; every sequence has T
+     * targets, so its share of the mean loss is its share of sequences. */
+    int64_t lo, hi;
+    dopt_range(n, &lo, &hi);
     cf_tensor *src, *tgt_in, *tgt_out;
-    float value = NAN;
-    if (make_batch(seq, n, &src, &tgt_in, &tgt_out)) {
-        cf_tensor *logits = cf_transformer_forward(m, src, tgt_in, NULL); /* (n, T, V) */
+    double sum[2] = {0, (double)(hi - lo)}; /* loss * sequences, sequences */
+    bool ok = true;
+    cf_optim_zero_grad(opt);
+    if (hi > lo) {
+        ok = make_batch(seq + lo * S, hi - lo, &src, &tgt_in, &tgt_out);
+        cf_tensor *logits =
+            ok ? cf_transformer_forward(m, src, tgt_in, NULL) : NULL; /* (n, T, V) */
         cf_tensor *loss = cf_cross_entropy(
-            cf_reshape(logits, CF_SHAPE(n * T, VOCAB)), tgt_out,
+            cf_reshape(logits, CF_SHAPE((hi - lo) * T, VOCAB)), ok ? tgt_out : NULL,
             &(cf_loss_opts){.label_smoothing = smoothing, .ignore = true, .ignore_index = PAD});
-        cf_optim_zero_grad(opt);
-        if (loss && cf_backward(loss) == CF_OK) {
-            cf_clip_grad_norm(cf_transformer_module(m), 1.0f);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            value = cf_item(loss);
-        }
+        ok = loss && cf_backward(loss) == CF_OK;
+        if (ok)
+            sum[0] = cf_item(loss) * (double)(hi - lo);
+    }
+    dopt_weight((float)(hi - lo) / (float)n);
+    if (ok && dopt_finish() == CF_OK && dopt_sum(sum, 2) == CF_OK) {
+        cf_clip_grad_norm(cf_transformer_module(m), 1.0f);
+        cf_optim_set_lr(opt, lr);
+        cf_optim_step(opt);
     }
     cf_arena_reset(arena);
-    return cf_error() ? NAN : value;
+    return cf_error() ? NAN : (float)(sum[0] / sum[1]);
 }
 
 typedef struct {
@@ -147,28 +170,139 @@ static bool evaluate(cf_transformer *m, const int32_t *test, int64_t n, int32_t 
                      cf_arena *arena)
 {
     cf_module *mod = cf_transformer_module(m);
-    int64_t exact = 0, tokens = 0;
+    int64_t exact = 0, tokens = 0, lo, hi;
+    dopt_range(n, &lo, &hi); /* this rank's test sequences */
     bool ok = true;
     cf_module_train(mod, false);
     CF_NO_GRAD
     {
-        for (int64_t start = 0; ok && start < n; start += EVAL_BATCH) {
-            int64_t b = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        for (int64_t start = lo; ok && start < hi; start += EVAL_BATCH) {
+            int64_t b = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
             cf_tensor *src = cf_from_ints(test + start * S, CF_SHAPE(b, S));
             ok = src && cf_transformer_greedy(m, src, T, out + start * T) == CF_OK;
             cf_arena_reset(arena);
         }
     }
     cf_module_train(mod, true);
-    for (int64_t i = 0; ok && i < n; i++) {
+    for (int64_t i = lo; ok && i < hi; i++) {
         int right = 0;
         for (int t = 0; t < T; t++)
             right += out[i * T + t] == test[i * S + t + 1];
         tokens += right, exact += right == T;
     }
-    sc->exact = (double)exact / (double)n;
-    sc->token = (double)tokens / (double)(n * T);
-    return ok;
+    double v[3] = {(double)exact, (double)tokens, ok ? 0 : 1};
+    if (dopt_sum(v, 3) != CF_OK || v[2] > 0)
+        return false;
+    sc->exact = v[0] / (double)n;
+    sc->token = v[1] / (double)(n * T);
+    return true;
+}
+
+/* ---- Pictures ---- */
+
+#define PICTURED 3 /* test sequences whose attention is drawn */
+
+static const char *symbol_name(int32_t v, char (*names)[8])
+{
+    return names[v >= 0 && v < VOCAB ? v : 0];
+}
+
+/* For the first PICTURED test sequences: the cross-attention of the last
+ * decoder layer, averaged over its heads, while the model reads its own
+ * greedy output (decoded) back teacher-forced; one heatmap each, output
+ * symbols down, source symbols across. */
+static cf_status draw_attention(cf_transformer *m, int layers, const int32_t *test,
+                                const int32_t *decoded, const char *out, cf_arena *arena)
+{
+    char names[VOCAB][8], path[4096], title[96];
+    snprintf(names[PAD], sizeof names[PAD], "pad");
+    snprintf(names[START], sizeof names[START], "<s>");
+    for (int v = FIRST; v < VOCAB; v++)
+        snprintf(names[v], sizeof names[v], "%d", v);
+    int32_t in[PICTURED * T];
+    for (int b = 0; b < PICTURED; b++) {
+        in[b * T] = START;
+        for (int t = 1; t < T; t++)
+            in[b * T + t] = decoded[b * T + t - 1];
+    }
+    cf_tensor *cross[16] = {0};
+    cf_transformer_maps maps = {.cross = cross};
+    cf_status st = CF_OK;
+    cf_module_train(cf_transformer_module(m), false);
+    CF_NO_GRAD
+    {
+        cf_tensor *src = cf_from_ints(test, CF_SHAPE(PICTURED, S));
+        cf_tensor *tgt = cf_from_ints(in, CF_SHAPE(PICTURED, T));
+        cf_tensor *logits = cf_transformer_forward(m, src, tgt, &maps);
+        cf_tensor *mean = logits ? cf_mean(cross[layers - 1], CF_DIMS(1), false) : NULL;
+        for (int b = 0; mean && !st && b < PICTURED; b++) {
+            const char *rows[T], *cols[S];
+            for (int t = 0; t < T; t++)
+                rows[t] = symbol_name(decoded[b * T + t], names);
+            for (int j = 0; j < S; j++)
+                cols[j] = symbol_name(test[b * S + j], names);
+            snprintf(path, sizeof path, "%s/cross_attention_%d.png", out, b + 1);
+            snprintf(title, sizeof title, "test sequence %d: decoder layer %d, mean of heads",
+                     b + 1, layers);
+            cf_heatmap_opts ho = {.title = title,
+                                  .row_labels = rows,
+                                  .col_labels = cols,
+                                  .xlabel = "source symbol",
+                                  .ylabel = "output symbol",
+                                  .vmin = 0,
+                                  .vmax = 1};
+            st = cf_viz_heatmap(path, cf_squeeze(cf_slice(mean, 0, b, b + 1, 1), 0), &ho);
+        }
+        if (!mean)
+            st = cf_error();
+        cf_arena_reset(arena);
+    }
+    cf_module_train(cf_transformer_module(m), true);
+    return st;
+}
+
+/* loss.png (per step, log scale) and accuracy.png (per epoch). */
+static cf_status draw_curves(ex_run *run, const char *out)
+{
+    char path[4096];
+    ex_series *loss = ex_run_series(run, "loss"), *exact = ex_run_series(run, "test_exact"),
+              *token = ex_run_series(run, "test_token");
+    if (!loss || !exact || !token)
+        return cf_error();
+    int64_t n = exact->n;
+    float *steps = malloc(sizeof *steps * (size_t)(loss->n + 1));
+    float *epochs = malloc(sizeof *epochs * (size_t)(n + 1));
+    float *pct = malloc(sizeof *pct * (size_t)(2 * n + 1));
+    if (!steps || !epochs || !pct) {
+        free(steps), free(epochs), free(pct);
+        cf_error_set(CF_ERR_NOMEM, "out of memory for the curves");
+        return CF_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < loss->n; i++)
+        steps[i] = (float)(i + 1);
+    for (int64_t i = 0; i < n; i++) {
+        epochs[i] = (float)(i + 1);
+        pct[i] = 100 * exact->v[i], pct[n + i] = 100 * token->v[i];
+    }
+    snprintf(path, sizeof path, "%s/loss.png", out);
+    cf_series ls = {.label = "training loss", .x = steps, .y = loss->v, .n = (int)loss->n};
+    cf_plot_opts lo = {.title = "copy: training loss per step",
+                       .xlabel = "step",
+                       .ylabel = "cross entropy (nats)",
+                       .log_y = true};
+    cf_status st = loss->n ? cf_viz_lines(path, &ls, 1, &lo) : CF_OK;
+    snprintf(path, sizeof path, "%s/accuracy.png", out);
+    cf_series as[2] = {{.label = "sequences copied exactly", .x = epochs, .y = pct, .n = (int)n},
+                       {.label = "symbols right", .x = epochs, .y = pct + n, .n = (int)n}};
+    cf_plot_opts ao = {.title = "copy: greedy decoding of the unseen test sequences",
+                       .xlabel = "epoch",
+                       .ylabel = "% of the test set"};
+    if (!st && n)
+        st = cf_viz_lines(path, as, 2, &ao);
+    free(steps);
+    free(epochs);
+    free(pct);
+    return st;
 }
 
 /* ---- Options ---- */
@@ -222,8 +356,19 @@ static int fail(const char *what)
     return 1;
 }
 
+/* The ranks' mean of a duration each measured on its own clock (x itself
+ * in one process): what steers the run must be the same on every rank. */
+static double agreed(double seconds)
+{
+    dopt_check(dopt_sum(&seconds, 1));
+    return seconds / dopt_size();
+}
+
 int main(int argc, char **argv)
 {
+    dopt_init(&argc, &argv);
+    if (!dopt_root() && !freopen("/dev/null", "w", stdout))
+        return 1;
     double t_start = ex_now();
     options o;
     int r = parse_args(argc, argv, &o);
@@ -282,6 +427,10 @@ int main(int argc, char **argv)
         printf("resumed from %s after epoch %d (step %lld)\n", path, run.epoch,
                (long long)run.step);
     }
+    /* After a resume, so that each rank's dropout streams are its own. */
+    dopt_check(dopt_attach(mod));
+    if (dopt_size() > 1)
+        printf("data-parallel: %d ranks, each on a slice of every batch\n", dopt_size());
 
     printf("copy task: vocabulary %d, length %d; %d unseen test sequences\n", VOCAB, S, o.test);
     printf("Transformer: %d+%d layers, d_model %d, %d heads, ff %d, dropout %g: %lld "
@@ -308,7 +457,7 @@ int main(int argc, char **argv)
     for (int epoch = run.epoch + 1; epoch <= o.c.epochs && !out_of_time; epoch++) {
         double t_epoch = ex_now(), loss_sum = 0;
         for (int s = 0; s < o.steps; s++) {
-            if (budget > 0 && ex_now() - t_start >= budget) {
+            if (budget > 0 && agreed(ex_now() - t_start) >= budget) {
                 out_of_time = true;
                 break;
             }
@@ -337,7 +486,7 @@ int main(int argc, char **argv)
             ex_run_push(&run, "test_token", (float)sc.token))
             return fail("history");
         run.epoch = epoch;
-        if (ex_run_save(&run, path, mod, opt, settings) != CF_OK)
+        if (dopt_root() && ex_run_save(&run, path, mod, opt, settings) != CF_OK)
             return fail("checkpoint");
         char threads[80] = "";
         if (tune.trying && o.steps > 3)
@@ -357,6 +506,10 @@ int main(int argc, char **argv)
            100 * sc.exact, o.test, 100 * sc.token, run.epoch, (long long)run.step,
            ex_clock(run.seconds + (out_of_time ? ex_now() - t_train : 0), t1, sizeof t1));
     printf("wrote %s\n", path);
+    if (draw_curves(&run, o.c.out) ||
+        draw_attention(model, o.layers, test, decoded, o.c.out, arena))
+        return fail("pictures");
+    printf("wrote %s/loss.png, accuracy.png and cross_attention_{1..%d}.png\n", o.c.out, PICTURED);
 
     ex_series *loss = ex_run_series(&run, "loss");
     int status = 0;
@@ -382,6 +535,7 @@ int main(int argc, char **argv)
         status = fail("report");
     ex_report_free(&rep);
 
+    dopt_finalize();
     ex_run_free(&run);
     cf_arena_use(NULL);
     cf_arena_free(arena);

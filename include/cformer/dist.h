@@ -112,8 +112,8 @@ CF_API cf_status cf_dist_save(cf_dist *d, cf_module *m, const char *mpath, const
  * ranks). Written by any number of ranks, it resumes on any number. Returns
  * CF_OK on every rank when all succeeded, else on every rank the status
  * of the lowest failing rank, with its message. */
-CF_API cf_status cf_dist_load(cf_dist *d, cf_module *m, const char *mpath, bool strict,
-                              cf_optim *o, const char *opath);
+CF_API cf_status cf_dist_load(cf_dist *d, cf_module *m, const char *mpath, bool strict, cf_optim *o,
+                              const char *opath);
 
 /* ---- Gradient averaging (data-parallel) ---- */
 
@@ -154,11 +154,11 @@ CF_API void cf_ddp_set_weight(cf_ddp *ddp, float weight);
 CF_API cf_status cf_ddp_finish(cf_ddp *ddp);
 
 typedef struct {
-    int64_t steps;     /* cf_ddp_finish calls */
-    int buckets;       /* messages per step */
-    int64_t bytes;     /* gradient bytes per step */
-    double hook_s;     /* time spent packing and starting sends in backward */
-    double wait_s;     /* time blocked in cf_ddp_finish: unhidden communication */
+    int64_t steps; /* cf_ddp_finish calls */
+    int buckets;   /* messages per step */
+    int64_t bytes; /* gradient bytes per step */
+    double hook_s; /* time spent packing and starting sends in backward */
+    double wait_s; /* time blocked in cf_ddp_finish: unhidden communication */
 } cf_ddp_stats;
 /* Totals since cf_ddp_new. */
 CF_API cf_ddp_stats cf_ddp_get_stats(const cf_ddp *ddp);
@@ -178,8 +178,8 @@ typedef struct cf_dist_sampler cf_dist_sampler;
 CF_API cf_dist_sampler *cf_dist_sampler_new(const cf_dist *d, int64_t n, int64_t global_batch,
                                             uint64_t seed, bool shuffle);
 /* The same for an explicit rank and size (no MPI needed). */
-CF_API cf_dist_sampler *cf_dist_sampler_new_for(int rank, int size, int64_t n,
-                                                int64_t global_batch, uint64_t seed, bool shuffle);
+CF_API cf_dist_sampler *cf_dist_sampler_new_for(int rank, int size, int64_t n, int64_t global_batch,
+                                                uint64_t seed, bool shuffle);
 CF_API void cf_dist_sampler_free(cf_dist_sampler *s);
 /* Writes this rank's sample indices of the next global batch to idx (room
  * for global_batch / size + 1) and returns how many (possibly 0 on some
