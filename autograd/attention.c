@@ -14,7 +14,8 @@
  *   rows), as FlashAttention does, so no [Tq, Tk] matrix exists.
  *
  * A row whose keys are all masked has P = 0, hence zero output and zero
- * gradient; PyTorch gives NaN there.
+ * gradient; PyTorch gives NaN there. A NaN score (from q, k, the scale or a
+ * float mask) makes its row NaN, as in PyTorch.
  */
 #include "autograd/internal.h"
 #include "tensor/vexp.h"
@@ -60,7 +61,8 @@ static void attn_init(attn *a, const cf_tensor *q, const cf_tensor *k, const cf_
 static int64_t chunk_lo(int64_t c, int64_t nch, int64_t n) { return c * n / nch; }
 
 /* Turns n raw scores s = q_i . k_j (j = j0 ..) of query i of head (b, h) into
- * s * scale + mask, -inf where masked; returns their maximum. */
+ * s * scale + mask, -inf where masked; returns their maximum, NaN when one
+ * is NaN (so that NaN inputs give NaN, not a row taken as fully masked). */
 static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t n,
                        float *s)
 {
@@ -77,7 +79,7 @@ static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j
             x = a->mask_bool ? (*(const uint8_t *)e ? x : -INFINITY) : x + *(const float *)e;
         }
         s[j] = x;
-        mx = x > mx ? x : mx;
+        mx = x > mx || x != x ? x : mx;
     }
     for (int64_t j = lim; j < n; j++)
         s[j] = -INFINITY;
@@ -194,7 +196,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
         for (int64_t r = 0; r < nq; r++) {
             float *sr = s + r * nk, *orow = o + r * a->Dv;
             float mx = score_row(a, b, h, i0 + r, j0, nk, sr);
-            float mnew = mx > m[r] ? mx : m[r];
+            float mnew = mx > m[r] || mx != mx ? mx : m[r]; /* NaN sticks */
             if (mnew == -INFINITY) {
                 /* Nothing visible yet: this block adds nothing. */
                 memset(sr, 0, sizeof(float) * nk);
@@ -219,7 +221,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
                  1);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        float inv = l[r] != 0 ? 1.0f / l[r] : 0.0f; /* NaN stays NaN */
         for (int64_t d = 0; d < a->Dv; d++)
             o[r * a->Dv + d] *= inv;
     }

@@ -193,7 +193,29 @@ static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
     return n;
 }
 
-static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
+/* Refuses a graph that a backward has gone through; otherwise marks it as
+ * used, unless retain. */
+static bool claim_graph(cf_tensor *const *order, int64_t n, bool retain)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const cf_tensor *t = order[i];
+        if (t->flags & CF__GRAPH_USED) {
+            char b[CF_SHAPE_BUF];
+            cf__error(CF_ERR_STATE,
+                      "cf_backward: a backward already went through op '%s' (output %s); "
+                      "build the graph again, or retain it in the first backward "
+                      "(cf_backward_ex)",
+                      t->op->name, cf_shape_str(t, b, sizeof b));
+            return false;
+        }
+    }
+    for (int64_t i = 0; !retain && i < n; i++)
+        if (order[i]->op)
+            order[i]->flags |= CF__GRAPH_USED;
+    return true;
+}
+
+static cf_status run_backward(cf_tensor *y, const cf_tensor *dy, bool retain)
 {
     if (!(y->flags & CF_REQUIRES_GRAD)) {
         cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
@@ -202,7 +224,7 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     }
     cf_tensor **order;
     int64_t n = topo_order(y, &order);
-    if (n < 0)
+    if (n < 0 || !claim_graph(order, n, retain))
         return cf_error();
     /* Gradients of intermediate results are per call; leaves accumulate. */
     for (int64_t i = 0; i < n; i++)
@@ -257,7 +279,7 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     return cf_error();
 }
 
-static cf_status backward(cf_tensor *y, const cf_tensor *dy)
+static cf_status backward(cf_tensor *y, const cf_tensor *dy, bool retain)
 {
     if (!dy && cf_numel(y) != 1) {
         char b[CF_SHAPE_BUF];
@@ -274,7 +296,7 @@ static cf_status backward(cf_tensor *y, const cf_tensor *dy)
                   cf_shape_str(y, a, sizeof a));
         return cf_error();
     }
-    return run_backward(y, dy);
+    return run_backward(y, dy, retain);
 }
 
 cf_status cf_backward(cf_tensor *y)
@@ -283,7 +305,7 @@ cf_status cf_backward(cf_tensor *y)
         return cf__null_arg("cf_backward", "y");
     cf__saved_error saved;
     cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, NULL));
+    return cf__call_end(&saved, backward(y, NULL, false));
 }
 
 cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
@@ -292,5 +314,17 @@ cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
         return cf__null_arg("cf_backward_with", y ? "dy" : "y");
     cf__saved_error saved;
     cf__call_begin(&saved);
-    return cf__call_end(&saved, backward(y, dy));
+    return cf__call_end(&saved, backward(y, dy, false));
+}
+
+cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
+{
+    static const cf_backward_opts none = {0};
+    if (!opts)
+        opts = &none;
+    if (!y)
+        return cf__null_arg("cf_backward_ex", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, opts->grad, opts->retain_graph));
 }

@@ -43,10 +43,10 @@ static cf_status gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const 
         return cf_error();
 
     int64_t nout = cf_numel(out);
-    float *buf = malloc(sizeof(float) * (nout ? nout : 1));
+    float *buf = cf_malloc(sizeof(float) * (nout ? nout : 1));
     cf_arena *scratch = cf_arena_new(1 << 20);
     if (!buf || !scratch) {
-        free(buf);
+        cf_free(buf);
         cf_arena_free(scratch);
         cf__error(CF_ERR_NOMEM, "cf_gradcheck: out of memory");
         return cf_error();
@@ -84,7 +84,7 @@ static cf_status gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const 
     cf_set_grad_enabled(prev_grad);
     cf_arena_use(prev);
     cf_arena_free(scratch);
-    free(buf);
+    cf_free(buf);
     return cf_error();
 }
 

@@ -22,7 +22,7 @@ cf_status cf_greedy_search(const cf_decoder *d, int max_len, int32_t *out)
 {
     if (!check_decoder(d, "cf_greedy_search", max_len, out))
         return CF_ERR_ARG;
-    float *logp = malloc(sizeof *logp * (size_t)d->vocab);
+    float *logp = cf_malloc(sizeof *logp * (size_t)d->vocab);
     if (!logp) {
         cf_error_set(CF_ERR_NOMEM, "cf_greedy_search: out of memory for vocab %d", d->vocab);
         return CF_ERR_NOMEM;
@@ -45,7 +45,7 @@ cf_status cf_greedy_search(const cf_decoder *d, int max_len, int32_t *out)
     }
     for (; t < max_len; t++)
         out[t] = d->pad;
-    free(logp);
+    cf_free(logp);
     return st;
 }
 
@@ -85,14 +85,15 @@ cf_status cf_beam_search(const cf_decoder *d, int beam, float alpha, int max_len
         return CF_ERR_ARG;
     }
     int V = d->vocab, k = 2 * beam;
-    int32_t *seq = calloc((size_t)beam * max_len, sizeof *seq);
-    int32_t *next_seq = calloc((size_t)beam * max_len, sizeof *next_seq);
-    int32_t *last = malloc(sizeof *last * beam);
-    float *score = calloc(beam, sizeof *score), *next_score = calloc(beam, sizeof *next_score);
-    float *logp = malloc(sizeof *logp * (size_t)beam * V);
-    cand *top = malloc(sizeof *top * k);
-    int *from = malloc(sizeof *from * beam);
-    int32_t *best = malloc(sizeof *best * max_len);
+    int32_t *seq = cf_calloc((size_t)beam * max_len, sizeof *seq);
+    int32_t *next_seq = cf_calloc((size_t)beam * max_len, sizeof *next_seq);
+    int32_t *last = cf_malloc(sizeof *last * beam);
+    float *score = cf_calloc(beam, sizeof *score),
+          *next_score = cf_calloc(beam, sizeof *next_score);
+    float *logp = cf_malloc(sizeof *logp * (size_t)beam * V);
+    cand *top = cf_malloc(sizeof *top * k);
+    int *from = cf_malloc(sizeof *from * beam);
+    int32_t *best = cf_malloc(sizeof *best * max_len);
     cf_status st = CF_OK;
     if (!seq || !next_seq || !last || !score || !next_score || !logp || !top || !from || !best) {
         cf_error_set(CF_ERR_NOMEM, "beam search: out of memory for beam %d", beam);
@@ -147,8 +148,8 @@ cf_status cf_beam_search(const cf_decoder *d, int beam, float alpha, int max_len
     for (int t = 0; t < max_len; t++)
         out[t] = t < best_len ? best[t] : d->pad;
 done:
-    free(seq), free(next_seq), free(last), free(score), free(next_score);
-    free(logp), free(top), free(from), free(best);
+    cf_free(seq), cf_free(next_seq), cf_free(last), cf_free(score), cf_free(next_score);
+    cf_free(logp), cf_free(top), cf_free(from), cf_free(best);
     return st;
 }
 

@@ -241,7 +241,7 @@ cf_kv_cache *cf_kv_cache_new(const cf_mha *m, int64_t batch, int64_t max_len)
                   m ? "module" : "NULL module", (long long)batch, (long long)max_len);
         return NULL;
     }
-    cf_kv_cache *c = calloc(1, sizeof *c);
+    cf_kv_cache *c = cf_calloc(1, sizeof *c);
     if (!c) {
         cf__error(CF_ERR_NOMEM, "cf_kv_cache_new: out of memory");
         return NULL;
@@ -263,7 +263,7 @@ void cf_kv_cache_free(cf_kv_cache *c)
         return;
     cf_tensor_free(c->k);
     cf_tensor_free(c->v);
-    free(c);
+    cf_free(c);
 }
 
 void cf_kv_cache_clear(cf_kv_cache *c)

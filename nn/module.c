@@ -90,11 +90,13 @@ static void free_tree(cf_module *m)
         next = c->next;
         free_tree(c);
     }
-    for (int i = 0; i < m->nparams; i++)
+    for (int i = 0; i < m->nparams; i++) {
         cf_tensor_free(m->params[i]);
+        cf_free(m->paths[i]);
+    }
     if (m->destroy)
         m->destroy(m);
-    free(m);
+    cf_free(m);
 }
 
 void cf_module_free(cf_module *m)
@@ -103,6 +105,29 @@ void cf_module_free(cf_module *m)
         return;
     detach(m);
     free_tree(m);
+}
+
+/* name prefixed by the names of m and its ancestors below the root (malloc'd;
+ * NULL when out of memory: the tensor is then unlabelled). */
+static char *full_name(const cf_module *m, const char *name)
+{
+    size_t len = strlen(name) + 1;
+    for (const cf_module *p = m; p->parent; p = p->parent)
+        len += *p->name ? strlen(p->name) + 1 : 0;
+    char *s = cf_malloc(len);
+    if (!s)
+        return NULL;
+    size_t at = len - strlen(name) - 1;
+    memcpy(s + at, name, strlen(name) + 1);
+    for (const cf_module *p = m; p->parent; p = p->parent) {
+        if (!*p->name)
+            continue;
+        size_t n = strlen(p->name);
+        s[--at] = '.';
+        at -= n;
+        memcpy(s + at, p->name, n);
+    }
+    return s;
 }
 
 /* Adds a zeroed heap tensor to m under name: a parameter (float, requiring
@@ -125,6 +150,10 @@ static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_
     else
         cf_requires_grad(t, true);
     snprintf(m->param_names[m->nparams], CF_NAME_MAX, "%s", name);
+    /* The state_dict name labels the tensor (cf_graph_dot); a module's
+     * ancestors are fixed when it is made, so the name is final. */
+    m->paths[m->nparams] = full_name(m, name);
+    t->name = m->paths[m->nparams];
     m->params[m->nparams++] = t;
     return t;
 }
@@ -239,13 +268,13 @@ void cf_module_zero_grad(cf_module *m) { cf_module_visit(m, zero_one, NULL); }
 
 void *nn__new(size_t size, const char *type, cf_module *parent, const char *name)
 {
-    cf_module *m = calloc(1, size);
+    cf_module *m = cf_calloc(1, size);
     if (!m) {
         cf__error(CF_ERR_NOMEM, "%s: out of memory", type);
         return NULL;
     }
     if (!cf_module_init(m, type, parent, name)) {
-        free(m);
+        cf_free(m);
         return NULL;
     }
     return m;

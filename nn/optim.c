@@ -45,7 +45,7 @@ static void add_param(const char *name, cf_tensor *t, void *ud)
     collect *c = ud;
     c->o->params[c->i] = t;
     c->o->decays[c->i] = !c->decays || c->decays(name, t);
-    c->o->names[c->i] = strdup(name);
+    c->o->names[c->i] = cf__strdup(name);
     c->i++;
 }
 
@@ -58,18 +58,18 @@ static cf_optim *optim_new(const char *what, cf_optim_kind kind, cf_module *m, f
     }
     collect c = {NULL, 0, decays};
     cf_module_visit(m, count_param, &c);
-    cf_optim *o = calloc(1, sizeof *o);
+    cf_optim *o = cf_calloc(1, sizeof *o);
     if (!o)
         goto nomem;
     o->kind = kind;
     cf_optim_set_lr(o, lr);
     o->n = c.i;
-    o->params = calloc(o->n + 1, sizeof *o->params);
-    o->names = calloc(o->n + 1, sizeof *o->names);
-    o->m1 = calloc(o->n + 1, sizeof *o->m1);
-    o->m2 = calloc(o->n + 1, sizeof *o->m2);
-    o->steps = calloc(o->n + 1, sizeof *o->steps);
-    o->decays = calloc(o->n + 1, sizeof *o->decays);
+    o->params = cf_calloc(o->n + 1, sizeof *o->params);
+    o->names = cf_calloc(o->n + 1, sizeof *o->names);
+    o->m1 = cf_calloc(o->n + 1, sizeof *o->m1);
+    o->m2 = cf_calloc(o->n + 1, sizeof *o->m2);
+    o->steps = cf_calloc(o->n + 1, sizeof *o->steps);
+    o->decays = cf_calloc(o->n + 1, sizeof *o->decays);
     if (!o->params || !o->names || !o->m1 || !o->m2 || !o->steps || !o->decays)
         goto nomem;
     c.o = o;
@@ -254,17 +254,17 @@ void cf_optim_free(cf_optim *o)
         return;
     for (int i = 0; i < o->n; i++) {
         if (o->names)
-            free(o->names[i]);
+            cf_free(o->names[i]);
         if (o->m1)
             cf_tensor_free(o->m1[i]);
         if (o->m2)
             cf_tensor_free(o->m2[i]);
     }
-    free(o->params);
-    free(o->names);
-    free(o->m1);
-    free(o->m2);
-    free(o->steps);
-    free(o->decays);
-    free(o);
+    cf_free(o->params);
+    cf_free(o->names);
+    cf_free(o->m1);
+    cf_free(o->m2);
+    cf_free(o->steps);
+    cf_free(o->decays);
+    cf_free(o);
 }

@@ -125,3 +125,30 @@ cf_status cf__null_arg(const char *fn, const char *what)
         cf__error(CF_ERR_ARG, "%s: %s is NULL", fn, what);
     return err_status;
 }
+
+const char *cf__show(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char e[8] = {(char)*p, '\0'};
+        if (*p == 0xC0 && p[1] == 0x80) {
+            strcpy(e, "\\u0000");
+            p++;
+        } else if (*p == '\n' || *p == '\t' || *p == '\r') {
+            e[0] = '\\';
+            e[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+            e[2] = '\0';
+        } else if (*p < 0x20 || *p == 0x7F) {
+            snprintf(e, sizeof e, "\\x%02x", *p);
+        }
+        size_t k = strlen(e);
+        if (n + k + 4 > size) { /* room for "..." and the NUL */
+            snprintf(buf + n, size - n, "...");
+            return buf;
+        }
+        memcpy(buf + n, e, k);
+        n += k;
+    }
+    buf[n] = '\0';
+    return buf;
+}

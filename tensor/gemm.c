@@ -25,7 +25,7 @@ static const float *densify(const float *p, int64_t rows, int64_t cols, int64_t 
 {
     if ((*rs != 0 || rows == 1) && (*cs != 0 || cols == 1))
         return p;
-    float *d = malloc(sizeof(float) * rows * cols);
+    float *d = cf_malloc(sizeof(float) * rows * cols);
     if (!d)
         return NULL;
     for (int64_t i = 0; i < rows; i++)
@@ -72,8 +72,8 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
     b = densify(b, k, n, &rsb, &csb, &tb);
     if (!a || !b) {
         cf__error(CF_ERR_NOMEM, "matmul: out of memory copying a broadcast operand");
-        free(ta);
-        free(tb);
+        cf_free(ta);
+        cf_free(tb);
         return;
     }
     fix_strides(m, k, &rsa, &csa);
@@ -85,6 +85,6 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
     bli_rntm_set_num_threads(nthreads, &rntm);
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa,
                  (float *)b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);
-    free(ta);
-    free(tb);
+    cf_free(ta);
+    cf_free(tb);
 }

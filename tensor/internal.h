@@ -19,6 +19,12 @@ bool cf__check(const char *op, int n, cf_tensor *const *ts);
  * NULL" (unless an error is already recorded: the NULL is likely its
  * result). For arguments other than tensors, such as modules. */
 bool cf__nonnull(const char *fn, const void *p, const char *what);
+/* Copies s into buf for an error message, with control bytes written as
+ * \n, \t, \r or \xNN and the pair C0 80 (U+0000, see io.h) as \u0000, so
+ * that text from a file cannot break a message into lines or hide in it;
+ * cut with "..." to fit. Returns buf. */
+#define CF_SHOW_BUF 160
+const char *cf__show(const char *s, char *buf, size_t size);
 /* True when an error is recorded on this thread. */
 bool cf__failed(void);
 /* The number of errors raised on this thread so far, recorded or not (the
@@ -55,6 +61,10 @@ cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *sh
 cf_tensor *cf__view_of(const char *op, const cf_tensor *t);
 void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 void *cf__arena_alloc(const char *op, size_t size);
+/* strdup and strndup through the allocator (cf_set_allocator); NULL when it
+ * fails. */
+char *cf__strdup(const char *s);
+char *cf__strndup(const char *s, size_t n);
 /* Gives the block p of size bytes, from cf__arena_alloc of the arena in use,
  * back to that arena for reuse before its reset; a pointer outside the
  * arena is ignored. */
@@ -62,6 +72,9 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of a tensor made by cf__alloc: its header and data are one arena
  * block that cf__release can give back. Views never carry it. */
 #define CF__OWN_BLOCK (1u << 30)
+/* Flag of a tensor made by an op that a backward has gone through (without
+ * retain_graph): another backward through it is refused, as in PyTorch. */
+#define CF__GRAPH_USED (1u << 29)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);

@@ -163,11 +163,11 @@ cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim, const int64_t *shape)
     if (!valid_shape("cf_tensor_new", dtype, ndim, shape))
         return NULL;
     size_t bytes = (size_t)cf__prod(ndim, shape) * cf_dtype_size(dtype);
-    cf_tensor *t = malloc(sizeof *t);
-    void *data = calloc(bytes ? bytes : 1, 1);
+    cf_tensor *t = cf_malloc(sizeof *t);
+    void *data = cf_calloc(bytes ? bytes : 1, 1);
     if (!t || !data) {
-        free(t);
-        free(data);
+        cf_free(t);
+        cf_free(data);
         cf__error(CF_ERR_NOMEM, "cf_tensor_new: out of memory for %zu bytes", bytes);
         return NULL;
     }
@@ -183,8 +183,8 @@ void cf_tensor_free(cf_tensor *t)
         return;
     if (t->grad && (t->grad->flags & CF_HEAP))
         cf_tensor_free(t->grad);
-    free(t->alloc);
-    free(t);
+    cf_free(t->alloc);
+    cf_free(t);
 }
 
 static char *elem_ptr(const cf_tensor *t, const int64_t *idx)

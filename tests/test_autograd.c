@@ -36,13 +36,55 @@ START_TEST(gradients_accumulate_across_backward_calls)
 }
 END_TEST
 
-START_TEST(backward_twice_on_one_graph_recomputes_intermediates)
+START_TEST(backward_twice_on_a_retained_graph_recomputes_intermediates)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
     cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
-    cf_backward(loss);
-    cf_backward(loss);
+    ck_assert_int_eq(cf_backward_ex(loss, &(cf_backward_opts){.retain_graph = true}), CF_OK);
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
     assert_values(x->grad, (float[]){72}, 0, 0); /* 2 * 18x */
+}
+END_TEST
+
+START_TEST(backward_twice_on_one_graph_is_a_state_error_and_changes_nothing)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    ck_assert_int_eq(cf_backward(loss), CF_ERR_STATE);
+    assert_error(CF_ERR_STATE, "cf_backward", "already went through", "retain", NULL);
+    assert_values(x->grad, (float[]){36}, 0, 0);
+}
+END_TEST
+
+START_TEST(two_losses_sharing_a_subgraph_need_a_retained_graph)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
+    cf_tensor *h = cf_mul_scalar(x, 3);
+    cf_tensor *l1 = cf_sum_all(cf_square(h)), *l2 = cf_sum_all(cf_exp(h));
+    ck_assert_int_eq(cf_backward(l1), CF_OK);
+    ck_assert_int_eq(cf_backward(l2), CF_ERR_STATE);
+    assert_error(CF_ERR_STATE, "mul_scalar", NULL);
+
+    cf_tensor *h2 = cf_mul_scalar(x, 3);
+    cf_zero_grad(x);
+    ck_assert_int_eq(
+        cf_backward_ex(cf_sum_all(cf_square(h2)), &(cf_backward_opts){.retain_graph = true}),
+        CF_OK);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_exp(h2))), CF_OK);
+    assert_values(x->grad, (float[]){36 + 3 * expf(6)}, 0, 1e-6f);
+}
+END_TEST
+
+START_TEST(backward_ex_takes_the_output_gradient)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
+    cf_tensor *y = cf_mul_scalar(x, 2);
+    cf_tensor *dy = cf_from_array((float[]){10, 100}, CF_SHAPE(2));
+    ck_assert_int_eq(cf_backward_ex(y, &(cf_backward_opts){.grad = dy}), CF_OK);
+    assert_values(x->grad, (float[]){20, 200}, 0, 0);
+    ck_assert_int_eq(cf_backward_ex(y, NULL), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "not a scalar", NULL);
 }
 END_TEST
 
@@ -224,6 +266,23 @@ START_TEST(graph_dot_names_ops_and_shapes)
     ck_assert_ptr_nonnull(strstr(buf, "matmul\\n[2, 4]"));
     ck_assert_ptr_nonnull(strstr(buf, "relu"));
     ck_assert_ptr_nonnull(strstr(buf, "x\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
+START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    x->name = "say \"hi\"\n";
+    cf_tensor *h = cf_relu(x);
+    h->name = "hidden";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(h)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "relu: hidden\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "say \\\"hi\\\"\\n[2, 3]"));
     free(buf);
 }
 END_TEST
@@ -433,7 +492,10 @@ int main(void)
     tcase_add_test(tc, backward_fills_the_gradient_of_each_leaf);
     tcase_add_test(tc, a_tensor_used_twice_accumulates_both_paths);
     tcase_add_test(tc, gradients_accumulate_across_backward_calls);
-    tcase_add_test(tc, backward_twice_on_one_graph_recomputes_intermediates);
+    tcase_add_test(tc, backward_twice_on_a_retained_graph_recomputes_intermediates);
+    tcase_add_test(tc, backward_twice_on_one_graph_is_a_state_error_and_changes_nothing);
+    tcase_add_test(tc, two_losses_sharing_a_subgraph_need_a_retained_graph);
+    tcase_add_test(tc, backward_ex_takes_the_output_gradient);
     tcase_add_test(tc, backward_with_takes_the_output_gradient);
     tcase_add_test(tc, backward_of_a_non_scalar_is_an_error);
     tcase_add_test(tc, backward_with_a_gradient_of_the_wrong_shape_is_an_error);
@@ -457,6 +519,7 @@ int main(void)
 
     tc = tcase("graph_dot");
     tcase_add_test(tc, graph_dot_names_ops_and_shapes);
+    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
     suite_add_tcase(s, tc);
 
     tc = tcase("errors");

@@ -887,6 +887,30 @@ START_TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
 }
 END_TEST
 
+START_TEST(parameters_are_labelled_with_their_state_dict_names)
+{
+    cf_module *net = cf_module_new("Net", NULL, "root");
+    cf_module *enc = cf_module_new("Encoder", net, "encoder");
+    cf_module *merged = cf_module_new("FFN", enc, "");
+    cf_linear *fc = cf_linear_new(merged, "linear1", 3, 2, true, NULL);
+    cf_tensor *w = cf_module_param(net, "scale", CF_SHAPE(1));
+    ck_assert_str_eq(fc->weight->name, "encoder.linear1.weight");
+    ck_assert_str_eq(fc->bias->name, "encoder.linear1.bias");
+    ck_assert_str_eq(w->name, "scale");
+    ck_assert_ptr_eq(cf_module_find(net, fc->weight->name), fc->weight);
+    cf_tensor *y = cf_linear_forward(fc, cf_ones(CF_SHAPE(1, 3)));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(y)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "encoder.linear1.weight\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "encoder.linear1.bias\\n[2]"));
+    free(buf);
+    cf_module_free(net);
+}
+END_TEST
+
 START_TEST(init_is_reproducible_from_the_generator)
 {
     cf_rng g1, g2;
@@ -1412,6 +1436,7 @@ int main(void)
     tcase_add_test(tc, init_kaiming_normal_std);
     tcase_add_test(tc, init_normal_all_draws_matrices_zeroes_biases_keeps_norms);
     tcase_add_test(tc, init_is_reproducible_from_the_generator);
+    tcase_add_test(tc, parameters_are_labelled_with_their_state_dict_names);
     tcase_add_test(tc, init_embedding_is_standard_normal_with_zero_padding_row);
     tcase_add_test(tc, init_layernorm_weight_ones_bias_zeros);
     tcase_add_test(tc, init_mha_xavier_in_proj_and_zero_biases);

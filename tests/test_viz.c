@@ -341,6 +341,31 @@ START_TEST(test_heatmap_bad_arguments_are_errors)
 }
 END_TEST
 
+START_TEST(test_failed_call_reports_itself_over_an_older_error)
+{
+    cf_error_set(CF_ERR_INDEX, "an older error");
+    float y[2] = {1, 2};
+    cf_series s = {.y = y, .n = 2};
+    ck_assert_int_eq(cf_viz_lines(scratch_path("l.png"), &s, 1, NULL), CF_OK);
+    assert_error(CF_ERR_INDEX, "an older error", NULL); /* success leaves it */
+    cf_error_set(CF_ERR_INDEX, "an older error");
+    ck_assert_int_eq(cf_viz_lines(scratch_path("l.png"), &s, 0, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_viz_lines", "nseries", NULL);
+}
+END_TEST
+
+START_TEST(test_null_tensor_from_a_failed_op_reports_that_failure)
+{
+    cf_tensor *bad = cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)));
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), bad, NULL), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_add", NULL);
+    bad = cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)));
+    ck_assert_int_eq(cf_viz_image_grid(scratch_path("g.png"), bad, NULL, NULL), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_add", NULL);
+}
+END_TEST
+
 /* ---- line plots ---- */
 
 START_TEST(test_lines_default_size_is_800_by_500)
@@ -725,6 +750,10 @@ static Suite *suite(void)
         {"heatmap colour bar runs bright at top", test_heatmap_colorbar_runs_bright_at_top},
         {"heatmap leaves no temporary files", test_heatmap_leaves_no_temporary_files},
         {"heatmap bad arguments are errors", test_heatmap_bad_arguments_are_errors},
+        {"failed call reports itself over an older error",
+         test_failed_call_reports_itself_over_an_older_error},
+        {"null tensor from a failed op reports that failure",
+         test_null_tensor_from_a_failed_op_reports_that_failure},
         {"lines default size is 800 by 500", test_lines_default_size_is_800_by_500},
         {"lines rising data draw a rising curve", test_lines_rising_data_draw_a_rising_curve},
         {"lines legend shows labelled series", test_lines_legend_shows_labelled_series},

@@ -7,17 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+void cfv_fail(cf_status s, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf_error_clear();
+    cf_error_set(s, "%s", msg);
+}
+
 cf_status cfv_canvas_init(cfv_canvas *c, const char *fn, int w, int h, cfv_rgb bg)
 {
     memset(c, 0, sizeof *c);
     if (w < 1 || h < 1 || w > CFV_MAX_SIDE || h > CFV_MAX_SIDE) {
-        cf_error_set(CF_ERR_ARG, "%s: the picture would be %d x %d pixels (1 to %d on a side)", fn,
-                     w, h, CFV_MAX_SIDE);
+        cfv_fail(CF_ERR_ARG, "%s: the picture would be %d x %d pixels (1 to %d on a side)", fn, w,
+                 h, CFV_MAX_SIDE);
         return CF_ERR_ARG;
     }
     c->px = malloc((size_t)w * (size_t)h * 3);
     if (!c->px) {
-        cf_error_set(CF_ERR_NOMEM, "%s: out of memory for a %d x %d picture", fn, w, h);
+        cfv_fail(CF_ERR_NOMEM, "%s: out of memory for a %d x %d picture", fn, w, h);
         return CF_ERR_NOMEM;
     }
     c->w = w;
@@ -221,7 +232,7 @@ float *cfv_read(const char *fn, const cf_tensor *t)
     int64_t n = cf_numel(t);
     float *v = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     if (!v) {
-        cf_error_set(CF_ERR_NOMEM, "%s: out of memory copying %lld elements", fn, (long long)n);
+        cfv_fail(CF_ERR_NOMEM, "%s: out of memory copying %lld elements", fn, (long long)n);
         return NULL;
     }
     cf_copy_to(t, v);

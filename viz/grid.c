@@ -32,33 +32,37 @@ static bool check_args(const char *fn, const char *path, const cf_tensor *im, co
                        const cf_grid_opts *o, cf_status *st)
 {
     char s1[64], s2[64];
+    if (!im && cf_error() != CF_OK) {
+        *st = cf_error(); /* images is the NULL result of that failure */
+        return false;
+    }
     if (!path || !im) {
-        cf_error_set(*st = CF_ERR_ARG, "%s: %s is NULL", fn, path ? "images" : "path");
+        cfv_fail(*st = CF_ERR_ARG, "%s: %s is NULL", fn, path ? "images" : "path");
         return false;
     }
     cf_shape_str(im, s1, sizeof s1);
     bool rgb = im->ndim == 4 && im->shape[1] == 3;
     if ((im->ndim != 3 && !rgb) || cf_numel(im) < 1) {
-        cf_error_set(*st = CF_ERR_SHAPE,
-                     "%s: %s: images of shape %s are neither [N, H, W] nor [N, 3, H, W] with "
-                     "N, H, W > 0",
-                     fn, path, s1);
+        cfv_fail(*st = CF_ERR_SHAPE,
+                 "%s: %s: images of shape %s are neither [N, H, W] nor [N, 3, H, W] with "
+                 "N, H, W > 0",
+                 fn, path, s1);
         return false;
     }
     if (ov) {
         cf_shape_str(ov, s2, sizeof s2);
         if (ov->ndim != 3 || ov->shape[0] != im->shape[0] || cf_numel(ov) < 1) {
-            cf_error_set(*st = CF_ERR_SHAPE,
-                         "%s: %s: the overlay of shape %s is not [N, h, w] for images of shape %s",
-                         fn, path, s2, s1);
+            cfv_fail(*st = CF_ERR_SHAPE,
+                     "%s: %s: the overlay of shape %s is not [N, h, w] for images of shape %s", fn,
+                     path, s2, s1);
             return false;
         }
     }
     if (o->cols < 0 || o->scale < 0 || !(o->alpha >= 0 && o->alpha <= 1)) {
-        cf_error_set(*st = CF_ERR_ARG, "%s: %s: %s", fn, path,
-                     o->cols < 0    ? "cols is negative"
-                     : o->scale < 0 ? "scale is negative"
-                                    : "alpha is outside [0, 1]");
+        cfv_fail(*st = CF_ERR_ARG, "%s: %s: %s", fn, path,
+                 o->cols < 0    ? "cols is negative"
+                 : o->scale < 0 ? "scale is negative"
+                                : "alpha is outside [0, 1]");
         return false;
     }
     return true;
@@ -121,8 +125,8 @@ cf_status cf_viz_image_grid(const char *path, const cf_tensor *images, const cf_
     if (tile_w > CFV_MAX_SIDE || tile_h > CFV_MAX_SIDE || w > CFV_MAX_SIDE || h > CFV_MAX_SIDE) {
         char s[64];
         cf_shape_str(images, s, sizeof s);
-        cf_error_set(CF_ERR_ARG, "%s: %s: %s images at scale %lld make more than %d pixels a side",
-                     fn, path, s, (long long)scale, CFV_MAX_SIDE);
+        cfv_fail(CF_ERR_ARG, "%s: %s: %s images at scale %lld make more than %d pixels a side", fn,
+                 path, s, (long long)scale, CFV_MAX_SIDE);
         return CF_ERR_ARG;
     }
 

@@ -67,28 +67,29 @@ cf_status cf_viz_heatmap(const char *path, const cf_tensor *t, const cf_heatmap_
     static const cf_heatmap_opts defaults = {0};
     if (!o)
         o = &defaults;
+    if (!t && cf_error() != CF_OK)
+        return cf_error(); /* t is the NULL result of that failure */
     if (!path || !t) {
-        cf_error_set(CF_ERR_ARG, "%s: %s is NULL", fn, path ? "the tensor" : "path");
+        cfv_fail(CF_ERR_ARG, "%s: %s is NULL", fn, path ? "the tensor" : "path");
         return CF_ERR_ARG;
     }
     char shape[64];
     cf_shape_str(t, shape, sizeof shape);
     if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1) {
-        cf_error_set(CF_ERR_SHAPE,
-                     "%s: %s: the tensor of shape %s is not 2-D with rows and columns", fn, path,
-                     shape);
+        cfv_fail(CF_ERR_SHAPE, "%s: %s: the tensor of shape %s is not 2-D with rows and columns",
+                 fn, path, shape);
         return CF_ERR_SHAPE;
     }
     if (o->cell < 0 || isnan(o->vmin) || isnan(o->vmax)) {
-        cf_error_set(CF_ERR_ARG, "%s: %s: %s", fn, path,
-                     o->cell < 0 ? "cell is negative" : "vmin or vmax is NaN");
+        cfv_fail(CF_ERR_ARG, "%s: %s: %s", fn, path,
+                 o->cell < 0 ? "cell is negative" : "vmin or vmax is NaN");
         return CF_ERR_ARG;
     }
     int64_t rows = t->shape[0], cols = t->shape[1], most = rows > cols ? rows : cols;
     int64_t cell = o->cell ? o->cell : (640 / most > 1 ? 640 / most : 1);
     if (rows * cell > CFV_MAX_SIDE || cols * cell > CFV_MAX_SIDE) {
-        cf_error_set(CF_ERR_ARG, "%s: %s: %s cells of %lld pixels make more than %d pixels a side",
-                     fn, path, shape, (long long)cell, CFV_MAX_SIDE);
+        cfv_fail(CF_ERR_ARG, "%s: %s: %s cells of %lld pixels make more than %d pixels a side", fn,
+                 path, shape, (long long)cell, CFV_MAX_SIDE);
         return CF_ERR_ARG;
     }
     int gw = (int)(cols * cell), gh = (int)(rows * cell), cl = (int)cell;

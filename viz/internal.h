@@ -7,6 +7,7 @@
 
 #include <cformer/viz.h>
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,11 @@ typedef struct {
     uint8_t *px;            /* (h, w, 3) RGB, rows top to bottom */
     int cx0, cy0, cx1, cy1; /* drawing is clipped to [cx0, cx1) x [cy0, cy1) */
 } cfv_canvas;
+
+/* Records the failure of the call in progress: status s with a
+ * printf-style message, replacing any error recorded before, as tensor.h's
+ * rule for status-returning calls says. */
+void cfv_fail(cf_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Allocates a w x h canvas filled with bg. fn names the public function in
  * error messages. Returns CF_OK, CF_ERR_ARG for a size outside

@@ -217,26 +217,26 @@ static bool check_args(const char *fn, const char *path, const cf_series *s, int
 {
     const char *p = path ? path : "(no path)";
     if (!path) {
-        cf_error_set(CF_ERR_ARG, "%s: path is NULL", fn);
+        cfv_fail(CF_ERR_ARG, "%s: path is NULL", fn);
         return false;
     }
     if (nseries < 1 || !s) {
-        cf_error_set(CF_ERR_ARG, "%s: %s: %s", fn, p,
-                     nseries < 1 ? "nseries is less than 1" : "the series array is NULL");
+        cfv_fail(CF_ERR_ARG, "%s: %s: %s", fn, p,
+                 nseries < 1 ? "nseries is less than 1" : "the series array is NULL");
         return false;
     }
     for (int k = 0; k < nseries; k++)
         if (s[k].n < 0 || (s[k].n > 0 && !s[k].y)) {
-            cf_error_set(CF_ERR_ARG, "%s: %s: series %d has %s", fn, p, k,
-                         s[k].n < 0 ? "a negative n" : "no y values");
+            cfv_fail(CF_ERR_ARG, "%s: %s: series %d has %s", fn, p, k,
+                     s[k].n < 0 ? "a negative n" : "no y values");
             return false;
         }
     if ((o->width && (o->width < 64 || o->width > 8192)) ||
         (o->height && (o->height < 64 || o->height > 8192))) {
-        cf_error_set(CF_ERR_ARG,
-                     "%s: %s: a %d x %d plot (64 to 8192 pixels a side, 0 for the "
-                     "default)",
-                     fn, p, o->width, o->height);
+        cfv_fail(CF_ERR_ARG,
+                 "%s: %s: a %d x %d plot (64 to 8192 pixels a side, 0 for the "
+                 "default)",
+                 fn, p, o->width, o->height);
         return false;
     }
     return true;
@@ -275,8 +275,8 @@ cf_status cf_viz_lines(const char *path, const cf_series *s, int nseries, const 
     int left = PAD + (o->ylabel ? CFV_LINE_H + GAP : 0) + ay.text_w + GAP + TICK;
     int right = PAD + 16;
     if (left + 32 > w - right || top + 32 > h - bottom) {
-        cf_error_set(CF_ERR_ARG, "%s: %s: a %d x %d plot leaves no room for the curves", fn, path,
-                     w, h);
+        cfv_fail(CF_ERR_ARG, "%s: %s: a %d x %d plot leaves no room for the curves", fn, path, w,
+                 h);
         return CF_ERR_ARG;
     }
     frame f = {left, top, w - right, h - bottom, &ax, &ay};

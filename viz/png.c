@@ -83,7 +83,7 @@ cf_status cfv_write_png(const char *fn, const char *path, const cfv_canvas *c)
     size_t size = strlen(path) + 16;
     char *tmp = malloc(size);
     if (!tmp) {
-        cf_error_set(CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+        cfv_fail(CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         return CF_ERR_NOMEM;
     }
     png_ctx ctx = {.msg = ""};
@@ -122,7 +122,7 @@ done:
         unlink(tmp);
     free(tmp);
     if (!ok) {
-        cf_error_set(CF_ERR_IO, "%s: cannot write %s: %s", fn, path, ctx.msg);
+        cfv_fail(CF_ERR_IO, "%s: cannot write %s: %s", fn, path, ctx.msg);
         return CF_ERR_IO;
     }
     return CF_OK;

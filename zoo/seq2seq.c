@@ -64,9 +64,9 @@ cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g)
         cf_error_set(CF_ERR_ARG, "cf_seq2seq_new: invalid %s", bad);
         return NULL;
     }
-    cf_seq2seq *m = calloc(1, sizeof *m);
+    cf_seq2seq *m = cf_calloc(1, sizeof *m);
     if (!m || !cf_module_init(&m->base, "Seq2Seq", NULL, "")) {
-        free(m);
+        cf_free(m);
         cf_error_set(CF_ERR_NOMEM, "cf_seq2seq_new: out of memory");
         return NULL;
     }

@@ -122,14 +122,14 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
 {
     char name[16];
     snprintf(name, sizeof name, "%d", i);
-    layer *l = calloc(1, sizeof *l);
+    layer *l = cf_calloc(1, sizeof *l);
     if (!l) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     if (!cf_module_init(&l->base, decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer",
                         parent, name)) {
-        free(l);
+        cf_free(l);
         return NULL;
     }
     int E = c->d_model, nsub = decoder ? 3 : 2;
@@ -182,8 +182,8 @@ static cf_embedding_mod *table_new(cf_module *parent, const char *name, int voca
 static void transformer_destroy(cf_module *base)
 {
     cf_transformer *m = (cf_transformer *)base;
-    free(m->enc);
-    free(m->dec);
+    cf_free(m->enc);
+    cf_free(m->dec);
 }
 
 /* The generator: a Linear, or only its bias when the target table is the
@@ -217,16 +217,16 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
         return NULL;
     }
     const cf_transformer_config *c = cfg;
-    cf_transformer *m = calloc(1, sizeof *m);
+    cf_transformer *m = cf_calloc(1, sizeof *m);
     if (!m || !cf_module_init(&m->base, "Transformer", NULL, "")) {
-        free(m);
+        cf_free(m);
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     m->base.destroy = transformer_destroy;
     m->cfg = *c;
-    m->enc = calloc(c->enc_layers, sizeof *m->enc);
-    m->dec = calloc(c->dec_layers, sizeof *m->dec);
+    m->enc = cf_calloc(c->enc_layers, sizeof *m->enc);
+    m->dec = cf_calloc(c->dec_layers, sizeof *m->dec);
     uint64_t seed = g ? g->seed ^ (g->offset * 0x2545F4914F6CDD1Dull) : 0;
     bool ok = m->enc && m->dec;
     if (!ok)
@@ -473,10 +473,10 @@ static bool gen_begin(gen *g, cf_transformer *m, int64_t rows, int max_len)
     g->step = cf_arena_new(0);
     g->prev = cf_arena_use(g->keep);
     int n = m->cfg.dec_layers;
-    g->cache = calloc(n, sizeof *g->cache);
-    g->k = calloc(n, sizeof *g->k);
-    g->v = calloc(n, sizeof *g->v);
-    g->tokens = calloc(rows, sizeof *g->tokens);
+    g->cache = cf_calloc(n, sizeof *g->cache);
+    g->k = cf_calloc(n, sizeof *g->k);
+    g->v = cf_calloc(n, sizeof *g->v);
+    g->tokens = cf_calloc(rows, sizeof *g->tokens);
     if (!g->keep || !g->step || !g->cache || !g->k || !g->v || !g->tokens) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer: out of memory for decoding");
         return false;
@@ -491,7 +491,7 @@ static void gen_end(gen *g)
 {
     for (int i = 0; g->cache && i < g->m->cfg.dec_layers; i++)
         cf_kv_cache_free(g->cache[i]);
-    free(g->cache), free(g->k), free(g->v), free(g->tokens);
+    cf_free(g->cache), cf_free(g->k), cf_free(g->v), cf_free(g->tokens);
     cf_arena_use(g->prev);
     cf_arena_free(g->keep);
     cf_arena_free(g->step);
@@ -579,8 +579,8 @@ static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_l
     for (int64_t i = 0; i < B * max_len; i++)
         out[i] = c->pad_id;
     gen g;
-    bool *done = calloc(B, sizeof *done);
-    float *scores = malloc(sizeof *scores * (size_t)(B * V));
+    bool *done = cf_calloc(B, sizeof *done);
+    float *scores = cf_malloc(sizeof *scores * (size_t)(B * V));
     if (gen_begin(&g, m, B, max_len) && done && scores && gen_source(&g, src, -1)) {
         for (int64_t b = 0; b < B; b++)
             g.tokens[b] = c->bos_id;
@@ -612,8 +612,8 @@ static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_l
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_greedy: out of memory");
     }
     gen_end(&g);
-    free(done);
-    free(scores);
+    cf_free(done);
+    cf_free(scores);
     return cf_error();
 }
 

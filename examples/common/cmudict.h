@@ -21,7 +21,7 @@
  * Split: crc32(word) % 100 (zlib's crc32 of the lowercased word) below 5 is
  * test, 5 is dev, the rest train; on cmudict-0.4.out that gives 99,295
  * training, 1,062 dev and 5,307 test words of 105,664, the same words as
- * examples/torch/g2p_data.py picks with Python's zlib.crc32.
+ * examples/torch/g2p_common.py picks with Python's zlib.crc32.
  */
 #ifndef EXAMPLES_CMUDICT_H
 #define EXAMPLES_CMUDICT_H

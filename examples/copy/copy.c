@@ -36,12 +36,17 @@
  *
  * Writes to --out (default copy_out): checkpoint.safetensors (the whole
  * run, for --resume; the model's parameters under torch.nn.Transformer's
- * names) and ends with one JSON line of results on stdout.
+ * names), loss.png (the training loss per step), accuracy.png (the test
+ * set per epoch), cross_attention_{1,2,3}.png (where the last decoder
+ * layer looks in the source while it writes each symbol of three test
+ * sequences: a diagonal when it copies), and ends with one JSON line of
+ * results on stdout.
  */
 #ifndef _GNU_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mkdir */
 #endif
 #include <cformer/cformer.h>
+#include <cformer/viz.h>
 
 #include "../common/dist_opt.h"
 #include "../common/flags.h"
@@ -191,6 +196,113 @@ static bool evaluate(cf_transformer *m, const int32_t *test, int64_t n, int32_t 
     sc->exact = v[0] / (double)n;
     sc->token = v[1] / (double)(n * T);
     return true;
+}
+
+/* ---- Pictures ---- */
+
+#define PICTURED 3 /* test sequences whose attention is drawn */
+
+static const char *symbol_name(int32_t v, char (*names)[8])
+{
+    return names[v >= 0 && v < VOCAB ? v : 0];
+}
+
+/* For the first PICTURED test sequences: the cross-attention of the last
+ * decoder layer, averaged over its heads, while the model reads its own
+ * greedy output (decoded) back teacher-forced; one heatmap each, output
+ * symbols down, source symbols across. */
+static cf_status draw_attention(cf_transformer *m, int layers, const int32_t *test,
+                                const int32_t *decoded, const char *out, cf_arena *arena)
+{
+    char names[VOCAB][8], path[4096], title[96];
+    snprintf(names[PAD], sizeof names[PAD], "pad");
+    snprintf(names[START], sizeof names[START], "<s>");
+    for (int v = FIRST; v < VOCAB; v++)
+        snprintf(names[v], sizeof names[v], "%d", v);
+    int32_t in[PICTURED * T];
+    for (int b = 0; b < PICTURED; b++) {
+        in[b * T] = START;
+        for (int t = 1; t < T; t++)
+            in[b * T + t] = decoded[b * T + t - 1];
+    }
+    cf_tensor *cross[16] = {0};
+    cf_transformer_maps maps = {.cross = cross};
+    cf_status st = CF_OK;
+    cf_module_train(cf_transformer_module(m), false);
+    CF_NO_GRAD
+    {
+        cf_tensor *src = cf_from_ints(test, CF_SHAPE(PICTURED, S));
+        cf_tensor *tgt = cf_from_ints(in, CF_SHAPE(PICTURED, T));
+        cf_tensor *logits = cf_transformer_forward(m, src, tgt, &maps);
+        cf_tensor *mean = logits ? cf_mean(cross[layers - 1], CF_DIMS(1), false) : NULL;
+        for (int b = 0; mean && !st && b < PICTURED; b++) {
+            const char *rows[T], *cols[S];
+            for (int t = 0; t < T; t++)
+                rows[t] = symbol_name(decoded[b * T + t], names);
+            for (int j = 0; j < S; j++)
+                cols[j] = symbol_name(test[b * S + j], names);
+            snprintf(path, sizeof path, "%s/cross_attention_%d.png", out, b + 1);
+            snprintf(title, sizeof title, "test sequence %d: decoder layer %d, mean of heads",
+                     b + 1, layers);
+            cf_heatmap_opts ho = {.title = title,
+                                  .row_labels = rows,
+                                  .col_labels = cols,
+                                  .xlabel = "source symbol",
+                                  .ylabel = "output symbol",
+                                  .vmin = 0,
+                                  .vmax = 1};
+            st = cf_viz_heatmap(path, cf_squeeze(cf_slice(mean, 0, b, b + 1, 1), 0), &ho);
+        }
+        if (!mean)
+            st = cf_error();
+        cf_arena_reset(arena);
+    }
+    cf_module_train(cf_transformer_module(m), true);
+    return st;
+}
+
+/* loss.png (per step, log scale) and accuracy.png (per epoch). */
+static cf_status draw_curves(ex_run *run, const char *out)
+{
+    char path[4096];
+    ex_series *loss = ex_run_series(run, "loss"), *exact = ex_run_series(run, "test_exact"),
+              *token = ex_run_series(run, "test_token");
+    if (!loss || !exact || !token)
+        return cf_error();
+    int64_t n = exact->n;
+    float *steps = malloc(sizeof *steps * (size_t)(loss->n + 1));
+    float *epochs = malloc(sizeof *epochs * (size_t)(n + 1));
+    float *pct = malloc(sizeof *pct * (size_t)(2 * n + 1));
+    if (!steps || !epochs || !pct) {
+        free(steps), free(epochs), free(pct);
+        cf_error_set(CF_ERR_NOMEM, "out of memory for the curves");
+        return CF_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < loss->n; i++)
+        steps[i] = (float)(i + 1);
+    for (int64_t i = 0; i < n; i++) {
+        epochs[i] = (float)(i + 1);
+        pct[i] = 100 * exact->v[i], pct[n + i] = 100 * token->v[i];
+    }
+    snprintf(path, sizeof path, "%s/loss.png", out);
+    cf_series ls = {.label = "training loss", .x = steps, .y = loss->v, .n = (int)loss->n};
+    cf_plot_opts lo = {.title = "copy: training loss per step",
+                       .xlabel = "step",
+                       .ylabel = "cross entropy (nats)",
+                       .log_y = true};
+    cf_status st = loss->n ? cf_viz_lines(path, &ls, 1, &lo) : CF_OK;
+    snprintf(path, sizeof path, "%s/accuracy.png", out);
+    cf_series as[2] = {{.label = "sequences copied exactly", .x = epochs, .y = pct, .n = (int)n},
+                       {.label = "symbols right", .x = epochs, .y = pct + n, .n = (int)n}};
+    cf_plot_opts ao = {.title = "copy: greedy decoding of the unseen test sequences",
+                       .xlabel = "epoch",
+                       .ylabel = "% of the test set"};
+    if (!st && n)
+        st = cf_viz_lines(path, as, 2, &ao);
+    free(steps);
+    free(epochs);
+    free(pct);
+    return st;
 }
 
 /* ---- Options ---- */
@@ -394,6 +506,10 @@ int main(int argc, char **argv)
            100 * sc.exact, o.test, 100 * sc.token, run.epoch, (long long)run.step,
            ex_clock(run.seconds + (out_of_time ? ex_now() - t_train : 0), t1, sizeof t1));
     printf("wrote %s\n", path);
+    if (draw_curves(&run, o.c.out) ||
+        draw_attention(model, o.layers, test, decoded, o.c.out, arena))
+        return fail("pictures");
+    printf("wrote %s/loss.png, accuracy.png and cross_attention_{1..%d}.png\n", o.c.out, PICTURED);
 
     ex_series *loss = ex_run_series(&run, "loss");
     int status = 0;

@@ -39,11 +39,25 @@ CF_API cf_tensor *cf_requires_grad(cf_tensor *t, bool on);
  * belong to the arena in use. As in PyTorch, the gradients of intermediate
  * results (tensors made by ops) are dropped as soon as backward has used
  * them, and their memory is reused within the step: afterwards their .grad
- * is NULL. Returns CF_OK, or CF_ERR_SHAPE when y has more than one element,
- * CF_ERR_STATE when y requires no gradient. */
+ * is NULL. A graph serves one backward, as in PyTorch: a second backward
+ * through any op result the first went through (the same loss twice, or
+ * two losses that share a subgraph) is refused before it changes anything,
+ * unless the first was asked to retain the graph (cf_backward_ex). Returns
+ * CF_OK, or CF_ERR_SHAPE when y has more than one element, CF_ERR_STATE when
+ * y requires no gradient or its graph was already used. */
 CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
+
+typedef struct {
+    const cf_tensor *grad; /* dL/dy of y's shape (copied); NULL: y has one
+                              element and dL/dy = 1 */
+    bool retain_graph;     /* leave the graph usable by another backward,
+                              which then adds its gradients to the leaves'
+                              again */
+} cf_backward_opts;
+/* cf_backward with options; opts may be NULL (the defaults above). */
+CF_API cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts);
 
 /* Called by backward once per leaf that requires a gradient, when the
  * leaf's gradient for this backward call is final (every op that uses the
@@ -75,8 +89,10 @@ CF_API bool cf_is_grad_enabled(void);
 /* A view of t's data that is not part of any graph. */
 CF_API cf_tensor *cf_detach(cf_tensor *t);
 
-/* Writes the graph that produced y in Graphviz DOT (op names and shapes)
- * to f. Returns CF_OK or CF_ERR_IO. */
+/* Writes the graph that produced y in Graphviz DOT to f: op nodes show the
+ * op (and the tensor's name when set), leaves their name (a module
+ * parameter's is its state_dict name), each with its shape. Returns CF_OK
+ * or CF_ERR_IO. */
 CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
 
 /* ---- Defining an op ----
@@ -93,7 +109,11 @@ CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
  *     ... fill out ...
  *     return cf_op_record(out, &square_op, 1, (cf_tensor *[]){x});
  *
- * Built-in ops use the same mechanism. */
+ * Inputs may be strided views (transposed, sliced, broadcast with stride
+ * 0): index them through x->stride, or take cf_contiguous(x) first (a copy
+ * only when needed). Outputs of cf_empty and gradients from cf_grad_for are
+ * contiguous. A whole program: examples/snippets/user_op.c. Built-in ops
+ * use the same mechanism. */
 
 struct cf_op {
     const char *name;
@@ -352,7 +372,8 @@ typedef struct {
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
  * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
- * are all masked give zeros (PyTorch gives NaN). Without gradients, dropout
+ * are all masked give zeros (PyTorch gives NaN); NaN in the inputs or the
+ * scale propagates as in PyTorch. Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
  * exact. opts may be NULL. */

@@ -1,5 +1,6 @@
 /* cformer/nn.h: modules with named parameters, optimizers, schedules and
- * checkpoints.
+ * checkpoints. In brief (the whole program, built and run by `make check`:
+ * examples/snippets/nn.c):
  *
  *     cf_module *net = cf_module_new("Net", NULL, NULL);
  *     cf_linear *fc1 = cf_linear_new(net, "fc1", 784, 256, true, &rng);
@@ -64,6 +65,7 @@ struct cf_module {
     cf_rng *rng;                   /* its own generator (dropout), saved in
                                       checkpoints; NULL if none */
     void (*destroy)(cf_module *m); /* frees a subtype's own state */
+    char *paths[CF_MODULE_MAX_PARAMS]; /* private: full names, the params' labels */
 };
 
 /* Returns a new empty module (a container, or the root of a model) of the

@@ -193,6 +193,48 @@ CF_API size_t cf_arena_high_water(const cf_arena *a);
 /* Bytes the arena holds from the system. */
 CF_API size_t cf_arena_capacity(const cf_arena *a);
 
+/* ---- Memory ----
+ * Every block the library takes from the system goes through one allocator:
+ * arena chunks, heap tensors, modules, optimizer state, kv caches, decoding
+ * buffers and the buffers of safetensors reading and writing. (BLIS's
+ * packing buffers and the OpenMP and C runtimes' own memory do not; nor do
+ * mapped files, which are mapped rather than allocated.) The default is the
+ * C library's malloc, realloc and free. A failed allocation is reported as
+ * CF_ERR_NOMEM by the call that needed it, which then frees what it had
+ * taken and leaves its inputs as they were. */
+
+typedef struct {
+    /* Returns size bytes (size > 0) aligned for any object, or NULL. */
+    void *(*malloc_fn)(size_t size, void *ud);
+    /* As C realloc, for size > 0; p may be NULL (then it is malloc_fn). On
+     * failure returns NULL and leaves p allocated. */
+    void *(*realloc_fn)(void *p, size_t size, void *ud);
+    /* Frees a non-NULL block from malloc_fn or realloc_fn. */
+    void (*free_fn)(void *p, void *ud);
+    void *ud; /* passed to each call */
+} cf_allocator;
+
+/* Makes *a the allocator of every later allocation and free (NULL: the C
+ * library's again); the struct is copied. A block is freed through the
+ * allocator in place when it is freed, so switch only while the library
+ * holds no memory (before the first call that allocates, or after every
+ * arena, tensor, module, optimizer and file handle is freed) and before
+ * other threads use the library. The functions are called from every thread
+ * that calls into the library, so they must be thread-safe if the library
+ * is used from several threads. Returns CF_OK, or CF_ERR_ARG (and changes
+ * nothing) when a function pointer is NULL. */
+CF_API cf_status cf_set_allocator(const cf_allocator *a);
+/* Returns the allocator in place. */
+CF_API cf_allocator cf_get_allocator(void);
+/* Allocate and free through the allocator in place, for user code whose
+ * memory should be counted with the library's. A size of 0 is taken as 1,
+ * so NULL always means failure; cf_calloc zeroes the block and fails on
+ * overflow of n * size; cf_free(NULL) does nothing. They record no error. */
+CF_API void *cf_malloc(size_t size);
+CF_API void *cf_calloc(size_t n, size_t size);
+CF_API void *cf_realloc(void *p, size_t size);
+CF_API void cf_free(void *p);
+
 /* ---- Creation ----
  * All of these return a contiguous tensor in the arena in use, or NULL with
  * CF_ERR_NO_ARENA, CF_ERR_NOMEM, CF_ERR_DIM (more than CF_MAX_DIMS, a

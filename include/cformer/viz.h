@@ -18,8 +18,10 @@
  * file in the same directory that is renamed over path, so a reader never
  * sees a partial PNG and a failed call leaves an existing file as it was.
  *
- * Errors follow tensor.h: a function returns CF_OK or a status and records
- * the first error on the calling thread: CF_ERR_ARG naming the bad argument
+ * Errors follow tensor.h's rule for status-returning calls: a function
+ * returns CF_OK, or its own status with its error recorded in place of any
+ * older one (a NULL tensor handed in while an error is recorded returns that
+ * error, whose result it is): CF_ERR_ARG naming the bad argument
  * (NULL path or tensor, negative counts, ...), CF_ERR_SHAPE with the shape
  * for a tensor of the wrong rank, CF_ERR_NOMEM, and CF_ERR_IO naming the
  * file and the system's reason. The tensors are only read; no arena is
@@ -52,7 +54,7 @@ typedef struct {
 /* Writes a PNG heatmap of a 2-D tensor (any dtype, any strides): element
  * [i, j] is the cell in row i (top to bottom), column j, coloured with
  * viridis from vmin (dark) to vmax (bright); values outside are clamped and
- * NaN or infinite elements are drawn in a distinct grey-red. A colour bar
+ * NaN or infinite elements are drawn in red. A colour bar
  * with numbers is drawn right of the cells unless no_colorbar.
  * Returns CF_OK, or CF_ERR_ARG (NULL path or tensor, negative cell),
  * CF_ERR_SHAPE (not 2-D, or an empty dimension), CF_ERR_NOMEM, CF_ERR_IO. */
