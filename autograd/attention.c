@@ -16,6 +16,10 @@
  * A row whose keys are all masked has P = 0, hence zero output and zero
  * gradient; PyTorch gives NaN there. A NaN score (from q, k, the scale or a
  * float mask) makes its row NaN, as in PyTorch.
+ *
+ * The output [B, H, Tq, Dv] is stored as [B, Tq, H, Dv] (a permuted view),
+ * the layout in which the heads are merged again: permuting it back and
+ * reshaping to [B, Tq, H * Dv] needs no copy.
  */
 #include "autograd/internal.h"
 #include "tensor/vexp.h"
@@ -36,24 +40,33 @@ typedef struct {
     int64_t ms[4];    /* mask strides in bytes over [B, H, Tq, Tk] */
     bool causal;
     float scale;
+    int64_t os[3]; /* output strides over B, H, Tq (1 along Dv) */
 } attn;
 
 static void attn_init(attn *a, const cf_tensor *q, const cf_tensor *k, const cf_tensor *v,
                       float scale)
 {
-    *a = (attn){.B = q->shape[0],
-                .H = q->shape[1],
-                .Tq = q->shape[2],
-                .Tk = k->shape[2],
-                .D = q->shape[3],
-                .Dv = v->shape[3],
-                .q = q->data,
-                .k = k->data,
-                .v = v->data,
-                .qs = q->stride,
-                .ks = k->stride,
-                .vs = v->stride,
-                .scale = scale};
+    *a = (attn){
+        .B = q->shape[0],
+        .H = q->shape[1],
+        .Tq = q->shape[2],
+        .Tk = k->shape[2],
+        .D = q->shape[3],
+        .Dv = v->shape[3],
+        .q = q->data,
+        .k = k->data,
+        .v = v->data,
+        .qs = q->stride,
+        .ks = k->stride,
+        .vs = v->stride,
+        .scale = scale,
+        .os = {q->shape[2] * q->shape[1] * v->shape[3], v->shape[3], q->shape[1] * v->shape[3]}};
+}
+
+/* Head hd's output rows [Tq, Dv], row stride os[2]. */
+static float *out_head(const attn *a, float *O, int64_t hd)
+{
+    return O + hd / a->H * a->os[0] + hd % a->H * a->os[1];
 }
 
 /* The first of n heads in chunk c of nch: a split that depends only on the
@@ -112,15 +125,15 @@ static void softmax_rows(const attn *a, int64_t b, int64_t h, float *p, int rt)
 }
 
 /* pd = p * keep * kscale over one head's [Tq, Tk] weights. */
-static void apply_keep(float *pd, const float *p, const float *keep, float kscale, int64_t n)
+static void apply_keep(float *pd, const float *p, const uint8_t *keep, float kscale, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        pd[i] = p[i] * keep[i] * kscale;
+        pd[i] = p[i] * (float)keep[i] * kscale;
 }
 
 /* Head hd of the training forward: P and O. bt BLIS threads, rt row threads;
  * scratch holds [Tq, Tk] when there is dropout. */
-static void head_forward(const attn *a, int64_t hd, float *P, const float *keep, float kscale,
+static void head_forward(const attn *a, int64_t hd, float *P, const uint8_t *keep, float kscale,
                          float *O, float *scratch, int bt, int rt)
 {
     int64_t b = hd / a->H, h = hd % a->H, TT = a->Tq * a->Tk;
@@ -138,8 +151,8 @@ static void head_forward(const attn *a, int64_t hd, float *P, const float *keep,
         pd = scratch;
     }
     /* O [Tq, Dv] = P [Tq, Tk] V [Tk, Dv] */
-    cf__gemm(false, a->Tq, a->Dv, a->Tk, pd, a->Tk, 1, vh, a->vs[2], a->vs[3],
-             O + hd * a->Tq * a->Dv, a->Dv, 1, bt);
+    cf__gemm(false, a->Tq, a->Dv, a->Tk, pd, a->Tk, 1, vh, a->vs[2], a->vs[3], out_head(a, O, hd),
+             a->os[2], 1, bt);
 }
 
 /* Heads in parallel with one BLIS thread each when there are enough of them;
@@ -160,7 +173,7 @@ static plan plan_heads(const attn *a)
     return (plan){1, nt, cf__threads_for(a->Tq * a->Tk)};
 }
 
-static void train_forward(const attn *a, float *P, const float *keep, float kscale, float *O,
+static void train_forward(const attn *a, float *P, const uint8_t *keep, float kscale, float *O,
                           float *scratch, plan pl)
 {
     int64_t BH = a->B * a->H, TT = a->Tq * a->Tk;
@@ -173,7 +186,7 @@ static void train_forward(const attn *a, float *P, const float *keep, float ksca
 
 /* ---- Inference path ---- */
 
-/* Rows i0 .. i0+nq of head hd: o [nq, Dv] (contiguous rows of the output) =
+/* Rows i0 .. i0+nq of head hd: o [nq, Dv] (rows os[2] apart) =
  * softmax(scores) V, folding in BLOCK_K keys at a time. s holds
  * [BLOCK_Q, BLOCK_K] scores, m and l BLOCK_Q running maxima and sums. */
 static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float *o, float *s,
@@ -183,9 +196,11 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
     const float *qh = a->q + b * a->qs[0] + h * a->qs[1] + i0 * a->qs[2];
     const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
-    for (int64_t r = 0; r < nq; r++)
+    int64_t ors = a->os[2];
+    for (int64_t r = 0; r < nq; r++) {
         m[r] = -INFINITY, l[r] = 0;
-    memset(o, 0, sizeof(float) * nq * a->Dv);
+        memset(o + r * ors, 0, sizeof(float) * a->Dv);
+    }
     /* Causal: keys past the block's last query are masked for all of it. */
     int64_t kend = a->causal && i0 + nq < a->Tk ? i0 + nq : a->Tk;
     for (int64_t j0 = 0; j0 < kend; j0 += BLOCK_K) {
@@ -194,7 +209,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
         cf__gemm(false, nq, nk, a->D, qh, a->qs[2], a->qs[3], kh + j0 * a->ks[2], a->ks[3],
                  a->ks[2], s, nk, 1, 1);
         for (int64_t r = 0; r < nq; r++) {
-            float *sr = s + r * nk, *orow = o + r * a->Dv;
+            float *sr = s + r * nk, *orow = o + r * ors;
             float mx = score_row(a, b, h, i0 + r, j0, nk, sr);
             float mnew = mx > m[r] || mx != mx ? mx : m[r]; /* NaN sticks */
             if (mnew == -INFINITY) {
@@ -217,13 +232,13 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
             l[r] += sum;
         }
         /* O [nq, Dv] += exp(S - m) [nq, nk] V rows [nk, Dv] */
-        cf__gemm(true, nq, a->Dv, nk, s, nk, 1, vh + j0 * a->vs[2], a->vs[2], a->vs[3], o, a->Dv, 1,
+        cf__gemm(true, nq, a->Dv, nk, s, nk, 1, vh + j0 * a->vs[2], a->vs[2], a->vs[3], o, ors, 1,
                  1);
     }
     for (int64_t r = 0; r < nq; r++) {
         float inv = l[r] != 0 ? 1.0f / l[r] : 0.0f; /* NaN stays NaN */
         for (int64_t d = 0; d < a->Dv; d++)
-            o[r * a->Dv + d] *= inv;
+            o[r * ors + d] *= inv;
     }
 }
 
@@ -243,7 +258,7 @@ static bool flash_forward(const attn *a, float *O)
         for (int64_t t = c; t < ntask; t += nch) {
             int64_t hd = t / nqb, i0 = (t % nqb) * BLOCK_Q;
             int64_t nq = a->Tq - i0 < BLOCK_Q ? a->Tq - i0 : BLOCK_Q;
-            flash_block(a, hd, i0, nq, O + (hd * a->Tq + i0) * a->Dv, s, m, l);
+            flash_block(a, hd, i0, nq, out_head(a, O, hd) + i0 * a->os[2], s, m, l);
         }
     }
     return true;
@@ -261,7 +276,7 @@ typedef struct {
     float *gmask; /* dS [B, H, Tq, Tk] for the mask, or NULL */
 } grads;
 
-static void head_backward(const attn *a, int64_t hd, const float *P, const float *keep,
+static void head_backward(const attn *a, int64_t hd, const float *P, const uint8_t *keep,
                           float kscale, const float *dO, const grads *g, float *pd, float *ds,
                           int bt, int rt)
 {
@@ -269,7 +284,8 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const float
     const float *qh = a->q + b * a->qs[0] + h * a->qs[1];
     const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
-    const float *p = P + hd * TT, *kp = keep ? keep + hd * TT : NULL;
+    const float *p = P + hd * TT;
+    const uint8_t *kp = keep ? keep + hd * TT : NULL;
     dO += hd * a->Tq * a->Dv;
     if (g->gv) {
         const float *w = p;
@@ -292,7 +308,7 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const float
         const float *pr = p + i * Tk;
         if (kp)
             for (int64_t j = 0; j < Tk; j++)
-                r[j] *= kp[i * Tk + j] * kscale;
+                r[j] *= (float)kp[i * Tk + j] * kscale;
         float dot = 0;
         for (int64_t j = 0; j < Tk; j++)
             dot += r[j] * pr[j];
@@ -319,7 +335,7 @@ static cf_status attention_backward(cf_tensor *out)
     cf_tensor *q = out->src[0], *k = out->src[1], *v = out->src[2];
     cf_tensor *mask = out->nsrc > 3 ? out->src[3] : NULL;
     const float *P = out->saved[0]->data;
-    const float *keep = out->saved[1] ? out->saved[1]->data : NULL;
+    const uint8_t *keep = out->saved[1] ? out->saved[1]->data : NULL;
     attn a;
     attn_init(&a, q, k, v, out->fparam[0]);
     cf_tensor *gq = cf_grad_for(q), *gk = cf_grad_for(k), *gv = cf_grad_for(v);
@@ -444,25 +460,29 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         needs_grad |= (src[i]->flags & CF_REQUIRES_GRAD) != 0;
     needs_grad &= cf_is_grad_enabled();
 
-    cf_tensor *out = cf__alloc("cf_attention", CF_F32, 4, (const int64_t[]){a.B, a.H, a.Tq, a.Dv});
+    cf_tensor *out = cf__alloc("cf_attention", CF_F32, 4, (const int64_t[]){a.B, a.Tq, a.H, a.Dv});
     if (!out)
         return NULL;
+    out->shape[1] = a.H, out->shape[2] = a.Tq;
+    for (int i = 0; i < 3; i++)
+        out->stride[i] = a.os[i];
     if (!needs_grad && !opts->weights && p == 0) {
         if (!flash_forward(&a, out->data))
             return NULL;
-        return out;
+        return cf_op_record(out, &attention_op, nsrc, src);
     }
 
     const int64_t wshape[4] = {a.B, a.H, a.Tq, a.Tk};
     cf_tensor *P = cf__alloc("cf_attention", CF_F32, 4, wshape); /* [B, H, Tq, Tk] */
     if (!P)
         return NULL;
-    cf_tensor *keep = NULL; /* [B, H, Tq, Tk], 1 where a weight survives dropout */
+    cf_tensor *keep = NULL; /* bool [B, H, Tq, Tk], 1 where a weight survives dropout */
     float kscale = 1;
     if (p > 0) {
-        keep = cf_bernoulli(opts->rng, 1 - p, 4, wshape);
+        keep = cf__alloc("cf_attention", CF_BOOL, 4, wshape);
         if (!keep)
             return NULL;
+        cf__bernoulli_bytes(opts->rng, 1 - p, keep->data, cf_numel(keep));
         /* p = 1 keeps nothing; avoid 0 * inf. */
         kscale = p < 1 ? 1 / (1 - p) : 0;
     }

@@ -52,12 +52,17 @@ cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *co
     const char *name = op ? op->name : "cf_op_record";
     if (cf__profiling)
         cf__prof_forward(name);
-    if (!out || !cf__check(name, nsrc, src))
+    if (!out || !cf__nonnull(name, op, "op") ||
+        !cf__nonnull(name, nsrc > 0 ? (const void *)src : "", "src"))
         return NULL;
-    if (nsrc > CF_MAX_SRC) {
+    if (nsrc < 0 || nsrc > CF_MAX_SRC) {
         cf__error(CF_ERR_ARG, "%s: %d inputs (at most %d)", name, nsrc, CF_MAX_SRC);
         return NULL;
     }
+    if (!cf__check(name, nsrc, src))
+        return NULL;
+    if (ag__anomaly && op && !ag__anomaly_forward(out, op, nsrc, src))
+        return NULL;
     if (grad_disabled)
         return out;
     bool any = false;
@@ -223,6 +228,8 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy, bool retain)
         return cf_error();
     }
     cf_tensor **order;
+    if (ag__anomaly && dy && ag__anomaly_seed(dy) != CF_OK)
+        return cf_error();
     int64_t n = topo_order(y, &order);
     if (n < 0 || !claim_graph(order, n, retain))
         return cf_error();
@@ -269,6 +276,8 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy, bool retain)
         } else {
             s = t->op->backward(t);
         }
+        if (s == CF_OK && ag__anomaly)
+            s = ag__anomaly_backward(t);
         if (s != CF_OK)
             return s;
         /* Every consumer of t has run, and t's own backward too: its

@@ -5,6 +5,17 @@
 #include "cformer/autograd.h"
 #include "tensor/internal.h"
 
+/* ---- Anomaly mode (autograd/anomaly.c) ---- */
+extern bool ag__anomaly;
+/* False with CF_ERR_NUMERIC naming op and the shapes when out holds NaN, or
+ * an infinity that neither an input nor a scalar parameter holds. */
+bool ag__anomaly_forward(const cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src);
+/* CF_ERR_NUMERIC naming node's op when the gradient of one of its inputs
+ * holds NaN or infinity; else CF_OK. */
+cf_status ag__anomaly_backward(const cf_tensor *node);
+/* The same for the output gradient given to backward. */
+cf_status ag__anomaly_seed(const cf_tensor *dy);
+
 /* A view of t with the given shape and strides (no graph), in the arena. */
 cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim, const int64_t *shape,
                         const int64_t *stride);
@@ -211,6 +222,11 @@ bool ag__can_take(const cf_tensor *out, const cf_tensor *t);
 /* Moves out's gradient to t (ag__can_take must hold), reshaped to t's shape
  * in row-major order; out->grad is NULL afterwards. */
 void ag__take_grad(cf_tensor *out, cf_tensor *t);
+
+/* relu(x) written over x's own memory, for a caller that owns x: a fresh op
+ * output (a block of its own) that nothing else reads, made by an op whose
+ * backward does not read its output. Falls back to cf_relu otherwise. */
+cf_tensor *ag__relu_in_place(cf_tensor *x);
 
 /* A pointwise op of one input and a scalar k (kept in out->fparam[0]). */
 cf_tensor *ag__unary(const char *name, cf_tensor *a, float k, cf__row_fn fwd, const cf_op *op);

@@ -239,3 +239,113 @@ cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b)
     cf__contiguous_strides(nd, c->shape, c->stride);
     return cf_op_record(c, &matmul_op, 2, ab);
 }
+
+/* ---- affine: x W^T + b ----
+ * x [..., in] is taken as the matrix X [N, in] of its rows (copied once when
+ * its leading dims do not fold into one stride), W is [out, in] with any
+ * strides, and the bias seeds the output before the product accumulates
+ * into it: one tensor, where matmul then add makes two. */
+
+typedef struct {
+    const float *p;
+    int64_t n, rs, cs; /* rows, row and column strides */
+} rows_of;
+
+/* x's rows as one strided matrix, or false when its dims do not fold. */
+static bool fold_rows(const cf_tensor *x, rows_of *r)
+{
+    int nd = x->ndim;
+    r->p = x->data;
+    r->cs = x->stride[nd - 1];
+    r->n = 1;
+    r->rs = 0;
+    for (int i = nd - 2; i >= 0; i--) {
+        if (x->shape[i] == 1)
+            continue;
+        if (r->n > 1 && x->stride[i] != r->rs * r->n)
+            return false;
+        if (r->n == 1)
+            r->rs = x->stride[i];
+        r->n *= x->shape[i];
+    }
+    if (r->n == 1)
+        r->rs = x->shape[nd - 1] * r->cs;
+    return true;
+}
+
+static cf_status affine_backward(cf_tensor *out)
+{
+    cf_tensor *x = out->src[0], *w = out->src[1], *b = out->nsrc > 2 ? out->src[2] : NULL;
+    cf_tensor *xs = out->saved[0] ? out->saved[0] : x;
+    rows_of X;
+    fold_rows(xs, &X);
+    int64_t N = X.n, in = w->shape[1], nout = w->shape[0];
+    const float *g = out->grad->data; /* [N, out] */
+    int nt = N * in * nout < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
+    bool fresh;
+    cf_tensor *gw = ag__grad(w, &fresh);
+    if (gw) /* dW (+)= dY^T X */
+        cf__gemm(!fresh, nout, in, N, g, 1, nout, X.p, X.rs, X.cs, gw->data, in, 1, nt);
+    cf_tensor *gb = b ? ag__grad(b, &fresh) : NULL;
+    if (gb) {
+        int64_t shape[2] = {N, nout}, st[2] = {nout, 1};
+        cf_tensor *g2 = ag__restride("backward", out->grad, 2, shape, st);
+        if (g2)
+            cf__sum_to(gb, g2, 1.0, !fresh);
+    }
+    cf_tensor *gx = ag__grad(x, &fresh);
+    if (gx) /* dX (+)= dY W */
+        cf__gemm(!fresh, N, in, nout, g, nout, 1, w->data, w->stride[0], w->stride[1], gx->data, in,
+                 1, nt);
+    return cf_error();
+}
+
+static const cf_op affine_op = {"affine", affine_backward};
+
+cf_tensor *cf_affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
+{
+    cf_tensor *in[3] = {x, w, b};
+    int nsrc = b ? 3 : 2;
+    if (!cf__check("cf_affine", nsrc, in))
+        return NULL;
+    for (int i = 0; i < nsrc; i++)
+        if (!ag__need_float("cf_affine", in[i]))
+            return NULL;
+    char s1[CF_SHAPE_BUF], s2[CF_SHAPE_BUF], s3[CF_SHAPE_BUF] = "none";
+    if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1] ||
+        (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
+        if (b)
+            cf_shape_str(b, s3, sizeof s3);
+        cf__error(CF_ERR_SHAPE,
+                  "cf_affine: input %s, weight %s, bias %s; expected [..., in], [out, in], [out]",
+                  cf_shape_str(x, s1, sizeof s1), cf_shape_str(w, s2, sizeof s2), s3);
+        return NULL;
+    }
+    int64_t shape[CF_MAX_DIMS], nout = w->shape[0], K = w->shape[1];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = nout;
+    cf_tensor *out = cf__alloc("cf_affine", CF_F32, x->ndim, shape);
+    if (!out)
+        return NULL;
+    rows_of X;
+    cf_tensor *xc = NULL;
+    if (!fold_rows(x, &X)) {
+        xc = cf__alloc("cf_affine", CF_F32, x->ndim, x->shape);
+        if (!xc)
+            return NULL;
+        cf__copy(xc, x);
+        fold_rows(xc, &X);
+    }
+    float *o = out->data;
+    if (b) {
+        const float *bp = b->data;
+        for (int64_t r = 0; r < X.n; r++)
+            for (int64_t j = 0; j < nout; j++)
+                o[r * nout + j] = bp[j * b->stride[0]];
+    }
+    int nt = X.n * K * nout < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
+    cf__gemm(b != NULL, X.n, nout, K, X.p, X.rs, X.cs, w->data, w->stride[1], w->stride[0], o, nout,
+             1, nt);
+    out->saved[0] = xc;
+    return cf_op_record(out, &affine_op, nsrc, in);
+}

@@ -9,6 +9,10 @@
 static bool dim_mask(const char *op, const cf_tensor *a, int ndims, const int *dims, bool *mask)
 {
     memset(mask, 0, sizeof(bool) * CF_MAX_DIMS);
+    if (ndims < 0 || (ndims > 0 && !dims)) {
+        cf__error(CF_ERR_ARG, "%s: %s", op, ndims < 0 ? "negative number of dims" : "dims is NULL");
+        return false;
+    }
     if (ndims == 0) {
         for (int i = 0; i < a->ndim; i++)
             mask[i] = true;

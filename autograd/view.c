@@ -250,6 +250,10 @@ cf_tensor *cf_permute(cf_tensor *a, const int *dims)
 {
     if (!cf__check("cf_permute", 1, &a))
         return NULL;
+    if (!dims && a->ndim > 0) {
+        cf__error(CF_ERR_ARG, "cf_permute: dims is NULL");
+        return NULL;
+    }
     bool seen[CF_MAX_DIMS] = {0};
     int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
     int perm[CF_MAX_DIMS];

@@ -1,5 +1,6 @@
 /* The Transformer's feed-forward block and learned positional embeddings. */
 #include "nn/internal.h"
+#include "autograd/internal.h"
 
 cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, float dropout,
                    cf_activation act, cf_rng *g)
@@ -28,8 +29,10 @@ cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
                   m->base.name, cf_shape_str(x, b, sizeof b), m->linear1->in);
         return NULL;
     }
+    /* linear1's output is read by the activation alone, and its backward
+     * does not read it: relu may overwrite it. */
     cf_tensor *h = cf_linear_forward(m->linear1, x);
-    h = m->act == CF_ACT_GELU ? cf_gelu(h, false) : cf_relu(h);
+    h = m->act == CF_ACT_GELU ? cf_gelu(h, false) : ag__relu_in_place(h);
     return cf_linear_forward(m->linear2, cf_dropout_forward(m->dropout, h));
 }
 

@@ -34,8 +34,7 @@ static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, b
 /* x W^T + b, or without b. */
 static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
 {
-    cf_tensor *y = cf_matmul(x, cf_transpose(w, 0, 1));
-    return b ? cf_add(y, b) : y;
+    return cf_affine(x, w, b);
 }
 
 /* One step from the input projection gi = x W_ih^T + b_ih [B, 3H]. */

@@ -38,6 +38,5 @@ cf_tensor *cf_linear_forward(cf_linear *m, cf_tensor *x)
                   m->base.name, cf_shape_str(x, b, sizeof b), m->in);
         return NULL;
     }
-    cf_tensor *y = cf_matmul(x, cf_transpose(m->weight, 0, 1));
-    return m->bias ? cf_add(y, m->bias) : y;
+    return cf_affine(x, m->weight, m->bias);
 }

@@ -42,9 +42,8 @@ cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_h
 /* x W[rows]^T + b[rows] for the rows [r0, r1) of the packed projection. */
 static cf_tensor *proj(cf_mha *m, cf_tensor *x, int64_t r0, int64_t r1)
 {
-    cf_tensor *w = cf_slice(m->in_proj_weight, 0, r0, r1, 1);
-    cf_tensor *y = cf_matmul(x, cf_transpose(w, 0, 1));
-    return m->in_proj_bias ? cf_add(y, cf_slice(m->in_proj_bias, 0, r0, r1, 1)) : y;
+    return cf_affine(x, cf_slice(m->in_proj_weight, 0, r0, r1, 1),
+                     m->in_proj_bias ? cf_slice(m->in_proj_bias, 0, r0, r1, 1) : NULL);
 }
 
 /* [B, T, n*E] -> n views [B, H, T, Dh] (no copies). */

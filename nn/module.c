@@ -41,6 +41,11 @@ cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent, con
                   CF_NAME_MAX - 1);
         return NULL;
     }
+    if (strchr(name, '.')) {
+        cf__error(CF_ERR_ARG, "%s: name \"%s\" holds a '.', which joins the parts of names", type,
+                  name);
+        return NULL;
+    }
     if (parent && name_taken(parent, name)) {
         cf__error(CF_ERR_ARG, "%s: name \"%s\" is already used in its parent", type, name);
         return NULL;
@@ -135,8 +140,8 @@ static char *full_name(const cf_module *m, const char *name)
 static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_dtype dtype,
                              int ndim, const int64_t *shape, bool buffer)
 {
-    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || name_taken(m, name) ||
-        m->nparams == CF_MODULE_MAX_PARAMS) {
+    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || strchr(name, '.') ||
+        name_taken(m, name) || m->nparams == CF_MODULE_MAX_PARAMS) {
         cf__error(CF_ERR_ARG, "%s: cannot add %s \"%s\" to %s \"%s\"", fn,
                   buffer ? "buffer" : "parameter", name ? name : "(null)", m ? m->type : "(null)",
                   m ? m->name : "");

@@ -32,6 +32,10 @@ static void scale_grad(const char *name, cf_tensor *t, void *ud)
 
 float cf_clip_grad_norm(cf_module *m, float max_norm)
 {
+    if (!(max_norm >= 0)) {
+        cf__error(CF_ERR_ARG, "cf_clip_grad_norm: max_norm %g must be >= 0", max_norm);
+        return NAN;
+    }
     clip c = {0, 1};
     cf_module_visit(m, add_norm, &c);
     float norm = (float)sqrt(c.sumsq);

@@ -4,6 +4,7 @@
  * failure, whatever the allocator does with zero. */
 #include "tensor/internal.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,22 @@ cf_status cf_set_allocator(const cf_allocator *a)
 
 cf_allocator cf_get_allocator(void) { return allocator; }
 
-void *cf_malloc(size_t size) { return allocator.malloc_fn(size ? size : 1, allocator.ud); }
+/* errno is set as malloc sets it, whatever the allocator does. */
+static void *checked(void *p)
+{
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void *cf_malloc(size_t size) { return checked(allocator.malloc_fn(size ? size : 1, allocator.ud)); }
 
 void *cf_calloc(size_t n, size_t size)
 {
-    if (size && n > SIZE_MAX / size)
+    if (size && n > SIZE_MAX / size) {
+        errno = ENOMEM;
         return NULL;
+    }
     void *p = cf_malloc(n * size);
     if (p)
         memset(p, 0, n * size);
@@ -55,7 +66,7 @@ void *cf_calloc(size_t n, size_t size)
 
 void *cf_realloc(void *p, size_t size)
 {
-    return allocator.realloc_fn(p, size ? size : 1, allocator.ud);
+    return checked(allocator.realloc_fn(p, size ? size : 1, allocator.ud));
 }
 
 void cf_free(void *p)

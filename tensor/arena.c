@@ -1,14 +1,18 @@
 /* Arenas: bump allocation in chunks, freed all at once.
  *
- * A step that outgrows its chunk gets another; at the next reset the chunks
- * are merged into one of the high-water size, so a training loop allocates
- * from the system only during its first step.
+ * A step that outgrows its chunk gets another, at the end of the list. A
+ * reset rewinds to the first chunk and keeps them all, so that the next step
+ * of the same shapes fills the same memory in the same order: a training
+ * loop allocates and touches new memory only during its first step. Only
+ * when the chunks hold more than twice the high water (steps of changing
+ * shapes) are they merged into one of the high-water size.
  *
  * Blocks the library knows to be dead before the reset (the gradient of an
  * intermediate result once backward has used it) are released into free
- * lists binned by size, and a later request of exactly that size takes one
- * back: a step repeats the same shapes, so backward's gradients mostly reuse
- * each other's memory instead of growing the arena. */
+ * lists binned by size; a later request takes one of exactly its size, or
+ * else the end of the smallest larger one. A step repeats the same shapes,
+ * so backward's gradients mostly reuse each other's memory instead of
+ * growing the arena. */
 #include "tensor/internal.h"
 
 #include <stdlib.h>
@@ -25,19 +29,21 @@ typedef struct freed {
 } freed;
 
 typedef struct chunk {
-    struct chunk *next;
-    void *block; /* from cf_malloc; the chunk starts at its first aligned byte */
-    size_t size; /* usable bytes after the header */
+    struct chunk *next; /* the chunk made after this one */
+    void *block;        /* from cf_malloc; the chunk starts at its first aligned byte */
+    size_t size;        /* usable bytes after the header */
     size_t used;
 } chunk;
 
 struct cf_arena {
-    chunk *head; /* the chunk being filled; older chunks follow */
+    chunk *first, *last; /* all chunks, oldest first */
+    chunk *head;         /* the chunk being filled */
     size_t chunk_bytes;
     size_t used;       /* bytes handed out since the reset, with padding */
     size_t high_water; /* largest `used` ever seen */
     size_t capacity;
     freed *bins[NBINS]; /* released blocks, by size */
+    size_t nfreed;      /* blocks in the bins */
 };
 
 static _Thread_local cf_arena *current;
@@ -88,7 +94,7 @@ void cf_arena_free(cf_arena *a)
         return;
     if (current == a)
         current = NULL;
-    free_chunks(a->head);
+    free_chunks(a->first);
     cf_free(a);
 }
 
@@ -96,16 +102,18 @@ void cf_arena_reset(cf_arena *a)
 {
     if (!a)
         return;
-    if (a->head && a->head->next) {
-        size_t want = a->high_water > a->chunk_bytes ? a->high_water : a->chunk_bytes;
-        free_chunks(a->head);
-        a->head = chunk_new(want);
-        a->capacity = a->head ? a->head->size : 0;
+    size_t want = a->high_water > a->chunk_bytes ? a->high_water : a->chunk_bytes;
+    if (a->first && a->first->next && a->capacity > 2 * want) {
+        free_chunks(a->first);
+        a->first = a->last = chunk_new(want);
+        a->capacity = a->first ? a->first->size : 0;
     }
-    if (a->head)
-        a->head->used = 0;
+    for (chunk *c = a->first; c; c = c->next)
+        c->used = 0;
+    a->head = a->first;
     a->used = 0;
     memset(a->bins, 0, sizeof a->bins);
+    a->nfreed = 0;
 }
 
 cf_arena *cf_arena_use(cf_arena *a)
@@ -121,6 +129,42 @@ size_t cf_arena_used(const cf_arena *a) { return a ? a->used : 0; }
 size_t cf_arena_high_water(const cf_arena *a) { return a ? a->high_water : 0; }
 size_t cf_arena_capacity(const cf_arena *a) { return a ? a->capacity : 0; }
 
+static void push_freed(cf_arena *a, void *p, size_t size)
+{
+    freed *f = p;
+    f->size = size;
+    f->next = a->bins[(size / ALIGN) % NBINS];
+    a->bins[(size / ALIGN) % NBINS] = f;
+    a->nfreed++;
+}
+
+/* A released block of exactly size bytes, else the end of the smallest
+ * larger one (its head stays free), else NULL. */
+static void *reuse(cf_arena *a, size_t size)
+{
+    for (freed **f = &a->bins[(size / ALIGN) % NBINS]; *f; f = &(*f)->next) {
+        if ((*f)->size == size) {
+            void *p = *f;
+            *f = (*f)->next;
+            a->nfreed--;
+            return p;
+        }
+    }
+    freed **best = NULL;
+    for (int i = 0; i < NBINS; i++)
+        for (freed **f = &a->bins[i]; *f; f = &(*f)->next)
+            if ((*f)->size > size && (!best || (*f)->size < (*best)->size))
+                best = f;
+    if (!best)
+        return NULL;
+    freed *b = *best;
+    size_t rest = b->size - size;
+    *best = b->next;
+    a->nfreed--;
+    push_freed(a, b, rest);
+    return (char *)b + rest;
+}
+
 void *cf__arena_alloc(const char *op, size_t size)
 {
     cf_arena *a = current;
@@ -131,15 +175,15 @@ void *cf__arena_alloc(const char *op, size_t size)
     if (cf__profiling)
         cf__prof_alloc();
     size = round_up(size ? size : 1);
-    for (freed **f = &a->bins[(size / ALIGN) % NBINS]; *f; f = &(*f)->next) {
-        if ((*f)->size == size) {
-            void *p = *f;
-            *f = (*f)->next;
+    if (a->nfreed) {
+        void *p = reuse(a, size);
+        if (p)
             return p;
-        }
     }
     chunk *c = a->head;
-    if (!c || c->size - c->used < size) {
+    while (c && c->size - c->used < size)
+        c = c->next;
+    if (!c) {
         chunk *n = chunk_new(size > a->chunk_bytes ? size : a->chunk_bytes);
         if (!n) {
             cf__error(CF_ERR_NOMEM,
@@ -148,10 +192,14 @@ void *cf__arena_alloc(const char *op, size_t size)
                       op, size > a->chunk_bytes ? size : a->chunk_bytes, a->used);
             return NULL;
         }
-        n->next = c;
-        a->head = c = n;
+        if (a->last)
+            a->last->next = n;
+        else
+            a->first = n;
+        a->last = c = n;
         a->capacity += n->size;
     }
+    a->head = c;
     void *p = chunk_base(c) + c->used;
     c->used += size;
     a->used += size;
@@ -167,15 +215,12 @@ void cf__arena_release(void *p, size_t size)
     if (!a || !p)
         return;
     /* Only a block of this arena's chunks may be reused by it. */
-    chunk *c = a->head;
+    chunk *c = a->first;
     while (c && !((char *)p >= chunk_base(c) && (char *)p + size <= chunk_base(c) + c->used))
         c = c->next;
     if (!c)
         return;
-    freed *f = p;
-    f->size = size;
-    f->next = a->bins[(size / ALIGN) % NBINS];
-    a->bins[(size / ALIGN) % NBINS] = f;
+    push_freed(a, p, size);
 }
 
 void *cf_arena_alloc(size_t size) { return cf__arena_alloc("cf_arena_alloc", size); }

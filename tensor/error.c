@@ -47,6 +47,7 @@ const char *cf_status_str(cf_status s)
     case CF_ERR_STATE: return "invalid state";
     case CF_ERR_IO: return "i/o error";
     case CF_ERR_FORMAT: return "bad file format";
+    case CF_ERR_NUMERIC: return "NaN or infinity";
     }
     return "unknown status";
 }

@@ -79,6 +79,10 @@ void cf__arena_release(void *p, size_t size);
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);
 
+/* The draw of cf_bernoulli(g, p, ...) over n elements as bytes 0 or 1 into
+ * m[0..n) (a quarter of the memory), advancing g alike. */
+void cf__bernoulli_bytes(cf_rng *g, float p, uint8_t *m, int64_t n);
+
 /* ---- Profiling (tensor/profile.c) ----
  * cf__profiling is set by CF_PROFILE=1 or cf_profile_enable; the hooks below
  * are called only when it is. */

@@ -43,8 +43,9 @@ void cf_manual_seed(uint64_t seed) { cf_rng_init(&global_rng, seed); }
 
 typedef enum { UNIFORM, NORMAL, BERNOULLI } dist;
 
-/* Fills contiguous d[0..n) and advances the generator. */
-static void draw(cf_rng *g, dist kind, float p0, float p1, float *d, int64_t n)
+/* Fills contiguous d[0..n) (or, for BERNOULLI, the bytes m[0..n) when m is
+ * not NULL) and advances the generator. */
+static void draw(cf_rng *g, dist kind, float p0, float p1, float *d, uint8_t *m, int64_t n)
 {
     if (!g)
         g = &global_rng;
@@ -68,8 +69,12 @@ static void draw(cf_rng *g, dist kind, float p0, float p1, float *d, int64_t n)
                 out[j] = kind == UNIFORM ? p0 + (p1 - p0) * u : (float)(u < p0);
             }
         }
-        for (int j = 0; j < 4 && b * 4 + j < n; j++)
-            d[b * 4 + j] = out[j];
+        if (m)
+            for (int j = 0; j < 4 && b * 4 + j < n; j++)
+                m[b * 4 + j] = out[j] != 0.0f;
+        else
+            for (int j = 0; j < 4 && b * 4 + j < n; j++)
+                d[b * 4 + j] = out[j];
     }
     g->offset += (uint64_t)blocks;
 }
@@ -79,7 +84,7 @@ static cf_tensor *make(const char *op, cf_rng *g, dist kind, float p0, float p1,
 {
     cf_tensor *t = cf__alloc(op, CF_F32, ndim, shape);
     if (t)
-        draw(g, kind, p0, p1, t->data, cf_numel(t));
+        draw(g, kind, p0, p1, t->data, NULL, cf_numel(t));
     return t;
 }
 
@@ -102,17 +107,28 @@ cf_tensor *cf_bernoulli(cf_rng *g, float p, int ndim, const int64_t *shape)
     return make("cf_bernoulli", g, BERNOULLI, p, 0, ndim, shape);
 }
 
+void cf__bernoulli_bytes(cf_rng *g, float p, uint8_t *m, int64_t n)
+{
+    draw(g, BERNOULLI, p, 0, NULL, m, n);
+}
+
 /* Draws into a contiguous scratch buffer, then copies to t's layout. */
 static void fill(cf_rng *g, cf_tensor *t, dist kind, float p0, float p1)
 {
+    if (!t || t->dtype != CF_F32) {
+        cf__error(t ? CF_ERR_DTYPE : CF_ERR_ARG, "cf_fill_%s: %s%s",
+                  kind == NORMAL ? "normal" : "uniform", t ? "expected float32, got " : "",
+                  t ? cf_dtype_name(t->dtype) : "tensor is NULL");
+        return;
+    }
     if (cf_is_contiguous(t)) {
-        draw(g, kind, p0, p1, t->data, cf_numel(t));
+        draw(g, kind, p0, p1, t->data, NULL, cf_numel(t));
         return;
     }
     cf_tensor *tmp = cf__alloc("cf_fill_random", CF_F32, t->ndim, t->shape);
     if (!tmp)
         return;
-    draw(g, kind, p0, p1, tmp->data, cf_numel(t));
+    draw(g, kind, p0, p1, tmp->data, NULL, cf_numel(t));
     cf__copy(t, tmp);
 }
 

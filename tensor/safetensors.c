@@ -1486,17 +1486,16 @@ static char *save_target(const char *path)
     struct stat sb;
     if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
         return cf__strdup(path);
-    char buf[PATH_MAX];
-    return realpath(path, buf) ? cf__strdup(buf) : NULL;
+    /* Into a buffer: realpath would allocate with malloc, around
+     * cf_set_allocator. */
+    char real[PATH_MAX];
+    return realpath(path, real) ? cf__strdup(real) : NULL;
 }
 
-/* Syncs the directory holding path, so that the rename is durable. File
- * systems that cannot sync directories are not an error. */
-static bool sync_dir(const char *path)
+/* Syncs directory dir, so that a rename in it is durable. File systems
+ * that cannot sync directories are not an error. */
+static bool sync_dir(const char *dir)
 {
-    char *dir = dir_of(path);
-    if (!dir)
-        return false;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -1534,7 +1533,7 @@ static cf_status safetensors_save(const char *path, int n, const char *const *na
     sbuf h = {0};
     int *order = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     unsigned char *buf = cf_malloc(WRITE_BUF);
-    char *target = NULL, *tmp = NULL;
+    char *target = NULL, *tmp = NULL, *dir = NULL;
     int fd = -1;
     bool created = false;
     if (!order || !buf ||
@@ -1565,7 +1564,10 @@ static cf_status safetensors_save(const char *path, int n, const char *const *na
     remove_stale_temps(target);
     size_t tmp_size = strlen(target) + TMP_CHARS + 8;
     tmp = cf_malloc(tmp_size);
-    if (!tmp)
+    /* Taken now: once the file is renamed into place, running out of memory
+     * could no longer be reported as a failed save. */
+    dir = dir_of(target);
+    if (!tmp || !dir)
         goto io_error;
     fd = open_temp(target, tmp, tmp_size);
     if (fd < 0)
@@ -1586,7 +1588,7 @@ static cf_status safetensors_save(const char *path, int n, const char *const *na
     created = false;
     close(fd);
     fd = -1;
-    if (!sync_dir(target))
+    if (!sync_dir(dir))
         goto io_error;
     goto done;
 
@@ -1597,6 +1599,7 @@ done:
         unlink(tmp);
     if (fd >= 0)
         close(fd);
+    cf_free(dir);
     cf_free(tmp);
     cf_free(target);
     cf_free(buf);

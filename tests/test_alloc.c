@@ -92,9 +92,9 @@ static float train_step(cf_transformer *m, cf_optim *o)
     static const int32_t tgt_out[B * T] = {5, 6, 7, 2, 9, 10, 2, 0};
     cf_tensor *logits = cf_transformer_forward(m, cf_from_ints(src, CF_SHAPE(B, S)),
                                                cf_from_ints(tgt_in, CF_SHAPE(B, T)), NULL);
-    cf_tensor *loss = cf_cross_entropy(
-        cf_reshape(logits, CF_SHAPE(B * T, TGT_V)), cf_from_ints(tgt_out, CF_SHAPE(B * T)),
-        &(cf_loss_opts){.ignore = true, .ignore_index = 0, .label_smoothing = 0.1f});
+    cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, TGT_V)),
+                                       cf_from_ints(tgt_out, CF_SHAPE(B * T)),
+                                       &(cf_loss_opts){.label_smoothing = 0.1f, .ignore = true});
     if (!loss)
         return NAN;
     float v = cf_item(loss);
@@ -135,9 +135,7 @@ static cf_status program(trial *t)
     cf_rng g;
     cf_rng_init(&g, 7);
     m = cf_transformer_new(&c, &g);
-    o = m ? cf_adamw_new(cf_transformer_module(m),
-                         &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.01f})
-          : NULL;
+    o = m ? cf_adamw_new(cf_transformer_module(m), &(cf_adamw_opts){.weight_decay = 0.01f}) : NULL;
     if (!o)
         goto out;
     for (int step = 0; step < 2; step++) {
@@ -356,7 +354,7 @@ typedef struct {
     counter c;
     cf_status status;
     char msg[200];
-    bool kept; /* the file holds the old contents after a failed save */
+    bool kept; /* the file holds the old contents after the save */
     long live, temps;
 } save_trial;
 
@@ -397,9 +395,11 @@ static int save_child(void *ud)
     return 0;
 }
 
-/* Regression: the name of the directory to sync was allocated after the
- * rename, and running out of memory there was reported as an i/o error
- * with whatever errno was left. */
+/* cf_safetensors_save with its Nth allocation failing, for every N: out of
+ * memory and the old file as it was, or (where the save recovers) the new
+ * file. Regression: the name of the directory to sync was allocated after
+ * the rename, so running out of memory there failed a save that had
+ * replaced the file, as an i/o error with whatever errno was left. */
 START_TEST(a_save_out_of_memory_says_so_and_keeps_the_old_file)
 {
     save_trial *t = probe_shared(sizeof *t);
@@ -417,9 +417,15 @@ START_TEST(a_save_out_of_memory_says_so_and_keeps_the_old_file)
             ck_assert_msg(t->status == CF_OK && !t->kept, "the save without failure failed");
             break;
         }
-        ck_assert_msg(t->status == CF_ERR_NOMEM && strstr(t->msg, "out of memory"),
-                      "allocation %ld: the save gives %s: %s", n, cf_status_str(t->status), t->msg);
-        ck_assert_msg(t->kept, "allocation %ld: the old file is gone", n);
+        if (t->status == CF_OK) {
+            /* Recovered (removing stale temporaries is best effort). */
+            ck_assert_msg(!t->kept, "allocation %ld: a successful save left the old file", n);
+        } else {
+            ck_assert_msg(t->status == CF_ERR_NOMEM && strstr(t->msg, "cf_safetensors_save"),
+                          "allocation %ld: the save gives %s: %s", n, cf_status_str(t->status),
+                          t->msg);
+            ck_assert_msg(t->kept, "allocation %ld: the old file is gone", n);
+        }
         ck_assert_int_eq(t->live, 0);
         ck_assert_int_eq(t->temps, 0);
     }

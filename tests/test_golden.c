@@ -113,7 +113,7 @@ static const struct {
     {"mean", "TLI"},       {"sum_all", "T"},     {"mean_all", "T"},    {"matmul", "TT"},
     {"view", "TL"},        {"reshape", "TL"},    {"permute", "TL"},    {"transpose", "TII"},
     {"slice", "TIIII"},    {"expand", "TL"},     {"squeeze", "TI"},    {"unsqueeze", "TI"},
-    {"contiguous", "T"},   {"clone", "T"},
+    {"contiguous", "T"},   {"clone", "T"},       {"affine", "TTT"},
 };
 
 /* Applies the named op; NULL (with cformer's error recorded) when it fails. */
@@ -165,6 +165,8 @@ static cf_tensor *apply(const char *f, const value *a)
         return cf_mean_all(x);
     if (IS("matmul"))
         return cf_matmul(x, y);
+    if (IS("affine"))
+        return cf_affine(x, y, a[2].t);
     if (IS("view"))
         return cf_view(x, a[1].n, a[1].list);
     if (IS("reshape"))

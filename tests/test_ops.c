@@ -527,6 +527,16 @@ START_TEST(relu_gradient_at_zero_is_zero)
 }
 END_TEST
 
+START_TEST(relu_passes_nan_and_its_gradient_like_pytorch)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){NAN, -1}, CF_SHAPE(2)), true);
+    cf_tensor *y = cf_relu(x);
+    ck_assert(isnan(cf_get(y, CF_IDX(0))));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul_scalar(y, 3))), CF_OK);
+    assert_values(x->grad, (float[]){3, 0}, 0, 0); /* NaN <= 0 is false */
+}
+END_TEST
+
 START_TEST(unary_functions_compute_their_values)
 {
     cf_tensor *x = cf_from_array((float[]){-1, 0, 2}, CF_SHAPE(3));
@@ -992,6 +1002,90 @@ START_TEST(matmul_with_mismatched_inner_sizes_is_an_error)
 {
     ck_assert_ptr_null(cf_matmul(cf_ones(CF_SHAPE(2, 3)), cf_ones(CF_SHAPE(4, 2))));
     assert_error(CF_ERR_SHAPE, "[2, 3]", "[4, 2]", NULL);
+}
+END_TEST
+
+/* ---- affine: x W^T + b ---- */
+
+static cf_tensor *f_affine(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_affine(in[0], in[1], in[2]);
+}
+static cf_tensor *f_affine_nobias(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_affine(in[0], in[1], NULL);
+}
+/* x stored [T, B, in] and used as [B, T, in]: rows that do not fold. */
+static cf_tensor *f_affine_permuted(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_affine(cf_permute(in[0], (const int[]){1, 0, 2}), in[1], in[2]);
+}
+/* W stored [in, out] and used transposed. */
+static cf_tensor *f_affine_transposed_weight(cf_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return cf_affine(in[0], cf_transpose(in[1], 0, 1), in[2]);
+}
+
+START_TEST(affine_gradient_batched)
+{
+    cf_tensor *in[] = {rand_leaf(150, -1, 1, CF_SHAPE(2, 3, 4)),
+                       rand_leaf(151, -1, 1, CF_SHAPE(5, 4)), rand_leaf(152, -1, 1, CF_SHAPE(5))};
+    assert_gradcheck(f_affine, NULL, 3, in, TOL);
+}
+END_TEST
+
+START_TEST(affine_gradient_without_bias)
+{
+    cf_tensor *in[] = {rand_leaf(153, -1, 1, CF_SHAPE(3, 4)),
+                       rand_leaf(154, -1, 1, CF_SHAPE(5, 4))};
+    assert_gradcheck(f_affine_nobias, NULL, 2, in, TOL);
+}
+END_TEST
+
+START_TEST(affine_gradient_of_a_vector)
+{
+    cf_tensor *in[] = {rand_leaf(155, -1, 1, CF_SHAPE(4)), rand_leaf(156, -1, 1, CF_SHAPE(3, 4)),
+                       rand_leaf(157, -1, 1, CF_SHAPE(3))};
+    assert_gradcheck(f_affine, NULL, 3, in, TOL);
+}
+END_TEST
+
+START_TEST(affine_gradient_of_permuted_rows)
+{
+    cf_tensor *in[] = {rand_leaf(158, -1, 1, CF_SHAPE(3, 2, 4)),
+                       rand_leaf(159, -1, 1, CF_SHAPE(5, 4)), rand_leaf(160, -1, 1, CF_SHAPE(5))};
+    assert_gradcheck(f_affine_permuted, NULL, 3, in, TOL);
+}
+END_TEST
+
+START_TEST(affine_gradient_of_a_transposed_weight)
+{
+    cf_tensor *in[] = {rand_leaf(161, -1, 1, CF_SHAPE(3, 4)), rand_leaf(162, -1, 1, CF_SHAPE(4, 5)),
+                       rand_leaf(163, -1, 1, CF_SHAPE(5))};
+    assert_gradcheck(f_affine_transposed_weight, NULL, 3, in, TOL);
+}
+END_TEST
+
+START_TEST(affine_equals_matmul_plus_bias)
+{
+    cf_tensor *x = rand_leaf(164, -1, 1, CF_SHAPE(2, 3, 4));
+    cf_tensor *w = rand_leaf(165, -1, 1, CF_SHAPE(5, 4)), *b = rand_leaf(166, -1, 1, CF_SHAPE(5));
+    cf_tensor *want = cf_add(cf_matmul(x, cf_transpose(w, 0, 1)), b);
+    assert_close(cf_affine(x, w, b), want, 1e-6f, 1e-5f);
+}
+END_TEST
+
+START_TEST(affine_with_mismatched_sizes_is_an_error)
+{
+    ck_assert_ptr_null(cf_affine(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(5, 4)), NULL));
+    assert_error(CF_ERR_SHAPE, "cf_affine", "[2, 3]", "[5, 4]", NULL);
+    ck_assert_ptr_null(
+        cf_affine(cf_zeros(CF_SHAPE(2, 4)), cf_zeros(CF_SHAPE(5, 4)), cf_zeros(CF_SHAPE(4))));
+    assert_error(CF_ERR_SHAPE, "cf_affine", "bias [4]", NULL);
 }
 END_TEST
 
@@ -1544,6 +1638,7 @@ int main(void)
     tcase_add_test(unary, sigmoid_gradient);
     tcase_add_test(unary, relu_gradient_away_from_zero);
     tcase_add_test(unary, relu_gradient_at_zero_is_zero);
+    tcase_add_test(unary, relu_passes_nan_and_its_gradient_like_pytorch);
     tcase_add_test(unary, unary_functions_compute_their_values);
     tcase_add_test(unary, sigmoid_saturates_without_overflow);
     suite_add_tcase(s, unary);
@@ -1597,6 +1692,13 @@ int main(void)
     tcase_add_test(matmul, matmul_batched_values_use_each_batch);
     tcase_add_test(matmul, matmul_weight_gradient_sums_over_the_batch);
     tcase_add_test(matmul, matmul_with_mismatched_inner_sizes_is_an_error);
+    tcase_add_test(matmul, affine_gradient_batched);
+    tcase_add_test(matmul, affine_gradient_without_bias);
+    tcase_add_test(matmul, affine_gradient_of_a_vector);
+    tcase_add_test(matmul, affine_gradient_of_permuted_rows);
+    tcase_add_test(matmul, affine_gradient_of_a_transposed_weight);
+    tcase_add_test(matmul, affine_equals_matmul_plus_bias);
+    tcase_add_test(matmul, affine_with_mismatched_sizes_is_an_error);
     suite_add_tcase(s, matmul);
 
     TCase *views = tcase("views");

@@ -146,8 +146,10 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    if (!l->self_attn || (decoder && !l->cross_attn) || !l->ffn || !l->norm[nsub - 1] ||
-        !l->drop[nsub - 1])
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    for (int k = 0; k < nsub; k++)
+        made = made && l->norm[k] && l->drop[k];
+    if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
     /* torch.nn.Transformer re-initialises every matrix of its layers. */
@@ -352,9 +354,8 @@ static cf_tensor *cross_cached(cf_mha *a, cf_tensor *query, cf_tensor *k, cf_ten
                                cf_tensor *allow)
 {
     int64_t E = a->embed_dim, H = a->num_heads, B = query->shape[0], L = query->shape[1];
-    cf_tensor *q = cf_matmul(query, cf_transpose(cf_slice(a->in_proj_weight, 0, 0, E, 1), 0, 1));
-    if (a->in_proj_bias)
-        q = cf_add(q, cf_slice(a->in_proj_bias, 0, 0, E, 1));
+    cf_tensor *q = cf_affine(query, cf_slice(a->in_proj_weight, 0, 0, E, 1),
+                             a->in_proj_bias ? cf_slice(a->in_proj_bias, 0, 0, E, 1) : NULL);
     q = cf_permute(cf_view(q, CF_SHAPE(B, L, H, E / H)), (int[]){0, 2, 1, 3});
     cf_tensor *o = cf_attention(q, k, v, &(cf_attention_opts){.mask = allow});
     o = cf_reshape(cf_permute(o, (int[]){0, 2, 1, 3}), CF_SHAPE(B, L, E));
@@ -430,7 +431,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
     if (!y)
         return NULL;
     cf_tensor *rows = cf_reshape(y, CF_SHAPE(-1, y->shape[2]));
-    cf_tensor *logits = cf_add(cf_matmul(rows, cf_transpose(m->gen_weight, 0, 1)), m->gen_bias);
+    cf_tensor *logits = cf_affine(rows, m->gen_weight, m->gen_bias);
     return cf_reshape(logits, CF_SHAPE(y->shape[0], y->shape[1], m->cfg.tgt_vocab));
 }
 
@@ -521,9 +522,8 @@ static bool gen_source(gen *g, cf_tensor *src, int64_t row)
     for (int i = 0; i < m->cfg.dec_layers; i++) {
         cf_mha *a = m->dec[i]->cross_attn;
         cf_tensor *kv =
-            cf_matmul(memory, cf_transpose(cf_slice(a->in_proj_weight, 0, E, 3 * E, 1), 0, 1));
-        if (a->in_proj_bias)
-            kv = cf_add(kv, cf_slice(a->in_proj_bias, 0, E, 3 * E, 1));
+            cf_affine(memory, cf_slice(a->in_proj_weight, 0, E, 3 * E, 1),
+                      a->in_proj_bias ? cf_slice(a->in_proj_bias, 0, E, 3 * E, 1) : NULL);
         /* [b, S, 2, H, Dh] -> [2, b, H, S, Dh], made contiguous once. */
         kv = cf_contiguous(
             cf_permute(cf_view(kv, CF_SHAPE(b, S, 2, H, E / H)), (int[]){2, 0, 3, 1, 4}));

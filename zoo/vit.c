@@ -168,7 +168,7 @@ static cf_tensor *patch_embed(cf_vit *m, cf_tensor *images)
     cf_tensor *patches =
         cf_reshape(cf_permute(grid, (int[]){0, 2, 4, 1, 3, 5}), CF_SHAPE(B * G * G, C * P * P));
     cf_tensor *w = cf_view(m->patch_w, CF_SHAPE(D, C * P * P));
-    return cf_add(cf_matmul(patches, cf_transpose(w, 0, 1)), m->patch_b);
+    return cf_affine(patches, w, m->patch_b);
 }
 
 /* Multi-head self-attention of x [B*T, D]; *map (if not NULL) receives the

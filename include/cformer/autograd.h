@@ -73,6 +73,25 @@ typedef cf_status (*cf_grad_ready_fn)(cf_tensor *leaf, void *ud);
  * passed to every call. One hook per thread: a new one replaces the old. */
 CF_API void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud);
 
+/* Anomaly mode, for hunting NaN: every op checks its output and backward
+ * checks every gradient it makes, so that the first op to give NaN or
+ * infinity fails with CF_ERR_NUMERIC and a message naming it and the
+ * shapes:
+ *     anomaly: op 'log' gave infinity in its output [2, 3] (element 4) from
+ *     inputs [2, 3]
+ *     anomaly: the backward of op 'sqrt' (output [4]) gave input 0 [4] a
+ *     gradient holding infinity (element 0)
+ * An op's output is refused when it holds NaN (so NaN in the data stops the
+ * first op it reaches: the message says which input holds it) or an
+ * infinity the op made: one no input holds and no scalar argument asked
+ * for (cf_masked_fill(x, mask, -INFINITY) is fine). Every element is
+ * scanned: slow, for debugging. Off by default, when it costs one test per
+ * op; on when the environment variable CF_ANOMALY is set to anything but 0
+ * at startup. Process-wide: set it before starting threads. Returns the
+ * previous setting. */
+CF_API bool cf_set_anomaly(bool on);
+CF_API bool cf_anomaly_enabled(void);
+
 /* Sets a tensor's gradient to zero (keeping its storage). NULL is a no-op. */
 CF_API void cf_zero_grad(cf_tensor *t);
 
@@ -172,7 +191,7 @@ CF_API cf_tensor *cf_exp(cf_tensor *a);
 CF_API cf_tensor *cf_log(cf_tensor *a);
 CF_API cf_tensor *cf_tanh(cf_tensor *a);
 CF_API cf_tensor *cf_sigmoid(cf_tensor *a);
-/* The gradient at 0 is 0, as in PyTorch. */
+/* The gradient at 0 is 0, and NaN passes through, as in PyTorch. */
 CF_API cf_tensor *cf_relu(cf_tensor *a);
 
 /* ---- Reductions ----
@@ -199,6 +218,11 @@ CF_API cf_tensor *cf_mean_all(cf_tensor *a);
  * transposed or permuted view is passed to BLIS without a copy. CF_ERR_SHAPE
  * when the inner sizes differ. */
 CF_API cf_tensor *cf_matmul(cf_tensor *a, cf_tensor *b);
+/* x @ weight^T + bias, as torch.nn.functional.linear: x [..., in], weight
+ * [out, in], bias [out] or NULL; returns [..., out]. One output tensor (the
+ * bias seeds the product), where matmul then add make two. CF_ERR_SHAPE
+ * when the sizes do not fit, CF_ERR_DTYPE for a non-float operand. */
+CF_API cf_tensor *cf_affine(cf_tensor *x, cf_tensor *weight, cf_tensor *bias);
 
 /* ---- Views (share storage) ---- */
 
@@ -371,9 +395,11 @@ typedef struct {
 } cf_attention_opts;
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
- * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv]. Rows whose keys
- * are all masked give zeros (PyTorch gives NaN); NaN in the inputs or the
- * scale propagates as in PyTorch. Without gradients, dropout
+ * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv], stored as
+ * [B, Tq, H, Dv] (a permuted view) so that merging the heads back into
+ * [B, Tq, H * Dv] is a view, not a copy. Rows whose keys are all masked
+ * give zeros (PyTorch gives NaN); NaN in the inputs or the scale propagates
+ * as in PyTorch. Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
  * exact. opts may be NULL. */

@@ -70,8 +70,8 @@ struct cf_module {
 
 /* Returns a new empty module (a container, or the root of a model) of the
  * given type, attached to parent under name (parent NULL: owned by the
- * caller); NULL with CF_ERR_NOMEM or CF_ERR_ARG (name too long or already
- * used in parent). */
+ * caller); NULL with CF_ERR_NOMEM or CF_ERR_ARG (name too long, holding a
+ * '.', or already used in parent). */
 CF_API cf_module *cf_module_new(const char *type, cf_module *parent, const char *name);
 /* For subtypes: initialises *m (of `size` bytes, zeroed by the caller) and
  * attaches it. Returns m, or NULL as cf_module_new (m is then not
@@ -523,7 +523,8 @@ CF_API void cf_optim_free(cf_optim *o);
 
 /* Scales the gradients under m so that their global L2 norm is at most
  * max_norm (torch.nn.utils.clip_grad_norm_); returns the norm before
- * clipping. */
+ * clipping (0 for a NULL module: no gradients), or NAN with CF_ERR_ARG for
+ * a max_norm that is negative or NaN. */
 CF_API float cf_clip_grad_norm(cf_module *m, float max_norm);
 
 /* "Attention Is All You Need": d_model^-0.5 * min(step^-0.5, step *

@@ -98,6 +98,7 @@ typedef enum {
     CF_ERR_STATE,    /* call out of order (e.g. backward twice) */
     CF_ERR_IO,       /* a file could not be read or written */
     CF_ERR_FORMAT,   /* a file's contents are corrupt or do not match */
+    CF_ERR_NUMERIC,  /* NaN or infinity, found by anomaly mode (autograd.h) */
 } cf_status;
 
 typedef struct cf_tensor cf_tensor;
@@ -174,9 +175,10 @@ CF_API cf_arena *cf_arena_new(size_t chunk_bytes);
 /* Frees the arena and everything in it. NULL is a no-op. If the arena is in
  * use on this thread, no arena is in use afterwards. */
 CF_API void cf_arena_free(cf_arena *a);
-/* Frees everything in the arena at once. Memory is kept: when a step needed
- * several chunks, they are merged into one of the high-water size, so the
- * next step of the same size allocates nothing. */
+/* Frees everything in the arena at once. Memory is kept: the next step of
+ * the same shapes fills the same chunks in the same order, so it allocates
+ * nothing and touches no new page. (Chunks holding more than twice the
+ * high water, after steps of changing shapes, are merged into one.) */
 CF_API void cf_arena_reset(cf_arena *a);
 /* Makes a the arena that ops on this thread allocate from (NULL: none).
  * Returns the arena that was in use. */
@@ -229,7 +231,8 @@ CF_API cf_allocator cf_get_allocator(void);
 /* Allocate and free through the allocator in place, for user code whose
  * memory should be counted with the library's. A size of 0 is taken as 1,
  * so NULL always means failure; cf_calloc zeroes the block and fails on
- * overflow of n * size; cf_free(NULL) does nothing. They record no error. */
+ * overflow of n * size; cf_free(NULL) does nothing. They record no error
+ * and, like malloc, set errno to ENOMEM when they fail. */
 CF_API void *cf_malloc(size_t size);
 CF_API void *cf_calloc(size_t n, size_t size);
 CF_API void *cf_realloc(void *p, size_t size);

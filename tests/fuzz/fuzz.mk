@@ -15,7 +15,7 @@ BLIS_CFLAGS ?=
 BLIS_LIBS ?= -lblis
 ZLIB_CFLAGS ?=
 ZLIB_LIBS ?= -lz
-TARGETS ?= safetensors module_load optim_load idx
+TARGETS ?= safetensors module_load optim_load idx cmudict
 
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FCFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -I$(srcdir)/include -I$(srcdir) \
@@ -26,6 +26,8 @@ COMMON_OBJS = $(OUT)/obj/tests/fuzz/fuzz.o $(OUT)/obj/tests/fuzz/net.o
 # Extra objects and libraries per target.
 idx_OBJS = $(OUT)/obj/examples/common/idx.o
 idx_LIBS = $(ZLIB_LIBS)
+cmudict_OBJS = $(OUT)/obj/examples/common/cmudict.o
+cmudict_LIBS = $(ZLIB_LIBS)
 
 all: $(TARGETS:%=$(OUT)/fuzz_%)
 
@@ -45,7 +47,8 @@ $(OUT)/fuzz_%: $(OUT)/obj/tests/fuzz/fuzz_%.o $(COMMON_OBJS) $$($$*_OBJS) $(LIB_
 run: all
 	@fail=0; for t in $(TARGETS); do \
 	  mkdir -p $(OUT)/corpus/$$t; \
-	  case $$t in idx) dict= ;; *) dict=-dict=$(srcdir)/tests/fuzz/safetensors.dict ;; esac; \
+	  case $$t in idx) dict= ;; cmudict) dict=-dict=$(srcdir)/tests/fuzz/cmudict.dict ;; \
+	    *) dict=-dict=$(srcdir)/tests/fuzz/safetensors.dict ;; esac; \
 	  $(OUT)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=$(OUT)/crash-$$t- $$dict $(OUT)/corpus/$$t $(srcdir)/tests/fuzz/corpus/$$t \
 	    > $(OUT)/$$t.log 2>&1; st=$$?; \

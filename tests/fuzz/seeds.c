@@ -113,6 +113,19 @@ static void idx_seeds(void)
     }
 }
 
+static void cmudict_seeds(void)
+{
+    static const char dict[] = "MNCL\n"
+                               "(\"abandon\" nil (((ax) 0) ((b ae n) 1) ((d ax n) 0)))\n"
+                               "(\"abject\" n (((ae b) 1) ((jh eh k t) 0)))\n"
+                               "(\"abject\" j (((ae b) 0) ((jh eh k t) 1)))\n"
+                               "(\"Chaim\" nil (((hh ay m) 1)))\n"
+                               "(\"zhivago\" nil (((zh ih) 0) ((v aa) 1) ((g ow) 0)))\r\n"
+                               "\n"
+                               "(\"o'clock\" nil (((ax) 0) ((k l aa k) 1)))\n";
+    write_bytes(path_of("cmudict", "cmudict.out"), dict, sizeof dict - 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -123,5 +136,6 @@ int main(int argc, char **argv)
     safetensors_seeds();
     checkpoint_seeds();
     idx_seeds();
+    cmudict_seeds();
     return 0;
 }

@@ -132,6 +132,7 @@ OPS = {
     "sum_all": torch.sum,
     "mean_all": torch.mean,
     "matmul": torch.matmul,
+    "affine": torch.nn.functional.linear,
     "view": lambda a, shape: a.view(shape),
     "reshape": lambda a, shape: a.reshape(shape),
     "permute": lambda a, dims: a.permute(dims),
@@ -297,6 +298,21 @@ CASES = [
         "chain.attention_scores",
         "matmul(mul_scalar(matmul(x0, transpose(x1, -1, -2)), 0.5), x2)",
         [([2, 3, 4], N), ([2, 5, 4], N), ([2, 5, 2], N)],
+    ),
+    # -- affine (F.linear); last, so that adding them left earlier draws as they were --
+    ("matmul.affine", "affine(x0, x1, x2)", [([3, 4], N), ([5, 4], N), ([5], N)]),
+    ("matmul.affine_batched", "affine(x0, x1, x2)", [([2, 3, 4], N), ([5, 4], N), ([5], N)]),
+    ("matmul.affine_vector", "affine(x0, x1, x2)", [([4], N), ([5, 4], N), ([5], N)]),
+    ("matmul.affine_row", "affine(x0, x1, x2)", [([1, 6], N), ([3, 6], N), ([3], N)]),
+    (
+        "matmul.affine_permuted_input",
+        "affine(permute(x0, [1, 0, 2]), x1, x2)",
+        [([3, 2, 4], N), ([5, 4], N), ([5], N)],
+    ),
+    (
+        "matmul.affine_sliced_weight",
+        "affine(x0, slice(x1, 0, 2, 6, 1), slice(x2, 0, 2, 6, 1))",
+        [([3, 4], N), ([8, 4], N), ([8], N)],
     ),
 ]
 
