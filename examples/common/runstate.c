@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FORMAT        "cformer-run"
 #define OPT_PREFIX    "optimizer."
@@ -228,12 +229,22 @@ static void copy_opt_meta(bundle *b, const cf_safetensors *f, cf_module *model,
     cf_module_visit(model, copy_param_step, &c);
 }
 
+/* Creates an empty file beside path for the optimizer's part, under a
+ * name of its own: data-parallel ranks load one run at the same time, and
+ * a shared name would let one remove the file another still reads. The
+ * caller removes it. */
 static cf_status temp_path(char *buf, size_t size, const char *path)
 {
-    if ((size_t)snprintf(buf, size, "%s.optim-tmp", path) >= size) {
+    if ((size_t)snprintf(buf, size, "%s.optim-XXXXXX", path) >= size) {
         cf_error_set(CF_ERR_ARG, "%s: path too long", path);
         return CF_ERR_ARG;
     }
+    int fd = mkstemp(buf);
+    if (fd < 0) {
+        cf_error_set(CF_ERR_IO, "%s: cannot create a temporary file: %s", buf, strerror(errno));
+        return CF_ERR_IO;
+    }
+    close(fd);
     return CF_OK;
 }
 
@@ -244,8 +255,10 @@ cf_status ex_run_save(const ex_run *r, const char *path, cf_module *model, const
     cf_status st = temp_path(tmp, sizeof tmp, path);
     if (st)
         return st;
-    if ((st = cf_optim_save(opt, tmp)) != CF_OK)
+    if ((st = cf_optim_save(opt, tmp)) != CF_OK) {
+        remove(tmp);
         return st;
+    }
     cf_safetensors *of = NULL;
     st = cf_safetensors_open(tmp, &of);
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
@@ -406,11 +419,9 @@ cf_status ex_run_load(ex_run *r, const char *path, cf_module *model, cf_optim *o
                       const char *settings)
 {
     char tmp[4096];
-    cf_status st = temp_path(tmp, sizeof tmp, path);
-    if (st)
-        return st;
     cf_safetensors *f = NULL;
-    if ((st = cf_safetensors_open(path, &f)) != CF_OK)
+    cf_status st = cf_safetensors_open(path, &f);
+    if (st != CF_OK)
         return st;
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
     ex_run got = {0};
@@ -425,8 +436,9 @@ cf_status ex_run_load(ex_run *r, const char *path, cf_module *model, cf_optim *o
         cf_module_visit(model, check_present, &p);
         st = p.st;
     }
-    if (!st && !(st = extract_optimizer(f, model, tmp))) {
-        st = cf_optim_load(opt, tmp);
+    if (!st && !(st = temp_path(tmp, sizeof tmp, path))) {
+        if (!(st = extract_optimizer(f, model, tmp)))
+            st = cf_optim_load(opt, tmp);
         remove(tmp);
     }
     if (!st)

@@ -69,8 +69,9 @@ void ex_run_free(ex_run *r);
 
 /* Writes the run, model and optimizer to path, atomically. settings is a
  * text that must match on resume (e.g. "batch 128 lr 0.002 layers 2").
- * Uses a temporary file <path>.optim-tmp. Returns CF_OK or the error
- * recorded (CF_ERR_IO, CF_ERR_NOMEM, ...). */
+ * Uses a temporary file <path>.optim-XXXXXX of its own (as the load does,
+ * so that ranks loading one run at once never share one). Returns CF_OK or
+ * the error recorded (CF_ERR_IO, CF_ERR_NOMEM, ...). */
 cf_status ex_run_save(const ex_run *r, const char *path, cf_module *model, const cf_optim *opt,
                       const char *settings);
 /* Restores a run saved by ex_run_save into r, model and opt (made as

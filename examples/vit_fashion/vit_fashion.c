@@ -5,6 +5,7 @@
  *     vit_fashion --quick                  # a smoke run of a few seconds
  *     vit_fashion --minutes 5 --threads 2 --out /tmp/vf
  *     vit_fashion --minutes 0 --epochs 30  # no budget: resumable bit for bit
+ *     mpirun -np 2 vit_fashion --threads 1 # data-parallel (--with-mpi)
  *
  * Data: the IDX files of the Debian package dataset-fashion-mnist (gzip or
  * plain), 60000 training and 10000 test images of 28x28 pixels, 10 classes.
@@ -25,6 +26,12 @@
  * step arena, which frees everything the step made. After each epoch the
  * test set is classified in eval mode without recording a graph.
  *
+ * Data-parallel under mpirun (cformer configured --with-mpi): every rank
+ * draws the same batches and augmentations and trains on its slice of each
+ * batch; gradients, losses and counts are summed over the ranks, the time
+ * budget uses the ranks' mean elapsed times, and rank 0 prints and writes
+ * (the checkpoint resumes on any number of ranks).
+ *
  * Writes to --out (default vit_fashion_out): checkpoint.safetensors (the
  * whole run after each epoch, for --resume), vit_fashion.safetensors (the
  * final model under timm's names, reloaded to check it), loss.png (the
@@ -40,6 +47,7 @@
 #include <cformer/cformer.h>
 #include <cformer/viz.h>
 
+#include "../common/dist_opt.h"
 #include "../common/flags.h"
 #include "../common/idx.h"
 #include "../common/progress.h"
@@ -162,25 +170,39 @@ static step_result train_step(cf_vit *vit, cf_optim *opt, const options *o, cons
                               const int32_t *idx, int64_t b, norm nm, float lr, cf_rng *g,
                               cf_arena *arena)
 {
+    /* Every rank draws the whole batch's augmentations (the generators stay
+     * in step) and trains on its slice [lo, hi) of the batch. */
     step_result r = {NAN, 0};
     bool augment = o->crop > 0 || o->flip;
     cf_tensor *aug = augment ? cf_uniform(g, 0, 1, CF_SHAPE(b, 3)) : NULL;
-    cf_tensor *x, *y;
-    if ((!augment || aug) &&
-        make_batch(train, idx, b, nm, aug ? aug->data : NULL, o->crop, o->flip, &x, &y)) {
-        cf_tensor *logits = cf_vit_forward(vit, x, NULL); /* (b, K) */
+    int64_t lo, hi;
+    dopt_range(b, &lo, &hi);
+    double sum[2] = {0, 0}; /* loss * images, images right */
+    bool ok = !augment || aug;
+    cf_optim_zero_grad(opt);
+    if (ok && hi > lo) {
+        cf_tensor *x, *y;
+        ok = make_batch(train, idx + lo, hi - lo, nm, aug ? (float *)aug->data + 3 * lo : NULL,
+                        o->crop, o->flip, &x, &y);
+        cf_tensor *logits = ok ? cf_vit_forward(vit, x, NULL) : NULL; /* (b, K) */
         cf_tensor *loss =
-            cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing});
+            ok ? cf_cross_entropy(logits, y, &(cf_loss_opts){.label_smoothing = o->smoothing})
+               : NULL;
         cf_tensor *pred = cf_argmax(logits, 1, false); /* (b) */
-        cf_optim_zero_grad(opt);
-        if (loss && pred && cf_backward(loss) == CF_OK) {
-            cf_clip_grad_norm(cf_vit_module(vit), o->clip);
-            cf_optim_set_lr(opt, lr);
-            cf_optim_step(opt);
-            r.loss = cf_item(loss);
-            for (int64_t i = 0; i < b; i++)
-                r.right += ((const int32_t *)pred->data)[i] == ((const int32_t *)y->data)[i];
+        ok = loss && pred && cf_backward(loss) == CF_OK;
+        if (ok) {
+            sum[0] = cf_item(loss) * (double)(hi - lo);
+            for (int64_t i = 0; i < hi - lo; i++)
+                sum[1] += ((const int32_t *)pred->data)[i] == ((const int32_t *)y->data)[i];
         }
+    }
+    dopt_weight((float)(hi - lo) / (float)b);
+    if (ok && dopt_finish() == CF_OK && dopt_sum(sum, 2) == CF_OK) {
+        cf_clip_grad_norm(cf_vit_module(vit), o->clip);
+        cf_optim_set_lr(opt, lr);
+        cf_optim_step(opt);
+        r.loss = (float)(sum[0] / (double)b);
+        r.right = (int64_t)sum[1];
     }
     cf_arena_reset(arena);
     if (cf_error())
@@ -200,15 +222,16 @@ static bool evaluate(cf_vit *vit, const dataset *test, int64_t n, norm nm, cf_ar
 {
     cf_module *m = cf_vit_module(vit);
     int32_t idx[EVAL_BATCH];
-    int64_t right = 0;
+    int64_t right = 0, lo, hi;
+    dopt_range(n, &lo, &hi); /* this rank's test images */
     double loss_sum = 0;
     bool ok = true;
     memset(sc, 0, sizeof *sc);
     cf_module_train(m, false);
     CF_NO_GRAD
     {
-        for (int64_t start = 0; ok && start < n; start += EVAL_BATCH) {
-            int64_t b = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        for (int64_t start = lo; ok && start < hi; start += EVAL_BATCH) {
+            int64_t b = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
             for (int64_t i = 0; i < b; i++)
                 idx[i] = (int32_t)(start + i);
             cf_tensor *x, *y;
@@ -228,9 +251,17 @@ static bool evaluate(cf_vit *vit, const dataset *test, int64_t n, norm nm, cf_ar
         }
     }
     cf_module_train(m, true);
-    sc->accuracy = (double)right / (double)n;
-    sc->loss = loss_sum / (double)n;
-    return ok;
+    /* Sums over the ranks: right, loss, failures, the confusion matrix. */
+    double v[3 + CLASSES * CLASSES] = {(double)right, loss_sum, ok ? 0 : 1};
+    for (int i = 0; i < CLASSES * CLASSES; i++)
+        v[3 + i] = (double)sc->confusion[i / CLASSES][i % CLASSES];
+    if (dopt_sum(v, 3 + CLASSES * CLASSES) != CF_OK || v[2] > 0)
+        return false;
+    for (int i = 0; i < CLASSES * CLASSES; i++)
+        sc->confusion[i / CLASSES][i % CLASSES] = (int64_t)v[3 + i];
+    sc->accuracy = v[0] / (double)n;
+    sc->loss = v[1] / (double)n;
+    return true;
 }
 
 /* ---- Pictures ---- */
@@ -474,6 +505,14 @@ static int fail(const char *what)
 
 /* The steps the run will take: all its epochs, or, with a budget, as many
  * as the time left allows at this session's pace, whichever is fewer. */
+/* The ranks' mean of a duration each measured on its own clock (x itself
+ * in one process): what steers the run must be the same on every rank. */
+static double agreed(double seconds)
+{
+    dopt_check(dopt_sum(&seconds, 1));
+    return seconds / dopt_size();
+}
+
 static int64_t planned_steps(int64_t done, int64_t total, int64_t session_steps,
                              double session_seconds, double left)
 {
@@ -485,6 +524,9 @@ static int64_t planned_steps(int64_t done, int64_t total, int64_t session_steps,
 
 int main(int argc, char **argv)
 {
+    dopt_init(&argc, &argv);
+    if (!dopt_root() && !freopen("/dev/null", "w", stdout))
+        return 1;
     double t_start = ex_now();
     options o;
     int r = parse_args(argc, argv, &o);
@@ -563,6 +605,10 @@ int main(int argc, char **argv)
         printf("resumed from %s after epoch %d (step %lld)\n", path, run.epoch,
                (long long)run.step);
     }
+    /* After a resume, so that each rank's random streams are its own. */
+    dopt_check(dopt_attach(model));
+    if (dopt_size() > 1)
+        printf("data-parallel: %d ranks, each on a slice of every batch\n", dopt_size());
 
     printf("Fashion-MNIST from %s: %lld training and %lld test images (pixel mean %.4f, std "
            "%.4f)\n",
@@ -599,11 +645,11 @@ int main(int argc, char **argv)
         int64_t right = 0, seen = 0;
         shuffle(&run.data_rng, draws, order, train.n);
         for (int64_t s = 0; s < steps_per_epoch; s++) {
-            double t = ex_now(), session = t - t_train;
+            double t = ex_now(), session = agreed(t - t_train);
             double per_step = session_steps ? session / (double)session_steps : 0;
             double reserve =
                 2 + (eval_time >= 0 ? eval_time : (double)test.n / (double)B * per_step / 3);
-            double left = budget - (t - t_start) - reserve;
+            double left = budget - agreed(t - t_start) - reserve;
             if (budget > 0 && left <= 0) {
                 out_of_time = true;
                 break;
@@ -634,13 +680,13 @@ int main(int argc, char **argv)
         if (!evaluate(vit, &test, test.n, nm, arena, &sc))
             return fail("evaluation");
         scored = true;
-        eval_time = ex_now() - t;
+        eval_time = agreed(ex_now() - t);
         if (ex_run_push(&run, "test_accuracy", (float)sc.accuracy) ||
             ex_run_push(&run, "test_loss", (float)sc.loss) ||
             ex_run_push(&run, "train_accuracy", (float)right / (float)seen))
             return fail("history");
         run.epoch = epoch;
-        if (ex_run_save(&run, path, model, opt, settings) != CF_OK)
+        if (dopt_root() && ex_run_save(&run, path, model, opt, settings) != CF_OK)
             return fail("checkpoint");
         char threads[96] = "", t1[32];
         if (tune.trying && steps_per_epoch > 3)
@@ -665,6 +711,10 @@ int main(int argc, char **argv)
            100 * sc.accuracy, epochs_done, (long long)run.step,
            ex_clock(ex_now() - t_start, t1, sizeof t1), ex_clock(run.seconds, t2, sizeof t2));
 
+    if (!dopt_root()) { /* rank 0 writes the outputs */
+        dopt_finalize();
+        return 0;
+    }
     printf("wrote %s\n", path);
     snprintf(path, sizeof path, "%s/vit_fashion.safetensors", o.c.out);
     if (save_and_check(path, vit, &cfg, &test, nm, arena))
@@ -707,5 +757,6 @@ int main(int argc, char **argv)
     cf_module_free(model);
     ex_idx_set_free(&train_set);
     ex_idx_set_free(&test_set);
+    dopt_finalize();
     return status;
 }
