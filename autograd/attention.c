@@ -14,7 +14,8 @@
  *   rows), as FlashAttention does, so no [Tq, Tk] matrix exists.
  *
  * A row whose keys are all masked has P = 0, hence zero output and zero
- * gradient; PyTorch gives NaN there.
+ * gradient; PyTorch gives NaN there. A NaN score (from q, k, the scale or a
+ * float mask) makes its row NaN, as in PyTorch.
  *
  * The output [B, H, Tq, Dv] is stored as [B, Tq, H, Dv] (a permuted view),
  * the layout in which the heads are merged again: permuting it back and
@@ -73,7 +74,8 @@ static float *out_head(const attn *a, float *O, int64_t hd)
 static int64_t chunk_lo(int64_t c, int64_t nch, int64_t n) { return c * n / nch; }
 
 /* Turns n raw scores s = q_i . k_j (j = j0 ..) of query i of head (b, h) into
- * s * scale + mask, -inf where masked; returns their maximum. */
+ * s * scale + mask, -inf where masked; returns their maximum, NaN when one
+ * is NaN (so that NaN inputs give NaN, not a row taken as fully masked). */
 static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t n,
                        float *s)
 {
@@ -90,7 +92,7 @@ static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j
             x = a->mask_bool ? (*(const uint8_t *)e ? x : -INFINITY) : x + *(const float *)e;
         }
         s[j] = x;
-        mx = x > mx ? x : mx;
+        mx = x > mx || x != x ? x : mx;
     }
     for (int64_t j = lim; j < n; j++)
         s[j] = -INFINITY;
@@ -209,7 +211,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
         for (int64_t r = 0; r < nq; r++) {
             float *sr = s + r * nk, *orow = o + r * ors;
             float mx = score_row(a, b, h, i0 + r, j0, nk, sr);
-            float mnew = mx > m[r] ? mx : m[r];
+            float mnew = mx > m[r] || mx != mx ? mx : m[r]; /* NaN sticks */
             if (mnew == -INFINITY) {
                 /* Nothing visible yet: this block adds nothing. */
                 memset(sr, 0, sizeof(float) * nk);
@@ -234,7 +236,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
                  1);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        float inv = l[r] != 0 ? 1.0f / l[r] : 0.0f; /* NaN stays NaN */
         for (int64_t d = 0; d < a->Dv; d++)
             o[r * ors + d] *= inv;
     }
@@ -498,8 +500,9 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         if (!scratch)
             return NULL;
     }
+    uint64_t seq = cf__error_seq();
     train_forward(&a, P->data, keep ? keep->data : NULL, kscale, out->data, scratch, pl);
-    if (cf__failed())
+    if (cf__error_seq() != seq)
         return NULL;
     if (opts->weights)
         *opts->weights = P;

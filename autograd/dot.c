@@ -1,21 +1,38 @@
 /* The recorded graph in Graphviz DOT. */
 #include "autograd/internal.h"
 
+/* s inside a DOT string: quotes and backslashes escaped, control bytes
+ * dropped. */
+static void put_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        if ((unsigned char)*s >= 0x20)
+            fputc(*s, f);
+    }
+}
 
+/* An op node shows the op and the tensor's name when it has one; a leaf
+ * its name (a parameter's state_dict name) or "leaf". */
 static void node(FILE *f, const cf_tensor *t)
 {
     char b[CF_SHAPE_BUF];
-    const char *label = t->op ? t->op->name : t->name ? t->name : "leaf";
-    fprintf(f, "  n%p [label=\"%s\\n%s\"%s];\n", (const void *)t, label,
-            cf_shape_str(t, b, sizeof b), t->op ? "" : ", shape=box");
+    fprintf(f, "  n%p [label=\"", (const void *)t);
+    if (t->op) {
+        put_escaped(f, t->op->name);
+        if (t->name)
+            fputs(": ", f);
+    }
+    if (t->name)
+        put_escaped(f, t->name);
+    else if (!t->op)
+        fputs("leaf", f);
+    fprintf(f, "\\n%s\"%s];\n", cf_shape_str(t, b, sizeof b), t->op ? "" : ", shape=box");
 }
 
-cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
+static cf_status graph_dot(FILE *f, const cf_tensor *y)
 {
-    if (!f || !y) {
-        cf__error(CF_ERR_ARG, "cf_graph_dot: %s is NULL", f ? "tensor" : "file");
-        return cf_error();
-    }
     /* Breadth-first over the graph; a node is printed when first seen. */
     int64_t cap = 64, head = 0, tail = 0;
     const cf_tensor **queue = cf__arena_alloc("cf_graph_dot", sizeof(*queue) * cap);
@@ -53,4 +70,15 @@ cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
         return cf_error();
     }
     return CF_OK;
+}
+
+cf_status cf_graph_dot(FILE *f, const cf_tensor *y)
+{
+    if (!y)
+        return cf__null_arg("cf_graph_dot", "tensor");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    if (!f)
+        cf__error(CF_ERR_ARG, "cf_graph_dot: file is NULL");
+    return cf__call_end(&saved, f ? graph_dot(f, y) : CF_ERR_ARG);
 }

@@ -6,6 +6,14 @@
 
 static _Thread_local bool grad_disabled;
 static atomic_uint visit_stamp;
+static _Thread_local cf_grad_ready_fn ready_fn;
+static _Thread_local void *ready_ud;
+
+void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud)
+{
+    ready_fn = fn;
+    ready_ud = fn ? ud : NULL;
+}
 
 bool cf_set_grad_enabled(bool on)
 {
@@ -44,12 +52,17 @@ cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *co
     const char *name = op ? op->name : "cf_op_record";
     if (cf__profiling)
         cf__prof_forward(name);
-    if (!out || !cf__check(name, nsrc, src))
+    if (!out || !cf__nonnull(name, op, "op") ||
+        !cf__nonnull(name, nsrc > 0 ? (const void *)src : "", "src"))
         return NULL;
-    if (nsrc > CF_MAX_SRC) {
+    if (nsrc < 0 || nsrc > CF_MAX_SRC) {
         cf__error(CF_ERR_ARG, "%s: %d inputs (at most %d)", name, nsrc, CF_MAX_SRC);
         return NULL;
     }
+    if (!cf__check(name, nsrc, src))
+        return NULL;
+    if (ag__anomaly && op && !ag__anomaly_forward(out, op, nsrc, src))
+        return NULL;
     if (grad_disabled)
         return out;
     bool any = false;
@@ -185,18 +198,40 @@ static int64_t topo_order(cf_tensor *y, cf_tensor ***out)
     return n;
 }
 
-static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
+/* Refuses a graph that a backward has gone through; otherwise marks it as
+ * used, unless retain. */
+static bool claim_graph(cf_tensor *const *order, int64_t n, bool retain)
 {
-    if (!cf__check("cf_backward", 1, &y))
-        return cf_error();
+    for (int64_t i = 0; i < n; i++) {
+        const cf_tensor *t = order[i];
+        if (t->flags & CF__GRAPH_USED) {
+            char b[CF_SHAPE_BUF];
+            cf__error(CF_ERR_STATE,
+                      "cf_backward: a backward already went through op '%s' (output %s); "
+                      "build the graph again, or retain it in the first backward "
+                      "(cf_backward_ex)",
+                      t->op->name, cf_shape_str(t, b, sizeof b));
+            return false;
+        }
+    }
+    for (int64_t i = 0; !retain && i < n; i++)
+        if (order[i]->op)
+            order[i]->flags |= CF__GRAPH_USED;
+    return true;
+}
+
+static cf_status run_backward(cf_tensor *y, const cf_tensor *dy, bool retain)
+{
     if (!(y->flags & CF_REQUIRES_GRAD)) {
         cf__error(CF_ERR_STATE, "cf_backward: the tensor does not require a gradient "
                                 "(no input requires one, or grad mode was off)");
         return cf_error();
     }
     cf_tensor **order;
+    if (ag__anomaly && dy && ag__anomaly_seed(dy) != CF_OK)
+        return cf_error();
     int64_t n = topo_order(y, &order);
-    if (n < 0)
+    if (n < 0 || !claim_graph(order, n, retain))
         return cf_error();
     /* Gradients of intermediate results are per call; leaves accumulate. */
     for (int64_t i = 0; i < n; i++)
@@ -222,6 +257,13 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     }
     for (int64_t i = n - 1; i >= 0; i--) {
         cf_tensor *t = order[i];
+        /* Post-order puts every consumer of a leaf after it, so all of them
+         * have run by the time the reverse walk reaches the leaf. */
+        if (!t->op && t->grad && ready_fn) {
+            cf_status s = ready_fn(t, ready_ud);
+            if (s != CF_OK)
+                return s;
+        }
         if (!t->op || !t->grad)
             continue;
         cf_status s;
@@ -234,6 +276,8 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
         } else {
             s = t->op->backward(t);
         }
+        if (s == CF_OK && ag__anomaly)
+            s = ag__anomaly_backward(t);
         if (s != CF_OK)
             return s;
         /* Every consumer of t has run, and t's own backward too: its
@@ -244,9 +288,9 @@ static cf_status run_backward(cf_tensor *y, const cf_tensor *dy)
     return cf_error();
 }
 
-cf_status cf_backward(cf_tensor *y)
+static cf_status backward(cf_tensor *y, const cf_tensor *dy, bool retain)
 {
-    if (y && cf_numel(y) != 1) {
+    if (!dy && cf_numel(y) != 1) {
         char b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE,
                   "cf_backward: output of shape %s is not a scalar "
@@ -254,21 +298,42 @@ cf_status cf_backward(cf_tensor *y)
                   cf_shape_str(y, b, sizeof b));
         return cf_error();
     }
-    return run_backward(y, NULL);
-}
-
-cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
-{
-    if (!y || !dy) {
-        cf__error(CF_ERR_ARG, "cf_backward_with: %s is NULL", y ? "dy" : "y");
-        return cf_error();
-    }
-    if (!cf_same_shape(y, dy) || dy->dtype != CF_F32) {
+    if (dy && (!cf_same_shape(y, dy) || dy->dtype != CF_F32)) {
         char a[CF_SHAPE_BUF], b[CF_SHAPE_BUF];
         cf__error(CF_ERR_SHAPE, "cf_backward_with: gradient of shape %s %s for output of shape %s",
                   cf_shape_str(dy, b, sizeof b), cf_dtype_name(dy->dtype),
                   cf_shape_str(y, a, sizeof a));
         return cf_error();
     }
-    return run_backward(y, dy);
+    return run_backward(y, dy, retain);
+}
+
+cf_status cf_backward(cf_tensor *y)
+{
+    if (!y)
+        return cf__null_arg("cf_backward", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, NULL, false));
+}
+
+cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy)
+{
+    if (!y || !dy)
+        return cf__null_arg("cf_backward_with", y ? "dy" : "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, dy, false));
+}
+
+cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
+{
+    static const cf_backward_opts none = {0};
+    if (!opts)
+        opts = &none;
+    if (!y)
+        return cf__null_arg("cf_backward_ex", "y");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, backward(y, opts->grad, opts->retain_graph));
 }

@@ -23,13 +23,9 @@ static void unravel(const cf_tensor *t, int64_t k, int64_t *idx)
     }
 }
 
-cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs,
-                       float eps, cf_gradcheck_report *rep)
+static cf_status gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float eps,
+                           cf_gradcheck_report *rep)
 {
-    if (!f || !rep || n > CF_MAX_SRC || !cf__check("cf_gradcheck", n, inputs)) {
-        cf__error(CF_ERR_ARG, "cf_gradcheck: invalid arguments");
-        return cf_error();
-    }
     for (int i = 0; i < CF_MAX_SRC; i++)
         rep->max_abs[i] = rep->max_rel[i] = 0;
     for (int i = 0; i < n; i++)
@@ -47,10 +43,10 @@ cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inp
         return cf_error();
 
     int64_t nout = cf_numel(out);
-    float *buf = malloc(sizeof(float) * (nout ? nout : 1));
+    float *buf = cf_malloc(sizeof(float) * (nout ? nout : 1));
     cf_arena *scratch = cf_arena_new(1 << 20);
     if (!buf || !scratch) {
-        free(buf);
+        cf_free(buf);
         cf_arena_free(scratch);
         cf__error(CF_ERR_NOMEM, "cf_gradcheck: out of memory");
         return cf_error();
@@ -88,6 +84,24 @@ cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inp
     cf_set_grad_enabled(prev_grad);
     cf_arena_use(prev);
     cf_arena_free(scratch);
-    free(buf);
+    cf_free(buf);
     return cf_error();
+}
+
+cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float eps,
+                       cf_gradcheck_report *rep)
+{
+    for (int i = 0; inputs && i < n && i < CF_MAX_SRC; i++)
+        if (!inputs[i])
+            return cf__null_arg("cf_gradcheck", "an input");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    bool ok = f && rep && n >= 0 && n <= CF_MAX_SRC && (inputs || n == 0);
+    if (!ok)
+        cf__error(CF_ERR_ARG, "cf_gradcheck: %s",
+                  !f                        ? "f is NULL"
+                  : !rep                    ? "rep is NULL"
+                  : n < 0 || n > CF_MAX_SRC ? "the number of inputs is not in 0..CF_MAX_SRC"
+                                            : "inputs is NULL");
+    return cf__call_end(&saved, ok ? gradcheck(f, ud, n, inputs, eps, rep) : CF_ERR_ARG);
 }

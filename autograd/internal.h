@@ -5,6 +5,17 @@
 #include "cformer/autograd.h"
 #include "tensor/internal.h"
 
+/* ---- Anomaly mode (autograd/anomaly.c) ---- */
+extern bool ag__anomaly;
+/* False with CF_ERR_NUMERIC naming op and the shapes when out holds NaN, or
+ * an infinity that neither an input nor a scalar parameter holds. */
+bool ag__anomaly_forward(const cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src);
+/* CF_ERR_NUMERIC naming node's op when the gradient of one of its inputs
+ * holds NaN or infinity; else CF_OK. */
+cf_status ag__anomaly_backward(const cf_tensor *node);
+/* The same for the output gradient given to backward. */
+cf_status ag__anomaly_seed(const cf_tensor *dy);
+
 /* A view of t with the given shape and strides (no graph), in the arena. */
 cf_tensor *ag__restride(const char *op, const cf_tensor *t, int ndim, const int64_t *shape,
                         const int64_t *stride);

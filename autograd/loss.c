@@ -115,9 +115,8 @@ static cf_tensor *class_targets(const char *op, cf_tensor *x, cf_tensor *target,
             continue;
         if (tp[r] < 0 || tp[r] >= C) {
             cf__error(CF_ERR_INDEX,
-                      "%s: target %d (at position %lld) is out of range for %lld classes "
-                      "(ignore_index %d)",
-                      op, (int)tp[r], (long long)r, (long long)C, ignore_index);
+                      "%s: target %d (at position %lld) is out of range for %lld classes", op,
+                      (int)tp[r], (long long)r, (long long)C);
             return NULL;
         }
         n++;
@@ -329,10 +328,18 @@ static cf_status cross_entropy_backward(cf_tensor *out)
 
 static const cf_op cross_entropy_op = {"cross_entropy", cross_entropy_backward};
 
-cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
-                            float label_smoothing, cf_reduction reduction)
+/* No int32 target equals this unless it is out of range anyway. */
+#define NO_IGNORE INT32_MIN
+
+static const cf_loss_opts default_loss;
+
+cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_opts *opts)
 {
     const char *op = "cf_cross_entropy";
+    const cf_loss_opts *o = opts ? opts : &default_loss;
+    int ignore_index = o->ignore ? o->ignore_index : NO_IGNORE;
+    float label_smoothing = o->label_smoothing;
+    cf_reduction reduction = o->reduction;
     int64_t count;
     cf_tensor *t = class_targets(op, logits, target, ignore_index, reduction, &count);
     if (!t)
@@ -381,9 +388,16 @@ static cf_status nll_loss_backward(cf_tensor *out)
 
 static const cf_op nll_loss_op = {"nll_loss", nll_loss_backward};
 
-cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index, cf_reduction reduction)
+cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *opts)
 {
     const char *op = "cf_nll_loss";
+    const cf_loss_opts *o = opts ? opts : &default_loss;
+    int ignore_index = o->ignore ? o->ignore_index : NO_IGNORE;
+    cf_reduction reduction = o->reduction;
+    if (o->label_smoothing != 0) {
+        cf__error(CF_ERR_ARG, "%s: label_smoothing is for cf_cross_entropy", op);
+        return NULL;
+    }
     int64_t count;
     cf_tensor *t = class_targets(op, logp, target, ignore_index, reduction, &count);
     if (!t)
@@ -439,9 +453,15 @@ static cf_status mse_loss_backward(cf_tensor *out)
 
 static const cf_op mse_loss_op = {"mse_loss", mse_loss_backward};
 
-cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction)
+cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts)
 {
     const char *op = "cf_mse_loss";
+    const cf_loss_opts *o = opts ? opts : &default_loss;
+    cf_reduction reduction = o->reduction;
+    if (o->label_smoothing != 0 || o->ignore) {
+        cf__error(CF_ERR_ARG, "%s: label_smoothing and ignore_index are for class targets", op);
+        return NULL;
+    }
     cf_tensor *ab[2] = {a, b};
     if (!cf__check(op, 2, ab) || !ag__need_float(op, a) || !ag__need_float(op, b))
         return NULL;

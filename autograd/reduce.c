@@ -9,6 +9,10 @@
 static bool dim_mask(const char *op, const cf_tensor *a, int ndims, const int *dims, bool *mask)
 {
     memset(mask, 0, sizeof(bool) * CF_MAX_DIMS);
+    if (ndims < 0 || (ndims > 0 && !dims)) {
+        cf__error(CF_ERR_ARG, "%s: %s", op, ndims < 0 ? "negative number of dims" : "dims is NULL");
+        return false;
+    }
     if (ndims == 0) {
         for (int i = 0; i < a->ndim; i++)
             mask[i] = true;
@@ -325,6 +329,24 @@ cf_tensor *cf_min(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices)
 cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim)
 {
     return extreme_along("cf_argmax", a, dim, keepdim, false, false, NULL);
+}
+
+/* Whole-tensor forms: over the row-major flattening, as torch.max(a). */
+static cf_tensor *flat(cf_tensor *a) { return a ? cf_reshape(a, CF_SHAPE(cf_numel(a))) : NULL; }
+
+cf_tensor *cf_max_all(cf_tensor *a)
+{
+    return extreme_along("cf_max_all", flat(a), 0, false, false, true, NULL);
+}
+
+cf_tensor *cf_min_all(cf_tensor *a)
+{
+    return extreme_along("cf_min_all", flat(a), 0, false, true, true, NULL);
+}
+
+cf_tensor *cf_argmax_all(cf_tensor *a)
+{
+    return extreme_along("cf_argmax_all", flat(a), 0, false, false, false, NULL);
 }
 
 /* ---- var, std ---- */

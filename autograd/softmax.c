@@ -11,6 +11,7 @@
  */
 #include "autograd/internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -80,6 +81,13 @@ static inline float row_max(const float *x, int64_t n)
 #pragma omp simd reduction(max : m)
     for (int64_t i = 0; i < n; i++)
         m = x[i] > m ? x[i] : m;
+    /* Clang starts each lane of a max reduction at -FLT_MAX, not -inf, so a
+     * row of -inf comes out as -FLT_MAX: look again, rarely. */
+    if (m == -FLT_MAX) {
+        m = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            m = x[i] > m ? x[i] : m;
+    }
     return m;
 }
 

@@ -57,17 +57,27 @@ static bool infer_shape(const char *op, const cf_tensor *a, int nd, const int64_
         cf__error(CF_ERR_DIM, "%s: %d dims (at most %d)", op, nd, CF_MAX_DIMS);
         return false;
     }
+    if (nd > 0 && !in) {
+        cf__error(CF_ERR_ARG, "%s: shape is NULL for %d dims", op, nd);
+        return false;
+    }
     int infer = -1;
     int64_t known = 1;
+    bool zero = false;
     for (int i = 0; i < nd; i++) {
         shape[i] = in[i];
         if (in[i] == -1 && infer < 0)
             infer = i;
         else if (in[i] < 0)
             goto bad;
+        else if (in[i] == 0)
+            zero = true;
+        else if (known > CF__MAX_NUMEL / in[i])
+            goto bad; /* more elements than any tensor holds */
         else
             known *= in[i];
     }
+    known = zero ? 0 : known;
     if (infer >= 0) {
         if (known == 0 || cf_numel(a) % known)
             goto bad;
@@ -243,6 +253,10 @@ cf_tensor *cf_permute(cf_tensor *a, const int *dims)
 {
     if (!cf__check("cf_permute", 1, &a))
         return NULL;
+    if (!dims && a->ndim > 0) {
+        cf__error(CF_ERR_ARG, "cf_permute: dims is NULL");
+        return NULL;
+    }
     bool seen[CF_MAX_DIMS] = {0};
     int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
     int perm[CF_MAX_DIMS];
@@ -319,12 +333,14 @@ cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end, int64_t s
         end += n;
     start = start < 0 ? 0 : start > n ? n : start;
     end = end < start ? start : end > n ? n : end;
-    int64_t len = (end - start + step - 1) / step;
+    /* Written so that no step, however large, overflows. */
+    int64_t len = end > start ? (end - start - 1) / step + 1 : 0;
     int64_t shape[CF_MAX_DIMS], st[CF_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     memcpy(st, a->stride, sizeof st);
     shape[d] = len;
-    st[d] *= step;
+    if (len > 1)
+        st[d] *= step;
     cf_tensor *v = ag__restride("cf_slice", a, a->ndim, shape, st);
     if (!v)
         return NULL;
@@ -347,6 +363,10 @@ cf_tensor *cf_expand(cf_tensor *a, int ndim, const int64_t *shape)
     if (!cf__check("cf_expand", 1, &a))
         return NULL;
     char b1[CF_SHAPE_BUF], b2[CF_SHAPE_BUF];
+    if (ndim > 0 && !shape) {
+        cf__error(CF_ERR_ARG, "cf_expand: shape is NULL for %d dims", ndim);
+        return NULL;
+    }
     if (ndim < a->ndim || ndim > CF_MAX_DIMS)
         goto bad;
     int64_t s[CF_MAX_DIMS];
@@ -357,6 +377,8 @@ cf_tensor *cf_expand(cf_tensor *a, int ndim, const int64_t *shape)
         if (s[i] < 0 || (have != 1 && have != s[i]))
             goto bad;
     }
+    if (!cf__valid_sizes("cf_expand", ndim, s))
+        return NULL;
     int64_t st[CF_MAX_DIMS];
     cf__expand_strides(a, ndim, s, st);
     return cf_op_record(ag__restride("cf_expand", a, ndim, s, st), &expand_op, 1, &a);

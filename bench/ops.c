@@ -84,7 +84,7 @@ static cf_tensor *forward(bench *b)
     switch (w->kind) {
     case SOFTMAX: return cf_softmax(b->in[0], -1);
     case LAYER_NORM: return cf_layer_norm(b->in[0], 1, b->in[1], b->in[2], 1e-5f);
-    case CROSS_ENTROPY: return cf_cross_entropy(b->in[0], b->target, -100, 0, CF_REDUCE_MEAN);
+    case CROSS_ENTROPY: return cf_cross_entropy(b->in[0], b->target, NULL);
     case ATTENTION:
         return cf_attention(b->in[0], b->in[1], b->in[2],
                             &(cf_attention_opts){.causal = w->causal});

@@ -49,8 +49,9 @@ static void train_steps(void *state, int n)
     bench *b = state;
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_seq2seq_forward(b->m, b->src, b->tgt, 1, NULL, NULL);
-        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(BATCH * LEN, TGT_VOCAB)),
-                                           b->labels, PAD, 0, CF_REDUCE_MEAN);
+        cf_tensor *loss =
+            cf_cross_entropy(cf_reshape(logits, CF_SHAPE(BATCH * LEN, TGT_VOCAB)), b->labels,
+                             &(cf_loss_opts){.ignore = true, .ignore_index = PAD});
         cf_optim_zero_grad(b->opt);
         if (!loss || cf_backward(loss) != CF_OK)
             b->failed = true;
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
     cf_rng g;
     cf_rng_init(&g, 1234);
     bench b = {.m = cf_seq2seq_new(&cfg, &g), .step = cf_arena_new(0)};
-    b.opt = cf_adam_new(cf_seq2seq_module(b.m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    b.opt = cf_adam_new(cf_seq2seq_module(b.m), &(cf_adam_opts){.lr = 1e-3f});
     b.src = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN));
     b.tgt = cf_tensor_new(CF_I32, CF_SHAPE(BATCH, LEN + 1));
     b.labels = cf_tensor_new(CF_I32, CF_SHAPE(BATCH * LEN));

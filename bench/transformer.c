@@ -45,9 +45,9 @@ static void train_steps(void *state, int n)
     bench *b = state;
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_transformer_forward(b->m, b->src, b->tgt, NULL);
-        cf_tensor *loss =
-            cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, VOCAB)),
-                             cf_reshape(b->labels, CF_SHAPE(-1)), 0, 0, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, VOCAB)),
+                                           cf_reshape(b->labels, CF_SHAPE(-1)),
+                                           &(cf_loss_opts){.ignore = true, .ignore_index = 0});
         cf_optim_zero_grad(b->opt);
         if (!loss || cf_backward(loss) != CF_OK)
             b->failed = true;
@@ -119,7 +119,11 @@ int main(int argc, char **argv)
     cf_rng_init(&g, 1234);
     bench b = {.m = cf_transformer_new(&cfg, &g), .step = cf_arena_new(0)};
     cf_arena_use(b.step);
-    b.opt = b.m ? cf_adamw_new(cf_transformer_module(b.m), 1e-4f, 0.9f, 0.98f, 1e-9f, 0.01f) : NULL;
+    b.opt =
+        b.m ? cf_adamw_new(cf_transformer_module(b.m),
+                           &(cf_adamw_opts){
+                               .lr = 1e-4f, .beta2 = 0.98f, .eps = 1e-9f, .weight_decay = 0.01f})
+            : NULL;
     b.src = tokens(&g, batch);
     b.tgt = tokens(&g, batch);
     b.labels = tokens(&g, batch);

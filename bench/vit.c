@@ -39,7 +39,7 @@ static void train_steps(void *state, int n)
     bench *b = state;
     for (int i = 0; i < n; i++) {
         cf_tensor *logits = cf_vit_forward(b->m, b->images, NULL);
-        cf_tensor *loss = cf_cross_entropy(logits, b->labels, -100, 0, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_cross_entropy(logits, b->labels, NULL);
         cf_optim_zero_grad(b->opt);
         if (!loss || cf_backward(loss) != CF_OK)
             b->failed = true;
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     cf_rng g;
     cf_rng_init(&g, 1234);
     bench b = {.m = cf_vit_new(&cfg, &g), .step = cf_arena_new(0)};
-    b.opt = cf_adamw_new(cf_vit_module(b.m), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    b.opt = cf_adamw_new(cf_vit_module(b.m), &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.01f});
     b.images = cf_tensor_new(CF_F32, CF_SHAPE(BATCH, 1, 28, 28));
     b.labels = cf_tensor_new(CF_I32, CF_SHAPE(BATCH));
     if (!b.m || !b.opt || !b.step || !b.images || !b.labels) {

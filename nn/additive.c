@@ -29,7 +29,7 @@ cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_tensor *qu
                                          cf_tensor *key_padding_mask, cf_tensor **weights)
 {
     cf_tensor *in[3] = {query, keys, proj_keys};
-    if (!m || !cf__check("AdditiveAttention", 3, in))
+    if (!cf__nonnull("AdditiveAttention", m, "module") || !cf__check("AdditiveAttention", 3, in))
         return NULL;
     int64_t B = query->shape[0], S = keys->ndim == 3 ? keys->shape[1] : -1;
     int A = m->key_proj->out;

@@ -49,10 +49,10 @@ static void add(bundle *b, const char *name, cf_tensor *t)
         return;
     if (b->n == b->cap) {
         int cap = b->cap ? 2 * b->cap : 64;
-        char **names = realloc(b->names, sizeof *names * cap);
+        char **names = cf_realloc(b->names, sizeof *names * cap);
         if (names)
             b->names = names;
-        cf_tensor **ts = realloc(b->ts, sizeof *ts * cap);
+        cf_tensor **ts = cf_realloc(b->ts, sizeof *ts * cap);
         if (ts)
             b->ts = ts;
         if (!names || !ts) {
@@ -61,7 +61,7 @@ static void add(bundle *b, const char *name, cf_tensor *t)
         }
         b->cap = cap;
     }
-    b->names[b->n] = strdup(name);
+    b->names[b->n] = cf__strdup(name);
     b->ts[b->n] = t;
     if (!b->names[b->n]) {
         b->failed = true;
@@ -76,7 +76,7 @@ static void put(bundle *b, const char *s, size_t n)
         return;
     if (b->meta_len + n + 2 > b->meta_cap) {
         size_t cap = 2 * (b->meta_len + n + 2) + 64;
-        char *m = realloc(b->meta, cap);
+        char *m = cf_realloc(b->meta, cap);
         if (!m) {
             b->failed = true;
             return;
@@ -129,10 +129,10 @@ static cf_status write_bundle(bundle *b, const char *what, const char *path)
         st = cf_safetensors_save(path, b->n, (const char *const *)b->names, b->ts, b->meta);
     }
     for (int i = 0; i < b->n; i++)
-        free(b->names[i]);
-    free(b->names);
-    free(b->ts);
-    free(b->meta);
+        cf_free(b->names[i]);
+    cf_free(b->names);
+    cf_free(b->ts);
+    cf_free(b->meta);
     return st;
 }
 
@@ -156,7 +156,7 @@ static void add_rng(const char *path, cf_module *m, void *ud)
     meta(ud, key, value);
 }
 
-cf_status cf_module_save(cf_module *m, const char *path)
+static cf_status module_save(cf_module *m, const char *path)
 {
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_save: module or path is NULL");
@@ -183,6 +183,8 @@ static bool parse_u64(const char *s, const char **end, uint64_t *v)
 typedef struct {
     const cf_safetensors *f;
     const char *path;
+    bool strict;
+    cf_load_report *report; /* NULL: not wanted */
     cf_status st;
     int n;
     cf_tensor **src; /* checked copies, in visit order */
@@ -192,11 +194,42 @@ typedef struct {
     cf_rng *rng_src;
 } loader;
 
+static bool in_file(const cf_safetensors *f, const char *name)
+{
+    for (int i = 0; i < cf_safetensors_count(f); i++)
+        if (strcmp(cf_safetensors_name(f, i), name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends a copy of name to a report list; false when out of memory. */
+static bool note(char ***list, int *n, const char *name)
+{
+    char **grown = cf_realloc(*list, sizeof *grown * (size_t)(*n + 1));
+    if (!grown)
+        return false;
+    *list = grown;
+    if (!(grown[*n] = cf__strdup(name)))
+        return false;
+    (*n)++;
+    return true;
+}
+
 static void check_param(const char *name, cf_tensor *t, void *ud)
 {
     loader *l = ud;
     if (l->st != CF_OK)
         return;
+    if (!in_file(l->f, name)) {
+        cf_load_report *r = l->report;
+        if (r) {
+            if (!note(&r->missing, &r->nmissing, name))
+                l->st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", l->path);
+        } else if (l->strict) {
+            l->st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing", l->path, name);
+        }
+        return;
+    }
     cf_tensor *s = cf_empty(t->dtype, t->ndim, t->shape);
     l->st = s ? cf_safetensors_read_into(l->f, name, s) : CF_ERR_NOMEM;
     if (l->st == CF_OK) {
@@ -225,16 +258,32 @@ static void check_rng(const char *path, cf_module *m, void *ud)
     cf_rng r;
     const char *e;
     if (!parse_u64(v, &e, &r.seed) || *e != ' ' || !parse_u64(e + 1, &e, &r.offset) || *e) {
+        char sv[CF_SHOW_BUF];
         l->st = fail(CF_ERR_FORMAT, "%s: metadata \"%s\" is \"%s\", not a generator state", l->path,
-                     key, v);
+                     key, cf__show(v, sv, sizeof sv));
         return;
     }
     l->rng_dst[l->nrng] = g;
     l->rng_src[l->nrng++] = r;
 }
 
-cf_status cf_module_load(cf_module *m, const char *path, bool strict)
+void cf_load_report_free(cf_load_report *r)
 {
+    if (!r)
+        return;
+    for (int i = 0; i < r->nmissing; i++)
+        cf_free(r->missing[i]);
+    for (int i = 0; i < r->nunexpected; i++)
+        cf_free(r->unexpected[i]);
+    cf_free(r->missing);
+    cf_free(r->unexpected);
+    *r = (cf_load_report){0};
+}
+
+static cf_status module_load(cf_module *m, const char *path, bool strict, cf_load_report *report)
+{
+    if (report)
+        *report = (cf_load_report){0};
     if (!m || !path) {
         cf__error(CF_ERR_ARG, "cf_module_load: module or path is NULL");
         return CF_ERR_ARG;
@@ -248,20 +297,38 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
     cf_arena *scratch = cf_arena_new(0), *prev = cf_arena_use(scratch);
     int n = cf_module_num_tensors(m), nrng = 0;
     nn__walk(m, count_rng, &nrng);
-    loader l = {.f = f, .path = path};
-    l.src = calloc(n + 1, sizeof(cf_tensor *));
-    l.dst = calloc(n + 1, sizeof(cf_tensor *));
-    l.rng_dst = calloc(nrng + 1, sizeof(cf_rng *));
-    l.rng_src = calloc(nrng + 1, sizeof(cf_rng));
+    loader l = {.f = f, .path = path, .strict = strict, .report = report};
+    l.src = cf_calloc(n + 1, sizeof(cf_tensor *));
+    l.dst = cf_calloc(n + 1, sizeof(cf_tensor *));
+    l.rng_dst = cf_calloc(nrng + 1, sizeof(cf_rng *));
+    l.rng_src = cf_calloc(nrng + 1, sizeof(cf_rng));
     if (!scratch || !l.src || !l.dst || !l.rng_dst || !l.rng_src)
         l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
     cf_module_visit(m, check_param, &l);
     nn__walk(m, check_rng, &l);
-    for (int i = 0; strict && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
+    for (int i = 0; (strict || report) && l.st == CF_OK && i < cf_safetensors_count(f); i++) {
         const char *name = cf_safetensors_name(f, i);
-        if (!cf_module_find(m, name))
+        char sn[CF_SHOW_BUF];
+        if (cf_module_find(m, name))
+            continue;
+        if (!report)
             l.st = fail(CF_ERR_FORMAT, "%s: tensor \"%s\" is not a parameter of the model", path,
-                        name);
+                        cf__show(name, sn, sizeof sn));
+        else if (!note(&report->unexpected, &report->nunexpected, name))
+            l.st = fail(CF_ERR_NOMEM, "cf_module_load: out of memory loading %s", path);
+    }
+    /* With a report, strict mode lists every mismatch before failing. */
+    if (strict && report && l.st == CF_OK) {
+        char sn[CF_SHOW_BUF];
+        if (report->nmissing)
+            l.st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing (and %d more)", path,
+                        report->missing[0], report->nmissing - 1);
+        else if (report->nunexpected)
+            l.st = fail(CF_ERR_FORMAT,
+                        "%s: tensor \"%s\" is not a parameter of the model (and "
+                        "%d more)",
+                        path, cf__show(report->unexpected[0], sn, sizeof sn),
+                        report->nunexpected - 1);
     }
     if (l.st == CF_OK) {
         for (int i = 0; i < l.n; i++)
@@ -269,10 +336,10 @@ cf_status cf_module_load(cf_module *m, const char *path, bool strict)
         for (int i = 0; i < l.nrng; i++)
             *l.rng_dst[i] = l.rng_src[i];
     }
-    free(l.src);
-    free(l.dst);
-    free(l.rng_dst);
-    free(l.rng_src);
+    cf_free(l.src);
+    cf_free(l.dst);
+    cf_free(l.rng_dst);
+    cf_free(l.rng_src);
     cf_arena_use(prev);
     cf_arena_free(scratch);
     cf_safetensors_close(f);
@@ -294,7 +361,7 @@ static const char *state_name(const cf_optim *o, int w)
     return w == 0 ? "exp_avg" : "exp_avg_sq";
 }
 
-cf_status cf_optim_save(const cf_optim *o, const char *path)
+static cf_status optim_save(const cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_save: optimizer or path is NULL");
@@ -355,9 +422,9 @@ static void state_free(optim_state *s, int n)
         cf_tensor_free(s->m1 ? s->m1[i] : NULL);
         cf_tensor_free(s->m2 ? s->m2[i] : NULL);
     }
-    free(s->m1);
-    free(s->m2);
-    free(s->steps);
+    cf_free(s->m1);
+    cf_free(s->m2);
+    cf_free(s->steps);
 }
 
 /* Reads parameter i's state; returns the number of tensors read, or -1
@@ -398,7 +465,7 @@ static int read_state(const cf_optim *o, int i, const cf_safetensors *f, const c
     return found;
 }
 
-cf_status cf_optim_load(cf_optim *o, const char *path)
+static cf_status optim_load(cf_optim *o, const char *path)
 {
     if (!o || !path) {
         cf__error(CF_ERR_ARG, "cf_optim_load: optimizer or path is NULL");
@@ -413,13 +480,15 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
     int64_t step;
     char *end = NULL;
     float lr = lr_text ? strtof(lr_text, &end) : 0;
-    optim_state s = {calloc(o->n + 1, sizeof(cf_tensor *)), calloc(o->n + 1, sizeof(cf_tensor *)),
-                     calloc(o->n + 1, sizeof(int64_t))};
+    optim_state s = {cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+                     cf_calloc(o->n + 1, sizeof(cf_tensor *)),
+                     cf_calloc(o->n + 1, sizeof(int64_t))};
     if (!kind) {
         st = fail(CF_ERR_FORMAT, "%s: not an optimizer checkpoint", path);
     } else if (strcmp(kind, kind_name(o->kind))) {
+        char sk[CF_SHOW_BUF];
         st = fail(CF_ERR_FORMAT, "%s: a checkpoint of a %s optimizer cannot be loaded into %s",
-                  path, kind, kind_name(o->kind));
+                  path, cf__show(kind, sk, sizeof sk), kind_name(o->kind));
     } else if (!lr_text || end == lr_text || *end || !(lr >= 0)) {
         st = fail(CF_ERR_FORMAT, "%s: metadata \"lr\" is not a learning rate", path);
     } else if (!parse_count(cf_safetensors_metadata(f, "step"), &step)) {
@@ -444,10 +513,11 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
                 known = state_name(o, w) && !strncmp(name, o->names[j], len) && name[len] == '.' &&
                         !strcmp(name + len + 1, state_name(o, w));
         }
+        char sn[CF_SHOW_BUF];
         if (!known)
             st = fail(CF_ERR_FORMAT,
                       "%s: tensor \"%s\" is not the state of a parameter of this optimizer", path,
-                      name);
+                      cf__show(name, sn, sizeof sn));
     }
     if (st == CF_OK) {
         optim_state old = {o->m1, o->m2, o->steps};
@@ -461,4 +531,38 @@ cf_status cf_optim_load(cf_optim *o, const char *path)
     state_free(&s, o->n);
     cf_safetensors_close(f);
     return st;
+}
+
+cf_status cf_module_save(cf_module *m, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, module_save(m, path));
+}
+
+cf_status cf_module_load(cf_module *m, const char *path, bool strict)
+{
+    return cf_module_load_report(m, path, strict, NULL);
+}
+
+cf_status cf_module_load_report(cf_module *m, const char *path, bool strict,
+                                cf_load_report *report)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, module_load(m, path, strict, report));
+}
+
+cf_status cf_optim_save(const cf_optim *o, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, optim_save(o, path));
+}
+
+cf_status cf_optim_load(cf_optim *o, const char *path)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, optim_load(o, path));
 }

@@ -21,7 +21,7 @@ cf_ffn *cf_ffn_new(cf_module *parent, const char *name, int dim, int hidden, flo
 
 cf_tensor *cf_ffn_forward(cf_ffn *m, cf_tensor *x)
 {
-    if (!m || !cf__check("FeedForward", 1, &x))
+    if (!cf__nonnull("FeedForward", m, "module") || !cf__check("FeedForward", 1, &x))
         return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != m->linear1->in) {
         char b[CF_SHAPE_BUF];
@@ -66,9 +66,9 @@ cf_pos_embedding *cf_pos_embedding_new(cf_module *parent, const char *name, int 
 
 cf_tensor *cf_pos_embedding_forward(cf_pos_embedding *m, int64_t start, int64_t T)
 {
-    if (!m)
+    if (!cf__nonnull("PositionalEmbedding", m, "module"))
         return NULL;
-    if (start < 0 || T < 0 || start + T > m->max_len) {
+    if (start < 0 || T < 0 || T > m->max_len - start) {
         cf__error(CF_ERR_INDEX, "PositionalEmbedding \"%s\": positions %lld..%lld beyond %d",
                   m->base.name, (long long)start, (long long)(start + T - 1), m->max_len);
         return NULL;

@@ -83,7 +83,8 @@ cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int
 
 cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
 {
-    if (!m || !cf__check("GRUCell", 1, &x) || !check_input("GRUCell", m->base.name, x, 2, m->input))
+    if (!cf__nonnull("GRUCell", m, "module") || !cf__check("GRUCell", 1, &x) ||
+        !check_input("GRUCell", m->base.name, x, 2, m->input))
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
@@ -140,9 +141,12 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
     return m;
 }
 
-/* One direction of one layer over x [B, T, in]: outputs [B, T, H]. */
+/* One direction of one layer over x [B, T, in]: outputs [B, T, H]. With a
+ * packing p, a row's steps past its length leave its state alone and
+ * output zeros, so the forward direction stops at the last real token and
+ * the reverse one starts there, as over a pack_padded_sequence. */
 static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H, bool reverse,
-                      cf_tensor **h_last)
+                      const nn__packing *p, cf_tensor **h_last)
 {
     int64_t T = x->shape[1];
     cf_tensor *gi = affine(x, w[0], w[2]); /* [B, T, 3H], one matmul for all steps */
@@ -151,17 +155,21 @@ static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H
         return NULL;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = reverse ? T - 1 - s : s;
-        h = step(cf_squeeze(cf_slice(gi, 1, t, t + 1, 1), 1), h, w, H);
-        outs[t] = h;
+        cf_tensor *h_new = step(cf_squeeze(cf_slice(gi, 1, t, t + 1, 1), 1), h, w, H);
+        if (p && t >= p->shortest) {
+            h = cf_where(cf_slice(p->real, 1, t, t + 1, 1), h_new, h);
+            outs[t] = cf_masked_fill(h_new, cf_slice(p->pad, 1, t, t + 1, 1), 0);
+        } else {
+            outs[t] = h = h_new;
+        }
     }
     *h_last = h;
     return cf_stack((int)T, outs, 1);
 }
 
-cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
+static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__packing *p,
+                          cf_tensor **h_n)
 {
-    if (!m || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
-        return NULL;
     int dirs = m->bidirectional ? 2 : 1;
     int64_t B = x->shape[0], H = m->hidden;
     if (h0 && (h0->ndim != 3 || h0->shape[0] != m->layers * dirs || h0->shape[1] != B ||
@@ -179,7 +187,7 @@ cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_
             int k = l * dirs + d;
             cf_tensor *h =
                 h0 ? cf_squeeze(cf_slice(h0, 0, k, k + 1, 1), 0) : cf_zeros(CF_SHAPE(B, H));
-            outs[d] = run(x, h, m->w[k], H, d == 1, &finals[k]);
+            outs[d] = run(x, h, m->w[k], H, d == 1, p, &finals[k]);
         }
         x = dirs == 2 ? cf_cat(2, outs, 2) : outs[0];
         if (l + 1 < m->layers)
@@ -190,4 +198,23 @@ cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_
     if (h_n)
         *h_n = cf_stack(m->layers * dirs, finals, 0);
     return x;
+}
+
+cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
+{
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
+        return NULL;
+    return forward(m, x, h0, NULL, h_n);
+}
+
+cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf_tensor *h0,
+                                 cf_tensor **h_n)
+{
+    cf_tensor *in[2] = {x, lengths};
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 2, in) || !check_input("GRU", m->base.name, x, 3, m->input))
+        return NULL;
+    nn__packing p;
+    if (!nn__pack("GRU", m->base.name, x, lengths, &p))
+        return NULL;
+    return forward(m, x, h0, &p, h_n);
 }

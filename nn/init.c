@@ -2,6 +2,7 @@
 #include "nn/internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* fan_in and fan_out of a [out, in, k...] tensor. */
 static void fans(const cf_tensor *w, double *fan_in, double *fan_out)
@@ -38,4 +39,30 @@ void cf_init_kaiming_normal(cf_tensor *w, float a, cf_rng *g)
     double in, out;
     fans(w, &in, &out);
     cf_fill_normal(g, w, 0, (float)(sqrt(2.0 / (1.0 + (double)a * a)) / sqrt(in)));
+}
+
+typedef struct {
+    float std;
+    cf_rng *g;
+} normal_all;
+
+static bool is_bias(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 4 && strcmp(name + n - 4, "bias") == 0;
+}
+
+static void init_param(const char *name, cf_tensor *t, void *ud)
+{
+    const normal_all *o = ud;
+    if (is_bias(name))
+        cf_fill(t, 0);
+    else if (t->ndim >= 2)
+        cf_fill_normal(o->g, t, 0, o->std);
+}
+
+void cf_module_init_normal(cf_module *m, float std, cf_rng *g)
+{
+    normal_all o = {std, g};
+    cf_module_visit(m, init_param, &o);
 }

@@ -32,7 +32,7 @@ cf_embedding_mod *cf_embedding_new(cf_module *parent, const char *name, int num,
 
 cf_tensor *cf_embedding_forward(cf_embedding_mod *m, cf_tensor *indices)
 {
-    if (!m || !cf__check("Embedding", 1, &indices))
+    if (!cf__nonnull("Embedding", m, "module") || !cf__check("Embedding", 1, &indices))
         return NULL;
     if (indices->dtype != CF_I32) {
         cf__error(CF_ERR_DTYPE, "Embedding \"%s\": indices must be int32, got %s", m->base.name,
@@ -67,7 +67,7 @@ cf_layernorm *cf_layernorm_new(cf_module *parent, const char *name, int dim, flo
 
 cf_tensor *cf_layernorm_forward(cf_layernorm *m, cf_tensor *x)
 {
-    if (!m || !cf__check("LayerNorm", 1, &x))
+    if (!cf__nonnull("LayerNorm", m, "module") || !cf__check("LayerNorm", 1, &x))
         return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != m->dim) {
         char b[CF_SHAPE_BUF];
@@ -95,7 +95,7 @@ cf_dropout_mod *cf_dropout_new(cf_module *parent, const char *name, float p, uin
 
 cf_tensor *cf_dropout_forward(cf_dropout_mod *m, cf_tensor *x)
 {
-    if (!m)
+    if (!cf__nonnull("Dropout", m, "module"))
         return NULL;
     return cf_dropout(x, m->p, m->base.training, &m->rng);
 }

@@ -30,7 +30,7 @@ cf_linear *cf_linear_new(cf_module *parent, const char *name, int in, int out, b
 
 cf_tensor *cf_linear_forward(cf_linear *m, cf_tensor *x)
 {
-    if (!m || !cf__check("Linear", 1, &x))
+    if (!cf__nonnull("Linear", m, "module") || !cf__check("Linear", 1, &x))
         return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != m->in) {
         char b[CF_SHAPE_BUF];

@@ -168,7 +168,8 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
                           const cf_mha_opts *opts)
 {
     cf_tensor *qkv_in[3] = {query, key, value};
-    if (!m || !cf__check("MultiheadAttention", 3, qkv_in))
+    if (!cf__nonnull("MultiheadAttention", m, "module") ||
+        !cf__check("MultiheadAttention", 3, qkv_in))
         return NULL;
     static const cf_mha_opts none = {0};
     const cf_mha_opts *o = opts ? opts : &none;
@@ -215,6 +216,7 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
     }
     int64_t S = h[1]->shape[2];
     cf_tensor *weights = NULL;
+    uint64_t seq = cf__error_seq();
     cf_attention_opts ao = {
         .mask = build_mask(o, B, L, S, offset, cached_causal),
         .causal = o->causal && !o->cache,
@@ -222,7 +224,7 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
         .rng = &m->rng,
         .weights = o->weights ? &weights : NULL,
     };
-    if (cf__failed())
+    if (cf__error_seq() != seq)
         return NULL;
     cf_tensor *a = cf_attention(h[0], h[1], h[2], &ao); /* [B, H, L, Dh] */
     cf_tensor *y = cf_reshape(cf_permute(a, (int[]){0, 2, 1, 3}), CF_SHAPE(B, L, E));
@@ -238,7 +240,7 @@ cf_kv_cache *cf_kv_cache_new(const cf_mha *m, int64_t batch, int64_t max_len)
                   m ? "module" : "NULL module", (long long)batch, (long long)max_len);
         return NULL;
     }
-    cf_kv_cache *c = calloc(1, sizeof *c);
+    cf_kv_cache *c = cf_calloc(1, sizeof *c);
     if (!c) {
         cf__error(CF_ERR_NOMEM, "cf_kv_cache_new: out of memory");
         return NULL;
@@ -260,7 +262,7 @@ void cf_kv_cache_free(cf_kv_cache *c)
         return;
     cf_tensor_free(c->k);
     cf_tensor_free(c->v);
-    free(c);
+    cf_free(c);
 }
 
 void cf_kv_cache_clear(cf_kv_cache *c)

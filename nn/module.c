@@ -6,6 +6,8 @@
 
 #define PATH_MAX_LEN 512
 
+_Static_assert(CF_MODULE_MAX_PARAMS <= 64, "cf_module.buffers holds one bit per tensor");
+
 /* Whether name is a parameter or a named child of m, or of a child of m
  * named "" (whose names are m's). */
 static bool in_namespace(const cf_module *m, const char *name)
@@ -37,6 +39,11 @@ cf_module *cf_module_init(cf_module *m, const char *type, cf_module *parent, con
     if (strlen(name) >= CF_NAME_MAX) {
         cf__error(CF_ERR_ARG, "%s: name \"%s\" is longer than %d characters", type, name,
                   CF_NAME_MAX - 1);
+        return NULL;
+    }
+    if (strchr(name, '.')) {
+        cf__error(CF_ERR_ARG, "%s: name \"%s\" holds a '.', which joins the parts of names", type,
+                  name);
         return NULL;
     }
     if (parent && name_taken(parent, name)) {
@@ -88,11 +95,13 @@ static void free_tree(cf_module *m)
         next = c->next;
         free_tree(c);
     }
-    for (int i = 0; i < m->nparams; i++)
+    for (int i = 0; i < m->nparams; i++) {
         cf_tensor_free(m->params[i]);
+        cf_free(m->paths[i]);
+    }
     if (m->destroy)
         m->destroy(m);
-    free(m);
+    cf_free(m);
 }
 
 void cf_module_free(cf_module *m)
@@ -103,21 +112,66 @@ void cf_module_free(cf_module *m)
     free_tree(m);
 }
 
-cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape)
+/* name prefixed by the names of m and its ancestors below the root (malloc'd;
+ * NULL when out of memory: the tensor is then unlabelled). */
+static char *full_name(const cf_module *m, const char *name)
 {
-    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || name_taken(m, name) ||
-        m->nparams == CF_MODULE_MAX_PARAMS) {
-        cf__error(CF_ERR_ARG, "cf_module_param: cannot add parameter \"%s\" to %s \"%s\"",
-                  name ? name : "(null)", m ? m->type : "(null)", m ? m->name : "");
+    size_t len = strlen(name) + 1;
+    for (const cf_module *p = m; p->parent; p = p->parent)
+        len += *p->name ? strlen(p->name) + 1 : 0;
+    char *s = cf_malloc(len);
+    if (!s)
+        return NULL;
+    size_t at = len - strlen(name) - 1;
+    memcpy(s + at, name, strlen(name) + 1);
+    for (const cf_module *p = m; p->parent; p = p->parent) {
+        if (!*p->name)
+            continue;
+        size_t n = strlen(p->name);
+        s[--at] = '.';
+        at -= n;
+        memcpy(s + at, p->name, n);
+    }
+    return s;
+}
+
+/* Adds a zeroed heap tensor to m under name: a parameter (float, requiring
+ * a gradient) or a buffer. */
+static cf_tensor *add_tensor(const char *fn, cf_module *m, const char *name, cf_dtype dtype,
+                             int ndim, const int64_t *shape, bool buffer)
+{
+    if (!m || !name || !*name || strlen(name) >= CF_NAME_MAX || strchr(name, '.') ||
+        name_taken(m, name) || m->nparams == CF_MODULE_MAX_PARAMS) {
+        cf__error(CF_ERR_ARG, "%s: cannot add %s \"%s\" to %s \"%s\"", fn,
+                  buffer ? "buffer" : "parameter", name ? name : "(null)", m ? m->type : "(null)",
+                  m ? m->name : "");
         return NULL;
     }
-    cf_tensor *t = cf_tensor_new(CF_F32, ndim, shape);
+    cf_tensor *t = cf_tensor_new(dtype, ndim, shape);
     if (!t)
         return NULL;
-    cf_requires_grad(t, true);
+    if (buffer)
+        m->buffers |= (uint64_t)1 << m->nparams;
+    else
+        cf_requires_grad(t, true);
     snprintf(m->param_names[m->nparams], CF_NAME_MAX, "%s", name);
+    /* The state_dict name labels the tensor (cf_graph_dot); a module's
+     * ancestors are fixed when it is made, so the name is final. */
+    m->paths[m->nparams] = full_name(m, name);
+    t->name = m->paths[m->nparams];
     m->params[m->nparams++] = t;
     return t;
+}
+
+cf_tensor *cf_module_param(cf_module *m, const char *name, int ndim, const int64_t *shape)
+{
+    return add_tensor("cf_module_param", m, name, CF_F32, ndim, shape, false);
+}
+
+cf_tensor *cf_module_buffer(cf_module *m, const char *name, cf_dtype dtype, int ndim,
+                            const int64_t *shape)
+{
+    return add_tensor("cf_module_buffer", m, name, dtype, ndim, shape, true);
 }
 
 static void visit(cf_module *m, char *path, size_t len, cf_param_fn fn, void *ud)
@@ -184,11 +238,20 @@ int cf_module_num_tensors(cf_module *m)
     return s.count;
 }
 
+static void count_params(const char *path, cf_module *m, void *ud)
+{
+    (void)path;
+    for (int i = 0; i < m->nparams; i++)
+        if (!(m->buffers >> i & 1))
+            *(int64_t *)ud += cf_numel(m->params[i]);
+}
+
 int64_t cf_module_num_params(cf_module *m)
 {
-    search s = {0};
-    cf_module_visit(m, count_one, &s);
-    return s.numel;
+    int64_t n = 0;
+    if (m)
+        nn__walk(m, count_params, &n);
+    return n;
 }
 
 void cf_module_train(cf_module *m, bool training)
@@ -210,13 +273,13 @@ void cf_module_zero_grad(cf_module *m) { cf_module_visit(m, zero_one, NULL); }
 
 void *nn__new(size_t size, const char *type, cf_module *parent, const char *name)
 {
-    cf_module *m = calloc(1, size);
+    cf_module *m = cf_calloc(1, size);
     if (!m) {
         cf__error(CF_ERR_NOMEM, "%s: out of memory", type);
         return NULL;
     }
     if (!cf_module_init(m, type, parent, name)) {
-        free(m);
+        cf_free(m);
         return NULL;
     }
     return m;

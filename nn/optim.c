@@ -25,7 +25,14 @@ static double decimal(float x)
 typedef struct {
     cf_optim *o;
     int i;
+    cf_decay_fn decays;
 } collect;
+
+bool cf_decay_matrices(const char *name, const cf_tensor *param)
+{
+    (void)name;
+    return param && param->ndim >= 2;
+}
 
 static void count_param(const char *name, cf_tensor *t, void *ud)
 {
@@ -37,30 +44,33 @@ static void add_param(const char *name, cf_tensor *t, void *ud)
 {
     collect *c = ud;
     c->o->params[c->i] = t;
-    c->o->names[c->i] = strdup(name);
+    c->o->decays[c->i] = !c->decays || c->decays(name, t);
+    c->o->names[c->i] = cf__strdup(name);
     c->i++;
 }
 
-static cf_optim *optim_new(const char *what, cf_optim_kind kind, cf_module *m, float lr)
+static cf_optim *optim_new(const char *what, cf_optim_kind kind, cf_module *m, float lr,
+                           cf_decay_fn decays)
 {
     if (!m) {
         cf__error(CF_ERR_ARG, "%s: module is NULL", what);
         return NULL;
     }
-    collect c = {NULL, 0};
+    collect c = {NULL, 0, decays};
     cf_module_visit(m, count_param, &c);
-    cf_optim *o = calloc(1, sizeof *o);
+    cf_optim *o = cf_calloc(1, sizeof *o);
     if (!o)
         goto nomem;
     o->kind = kind;
     cf_optim_set_lr(o, lr);
     o->n = c.i;
-    o->params = calloc(o->n + 1, sizeof *o->params);
-    o->names = calloc(o->n + 1, sizeof *o->names);
-    o->m1 = calloc(o->n + 1, sizeof *o->m1);
-    o->m2 = calloc(o->n + 1, sizeof *o->m2);
-    o->steps = calloc(o->n + 1, sizeof *o->steps);
-    if (!o->params || !o->names || !o->m1 || !o->m2 || !o->steps)
+    o->params = cf_calloc(o->n + 1, sizeof *o->params);
+    o->names = cf_calloc(o->n + 1, sizeof *o->names);
+    o->m1 = cf_calloc(o->n + 1, sizeof *o->m1);
+    o->m2 = cf_calloc(o->n + 1, sizeof *o->m2);
+    o->steps = cf_calloc(o->n + 1, sizeof *o->steps);
+    o->decays = cf_calloc(o->n + 1, sizeof *o->decays);
+    if (!o->params || !o->names || !o->m1 || !o->m2 || !o->steps || !o->decays)
         goto nomem;
     c.o = o;
     c.i = 0;
@@ -75,40 +85,54 @@ nomem:
     return NULL;
 }
 
-cf_optim *cf_sgd_new(cf_module *m, float lr, float momentum, float dampening, float weight_decay,
-                     bool nesterov)
+cf_optim *cf_sgd_new(cf_module *m, const cf_sgd_opts *opts)
 {
-    if (!(lr >= 0 && momentum >= 0 && weight_decay >= 0)) {
-        cf__error(CF_ERR_ARG, "cf_sgd_new: invalid lr %g, momentum %g or weight_decay %g", lr,
-                  momentum, weight_decay);
+    if (!opts) {
+        cf__error(CF_ERR_ARG, "cf_sgd_new: options are NULL (the learning rate is required)");
         return NULL;
     }
-    if (nesterov && (momentum <= 0 || dampening != 0)) {
+    float lr = opts->lr, momentum = opts->momentum, dampening = opts->dampening;
+    float weight_decay = opts->weight_decay;
+    if (!(lr > 0 && momentum >= 0 && dampening >= 0 && weight_decay >= 0)) {
+        cf__error(CF_ERR_ARG,
+                  "cf_sgd_new: invalid lr %g (required, > 0), momentum %g, dampening %g or "
+                  "weight_decay %g",
+                  lr, momentum, dampening, weight_decay);
+        return NULL;
+    }
+    if (opts->nesterov && (momentum <= 0 || dampening != 0)) {
         cf__error(CF_ERR_ARG, "cf_sgd_new: Nesterov momentum requires a momentum and zero "
                               "dampening");
         return NULL;
     }
-    cf_optim *o = optim_new("cf_sgd_new", CF_OPTIM_SGD, m, lr);
+    cf_optim *o = optim_new("cf_sgd_new", CF_OPTIM_SGD, m, lr, opts->decays);
     if (o) {
         o->momentum = momentum;
         o->dampening = dampening;
         o->dampening_d = decimal(dampening);
         o->weight_decay = weight_decay;
-        o->nesterov = nesterov;
+        o->nesterov = opts->nesterov;
     }
     return o;
 }
 
-static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m, float lr, float beta1,
-                          float beta2, float eps, float weight_decay)
+static float or_default(float x, float def) { return x != 0 ? x : def; }
+
+static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m,
+                          const cf_adam_opts *opts)
 {
-    if (!(lr >= 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0 &&
+    static const cf_adam_opts none;
+    const cf_adam_opts *p = opts ? opts : &none;
+    float lr = or_default(p->lr, 1e-3f), beta1 = or_default(p->beta1, 0.9f);
+    float beta2 = or_default(p->beta2, 0.999f), eps = or_default(p->eps, 1e-8f);
+    float weight_decay = p->weight_decay;
+    if (!(lr > 0 && beta1 > 0 && beta1 < 1 && beta2 > 0 && beta2 < 1 && eps > 0 &&
           weight_decay >= 0)) {
         cf__error(CF_ERR_ARG, "%s: invalid lr %g, betas (%g, %g), eps %g or weight_decay %g", what,
                   lr, beta1, beta2, eps, weight_decay);
         return NULL;
     }
-    cf_optim *o = optim_new(what, kind, m, lr);
+    cf_optim *o = optim_new(what, kind, m, lr, p->decays);
     if (o) {
         o->beta1 = beta1;
         o->beta2 = beta2;
@@ -121,16 +145,14 @@ static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m, fl
     return o;
 }
 
-cf_optim *cf_adam_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                      float weight_decay)
+cf_optim *cf_adam_new(cf_module *m, const cf_adam_opts *opts)
 {
-    return adam_new("cf_adam_new", CF_OPTIM_ADAM, m, lr, beta1, beta2, eps, weight_decay);
+    return adam_new("cf_adam_new", CF_OPTIM_ADAM, m, opts);
 }
 
-cf_optim *cf_adamw_new(cf_module *m, float lr, float beta1, float beta2, float eps,
-                       float weight_decay)
+cf_optim *cf_adamw_new(cf_module *m, const cf_adamw_opts *opts)
 {
-    return adam_new("cf_adamw_new", CF_OPTIM_ADAMW, m, lr, beta1, beta2, eps, weight_decay);
+    return adam_new("cf_adamw_new", CF_OPTIM_ADAMW, m, opts);
 }
 
 /* The state tensor *slot for parameter p, zeroed on first use. */
@@ -147,7 +169,7 @@ static void sgd_update(cf_optim *o, int i)
     float *w = p->data;
     const float *g = p->grad->data;
     int64_t n = cf_numel(p);
-    float wd = o->weight_decay, mom = o->momentum, lr = o->lr;
+    float wd = o->decays[i] ? o->weight_decay : 0, mom = o->momentum, lr = o->lr;
     float keep = (float)(1 - o->dampening_d);
     bool first = o->m1[i] == NULL;
     float *buf = mom != 0 ? state(&o->m1[i], p) : NULL;
@@ -174,9 +196,11 @@ static void adam_update(cf_optim *o, int i)
         return;
     int64_t n = cf_numel(p), t = ++o->steps[i];
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-    float wd = o->kind == CF_OPTIM_ADAM ? o->weight_decay : 0;
+    bool decays = o->decays[i];
+    float wd = o->kind == CF_OPTIM_ADAM && decays ? o->weight_decay : 0;
     /* Python computes these in double, then the kernels use them as float. */
-    float decay = o->kind == CF_OPTIM_ADAMW ? (float)(1 - o->lr_d * o->weight_decay_d) : 1;
+    float decay =
+        o->kind == CF_OPTIM_ADAMW && decays ? (float)(1 - o->lr_d * o->weight_decay_d) : 1;
     float keep1 = (float)(1 - o->beta1_d), keep2 = (float)(1 - o->beta2_d);
     double bc1 = 1 - pow(o->beta1_d, (double)t), bc2 = 1 - pow(o->beta2_d, (double)t);
     float step_size = (float)(o->lr_d / bc1), bc2_sqrt = (float)sqrt(bc2);
@@ -230,16 +254,17 @@ void cf_optim_free(cf_optim *o)
         return;
     for (int i = 0; i < o->n; i++) {
         if (o->names)
-            free(o->names[i]);
+            cf_free(o->names[i]);
         if (o->m1)
             cf_tensor_free(o->m1[i]);
         if (o->m2)
             cf_tensor_free(o->m2[i]);
     }
-    free(o->params);
-    free(o->names);
-    free(o->m1);
-    free(o->m2);
-    free(o->steps);
-    free(o);
+    cf_free(o->params);
+    cf_free(o->names);
+    cf_free(o->m1);
+    cf_free(o->m2);
+    cf_free(o->steps);
+    cf_free(o->decays);
+    cf_free(o);
 }

@@ -20,6 +20,7 @@ struct cf_optim {
     cf_tensor **m1; /* momentum buffer (SGD) or exp_avg (Adam); NULL until used */
     cf_tensor **m2; /* exp_avg_sq (Adam) */
     int64_t *steps; /* per-parameter Adam step, as torch keeps it */
+    bool *decays;   /* per parameter: weight decay applies */
 };
 
 #endif

@@ -32,6 +32,10 @@ static void scale_grad(const char *name, cf_tensor *t, void *ud)
 
 float cf_clip_grad_norm(cf_module *m, float max_norm)
 {
+    if (!(max_norm >= 0)) {
+        cf__error(CF_ERR_ARG, "cf_clip_grad_norm: max_norm %g must be >= 0", max_norm);
+        return NAN;
+    }
     clip c = {0, 1};
     cf_module_visit(m, add_norm, &c);
     float norm = (float)sqrt(c.sumsq);
@@ -55,11 +59,14 @@ float cf_lr_cosine(int64_t step, int64_t warmup, int64_t total, float base, floa
 {
     if (step < 0)
         step = 0;
-    if (step < warmup)
-        return (float)((double)base * (double)step / (double)warmup);
+    /* The first update already moves (at base / warmup): a warm-up from 0
+     * would waste it. The peak is reached at step warmup - 1. */
+    int64_t peak = warmup > 1 ? warmup - 1 : 0;
+    if (step < peak)
+        return (float)((double)base * (double)(step + 1) / (double)warmup);
     if (step >= total)
         return min_lr;
-    double progress = (double)(step - warmup) / (double)(total - warmup);
+    double progress = (double)(step - peak) / (double)(total - peak);
     return (float)(min_lr + 0.5 * ((double)base - min_lr) * (1 + cos(M_PI * progress)));
 }
 

@@ -30,6 +30,7 @@ typedef struct freed {
 
 typedef struct chunk {
     struct chunk *next; /* the chunk made after this one */
+    void *block;        /* from cf_malloc; the chunk starts at its first aligned byte */
     size_t size;        /* usable bytes after the header */
     size_t used;
 } chunk;
@@ -51,10 +52,14 @@ static size_t round_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1)
 
 static chunk *chunk_new(size_t size)
 {
-    size = round_up(size);
-    chunk *c = aligned_alloc(ALIGN, round_up(sizeof(chunk)) + size);
-    if (!c)
+    if (size > SIZE_MAX / 2)
         return NULL;
+    size = round_up(size);
+    void *block = cf_malloc(ALIGN - 1 + round_up(sizeof(chunk)) + size);
+    if (!block)
+        return NULL;
+    chunk *c = (chunk *)round_up((uintptr_t)block);
+    c->block = block;
     c->next = NULL;
     c->size = size;
     c->used = 0;
@@ -65,7 +70,7 @@ static char *chunk_base(chunk *c) { return (char *)c + round_up(sizeof(chunk)); 
 
 cf_arena *cf_arena_new(size_t chunk_bytes)
 {
-    cf_arena *a = calloc(1, sizeof *a);
+    cf_arena *a = cf_calloc(1, sizeof *a);
     if (!a) {
         cf__error(CF_ERR_NOMEM, "cf_arena_new: out of memory");
         return NULL;
@@ -78,7 +83,7 @@ static void free_chunks(chunk *c)
 {
     while (c) {
         chunk *next = c->next;
-        free(c);
+        cf_free(c->block);
         c = next;
     }
 }
@@ -90,7 +95,7 @@ void cf_arena_free(cf_arena *a)
     if (current == a)
         current = NULL;
     free_chunks(a->first);
-    free(a);
+    cf_free(a);
 }
 
 void cf_arena_reset(cf_arena *a)

@@ -1,11 +1,17 @@
-/* The error mechanism: the first error on a thread is kept with its message
- * until cf_error_clear, so a failed expression reports its root cause. */
+/* The error mechanism (the rules are in tensor.h, "Errors"): the first error
+ * on a thread is kept with its message until cf_error_clear, so a failed
+ * expression reports its root cause; a status-returning call brackets its
+ * work with cf__call_begin and cf__call_end, so that it reports its own
+ * outcome. */
 #include "tensor/internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local cf_status err_status;
-static _Thread_local char err_msg[512];
+static _Thread_local char err_msg[CF__MSG_SIZE];
+/* Counts the errors raised on this thread, recorded or not. */
+static _Thread_local uint64_t err_seq;
 static cf_error_fn err_handler;
 static void *err_handler_ud;
 
@@ -41,12 +47,14 @@ const char *cf_status_str(cf_status s)
     case CF_ERR_STATE: return "invalid state";
     case CF_ERR_IO: return "i/o error";
     case CF_ERR_FORMAT: return "bad file format";
+    case CF_ERR_NUMERIC: return "NaN or infinity";
     }
     return "unknown status";
 }
 
 void cf__error(cf_status s, const char *fmt, ...)
 {
+    err_seq++;
     if (err_status != CF_OK)
         return;
     err_status = s;
@@ -60,14 +68,23 @@ void cf__error(cf_status s, const char *fmt, ...)
 
 void cf_error_set(cf_status s, const char *fmt, ...)
 {
-    if (err_status != CF_OK)
+    if (err_status != CF_OK) {
+        err_seq++;
         return;
+    }
     char msg[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cf__error(s, "%s", msg);
+}
+
+bool cf__nonnull(const char *fn, const void *p, const char *what)
+{
+    if (!p)
+        cf__error(CF_ERR_ARG, "%s: %s is NULL", fn, what);
+    return p != NULL;
 }
 
 bool cf__check(const char *op, int n, cf_tensor *const *ts)
@@ -79,4 +96,60 @@ bool cf__check(const char *op, int n, cf_tensor *const *ts)
         }
     }
     return true;
+}
+
+uint64_t cf__error_seq(void) { return err_seq; }
+
+void cf__call_begin(cf__saved_error *saved)
+{
+    saved->status = err_status;
+    if (err_status != CF_OK)
+        memcpy(saved->msg, err_msg, sizeof err_msg);
+    err_status = CF_OK;
+    err_msg[0] = '\0';
+}
+
+cf_status cf__call_end(const cf__saved_error *saved, cf_status st)
+{
+    if (err_status != CF_OK)
+        return err_status;
+    if (saved->status != CF_OK) {
+        err_status = saved->status;
+        memcpy(err_msg, saved->msg, sizeof err_msg);
+    }
+    return st;
+}
+
+cf_status cf__null_arg(const char *fn, const char *what)
+{
+    if (err_status == CF_OK)
+        cf__error(CF_ERR_ARG, "%s: %s is NULL", fn, what);
+    return err_status;
+}
+
+const char *cf__show(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char e[8] = {(char)*p, '\0'};
+        if (*p == 0xC0 && p[1] == 0x80) {
+            strcpy(e, "\\u0000");
+            p++;
+        } else if (*p == '\n' || *p == '\t' || *p == '\r') {
+            e[0] = '\\';
+            e[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+            e[2] = '\0';
+        } else if (*p < 0x20 || *p == 0x7F) {
+            snprintf(e, sizeof e, "\\x%02x", *p);
+        }
+        size_t k = strlen(e);
+        if (n + k + 4 > size) { /* room for "..." and the NUL */
+            snprintf(buf + n, size - n, "...");
+            return buf;
+        }
+        memcpy(buf + n, e, k);
+        n += k;
+    }
+    buf[n] = '\0';
+    return buf;
 }

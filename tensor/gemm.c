@@ -25,7 +25,7 @@ static const float *densify(const float *p, int64_t rows, int64_t cols, int64_t 
 {
     if ((*rs != 0 || rows == 1) && (*cs != 0 || cols == 1))
         return p;
-    float *d = malloc(sizeof(float) * rows * cols);
+    float *d = cf_malloc(sizeof(float) * rows * cols);
     if (!d)
         return NULL;
     for (int64_t i = 0; i < rows; i++)
@@ -122,7 +122,7 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
         nt = (int)ntask;
     if (ks == 1 && incx != 1) {
         /* The dot products want x contiguous. */
-        float *xc = malloc(sizeof(float) * (size_t)k);
+        float *xc = cf_malloc(sizeof(float) * (size_t)k);
         if (!xc) {
             cf__error(CF_ERR_NOMEM, "matmul: out of memory copying a vector operand");
             return;
@@ -130,7 +130,7 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
         for (int64_t l = 0; l < k; l++)
             xc[l] = x[l * incx];
         vecmat(acc, n, k, xc, 1, b, ks, ns, y, incy);
-        free(xc);
+        cf_free(xc);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -180,8 +180,8 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
     b = densify(b, k, n, &rsb, &csb, &tb);
     if (!a || !b) {
         cf__error(CF_ERR_NOMEM, "matmul: out of memory copying a broadcast operand");
-        free(ta);
-        free(tb);
+        cf_free(ta);
+        cf_free(tb);
         return;
     }
     fix_strides(m, k, &rsa, &csa);
@@ -193,6 +193,6 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
     bli_rntm_set_num_threads(nthreads, &rntm);
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa,
                  (float *)b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);
-    free(ta);
-    free(tb);
+    cf_free(ta);
+    cf_free(tb);
 }

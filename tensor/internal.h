@@ -24,8 +24,44 @@ void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
 /* Returns true when every one of the n tensors is non-NULL; otherwise records
  * "op: operand i is NULL" (unless an error is already recorded). */
 bool cf__check(const char *op, int n, cf_tensor *const *ts);
+/* Returns true when p is not NULL; otherwise records CF_ERR_ARG "fn: what is
+ * NULL" (unless an error is already recorded: the NULL is likely its
+ * result). For arguments other than tensors, such as modules. */
+bool cf__nonnull(const char *fn, const void *p, const char *what);
+/* Copies s into buf for an error message, with control bytes written as
+ * \n, \t, \r or \xNN and the pair C0 80 (U+0000, see io.h) as \u0000, so
+ * that text from a file cannot break a message into lines or hide in it;
+ * cut with "..." to fit. Returns buf. */
+#define CF_SHOW_BUF 160
+const char *cf__show(const char *s, char *buf, size_t size);
 /* True when an error is recorded on this thread. */
 bool cf__failed(void);
+/* The number of errors raised on this thread so far, recorded or not (the
+ * first one wins): an op that must know whether a callee failed compares
+ * two readings, whatever was recorded before it ran. */
+uint64_t cf__error_seq(void);
+
+/* A status-returning call reports its own outcome (tensor.h, "Errors"):
+ *
+ *     cf__saved_error saved;
+ *     cf__call_begin(&saved);      // sets the recorded error aside
+ *     ... work; errors are recorded as usual ...
+ *     return cf__call_end(&saved, st); // this call's status
+ *
+ * cf__call_end returns the first error recorded since cf__call_begin, which
+ * then stays recorded; when there is none, it puts back the error set aside
+ * and returns st (the status the work returned). */
+#define CF__MSG_SIZE 512
+typedef struct {
+    cf_status status;
+    char msg[CF__MSG_SIZE];
+} cf__saved_error;
+void cf__call_begin(cf__saved_error *saved);
+cf_status cf__call_end(const cf__saved_error *saved, cf_status st);
+/* For a NULL tensor handed to a status-returning call: when an error is
+ * recorded, the NULL is its result and the call returns it; otherwise
+ * records CF_ERR_ARG "fn: what is NULL". Returns the status. */
+cf_status cf__null_arg(const char *fn, const char *what);
 
 /* A contiguous tensor of the given shape in the arena in use, elements
  * uninitialised; NULL with the error recorded (op names the caller). */
@@ -34,6 +70,10 @@ cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *sh
 cf_tensor *cf__view_of(const char *op, const cf_tensor *t);
 void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 void *cf__arena_alloc(const char *op, size_t size);
+/* strdup and strndup through the allocator (cf_set_allocator); NULL when it
+ * fails. */
+char *cf__strdup(const char *s);
+char *cf__strndup(const char *s, size_t n);
 /* Gives the block p of size bytes, from cf__arena_alloc of the arena in use,
  * back to that arena for reuse before its reset; a pointer outside the
  * arena is ignored. */
@@ -44,7 +84,10 @@ void cf__arena_release(void *p, size_t size);
 /* Flag of an op output whose values the op's backward never reads (affine,
  * matmul, attention, residual, and reshaped views of them): an in-place op
  * may write over it, when its caller knows nothing else reads it. */
-#define CF__OUTPUT_UNREAD (1u << 29)
+#define CF__OUTPUT_UNREAD (1u << 28)
+/* Flag of a tensor made by an op that a backward has gone through (without
+ * retain_graph): another backward through it is refused, as in PyTorch. */
+#define CF__GRAPH_USED (1u << 29)
 /* Releases t's block when t owns one (see CF__OWN_BLOCK); t and its data
  * must not be used afterwards. NULL is a no-op. */
 void cf__release(cf_tensor *t);
@@ -86,6 +129,12 @@ void cf__expand_strides(const cf_tensor *t, int ndim, const int64_t *shape, int6
 char *cf__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
 #define CF_SHAPE_BUF 128
 int64_t cf__prod(int ndim, const int64_t *shape);
+/* The most elements a tensor may have: byte sizes and offsets of any dtype
+ * stay far from overflowing int64_t and size_t. */
+#define CF__MAX_NUMEL ((int64_t)1 << 60)
+/* True when no size is negative and the sizes (zeros left out) multiply to
+ * at most CF__MAX_NUMEL; otherwise records CF_ERR_DIM naming op. */
+bool cf__valid_sizes(const char *op, int ndim, const int64_t *shape);
 
 /* ---- Strided loops ----
  * cf__loop calls fn over rows of the index space `shape` for nops operands

@@ -115,6 +115,12 @@ void cf__bernoulli_bytes(cf_rng *g, float p, uint8_t *m, int64_t n)
 /* Draws into a contiguous scratch buffer, then copies to t's layout. */
 static void fill(cf_rng *g, cf_tensor *t, dist kind, float p0, float p1)
 {
+    if (!t || t->dtype != CF_F32) {
+        cf__error(t ? CF_ERR_DTYPE : CF_ERR_ARG, "cf_fill_%s: %s%s",
+                  kind == NORMAL ? "normal" : "uniform", t ? "expected float32, got " : "",
+                  t ? cf_dtype_name(t->dtype) : "tensor is NULL");
+        return;
+    }
     if (cf_is_contiguous(t)) {
         draw(g, kind, p0, p1, t->data, NULL, cf_numel(t));
         return;

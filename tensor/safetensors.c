@@ -15,11 +15,13 @@
 #include "tensor/internal.h"
 #include "cformer/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -93,9 +95,8 @@ struct cf_safetensors {
     st_kv meta;
 };
 
-/* Records an error (the thread's first error wins, see tensor.h) and keeps
- * the status in *st, which the failing call then returns: its own kind of
- * failure even when an earlier error is what cf_error() reports. */
+/* Records an error and keeps the status in *st, which the failing call then
+ * returns. */
 static void CF_PRINTF(3, 4) fail(cf_status *st, cf_status s, const char *fmt, ...)
 {
     char msg[512];
@@ -127,7 +128,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
             return false;
         c *= 2;
     }
-    void *q = realloc(*p, c * sz);
+    void *q = cf_realloc(*p, c * sz);
     if (!q)
         return false;
     *p = q;
@@ -138,8 +139,8 @@ static bool grow(void **p, size_t *cap, size_t need, size_t sz)
 static void kv_free(st_kv *m)
 {
     for (int i = 0; i < 2 * m->n; i++)
-        free(m->kv[i]);
-    free(m->kv);
+        cf_free(m->kv[i]);
+    cf_free(m->kv);
     memset(m, 0, sizeof *m);
 }
 
@@ -196,12 +197,13 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Well-formed UTF-8, where the pair C0 80 stands for U+0000 (io.h). */
 static bool valid_utf8(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     while (n > 0) {
-        size_t k = utf8_len(p, n);
+        size_t k = n >= 2 && p[0] == 0xC0 && p[1] == 0x80 ? 2 : utf8_len(p, n);
         if (k == 0)
             return false;
         p += k;
@@ -217,7 +219,7 @@ typedef int (*idx_cmp)(const void *ctx, int a, int b);
 /* Stable bottom-up merge sort of idx[0..n); false when out of memory. */
 static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
 {
-    int *tmp = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *tmp = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     if (!tmp)
         return false;
     int *a = idx, *b = tmp;
@@ -241,7 +243,7 @@ static bool sort_idx(int *idx, int n, idx_cmp cmp, const void *ctx)
     }
     if (a != idx)
         memcpy(idx, a, sizeof(int) * (size_t)n);
-    free(tmp);
+    cf_free(tmp);
     return true;
 }
 
@@ -372,16 +374,17 @@ static size_t parse_escape(jparser *J, const unsigned char *q, unsigned char *o)
         u = 0x10000 + ((u - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
         J->p += 6;
     }
-    if (u == 0) {
-        jfail(J, "\\u0000 in a string is not supported");
-        return 0;
-    }
     J->p += 5;
+    if (u == 0) { /* modified UTF-8 (io.h): the string stays one C string */
+        o[0] = 0xC0;
+        o[1] = 0x80;
+        return 2;
+    }
     return put_utf8(o, u);
 }
 
-/* Parses a JSON string into a new NUL-terminated UTF-8 string in *out.
- * Strings holding U+0000 are refused: names and metadata are C strings. */
+/* Parses a JSON string into a new NUL-terminated UTF-8 string in *out,
+ * U+0000 written as C0 80 (io.h). */
 static bool parse_string(jparser *J, char **out, const char *what)
 {
     *out = NULL;
@@ -399,7 +402,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
     }
     if (q == J->end)
         return jfail(J, "unterminated string for %s", what);
-    unsigned char *o = malloc((size_t)(q - s) + 1);
+    unsigned char *o = cf_malloc((size_t)(q - s) + 1);
     if (!o)
         return joom(J);
     size_t n = 0;
@@ -427,7 +430,7 @@ static bool parse_string(jparser *J, char **out, const char *what)
         J->p += k;
     }
     if (J->p != q) {
-        free(o);
+        cf_free(o);
         return false;
     }
     o[n] = '\0';
@@ -474,16 +477,19 @@ static int cmp_key(const void *ctx, int a, int b)
  * quadratic). */
 static bool kv_unique(jparser *J, const st_kv *m)
 {
-    int *idx = malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (m->n ? (size_t)m->n : 1));
     if (!idx)
         return joom(J);
     for (int i = 0; i < m->n; i++)
         idx[i] = i;
     bool ok = sort_idx(idx, m->n, cmp_key, m) || joom(J);
     for (int i = 1; ok && i < m->n; i++)
-        if (cmp_key(m, idx[i - 1], idx[i]) == 0)
-            ok = jfail(J, "duplicate metadata key \"%s\"", m->kv[2 * idx[i]]);
-    free(idx);
+        if (cmp_key(m, idx[i - 1], idx[i]) == 0) {
+            char sk[CF_SHOW_BUF];
+            ok = jfail(J, "duplicate metadata key \"%s\"",
+                       cf__show(m->kv[2 * idx[i]], sk, sizeof sk));
+        }
+    cf_free(idx);
     return ok;
 }
 
@@ -500,13 +506,13 @@ static bool parse_kv_object(jparser *J, st_kv *m, const char *what)
             return false;
         if (!expect(J, ':', "after a metadata key") ||
             !parse_string(J, &v, "a metadata value (values must be strings)")) {
-            free(k);
+            cf_free(k);
             return false;
         }
         if (m->n == INT_MAX / 2 ||
             !grow((void **)&m->kv, &m->cap, 2 * (size_t)m->n + 2, sizeof(char *))) {
-            free(k);
-            free(v);
+            cf_free(k);
+            cf_free(v);
             return joom(J);
         }
         m->kv[2 * m->n] = k;
@@ -525,8 +531,10 @@ static bool parse_dtype(jparser *J, st_entry *e)
     for (int i = 0; i < NDTYPES; i++)
         if (strcmp(d, dtypes[i].name) == 0)
             e->dtype = i;
-    bool ok = e->dtype >= 0 || jfail(J, "tensor %s: unknown dtype \"%s\"", e->name, d);
-    free(d);
+    char sn[CF_SHOW_BUF], sd[CF_SHOW_BUF];
+    bool ok = e->dtype >= 0 || jfail(J, "tensor %s: unknown dtype \"%s\"",
+                                     cf__show(e->name, sn, sizeof sn), cf__show(d, sd, sizeof sd));
+    cf_free(d);
     return ok;
 }
 
@@ -543,8 +551,11 @@ static bool parse_shape(jparser *J, st_entry *e)
         uint64_t d;
         if (!parse_uint(J, &d, "a size"))
             return false;
-        if (e->ndim == MAX_RANK)
-            return jfail(J, "tensor %s: more than %d dims", e->name, MAX_RANK);
+        if (e->ndim == MAX_RANK) {
+            char sn[CF_SHOW_BUF];
+            return jfail(J, "tensor %s: more than %d dims", cf__show(e->name, sn, sizeof sn),
+                         MAX_RANK);
+        }
         if (!grow((void **)&f->dims, &f->dims_cap, f->ndims + 1, sizeof(int64_t)))
             return joom(J);
         f->dims[f->ndims++] = (int64_t)d;
@@ -557,7 +568,8 @@ static bool parse_shape(jparser *J, st_entry *e)
  * "data_offsets": [b, e]} in any order, nothing else. */
 static bool parse_entry(jparser *J, st_entry *e)
 {
-    const char *nm = e->name;
+    char sn[CF_SHOW_BUF];
+    const char *nm = cf__show(e->name, sn, sizeof sn);
     bool have_dtype = false, have_shape = false, have_offsets = false;
     skip_ws(J);
     if (J->p == J->end || *J->p != '{')
@@ -574,9 +586,11 @@ static bool parse_entry(jparser *J, st_entry *e)
                      : strcmp(key, "shape") == 0        ? &have_shape
                      : strcmp(key, "data_offsets") == 0 ? &have_offsets
                                                         : NULL;
+        char sk[CF_SHOW_BUF];
         if (ok && (!seen || *seen))
-            ok = jfail(J, "tensor %s: %s field \"%s\"", nm, seen ? "duplicate" : "unknown", key);
-        free(key);
+            ok = jfail(J, "tensor %s: %s field \"%s\"", nm, seen ? "duplicate" : "unknown",
+                       cf__show(key, sk, sizeof sk));
+        cf_free(key);
         if (!ok)
             return false;
         *seen = true;
@@ -619,11 +633,11 @@ static bool parse_header(jparser *J)
             if (!parse_string(J, &key, "a tensor name"))
                 return false;
             if (!expect(J, ':', "after a tensor name")) {
-                free(key);
+                cf_free(key);
                 return false;
             }
             if (strcmp(key, "__metadata__") == 0) {
-                free(key);
+                cf_free(key);
                 if (have_meta)
                     return jfail(J, "duplicate \"__metadata__\"");
                 have_meta = true;
@@ -635,7 +649,7 @@ static bool parse_header(jparser *J)
                 continue;
             }
             if (f->n == INT_MAX || !grow((void **)&f->t, &f->cap, (size_t)f->n + 1, sizeof *f->t)) {
-                free(key);
+                cf_free(key);
                 return joom(J);
             }
             st_entry *e = &f->t[f->n++];
@@ -701,7 +715,9 @@ static bool entry_bytes(const cf_safetensors *f, const st_entry *e, uint64_t *by
 
 static bool check_entry(const cf_safetensors *f, const st_entry *e, cf_status *st)
 {
-    const char *path = f->path, *dt = dtypes[e->dtype].name;
+    char sn[CF_SHOW_BUF];
+    const char *path = f->path, *dt = dtypes[e->dtype].name,
+               *name = cf__show(e->name, sn, sizeof sn);
     unsigned long long b = e->begin, end = e->end;
     char sb[CF_SHAPE_BUF];
     uint64_t bytes;
@@ -710,26 +726,26 @@ static bool check_entry(const cf_safetensors *f, const st_entry *e, cf_status *s
         fail(st, CF_ERR_FORMAT,
              "%s: tensor %s: shape %s of dtype %s is not a whole number of "
              "bytes that fits in 64 bits",
-             path, e->name, sb, dt);
+             path, name, sb, dt);
         return false;
     }
     if (end < b) {
         fail(st, CF_ERR_FORMAT, "%s: tensor %s: data_offsets [%llu, %llu] end before they begin",
-             path, e->name, b, end);
+             path, name, b, end);
         return false;
     }
     if (end - b != bytes) {
         fail(st, CF_ERR_FORMAT,
              "%s: tensor %s: shape %s of dtype %s needs %llu bytes but "
              "data_offsets [%llu, %llu] hold %llu",
-             path, e->name, sb, dt, (unsigned long long)bytes, b, end, end - b);
+             path, name, sb, dt, (unsigned long long)bytes, b, end, end - b);
         return false;
     }
     if (end > f->data_size) {
         fail(st, CF_ERR_FORMAT,
              "%s: tensor %s: data_offsets [%llu, %llu] lie outside the data "
              "area of %llu bytes",
-             path, e->name, b, end, (unsigned long long)f->data_size);
+             path, name, b, end, (unsigned long long)f->data_size);
         return false;
     }
     return true;
@@ -744,8 +760,8 @@ static bool validate(cf_safetensors *f, cf_status *st)
         if (!check_entry(f, &f->t[i], st))
             return false;
 
-    int *idx = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
-    f->by_name = malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    int *idx = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
+    f->by_name = cf_malloc(sizeof(int) * (f->n ? (size_t)f->n : 1));
     if (!idx || !f->by_name)
         goto oom;
     for (int i = 0; i < f->n; i++)
@@ -756,21 +772,23 @@ static bool validate(cf_safetensors *f, cf_status *st)
     for (int i = 0; i < f->n; i++) {
         const st_entry *e = &f->t[idx[i]];
         unsigned long long b = e->begin, end = e->end;
+        char sn[CF_SHOW_BUF], so[CF_SHOW_BUF];
         if (b < at)
             fail(st, CF_ERR_FORMAT, "%s: tensor %s: data_offsets [%llu, %llu] overlap tensor %s",
-                 path, e->name, b, end, f->t[idx[i - 1]].name);
+                 path, cf__show(e->name, sn, sizeof sn), b, end,
+                 cf__show(f->t[idx[i - 1]].name, so, sizeof so));
         else if (b > at)
             fail(st, CF_ERR_FORMAT,
                  "%s: tensor %s: data_offsets [%llu, %llu] leave bytes "
                  "[%llu, %llu) of the data area unused",
-                 path, e->name, b, end, (unsigned long long)at, b);
+                 path, cf__show(e->name, sn, sizeof sn), b, end, (unsigned long long)at, b);
         if (b != at) {
-            free(idx);
+            cf_free(idx);
             return false;
         }
         at = e->end;
     }
-    free(idx);
+    cf_free(idx);
     if (at != f->data_size) {
         fail(st, CF_ERR_FORMAT,
              "%s: %llu bytes after the last tensor's data (the data area "
@@ -781,13 +799,15 @@ static bool validate(cf_safetensors *f, cf_status *st)
     for (int i = 1; i < f->n; i++) {
         const char *a = f->t[f->by_name[i - 1]].name;
         if (strcmp(a, f->t[f->by_name[i]].name) == 0) {
-            fail(st, CF_ERR_FORMAT, "%s: duplicate tensor name %s", path, a);
+            char sn[CF_SHOW_BUF];
+            fail(st, CF_ERR_FORMAT, "%s: duplicate tensor name %s", path,
+                 cf__show(a, sn, sizeof sn));
             return false;
         }
     }
     return true;
 oom:
-    free(idx);
+    cf_free(idx);
     fail(st, CF_ERR_NOMEM, "%s: out of memory", path);
     return false;
 }
@@ -797,7 +817,9 @@ oom:
 static bool load_file(cf_safetensors *f, cf_status *st)
 {
     const char *fn = "cf_safetensors_open";
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking, so that a FIFO or a device is refused below rather than
+     * waited on; reads of a regular file are not affected. */
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         fail(st, CF_ERR_IO, "%s: %s: %s", fn, f->path, strerror(errno));
         return false;
@@ -829,7 +851,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
         }
     }
     /* Read small files, and big ones that could not be mapped. */
-    f->file = malloc(size ? size : 1);
+    f->file = cf_malloc(size ? size : 1);
     if (!f->file) {
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory for %zu bytes", fn, f->path, size);
         close(fd);
@@ -854,7 +876,7 @@ static bool load_file(cf_safetensors *f, cf_status *st)
     return true;
 }
 
-cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+static cf_status safetensors_open(const char *path, cf_safetensors **out)
 {
     cf_status st = CF_OK;
     if (out)
@@ -863,11 +885,11 @@ cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
         fail(&st, CF_ERR_ARG, "cf_safetensors_open: %s is NULL", path ? "out" : "path");
         return st;
     }
-    cf_safetensors *f = calloc(1, sizeof *f);
+    cf_safetensors *f = cf_calloc(1, sizeof *f);
     if (f)
-        f->path = strdup(path);
+        f->path = cf__strdup(path);
     if (!f || !f->path) {
-        free(f);
+        cf_free(f);
         fail(&st, CF_ERR_NOMEM, "cf_safetensors_open: %s: out of memory", path);
         return st;
     }
@@ -908,6 +930,13 @@ fail:
     return st;
 }
 
+cf_status cf_safetensors_open(const char *path, cf_safetensors **out)
+{
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_open(path, out));
+}
+
 void cf_safetensors_close(cf_safetensors *f)
 {
     if (!f)
@@ -915,15 +944,15 @@ void cf_safetensors_close(cf_safetensors *f)
     if (f->mapped)
         munmap(f->file, f->size);
     else
-        free(f->file);
+        cf_free(f->file);
     for (int i = 0; i < f->n; i++)
-        free(f->t[i].name);
-    free(f->t);
-    free(f->by_name);
-    free(f->dims);
+        cf_free(f->t[i].name);
+    cf_free(f->t);
+    cf_free(f->by_name);
+    cf_free(f->dims);
     kv_free(&f->meta);
-    free(f->path);
-    free(f);
+    cf_free(f->path);
+    cf_free(f);
 }
 
 int cf_safetensors_count(const cf_safetensors *f) { return f ? f->n : 0; }
@@ -956,23 +985,25 @@ static const st_entry *find(const cf_safetensors *f, const char *name)
     return NULL;
 }
 
-/* The named entry if cformer can hold it; otherwise NULL with the error
- * recorded and its status in *st. */
+/* The named entry if cformer can hold it (int64_ok: an I64 entry too, which
+ * read_into narrows); otherwise NULL with the error recorded and its status
+ * in *st. */
 static const st_entry *lookup(const char *fn, const cf_safetensors *f, const char *name,
-                              cf_status *st)
+                              bool int64_ok, cf_status *st)
 {
     if (!f || !name) {
         fail(st, CF_ERR_ARG, "%s: %s is NULL", fn, f ? "name" : "file");
         return NULL;
     }
     const st_entry *e = find(f, name);
+    char sn[CF_SHOW_BUF];
     if (!e) {
-        fail(st, CF_ERR_FORMAT, "%s: no tensor named %s", f->path, name);
+        fail(st, CF_ERR_FORMAT, "%s: no tensor named %s", f->path, cf__show(name, sn, sizeof sn));
         return NULL;
     }
-    if (dtypes[e->dtype].cf < 0) {
+    if (dtypes[e->dtype].cf < 0 && !(int64_ok && !strcmp(dtypes[e->dtype].name, "I64"))) {
         fail(st, CF_ERR_DTYPE, "%s: tensor %s has dtype %s; cformer reads F32, I32 and BOOL",
-             f->path, name, dtypes[e->dtype].name);
+             f->path, cf__show(name, sn, sizeof sn), dtypes[e->dtype].name);
         return NULL;
     }
     return e;
@@ -1027,12 +1058,13 @@ static void scatter(cf_tensor *t, const unsigned char *src)
 cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
 {
     cf_status st = CF_OK;
-    const st_entry *e = lookup("cf_safetensors_get", f, name, &st);
+    char sn[CF_SHOW_BUF];
+    const st_entry *e = lookup("cf_safetensors_get", f, name, false, &st);
     if (!e)
         return NULL;
     if (e->ndim > CF_MAX_DIMS) {
-        fail(&st, CF_ERR_DIM, "%s: tensor %s has %d dims (cformer holds at most %d)", f->path, name,
-             e->ndim, CF_MAX_DIMS);
+        fail(&st, CF_ERR_DIM, "%s: tensor %s has %d dims (cformer holds at most %d)", f->path,
+             cf__show(name, sn, sizeof sn), e->ndim, CF_MAX_DIMS);
         return NULL;
     }
     cf_tensor *t = cf_empty((cf_dtype)dtypes[e->dtype].cf, e->ndim, entry_dims(f, e));
@@ -1041,14 +1073,42 @@ cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name)
     return t;
 }
 
-cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+/* The n int64 values of e as little-endian int32 (a malloc'd copy), or NULL
+ * with CF_ERR_DTYPE in *st when one does not fit, CF_ERR_NOMEM. */
+static unsigned char *narrow_i64(const cf_safetensors *f, const st_entry *e, int64_t n,
+                                 cf_status *st)
+{
+    unsigned char *out = cf_malloc(n ? (size_t)n * 4 : 1);
+    char sn[CF_SHOW_BUF];
+    if (!out) {
+        fail(st, CF_ERR_NOMEM, "%s: out of memory reading %s", f->path,
+             cf__show(e->name, sn, sizeof sn));
+        return NULL;
+    }
+    const unsigned char *src = f->data + e->begin;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = 0;
+        for (int b = 7; b >= 0; b--)
+            u = u << 8 | src[8 * i + b];
+        int64_t v = (int64_t)u;
+        if (v < INT32_MIN || v > INT32_MAX) {
+            fail(st, CF_ERR_DTYPE, "%s: tensor %s holds int64 %lld, beyond int32", f->path,
+                 cf__show(e->name, sn, sizeof sn), (long long)v);
+            cf_free(out);
+            return NULL;
+        }
+        uint32_t w = (uint32_t)(int32_t)v;
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(w >> (8 * b));
+    }
+    return out;
+}
+
+static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
 {
     cf_status st = CF_OK;
-    if (!dst) {
-        fail(&st, CF_ERR_ARG, "cf_safetensors_read_into: dst is NULL");
-        return st;
-    }
-    const st_entry *e = lookup("cf_safetensors_read_into", f, name, &st);
+    char sn[CF_SHOW_BUF];
+    const st_entry *e = lookup("cf_safetensors_read_into", f, name, true, &st);
     if (!e)
         return st;
     const int64_t *d = entry_dims(f, e);
@@ -1060,14 +1120,19 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
         fail(&st, CF_ERR_SHAPE,
              "%s: tensor %s has shape %s in the file but the destination has "
              "shape %s",
-             f->path, name, dims_str(e->ndim, d, a, sizeof a), cf_shape_str(dst, b, sizeof b));
+             f->path, cf__show(name, sn, sizeof sn), dims_str(e->ndim, d, a, sizeof a),
+             cf_shape_str(dst, b, sizeof b));
         return st;
     }
-    if ((int)dst->dtype != dtypes[e->dtype].cf) {
+    /* PyTorch saves counters such as BatchNorm's num_batches_tracked as
+     * int64. */
+    bool narrow = dst->dtype == CF_I32 && !strcmp(dtypes[e->dtype].name, "I64");
+    if (!narrow && (int)dst->dtype != dtypes[e->dtype].cf) {
         fail(&st, CF_ERR_DTYPE,
              "%s: tensor %s has dtype %s in the file but the destination is "
              "%s",
-             f->path, name, dtypes[e->dtype].name, cf_dtype_name(dst->dtype));
+             f->path, cf__show(name, sn, sizeof sn), dtypes[e->dtype].name,
+             cf_dtype_name(dst->dtype));
         return st;
     }
     for (int i = 0; i < dst->ndim; i++) {
@@ -1075,12 +1140,29 @@ cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf
             fail(&st, CF_ERR_ARG,
                  "cf_safetensors_read_into: %s: the destination for %s is a "
                  "broadcast view",
-                 f->path, name);
+                 f->path, cf__show(name, sn, sizeof sn));
             return st;
         }
     }
+    if (narrow) {
+        unsigned char *v = narrow_i64(f, e, cf_numel(dst), &st);
+        if (!v)
+            return st;
+        scatter(dst, v);
+        cf_free(v);
+        return CF_OK;
+    }
     scatter(dst, f->data + e->begin);
     return CF_OK;
+}
+
+cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name, cf_tensor *dst)
+{
+    if (!dst)
+        return cf__null_arg("cf_safetensors_read_into", "dst");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, read_into(f, name, dst));
 }
 
 /* ---- Saving ---- */
@@ -1124,6 +1206,9 @@ static void sb_json(sbuf *b, const char *s)
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             sb_put(b, e, 2);
+        } else if (c == 0xC0 && (unsigned char)s[1] == 0x80) {
+            sb_str(b, "\\u0000");
+            s++;
         } else if (c < 0x20) {
             sb_fmt(b, "\\u%04x", c);
         } else {
@@ -1228,14 +1313,14 @@ static bool check_save_args(const char *path, int n, const char *const *names,
         if (*st != CF_OK)
             return false;
     }
-    int *idx = malloc(sizeof(int) * (n ? (size_t)n : 1));
+    int *idx = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
     bool sorted = idx != NULL;
     for (int i = 0; sorted && i < n; i++)
         idx[i] = i;
     if (sorted)
         sorted = sort_idx(idx, n, cmp_str, names);
     if (!sorted) {
-        free(idx);
+        cf_free(idx);
         fail(st, CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         return false;
     }
@@ -1245,7 +1330,7 @@ static bool check_save_args(const char *path, int n, const char *const *names,
             break;
         }
     }
-    free(idx);
+    cf_free(idx);
     return *st == CF_OK;
 }
 
@@ -1263,7 +1348,7 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
     for (int i = 0; i < n; i++)
         if (cf_dtype_size(tensors[i]->dtype) != 4)
             order[k++] = i;
-    uint64_t *begin = malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
+    uint64_t *begin = cf_malloc(sizeof(uint64_t) * (n ? (size_t)n : 1));
     if (!begin)
         return false;
     uint64_t at = 0;
@@ -1298,16 +1383,24 @@ static bool build_header(sbuf *h, int n, const char *const *names, cf_tensor *co
                (unsigned long long)(begin[i] + bytes));
     }
     sb_str(h, "}");
-    while (h->n % 8)
-        sb_str(h, " ");
-    free(begin);
+    /* One append: a loop until the length is a multiple of 8 would never
+     * end once the buffer failed to grow. */
+    sb_put(h, "       ", (8 - h->n % 8) % 8);
+    cf_free(begin);
     return !h->oom;
 }
 
-/* Opens a new file path.tmp-XXXXXX for writing; stores its name in tmp. */
+/* Temporaries are named "<target>.tmp-" and TMP_CHARS random characters,
+ * and a save holds an exclusive flock() on its temporary until the rename:
+ * so another save can tell the temporary of a save that was killed (which
+ * holds no lock) from one in progress. */
+#define TMP_CHARS 6
+static const char tmp_alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/* Opens a new file path.tmp-XXXXXX for writing and locks it; stores its
+ * name in tmp. */
 static int open_temp(const char *path, char *tmp, size_t size)
 {
-    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     static _Thread_local uint64_t counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1319,31 +1412,91 @@ static int open_temp(const char *path, char *tmp, size_t size)
         z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ z >> 27) * 0x94D049BB133111EBull;
         z ^= z >> 31;
-        char suffix[7];
-        for (int i = 0; i < 6; i++, z >>= 6)
-            suffix[i] = chars[z % 62];
-        suffix[6] = '\0';
+        char suffix[TMP_CHARS + 1];
+        for (int i = 0; i < TMP_CHARS; i++, z >>= 6)
+            suffix[i] = tmp_alphabet[z % 62];
+        suffix[TMP_CHARS] = '\0';
         if ((size_t)snprintf(tmp, size, "%s.tmp-%s", path, suffix) >= size) {
             errno = ENAMETOOLONG;
             return -1;
         }
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return -1;
+        /* Another save may have taken it for stale and removed it between
+         * the open and the lock: then make another. A file system without
+         * locks fails flock(), and there no save removes another's file. */
+        struct stat sb;
+        if (flock(fd, LOCK_EX) != 0 || (fstat(fd, &sb) == 0 && sb.st_nlink > 0))
             return fd;
+        close(fd);
     }
+    errno = EEXIST;
     return -1;
 }
 
-/* Syncs the directory holding path, so that the rename is durable. File
- * systems that cannot sync directories are not an error. */
-static bool sync_dir(const char *path)
+/* The directory part of path ("." when there is none), or NULL. */
+static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return false;
+    return slash ? cf__strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cf__strdup(".");
+}
+
+/* Removes the temporaries that saves of target left when they were killed:
+ * files named as open_temp names them that no save holds locked. Best
+ * effort: a failure here only leaves them for the next save. */
+static void remove_stale_temps(const char *target)
+{
+    char *dir = dir_of(target);
+    DIR *d = dir ? opendir(dir) : NULL;
+    cf_free(dir);
+    if (!d)
+        return;
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    size_t bl = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp-", 5) != 0 ||
+            strlen(nm + bl + 5) != TMP_CHARS || strspn(nm + bl + 5, tmp_alphabet) != TMP_CHARS)
+            continue;
+        int fd = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat a, b;
+        /* Unlinked only while locked here, and only if the name still
+         * leads to the file that was locked. */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 && S_ISREG(a.st_mode) &&
+            fstatat(dirfd(d), nm, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            unlinkat(dirfd(d), nm, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
+/* The file a save to path replaces: path, or the file a symbolic link at
+ * path leads to (written through, as editors do). A new string, or NULL
+ * with errno set (ENOENT for a link to nothing). */
+static char *save_target(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
+        return cf__strdup(path);
+    /* Into a buffer: realpath would allocate with malloc, around
+     * cf_set_allocator. */
+    char real[PATH_MAX];
+    return realpath(path, real) ? cf__strdup(real) : NULL;
+}
+
+/* Syncs directory dir, so that a rename in it is durable. File systems
+ * that cannot sync directories are not an error. */
+static bool sync_dir(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
     if (fd < 0)
         return false;
     bool ok = fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
@@ -1353,8 +1506,8 @@ static bool sync_dir(const char *path)
     return ok;
 }
 
-cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
-                              cf_tensor *const *tensors, const char *metadata_json)
+static cf_status safetensors_save(const char *path, int n, const char *const *names,
+                                  cf_tensor *const *tensors, const char *metadata_json)
 {
     const char *fn = "cf_safetensors_save";
     cf_status st = CF_OK;
@@ -1378,13 +1531,12 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     }
 
     sbuf h = {0};
-    int *order = malloc(sizeof(int) * (n ? (size_t)n : 1));
-    unsigned char *buf = malloc(WRITE_BUF);
-    size_t tmp_size = strlen(path) + 16;
-    char *tmp = malloc(tmp_size);
+    int *order = cf_malloc(sizeof(int) * (n ? (size_t)n : 1));
+    unsigned char *buf = cf_malloc(WRITE_BUF);
+    char *target = NULL, *tmp = NULL, *dir = NULL;
     int fd = -1;
     bool created = false;
-    if (!order || !buf || !tmp ||
+    if (!order || !buf ||
         !build_header(&h, n, names, tensors, metadata_json ? &meta : NULL, order)) {
         fail(&st, CF_ERR_NOMEM, "%s: %s: out of memory", fn, path);
         goto done;
@@ -1393,37 +1545,78 @@ cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
 
-    fd = open_temp(path, tmp, tmp_size);
+    target = save_target(path);
+    if (!target) {
+        if (errno == ENOMEM)
+            goto io_error;
+        fail(&st, CF_ERR_IO, "%s: %s: a symbolic link whose target cannot be resolved (%s)", fn,
+             path, strerror(errno));
+        goto done;
+    }
+    struct stat old;
+    bool exists = stat(target, &old) == 0;
+    if (!exists && errno != ENOENT)
+        goto io_error;
+    if (exists && !S_ISREG(old.st_mode)) {
+        fail(&st, CF_ERR_IO, "%s: %s: not a regular file", fn, path);
+        goto done;
+    }
+    remove_stale_temps(target);
+    size_t tmp_size = strlen(target) + TMP_CHARS + 8;
+    tmp = cf_malloc(tmp_size);
+    /* Taken now: once the file is renamed into place, running out of memory
+     * could no longer be reported as a failed save. */
+    dir = dir_of(target);
+    if (!tmp || !dir)
+        goto io_error;
+    fd = open_temp(target, tmp, tmp_size);
     if (fd < 0)
         goto io_error;
     created = true;
+    /* The file keeps its permissions; a new one gets the umask's. */
+    if (exists && fchmod(fd, old.st_mode & 0777) != 0)
+        goto io_error;
     if (!write_all(fd, len8, 8) || !write_all(fd, h.s, h.n))
         goto io_error;
     for (int j = 0; j < n; j++)
         if (!write_tensor(fd, tensors[order[j]], buf))
             goto io_error;
-    if (fsync(fd) != 0)
-        goto io_error;
-    int c = close(fd);
-    fd = -1;
-    if (c != 0 || rename(tmp, path) != 0)
+    /* fsync reports the write errors; the file stays locked (open) until
+     * it has its final name. */
+    if (fsync(fd) != 0 || rename(tmp, target) != 0)
         goto io_error;
     created = false;
-    if (!sync_dir(path))
+    close(fd);
+    fd = -1;
+    if (!sync_dir(dir))
         goto io_error;
     goto done;
 
 io_error:
-    fail(&st, CF_ERR_IO, "%s: %s: %s", fn, path, strerror(errno));
+    fail(&st, errno == ENOMEM ? CF_ERR_NOMEM : CF_ERR_IO, "%s: %s: %s", fn, path, strerror(errno));
 done:
-    if (fd >= 0)
-        close(fd);
     if (created)
         unlink(tmp);
-    free(tmp);
-    free(buf);
-    free(order);
-    free(h.s);
+    if (fd >= 0)
+        close(fd);
+    cf_free(dir);
+    cf_free(tmp);
+    cf_free(target);
+    cf_free(buf);
+    cf_free(order);
+    cf_free(h.s);
     kv_free(&meta);
     return st;
+}
+
+cf_status cf_safetensors_save(const char *path, int n, const char *const *names,
+                              cf_tensor *const *tensors, const char *metadata_json)
+{
+    /* A NULL tensor after an error is that error's result (tensor.h). */
+    for (int i = 0; tensors && i < n; i++)
+        if (!tensors[i] && cf__failed())
+            return cf_error();
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, safetensors_save(path, n, names, tensors, metadata_json));
 }

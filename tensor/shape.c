@@ -11,6 +11,27 @@ int64_t cf__prod(int ndim, const int64_t *shape)
     return n;
 }
 
+bool cf__valid_sizes(const char *op, int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        char b[CF_SHAPE_BUF];
+        if (shape[i] < 0) {
+            cf__error(CF_ERR_DIM, "%s: negative size in shape %s", op,
+                      cf__shape_str(ndim, shape, b, sizeof b));
+            return false;
+        }
+        /* Zero sizes are left out: strides are products of the others. */
+        if (shape[i] > 1 && n > CF__MAX_NUMEL / shape[i]) {
+            cf__error(CF_ERR_DIM, "%s: shape %s is too large (more than 2^60 elements)", op,
+                      cf__shape_str(ndim, shape, b, sizeof b));
+            return false;
+        }
+        n *= shape[i] ? shape[i] : 1;
+    }
+    return true;
+}
+
 int64_t cf_numel(const cf_tensor *t) { return t ? cf__prod(t->ndim, t->shape) : 0; }
 
 void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
@@ -24,6 +45,8 @@ void cf__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
 
 bool cf_is_contiguous(const cf_tensor *t)
 {
+    if (!t)
+        return false;
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != s)
@@ -35,7 +58,7 @@ bool cf_is_contiguous(const cf_tensor *t)
 
 bool cf_same_shape(const cf_tensor *a, const cf_tensor *b)
 {
-    return a->ndim == b->ndim &&
+    return a && b && a->ndim == b->ndim &&
            memcmp(a->shape, b->shape, sizeof(int64_t) * a->ndim) == 0;
 }
 
@@ -52,6 +75,10 @@ char *cf__shape_str(int ndim, const int64_t *shape, char *buf, size_t size)
 
 char *cf_shape_str(const cf_tensor *t, char *buf, size_t size)
 {
+    if (!t) {
+        snprintf(buf, size, "NULL");
+        return buf;
+    }
     return cf__shape_str(t->ndim, t->shape, buf, size);
 }
 

@@ -1,7 +1,6 @@
 /* Tensor creation, ownership and element access. */
 #include "tensor/internal.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +20,21 @@ const char *cf_dtype_name(cf_dtype dtype)
     return "?";
 }
 
-static bool valid_shape(const char *op, int ndim, const int64_t *shape)
+static bool valid_shape(const char *op, cf_dtype dtype, int ndim, const int64_t *shape)
 {
+    if ((unsigned)dtype > CF_BOOL) {
+        cf__error(CF_ERR_DTYPE, "%s: invalid dtype %d", op, (int)dtype);
+        return false;
+    }
     if (ndim < 0 || ndim > CF_MAX_DIMS) {
         cf__error(CF_ERR_DIM, "%s: %d dims (at most %d)", op, ndim, CF_MAX_DIMS);
         return false;
     }
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) {
-            char b[CF_SHAPE_BUF];
-            cf__error(CF_ERR_DIM, "%s: negative size in shape %s", op,
-                      cf__shape_str(ndim, shape, b, sizeof b));
-            return false;
-        }
+    if (ndim > 0 && !shape) {
+        cf__error(CF_ERR_ARG, "%s: shape is NULL for %d dims", op, ndim);
+        return false;
     }
-    return true;
+    return cf__valid_sizes(op, ndim, shape);
 }
 
 static void init_header(cf_tensor *t, cf_dtype dtype, int ndim, const int64_t *shape)
@@ -50,7 +49,7 @@ static void init_header(cf_tensor *t, cf_dtype dtype, int ndim, const int64_t *s
 
 cf_tensor *cf__alloc(const char *op, cf_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (!valid_shape(op, ndim, shape))
+    if (!valid_shape(op, dtype, ndim, shape))
         return NULL;
     size_t bytes = (size_t)cf__prod(ndim, shape) * cf_dtype_size(dtype);
     /* One allocation for header and data keeps them together. */
@@ -118,6 +117,11 @@ cf_tensor *cf_arange(float start, float end, float step)
         return NULL;
     }
     double n = ceil(((double)end - start) / step);
+    if (n > (double)CF__MAX_NUMEL) {
+        cf__error(CF_ERR_ARG, "cf_arange: (%g, %g, step %g) has %g elements, too large", start, end,
+                  step, n);
+        return NULL;
+    }
     int64_t len = n > 0 ? (int64_t)n : 0;
     cf_tensor *t = cf__alloc("cf_arange", CF_F32, 1, &len);
     if (!t)
@@ -128,32 +132,42 @@ cf_tensor *cf_arange(float start, float end, float step)
     return t;
 }
 
+/* A copy of the 4-byte elements at data, which may be NULL only when there
+ * are none. */
+static cf_tensor *from_data(const char *op, cf_dtype dtype, const void *data, int ndim,
+                            const int64_t *shape)
+{
+    cf_tensor *t = cf__alloc(op, dtype, ndim, shape);
+    if (!t || cf_numel(t) == 0)
+        return t;
+    if (!data) {
+        cf__error(CF_ERR_ARG, "%s: data is NULL", op);
+        return NULL;
+    }
+    memcpy(t->data, data, 4 * (size_t)cf_numel(t));
+    return t;
+}
+
 cf_tensor *cf_from_array(const float *data, int ndim, const int64_t *shape)
 {
-    cf_tensor *t = cf__alloc("cf_from_array", CF_F32, ndim, shape);
-    if (t)
-        memcpy(t->data, data, sizeof(float) * cf_numel(t));
-    return t;
+    return from_data("cf_from_array", CF_F32, data, ndim, shape);
 }
 
 cf_tensor *cf_from_ints(const int32_t *data, int ndim, const int64_t *shape)
 {
-    cf_tensor *t = cf__alloc("cf_from_ints", CF_I32, ndim, shape);
-    if (t)
-        memcpy(t->data, data, sizeof(int32_t) * cf_numel(t));
-    return t;
+    return from_data("cf_from_ints", CF_I32, data, ndim, shape);
 }
 
 cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (!valid_shape("cf_tensor_new", ndim, shape))
+    if (!valid_shape("cf_tensor_new", dtype, ndim, shape))
         return NULL;
     size_t bytes = (size_t)cf__prod(ndim, shape) * cf_dtype_size(dtype);
-    cf_tensor *t = malloc(sizeof *t);
-    void *data = calloc(bytes ? bytes : 1, 1);
+    cf_tensor *t = cf_malloc(sizeof *t);
+    void *data = cf_calloc(bytes ? bytes : 1, 1);
     if (!t || !data) {
-        free(t);
-        free(data);
+        cf_free(t);
+        cf_free(data);
         cf__error(CF_ERR_NOMEM, "cf_tensor_new: out of memory for %zu bytes", bytes);
         return NULL;
     }
@@ -169,18 +183,35 @@ void cf_tensor_free(cf_tensor *t)
         return;
     if (t->grad && (t->grad->flags & CF_HEAP))
         cf_tensor_free(t->grad);
-    free(t->alloc);
-    free(t);
+    cf_free(t->alloc);
+    cf_free(t);
 }
 
 static char *elem_ptr(const cf_tensor *t, const int64_t *idx)
 {
     int64_t off = 0;
-    for (int i = 0; i < t->ndim; i++) {
-        assert(idx[i] >= 0 && idx[i] < t->shape[i]);
+    for (int i = 0; i < t->ndim; i++)
         off += idx[i] * t->stride[i];
-    }
     return (char *)t->data + off * (int64_t)cf_dtype_size(t->dtype);
+}
+
+/* Records an error naming op unless t and idx are given and idx lies
+ * within t's shape. */
+static bool index_ok(const char *op, const cf_tensor *t, const int64_t *idx)
+{
+    if (!t || !idx) {
+        cf__error(CF_ERR_ARG, "%s: %s is NULL", op, t ? "idx" : "tensor");
+        return false;
+    }
+    for (int i = 0; i < t->ndim; i++) {
+        if (idx[i] < 0 || idx[i] >= t->shape[i]) {
+            char bi[CF_SHAPE_BUF], bs[CF_SHAPE_BUF];
+            cf__error(CF_ERR_INDEX, "%s: index %s out of range for shape %s", op,
+                      cf__shape_str(t->ndim, idx, bi, sizeof bi), cf_shape_str(t, bs, sizeof bs));
+            return false;
+        }
+    }
+    return true;
 }
 
 static float load(cf_dtype dtype, const char *p)
@@ -202,17 +233,27 @@ static void store(cf_dtype dtype, char *p, float v)
     }
 }
 
-float cf_get(const cf_tensor *t, const int64_t *idx) { return load(t->dtype, elem_ptr(t, idx)); }
+float cf_get(const cf_tensor *t, const int64_t *idx)
+{
+    return index_ok("cf_get", t, idx) ? load(t->dtype, elem_ptr(t, idx)) : NAN;
+}
 
-void cf_set(cf_tensor *t, const int64_t *idx, float v) { store(t->dtype, elem_ptr(t, idx), v); }
+void cf_set(cf_tensor *t, const int64_t *idx, float v)
+{
+    if (index_ok("cf_set", t, idx))
+        store(t->dtype, elem_ptr(t, idx), v);
+}
 
 float cf_item(const cf_tensor *t)
 {
-    if (!t || cf_numel(t) != 1) {
-        char b[CF_SHAPE_BUF] = "NULL";
-        if (t)
-            cf_shape_str(t, b, sizeof b);
-        cf__error(CF_ERR_SHAPE, "cf_item: tensor of shape %s is not one element", b);
+    if (!t) {
+        cf__error(CF_ERR_ARG, "cf_item: tensor is NULL");
+        return NAN;
+    }
+    if (cf_numel(t) != 1) {
+        char b[CF_SHAPE_BUF];
+        cf__error(CF_ERR_SHAPE, "cf_item: tensor of shape %s is not one element",
+                  cf_shape_str(t, b, sizeof b));
         return NAN;
     }
     return load(t->dtype, t->data);
@@ -233,16 +274,30 @@ float cf_item(const cf_tensor *t)
         }                                                                      \
     } while (0)
 
+/* Records CF_ERR_ARG naming op unless t and the buffer p are given (p may
+ * be NULL when t has no elements). */
+static bool args_ok(const char *op, const cf_tensor *t, const void *p)
+{
+    if (t && (p || cf_numel(t) == 0))
+        return true;
+    cf__error(CF_ERR_ARG, "%s: %s is NULL", op, t ? "the buffer" : "tensor");
+    return false;
+}
+
 void cf_copy_to(const cf_tensor *t, float *dst)
 {
+    if (!args_ok("cf_copy_to", t, dst))
+        return;
     int64_t k = 0;
-    FOR_EACH_INDEX(t, idx, dst[k++] = cf_get(t, idx));
+    FOR_EACH_INDEX(t, idx, dst[k++] = load(t->dtype, elem_ptr(t, idx)));
 }
 
 void cf_copy_from(cf_tensor *t, const float *src)
 {
+    if (!args_ok("cf_copy_from", t, src))
+        return;
     int64_t k = 0;
-    FOR_EACH_INDEX(t, idx, cf_set(t, idx, src[k++]));
+    FOR_EACH_INDEX(t, idx, store(t->dtype, elem_ptr(t, idx), src[k++]));
 }
 
 static void fill_row(int64_t n, char *const *p, const int64_t *s, const void *ud)
@@ -260,8 +315,12 @@ static void fill_row(int64_t n, char *const *p, const int64_t *s, const void *ud
 
 void cf_fill(cf_tensor *t, float v)
 {
+    if (!t) {
+        cf__error(CF_ERR_ARG, "cf_fill: tensor is NULL");
+        return;
+    }
     if (t->dtype != CF_F32) {
-        FOR_EACH_INDEX(t, idx, cf_set(t, idx, v));
+        FOR_EACH_INDEX(t, idx, store(t->dtype, elem_ptr(t, idx), v));
         return;
     }
     int64_t st[1][CF_MAX_DIMS];

@@ -1,7 +1,9 @@
 /* The thread count every kernel uses. */
 #include "tensor/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -12,11 +14,35 @@
 
 static int num_threads;
 
+/* The leading positive integer of s, ended by the end of s or by one of
+ * the characters in stops; 0 when there is none. */
+static int leading_count(const char *s, const char *stops)
+{
+    if (!s)
+        return 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == s || errno || v < 1 || v > 65536 || (*end && !strchr(stops, *end)))
+        return 0;
+    return (int)v;
+}
+
+/* CF_NUM_THREADS, else OMP_NUM_THREADS (whose value may list the counts of
+ * nested levels, "4,2": the first is ours), else the processor count. The
+ * kernels pass an explicit thread count to every parallel region, so
+ * OpenMP would not apply OMP_NUM_THREADS by itself. */
 static int default_threads(void)
 {
-    const char *env = getenv("CF_NUM_THREADS");
-    if (env && atoi(env) > 0)
-        return atoi(env);
+    int n = leading_count(getenv("CF_NUM_THREADS"), "");
+    if (n < 1)
+        n = leading_count(getenv("OMP_NUM_THREADS"), ",");
+    if (n > 0)
+        return n;
 #ifdef _OPENMP
     return omp_get_num_procs();
 #else

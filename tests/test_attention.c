@@ -223,6 +223,70 @@ START_TEST(fully_masked_rows_give_zero_output_and_zero_gradient)
 }
 END_TEST
 
+/* NaN is data: it must reach the output, as it does in PyTorch and through
+ * the same computation from ops, rather than pass for a masked row. */
+START_TEST(nan_in_a_query_gives_a_nan_row_on_both_paths)
+{
+    cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 2, 3, 4));
+    cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 2, 5, 4));
+    cf_tensor *v = rand_leaf(9, -1, 1, CF_SHAPE(1, 2, 5, 3));
+    cf_set(q, CF_IDX(0, 0, 1, 2), NAN);
+    cf_tensor *out = cf_attention(q, k, v, NULL), *inf;
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_slice(out, 1, 1, 2, 1))), CF_OK);
+    CF_NO_GRAD { inf = cf_attention(q, k, v, NULL); }
+    ASSERT_NO_ERROR();
+    for (int64_t d = 0; d < 3; d++) {
+        ck_assert(isnan(cf_get(out, CF_IDX(0, 0, 1, d))));
+        ck_assert(isnan(cf_get(inf, CF_IDX(0, 0, 1, d))));
+        ck_assert(isfinite(cf_get(out, CF_IDX(0, 0, 0, d))));
+        ck_assert(isfinite(cf_get(inf, CF_IDX(0, 1, 1, d))));
+    }
+    for (int64_t d = 0; d < 4; d++)
+        ck_assert(isnan(cf_get(q->grad, CF_IDX(0, 0, 1, d))));
+}
+END_TEST
+
+START_TEST(a_nan_scale_gives_nan_everywhere_on_both_paths)
+{
+    cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 1, 2, 4));
+    cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 1, 3, 4));
+    cf_tensor *v = rand_leaf(9, -1, 1, CF_SHAPE(1, 1, 3, 2));
+    cf_attention_opts o = {.scale = NAN};
+    cf_tensor *out = cf_attention(q, k, v, &o), *inf;
+    CF_NO_GRAD { inf = cf_attention(q, k, v, &o); }
+    ASSERT_NO_ERROR();
+    float a[4], b[4];
+    cf_copy_to(out, a);
+    cf_copy_to(inf, b);
+    for (int i = 0; i < 4; i++)
+        ck_assert(isnan(a[i]) && isnan(b[i]));
+}
+END_TEST
+
+START_TEST(a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path)
+{
+    int64_t Tk = 300; /* three blocks of keys */
+    cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 1, 2, 4));
+    cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 1, Tk, 4));
+    cf_tensor *v = rand_leaf(9, -1, 1, CF_SHAPE(1, 1, Tk, 2));
+    cf_set(k, CF_IDX(0, 0, 200, 1), NAN);
+    cf_tensor *inf, *ref;
+    CF_NO_GRAD
+    {
+        inf = cf_attention(q, k, v, NULL);
+        cf_tensor *w =
+            cf_softmax(cf_mul_scalar(cf_matmul(q, cf_transpose(k, 2, 3)), 0.5f), -1); /* D = 4 */
+        ref = cf_matmul(w, v);
+    }
+    ASSERT_NO_ERROR();
+    float a[4], b[4];
+    cf_copy_to(inf, a);
+    cf_copy_to(ref, b);
+    for (int i = 0; i < 4; i++)
+        ck_assert(isnan(a[i]) && isnan(b[i]));
+}
+END_TEST
+
 /* ---- Finite differences ---- */
 
 typedef struct {
@@ -508,6 +572,9 @@ int main(void)
     tcase_add_test(tc, inference_path_matches_training_path_with_padding_and_uneven_blocks);
     tcase_add_test(tc, inference_path_memory_is_linear_in_sequence_length);
     tcase_add_test(tc, fully_masked_rows_give_zero_output_and_zero_gradient);
+    tcase_add_test(tc, nan_in_a_query_gives_a_nan_row_on_both_paths);
+    tcase_add_test(tc, a_nan_scale_gives_nan_everywhere_on_both_paths);
+    tcase_add_test(tc, a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path);
     tcase_add_test(tc, gradcheck_with_float_mask_and_transposed_query);
     tcase_add_test(tc, gradcheck_causal);
     tcase_add_test(tc, gradcheck_with_dropout);

@@ -2,6 +2,7 @@
  * user-defined ops, the DOT dump and error composition. */
 #include "tests/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,13 +36,55 @@ START_TEST(gradients_accumulate_across_backward_calls)
 }
 END_TEST
 
-START_TEST(backward_twice_on_one_graph_recomputes_intermediates)
+START_TEST(backward_twice_on_a_retained_graph_recomputes_intermediates)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
     cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
-    cf_backward(loss);
-    cf_backward(loss);
+    ck_assert_int_eq(cf_backward_ex(loss, &(cf_backward_opts){.retain_graph = true}), CF_OK);
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
     assert_values(x->grad, (float[]){72}, 0, 0); /* 2 * 18x */
+}
+END_TEST
+
+START_TEST(backward_twice_on_one_graph_is_a_state_error_and_changes_nothing)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    ck_assert_int_eq(cf_backward(loss), CF_ERR_STATE);
+    assert_error(CF_ERR_STATE, "cf_backward", "already went through", "retain", NULL);
+    assert_values(x->grad, (float[]){36}, 0, 0);
+}
+END_TEST
+
+START_TEST(two_losses_sharing_a_subgraph_need_a_retained_graph)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
+    cf_tensor *h = cf_mul_scalar(x, 3);
+    cf_tensor *l1 = cf_sum_all(cf_square(h)), *l2 = cf_sum_all(cf_exp(h));
+    ck_assert_int_eq(cf_backward(l1), CF_OK);
+    ck_assert_int_eq(cf_backward(l2), CF_ERR_STATE);
+    assert_error(CF_ERR_STATE, "mul_scalar", NULL);
+
+    cf_tensor *h2 = cf_mul_scalar(x, 3);
+    cf_zero_grad(x);
+    ck_assert_int_eq(
+        cf_backward_ex(cf_sum_all(cf_square(h2)), &(cf_backward_opts){.retain_graph = true}),
+        CF_OK);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_exp(h2))), CF_OK);
+    assert_values(x->grad, (float[]){36 + 3 * expf(6)}, 0, 1e-6f);
+}
+END_TEST
+
+START_TEST(backward_ex_takes_the_output_gradient)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
+    cf_tensor *y = cf_mul_scalar(x, 2);
+    cf_tensor *dy = cf_from_array((float[]){10, 100}, CF_SHAPE(2));
+    ck_assert_int_eq(cf_backward_ex(y, &(cf_backward_opts){.grad = dy}), CF_OK);
+    assert_values(x->grad, (float[]){20, 200}, 0, 0);
+    ck_assert_int_eq(cf_backward_ex(y, NULL), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "not a scalar", NULL);
 }
 END_TEST
 
@@ -227,6 +270,23 @@ START_TEST(graph_dot_names_ops_and_shapes)
 }
 END_TEST
 
+START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    x->name = "say \"hi\"\n";
+    cf_tensor *h = cf_relu(x);
+    h->name = "hidden";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(h)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "relu: hidden\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "say \\\"hi\\\"\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
 /* ---- errors through expressions ---- */
 
 START_TEST(shape_mismatch_names_the_op_and_both_shapes)
@@ -254,10 +314,123 @@ START_TEST(a_null_operand_alone_is_reported)
 }
 END_TEST
 
+/* A status-returning call reports its own outcome (tensor.h, "Errors"). */
+START_TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient)
+{
+    cf_item(cf_zeros(CF_SHAPE(2))); /* CF_ERR_SHAPE, handled but not cleared */
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    cf_tensor *loss = cf_sum_all(cf_mul_scalar(cf_exp(cf_mul_scalar(x, 2)), 3));
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    for (int i = 0; i < 3; i++) {
+        float xi = cf_get(x, CF_IDX(i));
+        ck_assert_float_eq_tol(cf_get(x->grad, CF_IDX(i)), 6 * expf(2 * xi), 1e-5f);
+    }
+    assert_error(CF_ERR_SHAPE, "cf_item", NULL);
+}
+END_TEST
+
+START_TEST(backward_of_a_failed_expression_returns_its_root_cause)
+{
+    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_add(x, cf_zeros(CF_SHAPE(4))))), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_add", "[3]", "[4]", NULL);
+    ck_assert_int_eq(cf_backward(NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_backward", "NULL", NULL);
+}
+END_TEST
+
+START_TEST(a_failing_status_call_replaces_an_older_error)
+{
+    cf_item(cf_zeros(CF_SHAPE(2)));
+    cf_tensor *y = cf_sum(rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), CF_DIMS(0), false);
+    ck_assert_int_eq(cf_backward(y), CF_ERR_SHAPE);
+    assert_error(CF_ERR_SHAPE, "cf_backward", "[3]", "not a scalar", NULL);
+}
+END_TEST
+
 START_TEST(int_tensors_are_rejected_by_float_ops)
 {
     ck_assert_ptr_null(cf_exp(cf_from_ints((int32_t[]){1}, CF_SHAPE(1))));
     assert_error(CF_ERR_DTYPE, "cf_exp", "int32", NULL);
+}
+END_TEST
+
+/* ---- grad-ready hook ---- */
+
+typedef struct {
+    int n;
+    cf_tensor *seen[8];
+    float value[8]; /* the first gradient element when reported */
+    int stop_at;    /* report number that fails (-1: none) */
+} ready_log;
+
+static cf_status log_ready(cf_tensor *leaf, void *ud)
+{
+    ready_log *log = ud;
+    if (log->n == log->stop_at) {
+        cf_error_set(CF_ERR_IO, "log_ready: refused");
+        return CF_ERR_IO;
+    }
+    log->seen[log->n] = leaf;
+    log->value[log->n++] = ((const float *)leaf->grad->data)[0];
+    return CF_OK;
+}
+
+START_TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
+{
+    /* w1 feeds the first layer and is used twice; w2 the second. */
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5, 6}, CF_SHAPE(2)), true);
+    cf_tensor *h = cf_add(cf_mul(x, w1), cf_mul(w1, w1)); /* x w1 + w1^2 */
+    cf_tensor *loss = cf_sum_all(cf_mul(h, w2));
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_ptr_eq(log.seen[0], w2); /* the later layer is final first */
+    ck_assert_ptr_eq(log.seen[1], w1);
+    ck_assert_float_eq(log.value[0], 1 * 3 + 9);       /* h[0] */
+    ck_assert_float_eq(log.value[1], 5 * (1 + 2 * 3)); /* w2 (x + 2 w1) */
+}
+END_TEST
+
+START_TEST(grad_ready_hook_skips_leaves_without_a_gradient)
+{
+    cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(x, w))), CF_OK);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_ptr_eq(log.seen[0], w);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_error_stops_backward)
+{
+    cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5}, CF_SHAPE(1)), true);
+    cf_tensor *loss = cf_sum_all(cf_mul(cf_exp(w1), w2));
+    ready_log log = {.stop_at = 0};
+    cf_set_grad_ready_hook(log_ready, &log);
+    ck_assert_int_eq(cf_backward(loss), CF_ERR_IO);
+    cf_set_grad_ready_hook(NULL, NULL);
+    ck_assert_ptr_null(w1->grad); /* backward stopped before reaching w1 */
+    assert_error(CF_ERR_IO, "log_ready", NULL);
+}
+END_TEST
+
+START_TEST(grad_ready_hook_removed_is_not_called)
+{
+    cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
+    ready_log log = {.stop_at = -1};
+    cf_set_grad_ready_hook(log_ready, &log);
+    cf_set_grad_ready_hook(NULL, &log);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_square(w))), CF_OK);
+    ck_assert_int_eq(log.n, 0);
 }
 END_TEST
 
@@ -319,7 +492,10 @@ int main(void)
     tcase_add_test(tc, backward_fills_the_gradient_of_each_leaf);
     tcase_add_test(tc, a_tensor_used_twice_accumulates_both_paths);
     tcase_add_test(tc, gradients_accumulate_across_backward_calls);
-    tcase_add_test(tc, backward_twice_on_one_graph_recomputes_intermediates);
+    tcase_add_test(tc, backward_twice_on_a_retained_graph_recomputes_intermediates);
+    tcase_add_test(tc, backward_twice_on_one_graph_is_a_state_error_and_changes_nothing);
+    tcase_add_test(tc, two_losses_sharing_a_subgraph_need_a_retained_graph);
+    tcase_add_test(tc, backward_ex_takes_the_output_gradient);
     tcase_add_test(tc, backward_with_takes_the_output_gradient);
     tcase_add_test(tc, backward_of_a_non_scalar_is_an_error);
     tcase_add_test(tc, backward_with_a_gradient_of_the_wrong_shape_is_an_error);
@@ -343,6 +519,7 @@ int main(void)
 
     tc = tcase("graph_dot");
     tcase_add_test(tc, graph_dot_names_ops_and_shapes);
+    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
     suite_add_tcase(s, tc);
 
     tc = tcase("errors");
@@ -350,6 +527,16 @@ int main(void)
     tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
     tcase_add_test(tc, a_null_operand_alone_is_reported);
     tcase_add_test(tc, int_tensors_are_rejected_by_float_ops);
+    tcase_add_test(tc, backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient);
+    tcase_add_test(tc, backward_of_a_failed_expression_returns_its_root_cause);
+    tcase_add_test(tc, a_failing_status_call_replaces_an_older_error);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("grad_ready_hook");
+    tcase_add_test(tc, grad_ready_hook_reports_each_leaf_once_with_its_final_gradient);
+    tcase_add_test(tc, grad_ready_hook_skips_leaves_without_a_gradient);
+    tcase_add_test(tc, grad_ready_hook_error_stops_backward);
+    tcase_add_test(tc, grad_ready_hook_removed_is_not_called);
     suite_add_tcase(s, tc);
 
     tc = tcase("determinism");

@@ -357,11 +357,50 @@ START_TEST(load_of_a_header_longer_than_the_file_fails)
 }
 END_TEST
 
-START_TEST(load_of_a_file_without_a_parameter_fails)
+START_TEST(strict_load_of_a_file_without_a_parameter_fails)
 {
     const char *path = saved(net_new(1, 16, false).root, "a.safetensors"); /* no fc2.bias */
     expect_bad(path, true, CF_ERR_FORMAT, "fc2.bias");
-    expect_bad(path, false, CF_ERR_FORMAT, "fc2.bias");
+}
+END_TEST
+
+START_TEST(non_strict_load_keeps_parameters_the_file_lacks_and_reports_both_lists)
+{
+    net a = net_new(1, 16, false); /* no fc2.bias */
+    cf_module_param(a.root, "temperature", CF_SHAPE(1));
+    const char *path = saved(a.root, "a.safetensors");
+    net b = net_new(2, 16, true);
+    cf_tensor *bias = cf_module_find(b.root, "fc2.bias");
+    float before = cf_get(bias, CF_IDX(0));
+    cf_load_report r;
+    ck_assert_int_eq(cf_module_load_report(b.root, path, false, &r), CF_OK);
+    ck_assert_int_eq(r.nmissing, 1);
+    ck_assert_str_eq(r.missing[0], "fc2.bias");
+    ck_assert_int_eq(r.nunexpected, 1);
+    ck_assert_str_eq(r.unexpected[0], "temperature");
+    ck_assert_float_eq(cf_get(bias, CF_IDX(0)), before);
+    cf_load_report_free(&r);
+    ck_assert_int_eq(r.nmissing + r.nunexpected, 0);
+    ck_assert_int_eq(cf_module_load(b.root, path, false), CF_OK);
+    cf_module_free(b.root);
+}
+END_TEST
+
+START_TEST(strict_load_with_a_report_lists_every_mismatch_then_fails)
+{
+    net a = net_new(1, 16, false);
+    cf_module_param(a.root, "t1", CF_SHAPE(1));
+    cf_module_param(a.root, "t2", CF_SHAPE(1));
+    const char *path = saved(a.root, "a.safetensors");
+    net b = net_new(2, 16, true);
+    cf_load_report r;
+    ck_assert_int_eq(cf_module_load_report(b.root, path, true, &r), CF_ERR_FORMAT);
+    assert_error(CF_ERR_FORMAT, path, "fc2.bias", NULL);
+    ck_assert_int_eq(r.nmissing, 1);
+    ck_assert_int_eq(r.nunexpected, 2);
+    cf_load_report_free(&r);
+    cf_load_report_free(NULL);
+    cf_module_free(b.root);
 }
 END_TEST
 
@@ -422,7 +461,7 @@ static cf_tensor *batch_y(void)
 static float train_step(net *n, cf_optim *o, cf_tensor *x, cf_tensor *y)
 {
     cf_optim_set_lr(o, cf_lr_cosine(cf_optim_steps(o), 3, 12, 0.02f, 0.002f));
-    cf_tensor *loss = cf_cross_entropy(net_forward(n, x), y, -100, 0, CF_REDUCE_MEAN);
+    cf_tensor *loss = cf_cross_entropy(net_forward(n, x), y, NULL);
     float l = cf_item(loss);
     cf_optim_zero_grad(o);
     ck_assert_int_eq(cf_backward(loss), CF_OK);
@@ -433,9 +472,13 @@ static float train_step(net *n, cf_optim *o, cf_tensor *x, cf_tensor *y)
 
 static cf_optim *make_optim(cf_module *m, int kind)
 {
-    return kind == 0   ? cf_adam_new(m, 0.02f, 0.9f, 0.999f, 1e-8f, 0.01f)
-           : kind == 1 ? cf_adamw_new(m, 0.02f, 0.9f, 0.98f, 1e-8f, 0.1f)
-                       : cf_sgd_new(m, 0.02f, 0.9f, 0, 0.01f, true);
+    return kind == 0   ? cf_adam_new(m, &(cf_adam_opts){.lr = 0.02f, .weight_decay = 0.01f})
+           : kind == 1 ? cf_adamw_new(
+                             m, &(cf_adamw_opts){.lr = 0.02f, .beta2 = 0.98f, .weight_decay = 0.1f})
+                       : cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.02f,
+                                                      .momentum = 0.9f,
+                                                      .weight_decay = 0.01f,
+                                                      .nesterov = true});
 }
 
 /* Trains N steps without a break, and again with a save after K steps and
@@ -556,7 +599,7 @@ START_TEST(optim_load_for_other_parameters_fails)
     /* Same kind, other names. */
     cf_module *m = cf_module_new("Other", NULL, NULL);
     cf_linear *l = cf_linear_new(m, "proj", 6, 4, true, NULL);
-    cf_optim *o = cf_adam_new(m, 0.1f, 0.9f, 0.999f, 1e-8f, 0);
+    cf_optim *o = cf_adam_new(m, &(cf_adam_opts){.lr = 0.1f});
     cf_backward(cf_sum_all(cf_linear_forward(l, batch_x())));
     cf_optim_step(o);
     ck_assert_int_eq(cf_optim_save(o, scratch_path("other.safetensors")), CF_OK);
@@ -772,7 +815,9 @@ int main(void)
     tcase_add_test(tc, load_of_a_truncated_file_fails);
     tcase_add_test(tc, load_of_a_corrupt_header_fails);
     tcase_add_test(tc, load_of_a_header_longer_than_the_file_fails);
-    tcase_add_test(tc, load_of_a_file_without_a_parameter_fails);
+    tcase_add_test(tc, strict_load_of_a_file_without_a_parameter_fails);
+    tcase_add_test(tc, non_strict_load_keeps_parameters_the_file_lacks_and_reports_both_lists);
+    tcase_add_test(tc, strict_load_with_a_report_lists_every_mismatch_then_fails);
     tcase_add_test(tc, load_of_a_wrong_shape_fails);
     tcase_add_test(tc, load_of_a_wrong_dtype_fails);
     tcase_add_test(tc, strict_load_rejects_an_extra_tensor);

@@ -93,8 +93,12 @@ START_TEST(cross_entropy_matches_pytorch)
         const char *name = ce_cases[i].name;
         cf_tensor *x = cf_requires_grad(fixture(f, key(k, name, "x")), true);
         cf_tensor *t = fixture(f, key(k, name, "target"));
-        cf_tensor *out = cf_cross_entropy(view_of(x, ce_cases[i].view), t, ce_cases[i].ignore_index,
-                                          ce_cases[i].label_smoothing, ce_cases[i].reduction);
+        cf_tensor *out =
+            cf_cross_entropy(view_of(x, ce_cases[i].view), t,
+                             &(cf_loss_opts){.ignore = true,
+                                             .ignore_index = ce_cases[i].ignore_index,
+                                             .label_smoothing = ce_cases[i].label_smoothing,
+                                             .reduction = ce_cases[i].reduction});
         assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
@@ -105,7 +109,8 @@ START_TEST(cross_entropy_of_uniform_logits_is_log_of_the_class_count)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 4));
     cf_tensor *t = targets((int32_t[]){1, 3}, CF_SHAPE(2));
-    assert_values(cf_cross_entropy(x, t, IGN, 0, CF_REDUCE_MEAN), (float[]){logf(4)}, 1e-6f, 0);
+    assert_values(cf_cross_entropy(x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN}),
+                  (float[]){logf(4)}, 1e-6f, 0);
 }
 END_TEST
 
@@ -113,7 +118,8 @@ START_TEST(cross_entropy_gradient_is_softmax_minus_one_hot)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){0, logf(3)}, CF_SHAPE(1, 2)), true);
     cf_tensor *t = targets((int32_t[]){1}, CF_SHAPE(1));
-    cf_backward(cf_cross_entropy(x, t, IGN, 0, CF_REDUCE_SUM));
+    cf_backward(cf_cross_entropy(
+        x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_SUM}));
     assert_values(x->grad, (float[]){0.25f, 0.75f - 1}, 1e-6f, 0);
 }
 END_TEST
@@ -122,7 +128,11 @@ START_TEST(cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(1, 4)), true);
     cf_tensor *t = targets((int32_t[]){2}, CF_SHAPE(1));
-    cf_backward(cf_cross_entropy(x, t, IGN, 0.2f, CF_REDUCE_SUM));
+    cf_backward(cf_cross_entropy(x, t,
+                                 &(cf_loss_opts){.ignore = true,
+                                                 .ignore_index = IGN,
+                                                 .label_smoothing = 0.2f,
+                                                 .reduction = CF_REDUCE_SUM}));
     /* softmax 0.25 each; target 0.8 + 0.2 / 4 at class 2, 0.05 elsewhere */
     assert_values(x->grad, (float[]){0.2f, 0.2f, 0.25f - 0.85f, 0.2f}, 1e-6f, 0);
 }
@@ -131,7 +141,8 @@ END_TEST
 static cf_tensor *ce_fn(cf_tensor *const *in, void *ud)
 {
     const float *ls = ud;
-    return cf_cross_entropy(in[0], in[1], IGN, *ls, CF_REDUCE_MEAN);
+    return cf_cross_entropy(
+        in[0], in[1], &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .label_smoothing = *ls});
 }
 
 START_TEST(cross_entropy_gradient_matches_finite_differences)
@@ -157,8 +168,12 @@ START_TEST(cross_entropy_mean_counts_only_targets_not_ignored)
     cf_tensor *x = cf_zeros(CF_SHAPE(3, 4));
     cf_tensor *t = targets((int32_t[]){0, IGN, 1}, CF_SHAPE(3));
     /* Each counted row loses log 4 with or without smoothing. */
-    assert_values(cf_cross_entropy(x, t, IGN, 0, CF_REDUCE_MEAN), (float[]){logf(4)}, 1e-6f, 0);
-    assert_values(cf_cross_entropy(x, t, IGN, 0.1f, CF_REDUCE_MEAN), (float[]){logf(4)}, 1e-6f, 0);
+    assert_values(cf_cross_entropy(x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN}),
+                  (float[]){logf(4)}, 1e-6f, 0);
+    assert_values(
+        cf_cross_entropy(
+            x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .label_smoothing = 0.1f}),
+        (float[]){logf(4)}, 1e-6f, 0);
 }
 END_TEST
 
@@ -166,7 +181,11 @@ START_TEST(cross_entropy_ignored_targets_lose_nothing_and_get_no_gradient)
 {
     cf_tensor *x = rand_leaf(3, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, 1}, CF_SHAPE(2));
-    cf_tensor *out = cf_cross_entropy(x, t, IGN, 0.1f, CF_REDUCE_NONE);
+    cf_tensor *out = cf_cross_entropy(x, t,
+                                      &(cf_loss_opts){.ignore = true,
+                                                      .ignore_index = IGN,
+                                                      .label_smoothing = 0.1f,
+                                                      .reduction = CF_REDUCE_NONE});
     ck_assert_float_eq(at(out, 0), 0);
     ck_assert_int_eq(cf_backward_with(out, cf_ones(CF_SHAPE(2))), CF_OK);
     assert_values(cf_slice(x->grad, 0, 0, 1, 1), (float[]){0, 0, 0}, 0, 0);
@@ -178,20 +197,28 @@ START_TEST(cross_entropy_mean_over_only_ignored_targets_is_nan_with_zero_gradien
     cf_tensor *x = rand_leaf(4, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, IGN}, CF_SHAPE(2));
     for (int smooth = 0; smooth < 2; smooth++) {
-        cf_tensor *out = cf_cross_entropy(x, t, IGN, smooth ? 0.1f : 0, CF_REDUCE_MEAN);
+        cf_tensor *out = cf_cross_entropy(x, t,
+                                          &(cf_loss_opts){.ignore = true,
+                                                          .ignore_index = IGN,
+                                                          .label_smoothing = smooth ? 0.1f : 0});
         ck_assert(isnan(cf_item(out)));
         cf_backward(out);
         assert_values(x->grad, (float[]){0, 0, 0, 0, 0, 0}, 0, 0);
     }
-    ck_assert_float_eq(cf_item(cf_cross_entropy(x, t, IGN, 0, CF_REDUCE_SUM)), 0);
+    ck_assert_float_eq(
+        cf_item(cf_cross_entropy(
+            x, t,
+            &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_SUM})),
+        0);
 }
 END_TEST
 
 START_TEST(cross_entropy_is_stable_for_large_logits)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1000, 0, -1000}, CF_SHAPE(1, 3)), true);
-    cf_tensor *out =
-        cf_cross_entropy(x, targets((int32_t[]){1}, CF_SHAPE(1)), IGN, 0, CF_REDUCE_SUM);
+    cf_tensor *out = cf_cross_entropy(
+        x, targets((int32_t[]){1}, CF_SHAPE(1)),
+        &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_SUM});
     assert_values(out, (float[]){1000}, 0, 1e-6f);
     cf_backward(out);
     assert_values(x->grad, (float[]){1, -1, 0}, 0, 0);
@@ -202,8 +229,8 @@ START_TEST(cross_entropy_treats_minus_infinity_logits_as_impossible_classes)
 {
     cf_tensor *x =
         cf_requires_grad(cf_from_array((float[]){0, -INFINITY, 0}, CF_SHAPE(1, 3)), true);
-    cf_tensor *out =
-        cf_cross_entropy(x, targets((int32_t[]){0}, CF_SHAPE(1)), IGN, 0, CF_REDUCE_MEAN);
+    cf_tensor *out = cf_cross_entropy(x, targets((int32_t[]){0}, CF_SHAPE(1)),
+                                      &(cf_loss_opts){.ignore = true, .ignore_index = IGN});
     assert_values(out, (float[]){logf(2)}, 1e-6f, 0);
     cf_backward(out);
     assert_values(x->grad, (float[]){-0.5f, 0, 0.5f}, 1e-6f, 0);
@@ -213,8 +240,9 @@ END_TEST
 START_TEST(cross_entropy_propagates_nan)
 {
     cf_tensor *x = cf_from_array((float[]){0, NAN, 1, 0, 1, 2}, CF_SHAPE(2, 3));
-    cf_tensor *out =
-        cf_cross_entropy(x, targets((int32_t[]){0, 2}, CF_SHAPE(2)), IGN, 0, CF_REDUCE_NONE);
+    cf_tensor *out = cf_cross_entropy(
+        x, targets((int32_t[]){0, 2}, CF_SHAPE(2)),
+        &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_NONE});
     ck_assert(isnan(at(out, 0)));
     ck_assert(!isnan(at(out, 1)));
 }
@@ -223,8 +251,11 @@ END_TEST
 START_TEST(cross_entropy_of_one_class_is_zero)
 {
     cf_tensor *x = rand_leaf(5, -3, 3, CF_SHAPE(3, 1));
-    cf_tensor *out =
-        cf_cross_entropy(x, targets((int32_t[]){0, 0, 0}, CF_SHAPE(3)), IGN, 0.1f, CF_REDUCE_NONE);
+    cf_tensor *out = cf_cross_entropy(x, targets((int32_t[]){0, 0, 0}, CF_SHAPE(3)),
+                                      &(cf_loss_opts){.ignore = true,
+                                                      .ignore_index = IGN,
+                                                      .label_smoothing = 0.1f,
+                                                      .reduction = CF_REDUCE_NONE});
     assert_values(out, (float[]){0, 0, 0}, 0, 0);
     cf_backward_with(out, cf_ones(CF_SHAPE(3)));
     assert_values(x->grad, (float[]){0, 0, 0}, 1e-7f, 0);
@@ -235,7 +266,8 @@ START_TEST(cross_entropy_takes_a_single_prediction_of_shape_C)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){0, logf(3)}, CF_SHAPE(2)), true);
     cf_tensor *t = cf_from_ints((int32_t[]){1}, 0, NULL);
-    cf_tensor *out = cf_cross_entropy(x, t, IGN, 0, CF_REDUCE_NONE);
+    cf_tensor *out = cf_cross_entropy(
+        x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_NONE});
     ck_assert_int_eq(out->ndim, 0);
     assert_values(out, (float[]){-logf(0.75f)}, 1e-6f, 0);
     cf_backward(out);
@@ -247,9 +279,16 @@ START_TEST(cross_entropy_reads_targets_of_any_strides)
 {
     cf_tensor *x = rand_leaf(10, -2, 2, CF_SHAPE(2, 4, 3));
     cf_tensor *t = targets((int32_t[]){0, 3, 1, IGN, 2, 1}, CF_SHAPE(3, 2));
-    cf_tensor *strided = cf_cross_entropy(x, cf_transpose(t, 0, 1), IGN, 0.1f, CF_REDUCE_NONE);
-    cf_tensor *copied =
-        cf_cross_entropy(x, cf_contiguous(cf_transpose(t, 0, 1)), IGN, 0.1f, CF_REDUCE_NONE);
+    cf_tensor *strided = cf_cross_entropy(x, cf_transpose(t, 0, 1),
+                                          &(cf_loss_opts){.ignore = true,
+                                                          .ignore_index = IGN,
+                                                          .label_smoothing = 0.1f,
+                                                          .reduction = CF_REDUCE_NONE});
+    cf_tensor *copied = cf_cross_entropy(x, cf_contiguous(cf_transpose(t, 0, 1)),
+                                         &(cf_loss_opts){.ignore = true,
+                                                         .ignore_index = IGN,
+                                                         .label_smoothing = 0.1f,
+                                                         .reduction = CF_REDUCE_NONE});
     assert_close(strided, copied, 0, 0);
 }
 END_TEST
@@ -259,7 +298,11 @@ static void ce_bytes(int nt, cf_tensor *x, cf_tensor *t, cf_reduction red, float
 {
     cf_set_num_threads(nt);
     cf_zero_grad(x);
-    cf_tensor *out = cf_cross_entropy(x, t, 185, 0.1f, red); /* row 5 ignored */
+    cf_tensor *out = cf_cross_entropy(x, t,
+                                      &(cf_loss_opts){.ignore = true,
+                                                      .ignore_index = 185,
+                                                      .label_smoothing = 0.1f,
+                                                      .reduction = red}); /* row 5 ignored */
     cf_tensor *dout = cf_ones(out->ndim, out->shape);
     cf_backward_with(out, dout);
     cf_copy_to(out, loss);
@@ -297,11 +340,11 @@ END_TEST
 START_TEST(cross_entropy_of_a_target_out_of_range_is_an_index_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(3, 5));
-    ck_assert_ptr_null(
-        cf_cross_entropy(x, targets((int32_t[]){0, 7, 1}, CF_SHAPE(3)), IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(x, targets((int32_t[]){0, 7, 1}, CF_SHAPE(3)),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_INDEX, "cf_cross_entropy", "target 7", "5 classes", NULL);
-    ck_assert_ptr_null(
-        cf_cross_entropy(x, targets((int32_t[]){0, -1, 1}, CF_SHAPE(3)), IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(x, targets((int32_t[]){0, -1, 1}, CF_SHAPE(3)),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_INDEX, "cf_cross_entropy", "target -1", "5 classes", NULL);
 }
 END_TEST
@@ -309,22 +352,23 @@ END_TEST
 START_TEST(cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(4, 5, 3));
-    ck_assert_ptr_null(
-        cf_cross_entropy(x, cf_empty(CF_I32, CF_SHAPE(4, 5)), IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(x, cf_empty(CF_I32, CF_SHAPE(4, 5)),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_SHAPE, "cf_cross_entropy", "[4, 5]", "[4, 5, 3]", "want [4, 3]", NULL);
-    ck_assert_ptr_null(
-        cf_cross_entropy(cf_scalar(1), cf_empty(CF_I32, 0, NULL), IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(cf_scalar(1), cf_empty(CF_I32, 0, NULL),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_SHAPE, "cf_cross_entropy", NULL);
 }
 END_TEST
 
 START_TEST(cross_entropy_with_float_targets_or_int_logits_is_a_dtype_error)
 {
-    ck_assert_ptr_null(
-        cf_cross_entropy(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(2)), IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(2)),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_DTYPE, "cf_cross_entropy", "int32", NULL);
     ck_assert_ptr_null(cf_cross_entropy(cf_empty(CF_I32, CF_SHAPE(2, 3)),
-                                        cf_empty(CF_I32, CF_SHAPE(2)), IGN, 0, CF_REDUCE_MEAN));
+                                        cf_empty(CF_I32, CF_SHAPE(2)),
+                                        &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_DTYPE, "cf_cross_entropy", "float32", NULL);
 }
 END_TEST
@@ -333,14 +377,30 @@ START_TEST(cross_entropy_with_bad_arguments_is_an_argument_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){0, 1}, CF_SHAPE(2));
-    ck_assert_ptr_null(cf_cross_entropy(x, t, IGN, 1.5f, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(
+        x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .label_smoothing = 1.5f}));
     assert_error(CF_ERR_ARG, "cf_cross_entropy", "label_smoothing 1.5", NULL);
-    ck_assert_ptr_null(cf_cross_entropy(x, t, IGN, NAN, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_cross_entropy(
+        x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .label_smoothing = NAN}));
     assert_error(CF_ERR_ARG, "label_smoothing", NULL);
-    ck_assert_ptr_null(cf_cross_entropy(x, t, IGN, 0, (cf_reduction)7));
+    ck_assert_ptr_null(cf_cross_entropy(
+        x, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = (cf_reduction)7}));
     assert_error(CF_ERR_ARG, "cf_cross_entropy", "reduction 7", NULL);
-    ck_assert_ptr_null(cf_cross_entropy(NULL, t, IGN, 0, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(
+        cf_cross_entropy(NULL, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
     assert_error(CF_ERR_ARG, "cf_cross_entropy", NULL);
+}
+END_TEST
+
+START_TEST(cross_entropy_without_options_ignores_no_class_and_takes_the_mean)
+{
+    /* Target 0 counts: an ignore_index of 0 must be asked for. */
+    cf_tensor *x = cf_from_array((float[]){0, 0, 0, 0, 0, 0}, CF_SHAPE(2, 3));
+    cf_tensor *t = targets((int32_t[]){0, 1}, CF_SHAPE(2));
+    ck_assert_float_eq_tol(cf_item(cf_cross_entropy(x, t, NULL)), logf(3), 1e-6f);
+    cf_tensor *pad0 =
+        cf_cross_entropy(x, t, &(cf_loss_opts){.ignore = true, .reduction = CF_REDUCE_SUM});
+    ck_assert_float_eq_tol(cf_item(pad0), logf(3), 1e-6f);
 }
 END_TEST
 
@@ -365,7 +425,10 @@ START_TEST(nll_loss_matches_pytorch)
         const char *name = nll_cases[i].name;
         cf_tensor *x = cf_requires_grad(fixture(f, key(k, name, "x")), true);
         cf_tensor *t = fixture(f, key(k, name, "target"));
-        cf_tensor *out = cf_nll_loss(view_of(x, nll_cases[i].view), t, IGN, nll_cases[i].reduction);
+        cf_tensor *out = cf_nll_loss(view_of(x, nll_cases[i].view), t,
+                                     &(cf_loss_opts){.ignore = true,
+                                                     .ignore_index = IGN,
+                                                     .reduction = nll_cases[i].reduction});
         assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
@@ -376,16 +439,22 @@ START_TEST(nll_loss_is_minus_the_log_probability_of_the_target)
 {
     cf_tensor *lp = cf_from_array((float[]){-1, -2, -3, -4, -5, -6}, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){2, 0}, CF_SHAPE(2));
-    assert_values(cf_nll_loss(lp, t, IGN, CF_REDUCE_NONE), (float[]){3, 4}, 0, 0);
-    assert_values(cf_nll_loss(lp, t, IGN, CF_REDUCE_MEAN), (float[]){3.5f}, 0, 0);
-    assert_values(cf_nll_loss(lp, t, 0, CF_REDUCE_MEAN), (float[]){3}, 0, 0);
+    assert_values(
+        cf_nll_loss(
+            lp, t,
+            &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_NONE}),
+        (float[]){3, 4}, 0, 0);
+    assert_values(cf_nll_loss(lp, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN}),
+                  (float[]){3.5f}, 0, 0);
+    assert_values(cf_nll_loss(lp, t, &(cf_loss_opts){.ignore = true, .ignore_index = 0}),
+                  (float[]){3}, 0, 0);
 }
 END_TEST
 
 static cf_tensor *nll_fn(cf_tensor *const *in, void *ud)
 {
     (void)ud;
-    return cf_nll_loss(in[0], in[1], IGN, CF_REDUCE_MEAN);
+    return cf_nll_loss(in[0], in[1], &(cf_loss_opts){.ignore = true, .ignore_index = IGN});
 }
 
 START_TEST(nll_loss_gradient_matches_finite_differences)
@@ -400,23 +469,26 @@ START_TEST(nll_loss_mean_over_only_ignored_targets_is_nan)
 {
     cf_tensor *lp = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, IGN}, CF_SHAPE(2));
-    ck_assert(isnan(cf_item(cf_nll_loss(lp, t, IGN, CF_REDUCE_MEAN))));
+    ck_assert(
+        isnan(cf_item(cf_nll_loss(lp, t, &(cf_loss_opts){.ignore = true, .ignore_index = IGN}))));
 }
 END_TEST
 
 START_TEST(nll_loss_of_a_target_out_of_range_is_an_index_error)
 {
     cf_tensor *lp = cf_zeros(CF_SHAPE(2, 3));
-    ck_assert_ptr_null(
-        cf_nll_loss(lp, targets((int32_t[]){3, 0}, CF_SHAPE(2)), IGN, CF_REDUCE_SUM));
+    ck_assert_ptr_null(cf_nll_loss(
+        lp, targets((int32_t[]){3, 0}, CF_SHAPE(2)),
+        &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_SUM}));
     assert_error(CF_ERR_INDEX, "cf_nll_loss", "target 3", "3 classes", NULL);
 }
 END_TEST
 
 START_TEST(nll_loss_with_targets_of_the_wrong_shape_is_a_shape_error)
 {
-    ck_assert_ptr_null(
-        cf_nll_loss(cf_zeros(CF_SHAPE(2, 3)), cf_empty(CF_I32, CF_SHAPE(3)), IGN, CF_REDUCE_SUM));
+    ck_assert_ptr_null(cf_nll_loss(
+        cf_zeros(CF_SHAPE(2, 3)), cf_empty(CF_I32, CF_SHAPE(3)),
+        &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = CF_REDUCE_SUM}));
     assert_error(CF_ERR_SHAPE, "cf_nll_loss", "[3]", "[2, 3]", NULL);
 }
 END_TEST
@@ -442,7 +514,8 @@ START_TEST(mse_loss_matches_pytorch)
         const char *name = mse_cases[i].name;
         cf_tensor *a = cf_requires_grad(fixture(f, key(k, name, "a")), true);
         cf_tensor *b = cf_requires_grad(fixture(f, key(k, name, "b")), true);
-        cf_tensor *out = cf_mse_loss(view_of(a, mse_cases[i].view), b, mse_cases[i].reduction);
+        cf_tensor *out = cf_mse_loss(view_of(a, mse_cases[i].view), b,
+                                     &(cf_loss_opts){.reduction = mse_cases[i].reduction});
         assert_golden_case(f, name, out, 2, (cf_tensor *[]){a, b}, (const char *[]){"da", "db"});
     }
     cf_safetensors_close(f);
@@ -453,15 +526,17 @@ START_TEST(mse_loss_is_the_mean_squared_difference)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3));
     cf_tensor *b = cf_from_array((float[]){1, 4, 0}, CF_SHAPE(3));
-    assert_values(cf_mse_loss(a, b, CF_REDUCE_MEAN), (float[]){13.0f / 3}, 0, 1e-7f);
-    assert_values(cf_mse_loss(a, b, CF_REDUCE_SUM), (float[]){13}, 0, 0);
-    assert_values(cf_mse_loss(a, b, CF_REDUCE_NONE), (float[]){0, 4, 9}, 0, 0);
+    assert_values(cf_mse_loss(a, b, NULL), (float[]){13.0f / 3}, 0, 1e-7f);
+    assert_values(cf_mse_loss(a, b, &(cf_loss_opts){.reduction = CF_REDUCE_SUM}), (float[]){13}, 0,
+                  0);
+    assert_values(cf_mse_loss(a, b, &(cf_loss_opts){.reduction = CF_REDUCE_NONE}),
+                  (float[]){0, 4, 9}, 0, 0);
 }
 END_TEST
 
 static cf_tensor *mse_fn(cf_tensor *const *in, void *ud)
 {
-    return cf_mse_loss(in[0], in[1], *(const cf_reduction *)ud);
+    return cf_mse_loss(in[0], in[1], &(cf_loss_opts){.reduction = *(const cf_reduction *)ud});
 }
 
 START_TEST(mse_loss_gradient_with_broadcasting_matches_finite_differences)
@@ -476,15 +551,14 @@ END_TEST
 START_TEST(mse_loss_mean_of_nothing_is_nan)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(0, 3));
-    ck_assert(isnan(cf_item(cf_mse_loss(a, a, CF_REDUCE_MEAN))));
-    ck_assert_float_eq(cf_item(cf_mse_loss(a, a, CF_REDUCE_SUM)), 0);
+    ck_assert(isnan(cf_item(cf_mse_loss(a, a, NULL))));
+    ck_assert_float_eq(cf_item(cf_mse_loss(a, a, &(cf_loss_opts){.reduction = CF_REDUCE_SUM})), 0);
 }
 END_TEST
 
 START_TEST(mse_loss_of_shapes_that_do_not_broadcast_is_a_shape_error)
 {
-    ck_assert_ptr_null(
-        cf_mse_loss(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)), CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_mse_loss(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)), NULL));
     assert_error(CF_ERR_SHAPE, "cf_mse_loss", "[2, 3]", "[4]", NULL);
 }
 END_TEST
@@ -492,12 +566,25 @@ END_TEST
 START_TEST(mse_loss_with_bad_arguments_is_an_error)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2));
-    ck_assert_ptr_null(cf_mse_loss(a, cf_empty(CF_I32, CF_SHAPE(2)), CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_mse_loss(a, cf_empty(CF_I32, CF_SHAPE(2)), NULL));
     assert_error(CF_ERR_DTYPE, "cf_mse_loss", NULL);
-    ck_assert_ptr_null(cf_mse_loss(a, a, (cf_reduction)-1));
+    ck_assert_ptr_null(cf_mse_loss(a, a, &(cf_loss_opts){.reduction = (cf_reduction)-1}));
     assert_error(CF_ERR_ARG, "cf_mse_loss", "reduction", NULL);
-    ck_assert_ptr_null(cf_mse_loss(a, NULL, CF_REDUCE_MEAN));
+    ck_assert_ptr_null(cf_mse_loss(a, NULL, NULL));
     assert_error(CF_ERR_ARG, "cf_mse_loss", NULL);
+    ck_assert_ptr_null(cf_mse_loss(a, a, &(cf_loss_opts){.label_smoothing = 0.1f}));
+    assert_error(CF_ERR_ARG, "cf_mse_loss", "class targets", NULL);
+    ck_assert_ptr_null(cf_mse_loss(a, a, &(cf_loss_opts){.ignore = true}));
+    assert_error(CF_ERR_ARG, "cf_mse_loss", NULL);
+}
+END_TEST
+
+START_TEST(nll_loss_refuses_label_smoothing)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
+    cf_tensor *t = targets((int32_t[]){0, 1}, CF_SHAPE(2));
+    ck_assert_ptr_null(cf_nll_loss(x, t, &(cf_loss_opts){.label_smoothing = 0.1f}));
+    assert_error(CF_ERR_ARG, "cf_nll_loss", "label_smoothing", NULL);
 }
 END_TEST
 
@@ -506,6 +593,7 @@ int main(void)
     Suite *s = suite_create("loss");
     TCase *tc = tcase("cross_entropy");
     tcase_add_test(tc, cross_entropy_matches_pytorch);
+    tcase_add_test(tc, cross_entropy_without_options_ignores_no_class_and_takes_the_mean);
     tcase_add_test(tc, cross_entropy_of_uniform_logits_is_log_of_the_class_count);
     tcase_add_test(tc, cross_entropy_gradient_is_softmax_minus_one_hot);
     tcase_add_test(tc, cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot);
@@ -543,6 +631,7 @@ int main(void)
     tcase_add_test(tc, mse_loss_mean_of_nothing_is_nan);
     tcase_add_test(tc, mse_loss_of_shapes_that_do_not_broadcast_is_a_shape_error);
     tcase_add_test(tc, mse_loss_with_bad_arguments_is_an_error);
+    tcase_add_test(tc, nll_loss_refuses_label_smoothing);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

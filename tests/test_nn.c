@@ -766,6 +766,54 @@ START_TEST(module_visit_and_queries_accept_null)
 }
 END_TEST
 
+START_TEST(forward_of_a_null_module_is_an_argument_error)
+{
+    cf_tensor *x = cf_zeros(CF_SHAPE(2, 4));
+    ck_assert_ptr_null(cf_linear_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "Linear", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_layernorm_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "LayerNorm", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_dropout_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "Dropout", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_ffn_forward(NULL, x));
+    assert_error(CF_ERR_ARG, "FeedForward", "module is NULL", NULL);
+    cf_tensor *x3 = cf_zeros(CF_SHAPE(1, 2, 4));
+    ck_assert_ptr_null(cf_mha_forward(NULL, x3, x3, x3, NULL));
+    assert_error(CF_ERR_ARG, "MultiheadAttention", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_embedding_forward(NULL, cf_from_ints((int32_t[]){0}, CF_SHAPE(1))));
+    assert_error(CF_ERR_ARG, "Embedding", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_gru_cell_forward(NULL, x, NULL));
+    assert_error(CF_ERR_ARG, "GRUCell", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_gru_forward(NULL, x3, NULL, NULL));
+    assert_error(CF_ERR_ARG, "GRU", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_pos_embedding_forward(NULL, 0, 1));
+    assert_error(CF_ERR_ARG, "PositionalEmbedding", "module is NULL", NULL);
+    ck_assert_ptr_null(cf_additive_attention_forward(NULL, x, x3, x3, NULL, NULL));
+    assert_error(CF_ERR_ARG, "AdditiveAttention", "module is NULL", NULL);
+}
+END_TEST
+
+START_TEST(a_null_module_after_a_failed_constructor_keeps_the_root_cause)
+{
+    cf_linear *l = cf_linear_new(NULL, "fc", -1, 2, true, NULL);
+    ck_assert_ptr_null(l);
+    cf_status root = cf_error();
+    ck_assert_int_ne(root, CF_OK);
+    ck_assert_ptr_null(cf_linear_forward(l, cf_zeros(CF_SHAPE(2, 4))));
+    ck_assert_int_eq(cf_error(), root);
+    cf_error_clear();
+}
+END_TEST
+
+START_TEST(positions_past_int64_are_out_of_range_not_an_overflow)
+{
+    cf_pos_embedding *pe = cf_pos_embedding_new(NULL, "pe", 8, 4, NULL);
+    ck_assert_ptr_null(cf_pos_embedding_forward(pe, 2, INT64_MAX));
+    assert_error(CF_ERR_INDEX, "PositionalEmbedding", NULL);
+    cf_module_free(&pe->base);
+}
+END_TEST
+
 /* ---- Initialisation ---- */
 
 START_TEST(init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in)
@@ -814,6 +862,52 @@ START_TEST(init_kaiming_normal_std)
     stats s = stats_of(w);
     ck_assert(fabs(s.mean) < 0.002);
     ck_assert(fabs(sqrt(s.var) / 0.1 - 1) < 0.01);
+}
+END_TEST
+
+START_TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
+{
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_module *net = cf_module_new("Net", NULL, NULL);
+    cf_linear *fc = cf_linear_new(net, "fc", 200, 300, true, &g);
+    cf_layernorm *ln = cf_layernorm_new(net, "ln", 300, 1e-5f, true);
+    cf_mha *att = cf_mha_new(net, "att", 64, 4, 0, true, &g);
+    cf_fill(fc->bias, 1);
+    cf_fill(ln->bias, 2);
+    cf_module_init_normal(net, 0.02f, &g);
+    stats s = stats_of(fc->weight);
+    ck_assert(fabs(s.mean) < 0.0005);
+    ck_assert(fabs(sqrt(s.var) / 0.02 - 1) < 0.01);
+    ck_assert(fabs(sqrt(stats_of(att->in_proj_weight).var) / 0.02 - 1) < 0.02);
+    ck_assert(stats_of(fc->bias).min == 0 && stats_of(fc->bias).max == 0);
+    ck_assert(stats_of(ln->bias).min == 0 && stats_of(att->in_proj_bias).max == 0);
+    ck_assert(stats_of(ln->weight).min == 1 && stats_of(ln->weight).max == 1);
+    cf_module_free(net);
+}
+END_TEST
+
+START_TEST(parameters_are_labelled_with_their_state_dict_names)
+{
+    cf_module *net = cf_module_new("Net", NULL, "root");
+    cf_module *enc = cf_module_new("Encoder", net, "encoder");
+    cf_module *merged = cf_module_new("FFN", enc, "");
+    cf_linear *fc = cf_linear_new(merged, "linear1", 3, 2, true, NULL);
+    cf_tensor *w = cf_module_param(net, "scale", CF_SHAPE(1));
+    ck_assert_str_eq(fc->weight->name, "encoder.linear1.weight");
+    ck_assert_str_eq(fc->bias->name, "encoder.linear1.bias");
+    ck_assert_str_eq(w->name, "scale");
+    ck_assert_ptr_eq(cf_module_find(net, fc->weight->name), fc->weight);
+    cf_tensor *y = cf_linear_forward(fc, cf_ones(CF_SHAPE(1, 3)));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(y)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "encoder.linear1.weight\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "encoder.linear1.bias\\n[2]"));
+    free(buf);
+    cf_module_free(net);
 }
 END_TEST
 
@@ -1448,6 +1542,9 @@ int main(void)
     tcase_add_test(tc, module_free_of_a_child_detaches_it);
     tcase_add_test(tc, module_free_null_is_a_no_op);
     tcase_add_test(tc, module_visit_and_queries_accept_null);
+    tcase_add_test(tc, forward_of_a_null_module_is_an_argument_error);
+    tcase_add_test(tc, a_null_module_after_a_failed_constructor_keeps_the_root_cause);
+    tcase_add_test(tc, positions_past_int64_are_out_of_range_not_an_overflow);
     suite_add_tcase(s, tc);
 
     tc = tcase("init");
@@ -1455,7 +1552,9 @@ int main(void)
     tcase_add_test(tc, init_xavier_uniform_bound_and_variance);
     tcase_add_test(tc, init_kaiming_uniform_counts_receptive_field_in_fan_in);
     tcase_add_test(tc, init_kaiming_normal_std);
+    tcase_add_test(tc, init_normal_all_draws_matrices_zeroes_biases_keeps_norms);
     tcase_add_test(tc, init_is_reproducible_from_the_generator);
+    tcase_add_test(tc, parameters_are_labelled_with_their_state_dict_names);
     tcase_add_test(tc, init_embedding_is_standard_normal_with_zero_padding_row);
     tcase_add_test(tc, init_layernorm_weight_ones_bias_zeros);
     tcase_add_test(tc, init_mha_xavier_in_proj_and_zero_biases);

@@ -527,6 +527,16 @@ START_TEST(relu_gradient_at_zero_is_zero)
 }
 END_TEST
 
+START_TEST(relu_passes_nan_and_its_gradient_like_pytorch)
+{
+    cf_tensor *x = cf_requires_grad(cf_from_array((float[]){NAN, -1}, CF_SHAPE(2)), true);
+    cf_tensor *y = cf_relu(x);
+    ck_assert(isnan(cf_get(y, CF_IDX(0))));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul_scalar(y, 3))), CF_OK);
+    assert_values(x->grad, (float[]){3, 0}, 0, 0); /* NaN <= 0 is false */
+}
+END_TEST
+
 START_TEST(unary_functions_compute_their_values)
 {
     cf_tensor *x = cf_from_array((float[]){-1, 0, 2}, CF_SHAPE(3));
@@ -1628,6 +1638,7 @@ int main(void)
     tcase_add_test(unary, sigmoid_gradient);
     tcase_add_test(unary, relu_gradient_away_from_zero);
     tcase_add_test(unary, relu_gradient_at_zero_is_zero);
+    tcase_add_test(unary, relu_passes_nan_and_its_gradient_like_pytorch);
     tcase_add_test(unary, unary_functions_compute_their_values);
     tcase_add_test(unary, sigmoid_saturates_without_overflow);
     suite_add_tcase(s, unary);

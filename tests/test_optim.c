@@ -34,9 +34,24 @@ typedef struct {
 static cf_optim *make_optim(const optim_case *c, cf_module *m)
 {
     switch (c->kind) {
-    case SGD: return cf_sgd_new(m, c->lr, c->momentum, c->dampening, c->weight_decay, c->nesterov);
-    case ADAM: return cf_adam_new(m, c->lr, c->beta1, c->beta2, c->eps, c->weight_decay);
-    default: return cf_adamw_new(m, c->lr, c->beta1, c->beta2, c->eps, c->weight_decay);
+    case SGD:
+        return cf_sgd_new(m, &(cf_sgd_opts){.lr = c->lr,
+                                            .momentum = c->momentum,
+                                            .dampening = c->dampening,
+                                            .weight_decay = c->weight_decay,
+                                            .nesterov = c->nesterov});
+    case ADAM:
+        return cf_adam_new(m, &(cf_adam_opts){.lr = c->lr,
+                                              .beta1 = c->beta1,
+                                              .beta2 = c->beta2,
+                                              .eps = c->eps,
+                                              .weight_decay = c->weight_decay});
+    default:
+        return cf_adamw_new(m, &(cf_adamw_opts){.lr = c->lr,
+                                                .beta1 = c->beta1,
+                                                .beta2 = c->beta2,
+                                                .eps = c->eps,
+                                                .weight_decay = c->weight_decay});
     }
 }
 
@@ -179,7 +194,7 @@ START_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
     cf_tensor *c = cf_module_param(m, "c", CF_SHAPE(2));
     cf_fill(a, 1);
     cf_fill(c, 1);
-    cf_optim *o = cf_adam_new(m, 0.1f, 0.9f, 0.999f, 1e-8f, 0);
+    cf_optim *o = cf_adam_new(m, &(cf_adam_opts){.lr = 0.1f});
     set_grad(a, cf_full(0.5f, CF_SHAPE(3)));
     cf_optim_step(o);
     /* c never had a gradient: untouched, no state. */
@@ -205,7 +220,7 @@ START_TEST(sgd_momentum_buffer_starts_at_the_first_gradient)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));
-    cf_optim *o = cf_sgd_new(m, 1, 0.9f, 0.5f, 0, false);
+    cf_optim *o = cf_sgd_new(m, &(cf_sgd_opts){.lr = 1, .momentum = 0.9f, .dampening = 0.5f});
     set_grad(a, cf_from_array((float[]){1, -2}, CF_SHAPE(2)));
     cf_optim_step(o);
     /* No dampening on the first step (torch clones the gradient). */
@@ -225,7 +240,7 @@ START_TEST(optim_zero_grad_zeroes_every_gradient)
     cf_tensor *c = cf_module_param(cf_module_new("Sub", m, "sub"), "c", CF_SHAPE(3));
     set_grad(a, cf_full(2, CF_SHAPE(2)));
     set_grad(c, cf_full(3, CF_SHAPE(3)));
-    cf_optim *o = cf_sgd_new(m, 0.1f, 0, 0, 0, false);
+    cf_optim *o = cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.1f});
     cf_optim_zero_grad(o);
     assert_values(a->grad, (float[]){0, 0}, 0, 0);
     assert_values(c->grad, (float[]){0, 0, 0}, 0, 0);
@@ -238,7 +253,7 @@ START_TEST(optim_lr_and_step_count_are_readable)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_module_param(m, "a", CF_SHAPE(2));
-    cf_optim *o = cf_adamw_new(m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    cf_optim *o = cf_adamw_new(m, &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = 0.01f});
     ck_assert_float_eq(cf_optim_lr(o), 1e-3f);
     cf_optim_set_lr(o, 0.25f);
     ck_assert_float_eq(cf_optim_lr(o), 0.25f);
@@ -259,7 +274,7 @@ START_TEST(optim_null_is_harmless)
     ck_assert_int_eq(cf_optim_steps(NULL), 0);
     cf_optim_free(NULL);
     ASSERT_NO_ERROR();
-    ck_assert_ptr_null(cf_adam_new(NULL, 1e-3f, 0.9f, 0.999f, 1e-8f, 0));
+    ck_assert_ptr_null(cf_adam_new(NULL, &(cf_adam_opts){.lr = 1e-3f}));
     assert_error(CF_ERR_ARG, "cf_adam_new", NULL);
 }
 END_TEST
@@ -267,26 +282,99 @@ END_TEST
 START_TEST(optim_rejects_invalid_hyperparameters)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
-    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0, 0, 0, true));
+    ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.1f, .nesterov = true}));
     assert_error(CF_ERR_ARG, "cf_sgd_new", "Nesterov", NULL);
-    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0.9f, 0.1f, 0, true));
+    ck_assert_ptr_null(cf_sgd_new(
+        m, &(cf_sgd_opts){.lr = 0.1f, .momentum = 0.9f, .dampening = 0.1f, .nesterov = true}));
     assert_error(CF_ERR_ARG, "cf_sgd_new", "dampening", NULL);
-    ck_assert_ptr_null(cf_sgd_new(m, -0.1f, 0, 0, 0, false));
+    ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.lr = -0.1f}));
     assert_error(CF_ERR_ARG, "cf_sgd_new", "-0.1", NULL);
-    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, -0.5f, 0, 0, false));
+    ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.1f, .momentum = -0.5f}));
     assert_error(CF_ERR_ARG, "cf_sgd_new", "momentum", NULL);
-    ck_assert_ptr_null(cf_sgd_new(m, 0.1f, 0, 0, -1, false));
+    ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.1f, .weight_decay = -1}));
     assert_error(CF_ERR_ARG, "cf_sgd_new", "weight_decay", NULL);
-    ck_assert_ptr_null(cf_adam_new(m, 1e-3f, 1.0f, 0.999f, 1e-8f, 0));
+    ck_assert_ptr_null(cf_adam_new(m, &(cf_adam_opts){.lr = 1e-3f, .beta1 = 1.0f}));
     assert_error(CF_ERR_ARG, "cf_adam_new", "betas", NULL);
-    ck_assert_ptr_null(cf_adamw_new(m, 1e-3f, 0.9f, -0.1f, 1e-8f, 0));
+    ck_assert_ptr_null(cf_adamw_new(m, &(cf_adamw_opts){.lr = 1e-3f, .beta2 = -0.1f}));
     assert_error(CF_ERR_ARG, "cf_adamw_new", "betas", NULL);
-    ck_assert_ptr_null(cf_adam_new(m, 1e-3f, 0.9f, 0.999f, -1e-8f, 0));
+    ck_assert_ptr_null(cf_adam_new(m, &(cf_adam_opts){.lr = 1e-3f, .eps = -1e-8f}));
     assert_error(CF_ERR_ARG, "cf_adam_new", "eps", NULL);
-    ck_assert_ptr_null(cf_adam_new(m, NAN, 0.9f, 0.999f, 1e-8f, 0));
+    ck_assert_ptr_null(cf_adam_new(m, &(cf_adam_opts){.lr = NAN}));
     assert_error(CF_ERR_ARG, "cf_adam_new", "lr", NULL);
-    ck_assert_ptr_null(cf_adamw_new(m, 1e-3f, 0.9f, 0.999f, 1e-8f, -0.01f));
+    ck_assert_ptr_null(cf_adamw_new(m, &(cf_adamw_opts){.lr = 1e-3f, .weight_decay = -0.01f}));
     assert_error(CF_ERR_ARG, "cf_adamw_new", "weight_decay", NULL);
+    cf_module_free(m);
+}
+END_TEST
+
+/* Two parameters, w [4, 3] and b [3], after one update from the same
+ * gradients by the optimizer o makes for their module. */
+static void one_update(cf_optim *(*make)(cf_module *), float *w_out, float *b_out)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    cf_tensor *w = cf_module_param(m, "w", CF_SHAPE(4, 3));
+    cf_tensor *b = cf_module_param(m, "b", CF_SHAPE(3));
+    cf_rng g;
+    cf_rng_init(&g, 5);
+    cf_fill_uniform(&g, w, -1, 1);
+    cf_fill_uniform(&g, b, -1, 1);
+    set_grad(w, cf_uniform(&g, -1, 1, CF_SHAPE(4, 3)));
+    set_grad(b, cf_uniform(&g, -1, 1, CF_SHAPE(3)));
+    cf_optim *o = make(m);
+    ck_assert_ptr_nonnull(o);
+    cf_optim_step(o);
+    cf_copy_to(w, w_out);
+    cf_copy_to(b, b_out);
+    cf_optim_free(o);
+    cf_module_free(m);
+}
+
+static cf_optim *adam_null(cf_module *m) { return cf_adam_new(m, NULL); }
+static cf_optim *adam_explicit(cf_module *m)
+{
+    return cf_adam_new(m,
+                       &(cf_adam_opts){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f});
+}
+static cf_optim *adamw_grouped(cf_module *m)
+{
+    return cf_adamw_new(
+        m, &(cf_adamw_opts){.lr = 0.1f, .weight_decay = 0.5f, .decays = cf_decay_matrices});
+}
+static cf_optim *adamw_all(cf_module *m)
+{
+    return cf_adamw_new(m, &(cf_adamw_opts){.lr = 0.1f, .weight_decay = 0.5f});
+}
+static cf_optim *adamw_none(cf_module *m) { return cf_adamw_new(m, &(cf_adamw_opts){.lr = 0.1f}); }
+
+START_TEST(adam_options_left_zero_are_torch_defaults)
+{
+    float w1[12], b1[3], w2[12], b2[3];
+    one_update(adam_null, w1, b1);
+    one_update(adam_explicit, w2, b2);
+    ck_assert_mem_eq(w1, w2, sizeof w1);
+    ck_assert_mem_eq(b1, b2, sizeof b1);
+}
+END_TEST
+
+START_TEST(decay_matrices_exempts_biases_and_norm_weights)
+{
+    float wg[12], bg[3], wa[12], ba[3], wn[12], bn[3];
+    one_update(adamw_grouped, wg, bg);
+    one_update(adamw_all, wa, ba);
+    one_update(adamw_none, wn, bn);
+    ck_assert_mem_eq(wg, wa, sizeof wg); /* the matrix decays */
+    ck_assert_mem_eq(bg, bn, sizeof bg); /* the vector does not */
+    ck_assert(memcmp(ba, bn, sizeof ba) != 0);
+}
+END_TEST
+
+START_TEST(sgd_needs_options_with_a_learning_rate)
+{
+    cf_module *m = cf_module_new("Net", NULL, NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, NULL));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "learning rate", NULL);
+    ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.momentum = 0.9f}));
+    assert_error(CF_ERR_ARG, "cf_sgd_new", "lr", NULL);
     cf_module_free(m);
 }
 END_TEST
@@ -300,8 +388,11 @@ static void three_steps(int threads, bool adam, float *out, int64_t n)
     cf_rng g;
     cf_rng_init(&g, 7);
     cf_fill_uniform(&g, a, -1, 1);
-    cf_optim *o = adam ? cf_adamw_new(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0.1f)
-                       : cf_sgd_new(m, 0.01f, 0.9f, 0.1f, 0.01f, false);
+    cf_optim *o = adam ? cf_adamw_new(m, &(cf_adamw_opts){.lr = 0.01f, .weight_decay = 0.1f})
+                       : cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.01f,
+                                                      .momentum = 0.9f,
+                                                      .dampening = 0.1f,
+                                                      .weight_decay = 0.01f});
     for (int k = 0; k < 3; k++) {
         set_grad(a, cf_uniform(&g, -1, 1, CF_SHAPE(n)));
         cf_optim_step(o);
@@ -339,10 +430,10 @@ START_TEST(mlp_trained_with_adam_matches_torch)
     load_params(net, f, "train.init");
     cf_tensor *x = fixture(f, "train.x"), *y = fixture(f, "train.y");
     cf_tensor *want = fixture(f, "train.loss");
-    cf_optim *o = cf_adam_new(net, 0.02f, 0.9f, 0.999f, 1e-8f, 0);
+    cf_optim *o = cf_adam_new(net, &(cf_adam_opts){.lr = 0.02f});
     for (int64_t k = 0; k < STEPS; k++) {
         cf_tensor *out = cf_linear_forward(fc2, cf_tanh(cf_linear_forward(fc1, x)));
-        cf_tensor *loss = cf_mse_loss(out, y, CF_REDUCE_MEAN);
+        cf_tensor *loss = cf_mse_loss(out, y, NULL);
         float l = cf_item(loss), w = cf_get(want, CF_IDX(k));
         ck_assert_msg(fabsf(l - w) <= 1e-5f + 1e-4f * fabsf(w),
                       "loss before step %lld: %.9g, want %.9g", (long long)k + 1, l, w);
@@ -408,7 +499,6 @@ END_TEST
 
 START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
 {
-    /* SequentialLR's LinearLR starts at 1e-9 * base, not 0. */
     cf_safetensors *f = open_fixture("optim.safetensors");
     cf_tensor *want = fixture(f, "sched.cosine_seq");
     for (int64_t k = 0; k < cf_numel(want); k++) {
@@ -422,9 +512,9 @@ END_TEST
 
 START_TEST(cosine_schedule_edges)
 {
-    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0);
-    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0);
-    ck_assert_float_eq(cf_lr_cosine(10, 10, 100, 1, 0.1f), 1);
+    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0.1f);
+    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0.1f);
+    ck_assert_float_eq(cf_lr_cosine(9, 10, 100, 1, 0.1f), 1);
     ck_assert_float_eq(cf_lr_cosine(100, 10, 100, 1, 0.1f), 0.1f);
     ck_assert_float_eq(cf_lr_cosine(1000, 10, 100, 1, 0.1f), 0.1f);
     /* No warm-up: cosine from the first step. */
@@ -541,6 +631,9 @@ int main(void)
     tcase_add_test(tc, optim_lr_and_step_count_are_readable);
     tcase_add_test(tc, optim_null_is_harmless);
     tcase_add_test(tc, optim_rejects_invalid_hyperparameters);
+    tcase_add_test(tc, adam_options_left_zero_are_torch_defaults);
+    tcase_add_test(tc, decay_matrices_exempts_biases_and_norm_weights);
+    tcase_add_test(tc, sgd_needs_options_with_a_learning_rate);
     tcase_add_test(tc, updates_are_the_same_for_any_thread_count);
     tcase_add_test(tc, mlp_trained_with_adam_matches_torch);
     suite_add_tcase(s, tc);

@@ -18,6 +18,8 @@ static const cf_seq2seq_config golden_cfg = {.src_vocab = 11,
                                              .bos_id = 1,
                                              .eos_id = 2};
 enum { B = 3, S = 7, T = 6, MAX_LEN = 8 };
+/* The lengths of the fixture's source and target rows, padding excluded. */
+static const int64_t src_len[B] = {7, 4, 5}, tgt_len[B] = {7, 4, 5};
 
 static const cf_seq2seq_config tiny = {.src_vocab = 5,
                                        .tgt_vocab = 6,
@@ -68,10 +70,11 @@ START_TEST(golden_attention_weights_match_and_ignore_padding)
     ck_assert_ptr_nonnull(
         cf_seq2seq_forward(m, fixture(f, "s2s.src"), fixture(f, "s2s.tgt"), 1, NULL, &w));
     assert_golden(w, f, "s2s.weights");
-    /* Sequence 1 has 4 tokens, then padding. */
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t s = 4; s < S; s++)
-            ck_assert_float_eq(cf_get(w, CF_IDX(1, t, s)), 0);
+    /* Sequences 1 and 2 have 4 and 5 tokens, then padding. */
+    for (int64_t b = 1; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t s = src_len[b]; s < S; s++)
+                ck_assert_float_eq(cf_get(w, CF_IDX(b, t, s)), 0);
     cf_module_free(cf_seq2seq_module(m));
     cf_safetensors_close(f);
 }
@@ -83,9 +86,10 @@ START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
     cf_seq2seq *m = golden_model(f);
     cf_tensor *tgt = fixture(f, "s2s.tgt");
     cf_tensor *logits = cf_seq2seq_forward(m, fixture(f, "s2s.src"), tgt, 1, NULL, NULL);
-    cf_tensor *loss = cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, golden_cfg.tgt_vocab)),
-                                       cf_reshape(cf_slice(tgt, 1, 1, T + 1, 1), CF_SHAPE(B * T)),
-                                       golden_cfg.pad_id, 0, CF_REDUCE_MEAN);
+    cf_tensor *loss =
+        cf_cross_entropy(cf_reshape(logits, CF_SHAPE(B * T, golden_cfg.tgt_vocab)),
+                         cf_reshape(cf_slice(tgt, 1, 1, T + 1, 1), CF_SHAPE(B * T)),
+                         &(cf_loss_opts){.ignore = true, .ignore_index = golden_cfg.pad_id});
     assert_golden(loss, f, "s2s.loss");
     ck_assert_int_eq(cf_backward(loss), CF_OK);
     assert_param_grads(cf_seq2seq_module(m), f, "s2s.grad");
@@ -109,6 +113,74 @@ START_TEST(golden_greedy_decoding_matches_pytorch)
         ck_assert_msg(out[i] == want[i], "token %d of sequence %d is %d, want %d", i % MAX_LEN,
                       i / MAX_LEN, out[i], want[i]);
     assert_golden(w, f, "s2s.greedy_weights");
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+/* ---- Padding ---- */
+
+/* Row b of the fixture's tokens cut to its own length: [1, len]. */
+static cf_tensor *alone(cf_tensor *tokens, int64_t b, int64_t len)
+{
+    return cf_contiguous(cf_slice(cf_slice(tokens, 0, b, b + 1, 1), 1, 0, len, 1));
+}
+
+START_TEST(a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *src = fixture(f, "s2s.src"), *tgt = fixture(f, "s2s.tgt");
+    cf_tensor *w = NULL, *logits = cf_seq2seq_forward(m, src, tgt, 1, NULL, &w);
+    ck_assert_ptr_nonnull(logits);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t steps = tgt_len[b] - 1;
+        cf_tensor *w1 = NULL;
+        cf_tensor *l1 = cf_seq2seq_forward(m, alone(src, b, src_len[b]), alone(tgt, b, tgt_len[b]),
+                                           1, NULL, &w1);
+        ck_assert_ptr_nonnull(l1);
+        assert_close(l1, cf_slice(cf_slice(logits, 0, b, b + 1, 1), 1, 0, steps, 1), 1e-5f, 0);
+        assert_close(
+            w1,
+            cf_slice(cf_slice(cf_slice(w, 0, b, b + 1, 1), 1, 0, steps, 1), 2, 0, src_len[b], 1),
+            1e-5f, 0);
+    }
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(a_row_decodes_the_same_alone_as_in_a_padded_batch)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *src = fixture(f, "s2s.src");
+    int32_t out[B * MAX_LEN], one[MAX_LEN];
+    cf_tensor *w = NULL, *w1 = NULL;
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, MAX_LEN, out, &w), CF_OK);
+    for (int64_t b = 0; b < B; b++) {
+        ck_assert_int_eq(cf_seq2seq_greedy(m, alone(src, b, src_len[b]), MAX_LEN, one, &w1), CF_OK);
+        ck_assert_int_eq(memcmp(one, out + b * MAX_LEN, sizeof one), 0);
+        assert_close(w1, cf_slice(cf_slice(w, 0, b, b + 1, 1), 2, 0, src_len[b], 1), 1e-5f, 0);
+    }
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(extra_source_padding_leaves_the_logits_unchanged)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *m = golden_model(f);
+    cf_tensor *src = fixture(f, "s2s.src"), *tgt = fixture(f, "s2s.tgt");
+    /* Five more pad tokens after every row. */
+    cf_tensor *longer = cf_empty(CF_I32, CF_SHAPE(B, S + 5));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t s = 0; s < S + 5; s++)
+            ((int32_t *)longer->data)[b * (S + 5) + s] =
+                s < S ? ((const int32_t *)src->data)[b * S + s] : golden_cfg.pad_id;
+    assert_close(cf_seq2seq_forward(m, longer, tgt, 1, NULL, NULL),
+                 cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL), 1e-5f, 0);
     cf_module_free(cf_seq2seq_module(m));
     cf_safetensors_close(f);
 }
@@ -146,16 +218,37 @@ START_TEST(parameters_have_the_pytorch_names_and_shapes)
 }
 END_TEST
 
-START_TEST(embedding_padding_rows_start_at_zero)
+START_TEST(embedding_padding_rows_start_at_zero_and_get_no_gradient)
+{
+    cf_safetensors *f = open_fixture("seq2seq.safetensors");
+    cf_seq2seq *fresh = cf_seq2seq_new(&golden_cfg, NULL), *m = golden_model(f);
+    const char *names[] = {"encoder.embedding.weight", "decoder.embedding.weight"};
+    cf_tensor *tgt = fixture(f, "s2s.tgt");
+    cf_tensor *logits = cf_seq2seq_forward(m, fixture(f, "s2s.src"), tgt, 1, NULL, NULL);
+    ck_assert_int_eq(cf_backward(cf_sum_all(logits)), CF_OK);
+    for (int i = 0; i < 2; i++) {
+        cf_tensor *w0 = cf_module_find(cf_seq2seq_module(fresh), names[i]);
+        cf_tensor *w = cf_module_find(cf_seq2seq_module(m), names[i]);
+        for (int64_t j = 0; j < golden_cfg.emb; j++) {
+            ck_assert_float_eq(cf_get(w0, CF_IDX(golden_cfg.pad_id, j)), 0);
+            /* The fixture's batches hold padding, fed to both embeddings. */
+            ck_assert_float_eq(cf_get(w->grad, CF_IDX(golden_cfg.pad_id, j)), 0);
+            ck_assert_float_ne(cf_get(w->grad, CF_IDX(5, j)), 0);
+        }
+    }
+    cf_module_free(cf_seq2seq_module(fresh));
+    cf_module_free(cf_seq2seq_module(m));
+    cf_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(only_the_attention_key_projection_has_a_bias)
 {
     cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
     cf_module *mod = cf_seq2seq_module(m);
-    const char *names[] = {"encoder.embedding.weight", "decoder.embedding.weight"};
-    for (int i = 0; i < 2; i++) {
-        cf_tensor *w = cf_module_find(mod, names[i]);
-        for (int64_t j = 0; j < golden_cfg.emb; j++)
-            ck_assert_float_eq(cf_get(w, CF_IDX(golden_cfg.pad_id, j)), 0);
-    }
+    ck_assert_ptr_nonnull(cf_module_find(mod, "decoder.attention.key_proj.bias"));
+    ck_assert_ptr_null(cf_module_find(mod, "decoder.attention.query_proj.bias"));
+    ck_assert_ptr_null(cf_module_find(mod, "decoder.attention.v.bias"));
     cf_module_free(mod);
 }
 END_TEST
@@ -243,6 +336,28 @@ START_TEST(partial_teacher_forcing_draws_from_the_generator)
         taught += seen[0][t] == 4 && seen[0][t - 1] != 3;
     ck_assert_int_gt(taught, 5);
     ck_assert_int_lt(taught, N - 6);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
+START_TEST(teacher_forcing_zero_or_one_leaves_the_generator_alone)
+{
+    cf_seq2seq *m = successor_model();
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 3, 4}, CF_SHAPE(1, 4));
+    const float rates[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        cf_manual_seed(21);
+        float want = cf_item(cf_uniform(NULL, 0, 1, 0, NULL));
+        cf_manual_seed(21);
+        cf_rng g;
+        cf_rng_init(&g, 4);
+        ck_assert_ptr_nonnull(cf_seq2seq_forward(m, src, tgt, rates[i], NULL, NULL));
+        ck_assert_ptr_nonnull(cf_seq2seq_forward(m, src, tgt, rates[i], &g, NULL));
+        ck_assert_int_eq(g.offset, 0);
+        ck_assert_float_eq(cf_item(cf_uniform(NULL, 0, 1, 0, NULL)), want);
+    }
+    cf_manual_seed(0);
     cf_module_free(cf_seq2seq_module(m));
 }
 END_TEST
@@ -481,12 +596,12 @@ START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 }
 END_TEST
 
-START_TEST(load_refuses_a_missing_parameter_naming_it)
+START_TEST(strict_load_refuses_a_missing_parameter_naming_it)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     save_params(cf_seq2seq_module(m), path, "decoder.attention.key_proj.bias", NULL, NULL);
-    ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, false), CF_ERR_FORMAT);
+    ck_assert_int_eq(cf_module_load(cf_seq2seq_module(m), path, true), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, "decoder.attention.key_proj.bias", NULL);
     cf_module_free(cf_seq2seq_module(m));
 }
@@ -602,6 +717,22 @@ START_TEST(forward_refuses_a_teacher_forcing_ratio_outside_zero_one)
 }
 END_TEST
 
+START_TEST(a_source_row_of_only_padding_is_refused)
+{
+    cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
+    cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 0, 0}, CF_SHAPE(2, 2));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 2, 1, 3}, CF_SHAPE(2, 2));
+    int32_t out[2 * 4];
+    ck_assert_ptr_null(cf_seq2seq_forward(m, src, tgt, 1, NULL, NULL));
+    assert_error(CF_ERR_ARG, "cf_seq2seq_forward", "source row 1", "only padding", NULL);
+    ck_assert_int_eq(cf_seq2seq_greedy(m, src, 4, out, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_greedy", "source row 1", NULL);
+    ck_assert_int_eq(cf_seq2seq_beam(m, src, 2, 0, 4, out), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_seq2seq_beam", "source row 1", NULL);
+    cf_module_free(cf_seq2seq_module(m));
+}
+END_TEST
+
 START_TEST(decoding_refuses_bad_arguments)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
@@ -644,14 +775,21 @@ int main(void)
     tcase_add_test(tc, golden_free_running_logits_match_pytorch);
     tcase_add_test(tc, golden_greedy_decoding_matches_pytorch);
     suite_add_tcase(s, tc);
+    tc = tcase("padding");
+    tcase_add_test(tc, a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch);
+    tcase_add_test(tc, a_row_decodes_the_same_alone_as_in_a_padded_batch);
+    tcase_add_test(tc, extra_source_padding_leaves_the_logits_unchanged);
+    suite_add_tcase(s, tc);
     tc = tcase("layout");
     tcase_add_test(tc, parameters_have_the_pytorch_names_and_shapes);
-    tcase_add_test(tc, embedding_padding_rows_start_at_zero);
+    tcase_add_test(tc, embedding_padding_rows_start_at_zero_and_get_no_gradient);
+    tcase_add_test(tc, only_the_attention_key_projection_has_a_bias);
     suite_add_tcase(s, tc);
     tc = tcase("teacher_forcing");
     tcase_add_test(tc, teacher_forcing_one_reads_the_reference_tokens);
     tcase_add_test(tc, teacher_forcing_zero_reads_the_models_own_argmax);
     tcase_add_test(tc, partial_teacher_forcing_draws_from_the_generator);
+    tcase_add_test(tc, teacher_forcing_zero_or_one_leaves_the_generator_alone);
     suite_add_tcase(s, tc);
     tc = tcase("decoding");
     tcase_add_test(tc, beam_of_width_one_equals_greedy);
@@ -669,7 +807,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_scratch("checkpoint");
     tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
-    tcase_add_test(tc, load_refuses_a_missing_parameter_naming_it);
+    tcase_add_test(tc, strict_load_refuses_a_missing_parameter_naming_it);
     tcase_add_test(tc, save_then_load_reproduces_the_decoding);
     suite_add_tcase(s, tc);
     tc = tcase("bad_input");
@@ -679,6 +817,7 @@ int main(void)
     tcase_add_test(tc, forward_refuses_tokens_out_of_range);
     tcase_add_test(tc, forward_refuses_a_teacher_forcing_ratio_outside_zero_one);
     tcase_add_test(tc, decoding_refuses_bad_arguments);
+    tcase_add_test(tc, a_source_row_of_only_padding_is_refused);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -486,6 +486,26 @@ START_TEST(max_gradient_goes_to_the_first_maximum)
 }
 END_TEST
 
+START_TEST(whole_tensor_max_min_argmax_flatten_row_major)
+{
+    /* A transposed view: row-major order of the view, not of storage. */
+    cf_tensor *x =
+        cf_requires_grad(cf_from_array((float[]){1, 9, -4, 2, 9, 0}, CF_SHAPE(2, 3)), true);
+    cf_tensor *xt = cf_transpose(x, 0, 1); /* [[1, 2], [9, 9], [-4, 0]] */
+    ck_assert_float_eq(cf_item(cf_max_all(xt)), 9);
+    ck_assert_float_eq(cf_item(cf_min_all(xt)), -4);
+    cf_tensor *i = cf_argmax_all(xt);
+    ck_assert_int_eq(i->ndim, 0);
+    ck_assert_int_eq(*(int32_t *)i->data, 2);
+    cf_backward(cf_max_all(xt)); /* the first maximum of the view: x[0, 1] */
+    assert_values(x->grad, (float[]){0, 1, 0, 0, 0, 0}, 0, 0);
+    const float nan[3] = {1, NAN, 2};
+    ck_assert(isnan(cf_item(cf_max_all(cf_from_array(nan, CF_SHAPE(3))))));
+    ck_assert_ptr_null(cf_max_all(cf_zeros(CF_SHAPE(0, 3))));
+    assert_error(CF_ERR_SHAPE, "cf_max_all", NULL);
+}
+END_TEST
+
 START_TEST(max_keepdim_keeps_a_size1_dim)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3, 4));
@@ -830,6 +850,7 @@ int main(void)
     tc = tcase("max");
     tcase_add_test(tc, max_gives_values_and_first_positions);
     tcase_add_test(tc, max_gradient_goes_to_the_first_maximum);
+    tcase_add_test(tc, whole_tensor_max_min_argmax_flatten_row_major);
     tcase_add_test(tc, max_keepdim_keeps_a_size1_dim);
     tcase_add_test(tc, max_of_nan_is_nan_at_its_first_position);
     tcase_add_test(tc, max_of_a_0d_tensor_is_itself_at_position_0);

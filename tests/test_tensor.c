@@ -2,6 +2,7 @@
  * printing and errors of the tensor layer. */
 #include "tests/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,71 @@ START_TEST(negative_size_is_an_error)
 }
 END_TEST
 
+START_TEST(a_shape_of_more_than_2_pow_60_elements_is_refused)
+{
+    int64_t big = (int64_t)1 << 32;
+    ck_assert_ptr_null(cf_tensor_new(CF_F32, CF_SHAPE(big, big)));
+    assert_error(CF_ERR_DIM, "cf_tensor_new", "[4294967296, 4294967296]", "too large", NULL);
+    ck_assert_ptr_null(cf_zeros(CF_SHAPE(INT64_MAX, 2)));
+    assert_error(CF_ERR_DIM, "cf_zeros", "too large", NULL);
+    /* A zero size does not excuse the others: strides multiply them. */
+    ck_assert_ptr_null(cf_empty(CF_F32, CF_SHAPE(0, big, big)));
+    assert_error(CF_ERR_DIM, "cf_empty", "too large", NULL);
+}
+END_TEST
+
+START_TEST(a_null_shape_or_data_is_an_argument_error)
+{
+    ck_assert_ptr_null(cf_zeros(2, NULL));
+    assert_error(CF_ERR_ARG, "cf_zeros", "shape is NULL", NULL);
+    ck_assert_ptr_null(cf_from_array(NULL, CF_SHAPE(2)));
+    assert_error(CF_ERR_ARG, "cf_from_array", "data is NULL", NULL);
+    ck_assert_ptr_null(cf_from_ints(NULL, CF_SHAPE(1)));
+    assert_error(CF_ERR_ARG, "cf_from_ints", "data is NULL", NULL);
+    ck_assert_int_eq(cf_numel(cf_from_array(NULL, CF_SHAPE(0))), 0);
+}
+END_TEST
+
+START_TEST(an_invalid_dtype_is_refused)
+{
+    ck_assert_ptr_null(cf_empty((cf_dtype)7, CF_SHAPE(2)));
+    assert_error(CF_ERR_DTYPE, "cf_empty", "invalid dtype 7", NULL);
+    ck_assert_ptr_null(cf_tensor_new((cf_dtype)-1, CF_SHAPE(2)));
+    assert_error(CF_ERR_DTYPE, "cf_tensor_new", "invalid dtype -1", NULL);
+}
+END_TEST
+
+START_TEST(item_of_null_is_an_argument_error)
+{
+    ck_assert(isnan(cf_item(NULL)));
+    assert_error(CF_ERR_ARG, "cf_item", "NULL", NULL);
+}
+END_TEST
+
+START_TEST(arange_of_too_many_elements_says_too_large)
+{
+    ck_assert_ptr_null(cf_arange(0, 1e30f, 1));
+    assert_error(CF_ERR_ARG, "cf_arange", "too large", NULL);
+}
+END_TEST
+
+START_TEST(get_and_set_out_of_range_are_index_errors)
+{
+    cf_tensor *t = cf_arange(0, 6, 1);
+    ck_assert(isnan(cf_get(t, CF_IDX(6))));
+    assert_error(CF_ERR_INDEX, "cf_get", "[6]", "[6]", NULL);
+    ck_assert(isnan(cf_get(t, CF_IDX(-1))));
+    assert_error(CF_ERR_INDEX, "cf_get", "[-1]", NULL);
+    cf_set(t, CF_IDX(INT64_MAX), 5);
+    assert_error(CF_ERR_INDEX, "cf_set", NULL);
+    assert_values(t, (float[]){0, 1, 2, 3, 4, 5}, 0, 0);
+    ck_assert(isnan(cf_get(NULL, CF_IDX(0))));
+    assert_error(CF_ERR_ARG, "cf_get", "NULL", NULL);
+    ck_assert(isnan(cf_get(t, NULL)));
+    assert_error(CF_ERR_ARG, "cf_get", "idx is NULL", NULL);
+}
+END_TEST
+
 /* ---- views ---- */
 
 START_TEST(views_share_storage_with_their_source)
@@ -138,6 +204,27 @@ START_TEST(slice_with_step_picks_every_other_element)
     assert_values(cf_slice(t, 0, 1, 8, 2), (float[]){1, 3, 5, 7}, 0, 0);
     assert_values(cf_slice(t, 0, -3, 100, 1), (float[]){7, 8, 9}, 0, 0);
     ck_assert_int_eq(cf_numel(cf_slice(t, 0, 5, 2, 1)), 0);
+}
+END_TEST
+
+START_TEST(slice_with_extreme_bounds_and_step_does_not_overflow)
+{
+    cf_tensor *t = cf_arange(0, 4, 1);
+    cf_tensor *s = cf_slice(t, 0, INT64_MIN, INT64_MAX, INT64_MAX);
+    ck_assert_int_eq(s->shape[0], 1);
+    assert_values(s, (float[]){0}, 0, 0);
+    assert_values(cf_slice(t, 0, 1, INT64_MAX, INT64_MAX - 1), (float[]){1}, 0, 0);
+    ck_assert_int_eq(cf_numel(cf_slice(t, 0, INT64_MAX, INT64_MIN, 1)), 0);
+}
+END_TEST
+
+START_TEST(expand_or_view_to_more_than_2_pow_60_elements_is_refused)
+{
+    int64_t big = (int64_t)1 << 32;
+    ck_assert_ptr_null(cf_expand(cf_zeros(CF_SHAPE(1, 1)), CF_SHAPE(big, big)));
+    assert_error(CF_ERR_DIM, "cf_expand", "too large", NULL);
+    ck_assert_ptr_null(cf_view(cf_zeros(CF_SHAPE(0)), CF_SHAPE(0, INT64_MAX, INT64_MAX)));
+    assert_error(CF_ERR_SHAPE, "cf_view", NULL);
 }
 END_TEST
 
@@ -359,6 +446,12 @@ int main(void)
     tcase_add_test(tc, heap_tensor_outlives_arena_reset);
     tcase_add_test(tc, too_many_dims_is_an_error);
     tcase_add_test(tc, negative_size_is_an_error);
+    tcase_add_test(tc, a_shape_of_more_than_2_pow_60_elements_is_refused);
+    tcase_add_test(tc, a_null_shape_or_data_is_an_argument_error);
+    tcase_add_test(tc, an_invalid_dtype_is_refused);
+    tcase_add_test(tc, item_of_null_is_an_argument_error);
+    tcase_add_test(tc, arange_of_too_many_elements_says_too_large);
+    tcase_add_test(tc, get_and_set_out_of_range_are_index_errors);
     suite_add_tcase(s, tc);
 
     tc = tcase("views");
@@ -368,6 +461,8 @@ int main(void)
     tcase_add_test(tc, view_infers_one_size);
     tcase_add_test(tc, slice_with_step_picks_every_other_element);
     tcase_add_test(tc, expand_broadcasts_with_zero_stride);
+    tcase_add_test(tc, slice_with_extreme_bounds_and_step_does_not_overflow);
+    tcase_add_test(tc, expand_or_view_to_more_than_2_pow_60_elements_is_refused);
     tcase_add_test(tc, squeeze_and_unsqueeze_add_and_remove_unit_dims);
     tcase_add_test(tc, permute_rejects_a_repeated_dim);
     tcase_add_test(tc, contiguous_copies_only_when_needed);

@@ -102,6 +102,38 @@ START_TEST(shared_tied_model_has_one_table_and_a_generator_bias)
 }
 END_TEST
 
+/* Whether the pad rows of the model's table start at zero and get no
+ * gradient from a batch that holds padding. */
+static void check_pad_rows(bool no_padding_idx)
+{
+    cf_transformer_config c = fixture_config(false);
+    c.no_padding_idx = no_padding_idx;
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_transformer *m = cf_transformer_new(&c, &g);
+    cf_tensor *src = cf_from_ints((int32_t[]){5, 6, 0, 7, 0, 0}, CF_SHAPE(2, 3));
+    cf_tensor *tgt = cf_from_ints((int32_t[]){1, 8, 0, 1, 9, 0}, CF_SHAPE(2, 3));
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_transformer_forward(m, src, tgt, NULL))), CF_OK);
+    const char *names[2] = {"src_embed.weight", "tgt_embed.weight"};
+    for (int i = 0; i < 2; i++) {
+        cf_tensor *w = cf_module_find(cf_transformer_module(m), names[i]);
+        float row = 0, grad = 0;
+        for (int64_t j = 0; j < c.d_model; j++) {
+            row += fabsf(cf_get(w, CF_IDX(PAD, j)));
+            grad += fabsf(cf_get(w->grad, CF_IDX(PAD, j)));
+        }
+        ck_assert_msg((row == 0 && grad == 0) == !no_padding_idx, "%s: |row| %g, |grad| %g",
+                      names[i], row, grad);
+    }
+    cf_module_free(cf_transformer_module(m));
+}
+
+START_TEST(pad_rows_are_zero_and_frozen_by_default) { check_pad_rows(false); }
+END_TEST
+
+START_TEST(no_padding_idx_makes_pad_rows_learned) { check_pad_rows(true); }
+END_TEST
+
 START_TEST(presets_follow_the_paper)
 {
     cf_transformer_config b = cf_transformer_base(100, 200), s = cf_transformer_small(100, 200);
@@ -160,7 +192,7 @@ END_TEST
 static cf_tensor *loss_of(cf_tensor *logits, cf_tensor *labels, int V)
 {
     return cf_cross_entropy(cf_reshape(logits, CF_SHAPE(-1, V)), cf_reshape(labels, CF_SHAPE(-1)),
-                            PAD, 0, CF_REDUCE_MEAN);
+                            &(cf_loss_opts){.ignore = true, .ignore_index = PAD});
 }
 
 static void check_golden(const char *prefix)
@@ -395,6 +427,47 @@ START_TEST(generation_refuses_a_max_len_beyond_the_model)
 }
 END_TEST
 
+/* ---- Padding ---- */
+
+/* Row b of tokens [B, n] cut to its first len tokens: [1, len]. */
+static cf_tensor *row_alone(cf_tensor *tokens, int64_t b, int64_t len)
+{
+    return cf_contiguous(cf_slice(cf_slice(tokens, 0, b, b + 1, 1), 1, 0, len, 1));
+}
+
+/* The fixture's rows have sources of 7, 4 and 1 tokens and targets of 6, 5
+ * and 3, the rest padding. */
+static const int64_t src_len[3] = {7, 4, 1}, tgt_len[3] = {6, 5, 3};
+
+static void check_rows_alone(const char *prefix)
+{
+    cf_safetensors *f = open_fixture("transformer.safetensors");
+    cf_transformer *m = fixture_model(f, prefix);
+    cf_tensor *src = fixture(f, "src"), *tgt = fixture(f, "tgt");
+    cf_tensor *logits = cf_transformer_forward(m, src, tgt, NULL);
+    int32_t batch[3 * MAX_LEN], one[MAX_LEN];
+    ck_assert_int_eq(cf_transformer_greedy(m, src, MAX_LEN, batch), CF_OK);
+    for (int64_t b = 0; b < 3; b++) {
+        cf_tensor *alone = cf_transformer_forward(m, row_alone(src, b, src_len[b]),
+                                                  row_alone(tgt, b, tgt_len[b]), NULL);
+        ck_assert_ptr_nonnull(alone);
+        assert_close(alone, cf_slice(cf_slice(logits, 0, b, b + 1, 1), 1, 0, tgt_len[b], 1), 1e-5f,
+                     0);
+        ck_assert_int_eq(cf_transformer_greedy(m, row_alone(src, b, src_len[b]), MAX_LEN, one),
+                         CF_OK);
+        ck_assert_int_eq(memcmp(one, batch + b * MAX_LEN, sizeof one), 0);
+    }
+    cf_module_free(cf_transformer_module(m));
+    cf_safetensors_close(f);
+}
+
+START_TEST(a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch)
+{
+    check_rows_alone("post");
+    check_rows_alone("pre");
+}
+END_TEST
+
 /* ---- Attention maps ---- */
 
 START_TEST(maps_hold_per_layer_weights_that_ignore_padding)
@@ -449,7 +522,7 @@ START_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
 }
 END_TEST
 
-START_TEST(load_refuses_a_missing_name_naming_the_parameter)
+START_TEST(strict_load_refuses_a_missing_name_naming_the_parameter)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(true); /* shared and tied */
@@ -459,7 +532,7 @@ START_TEST(load_refuses_a_missing_name_naming_the_parameter)
     ck_assert_int_eq(cf_module_save(cf_transformer_module(a), path), CF_OK);
     c.share_embeddings = false;
     cf_transformer *b = cf_transformer_new(&c, NULL);
-    ck_assert_int_ne(cf_module_load(cf_transformer_module(b), path, false), CF_OK);
+    ck_assert_int_ne(cf_module_load(cf_transformer_module(b), path, true), CF_OK);
     assert_error(CF_ERR_FORMAT, "tgt_embed.weight", NULL);
     cf_module_free(cf_transformer_module(a));
     cf_module_free(cf_transformer_module(b));
@@ -527,6 +600,16 @@ START_TEST(dropout_is_active_in_training_only)
 }
 END_TEST
 
+START_TEST(forward_of_a_null_model_is_an_argument_error)
+{
+    cf_tensor *tok = cf_from_ints((int32_t[]){1, 2}, CF_SHAPE(1, 2));
+    ck_assert_ptr_null(cf_transformer_forward(NULL, tok, tok, NULL));
+    assert_error(CF_ERR_ARG, "cf_transformer_forward", "model is NULL", NULL);
+    ck_assert_ptr_null(cf_transformer_encode(NULL, tok, NULL));
+    assert_error(CF_ERR_ARG, "cf_transformer_encode", "model is NULL", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("transformer");
@@ -534,6 +617,8 @@ int main(void)
     tcase_add_test(tc, parameters_are_named_and_shaped_as_torch);
     tcase_add_test(tc, shared_tied_model_has_one_table_and_a_generator_bias);
     tcase_add_test(tc, presets_follow_the_paper);
+    tcase_add_test(tc, pad_rows_are_zero_and_frozen_by_default);
+    tcase_add_test(tc, no_padding_idx_makes_pad_rows_learned);
     tcase_add_test(tc, invalid_config_is_refused_naming_the_field);
     suite_add_tcase(s, tc);
     tc = tcase("golden");
@@ -550,16 +635,20 @@ int main(void)
     tcase_add_test(tc, beam_output_ends_with_eos_then_padding);
     tcase_add_test(tc, generation_refuses_a_max_len_beyond_the_model);
     suite_add_tcase(s, tc);
+    tc = tcase("padding");
+    tcase_add_test(tc, a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch);
+    suite_add_tcase(s, tc);
     tc = tcase("maps");
     tcase_add_test(tc, maps_hold_per_layer_weights_that_ignore_padding);
     suite_add_tcase(s, tc);
     tc = tcase_scratch("checkpoint");
     tcase_add_test(tc, load_refuses_a_wrong_shape_naming_the_parameter);
-    tcase_add_test(tc, load_refuses_a_missing_name_naming_the_parameter);
+    tcase_add_test(tc, strict_load_refuses_a_missing_name_naming_the_parameter);
     tcase_add_test(tc, saved_model_loads_into_a_fresh_one_with_the_same_outputs);
     suite_add_tcase(s, tc);
     tc = tcase("inputs");
     tcase_add_test(tc, forward_refuses_bad_tokens);
+    tcase_add_test(tc, forward_of_a_null_model_is_an_argument_error);
     tcase_add_test(tc, dropout_is_active_in_training_only);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -4,7 +4,7 @@
  * B = batch, S = source length, T = target steps, E = embedding size,
  * H = GRU hidden size, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
+#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -64,9 +64,9 @@ cf_seq2seq *cf_seq2seq_new(const cf_seq2seq_config *cfg, cf_rng *g)
         cf_error_set(CF_ERR_ARG, "cf_seq2seq_new: invalid %s", bad);
         return NULL;
     }
-    cf_seq2seq *m = calloc(1, sizeof *m);
+    cf_seq2seq *m = cf_calloc(1, sizeof *m);
     if (!m || !cf_module_init(&m->base, "Seq2Seq", NULL, "")) {
-        free(m);
+        cf_free(m);
         cf_error_set(CF_ERR_NOMEM, "cf_seq2seq_new: out of memory");
         return NULL;
     }
@@ -138,21 +138,59 @@ static bool decode_args_ok(const char *fn, const cf_seq2seq *m, const cf_tensor 
     return check_tokens(fn, "source", src, 1);
 }
 
-/* Runs the encoder over src, which the caller has checked. */
-static bool encode(cf_seq2seq *m, cf_tensor *src, encoded *e)
+/* bool [B, S], true at padding. */
+static cf_tensor *pad_mask(const cf_seq2seq *m, cf_tensor *src)
+{
+    return cf_eq(src, cf_from_ints(&(int32_t){m->cfg.pad_id}, 0, NULL));
+}
+
+/* Each row's length up to its last token that is not padding, int32 [B],
+ * from the padding mask [B, S]; NULL with CF_ERR_ARG naming fn for a row of
+ * padding only, which would attend nowhere. */
+static cf_tensor *lengths_of(const char *fn, const cf_seq2seq *m, cf_tensor *mask)
+{
+    int64_t B = mask->shape[0], S = mask->shape[1];
+    cf_tensor *len = cf_empty(CF_I32, CF_SHAPE(B));
+    if (!len)
+        return NULL;
+    const uint8_t *pad = mask->data;
+    for (int64_t b = 0; b < B; b++) {
+        int32_t n = (int32_t)S;
+        while (n > 0 && pad[b * S + n - 1])
+            n--;
+        if (n == 0) {
+            cf_error_set(CF_ERR_ARG, "%s: source row %lld holds only padding (pad_id %d)", fn,
+                         (long long)b, m->cfg.pad_id);
+            return NULL;
+        }
+        ((int32_t *)len->data)[b] = n;
+    }
+    return len;
+}
+
+/* Runs the encoder over src, which the caller has checked. The GRU skips
+ * each row's trailing padding, as over a pack_padded_sequence, so a row's
+ * encoding does not depend on how far its batch pads it. */
+static bool encode(const char *fn, cf_seq2seq *m, cf_tensor *src, encoded *e)
 {
     cf_tensor *h_n = NULL;
+    e->mask = pad_mask(m, src);
+    if (!e->mask)
+        return false;
     cf_tensor *x = cf_dropout_forward(m->dropout, cf_embedding_forward(m->src_embed, src));
-    e->keys = cf_gru_forward(m->enc_rnn, x, NULL, &h_n);
-    /* The last layer's final forward and backward states. */
+    cf_tensor *lengths = lengths_of(fn, m, e->mask);
+    if (!lengths)
+        return false;
+    e->keys = cf_gru_forward_packed(m->enc_rnn, x, lengths, NULL, &h_n);
+    /* The last layer's states after each row's last real token: forward,
+     * then backward (which ends at position 0). */
     int64_t L = m->cfg.enc_layers;
     cf_tensor *last = cf_slice(h_n, 0, 2 * L - 2, 2 * L, 1);         /* [2, B, H] */
     cf_tensor *both = cf_reshape(cf_permute(last, (int[]){1, 0, 2}), /* [B, 2H] */
                                  CF_SHAPE(src->shape[0], 2 * m->cfg.hidden));
     e->state = cf_tanh(cf_linear_forward(m->bridge, both));
     e->proj_keys = cf_additive_attention_keys(m->attention, e->keys);
-    e->mask = cf_eq(src, cf_from_ints(&(int32_t){m->cfg.pad_id}, 0, NULL));
-    return e->state && e->proj_keys && e->mask;
+    return e->state && e->proj_keys;
 }
 
 /* One decoder step from the previous tokens y [B] and state s [B, H]:
@@ -188,7 +226,7 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
         return NULL;
     }
     encoded e;
-    if (!encode(m, src, &e))
+    if (!encode(fn, m, src, &e))
         return NULL;
     int64_t T = tgt->shape[1] - 1;
     cf_tensor **logits = cf_arena_alloc(sizeof(cf_tensor *) * T);
@@ -213,8 +251,8 @@ cf_tensor *cf_seq2seq_forward(cf_seq2seq *m, cf_tensor *src, cf_tensor *tgt, flo
     return cf_stack((int)T, logits, 1);
 }
 
-cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
-                            cf_tensor **weights)
+static cf_status seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
+                                cf_tensor **weights)
 {
     static const char fn[] = "cf_seq2seq_greedy";
     if (!decode_args_ok(fn, m, src, 1, max_len, out))
@@ -226,7 +264,7 @@ cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t 
     bool *done = cf_arena_alloc(sizeof *done * B);
     int32_t *prev = cf_arena_alloc(sizeof *prev * B);
     encoded e;
-    bool ok = (!weights || ws) && done && prev && encode(m, src, &e);
+    bool ok = (!weights || ws) && done && prev && encode(fn, m, src, &e);
     for (int64_t b = 0; ok && b < B; b++) {
         done[b] = false;
         prev[b] = m->cfg.bos_id;
@@ -315,8 +353,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return c->s ? CF_OK : cf_error();
 }
 
-cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
-                          int32_t *out)
+static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
 {
     static const char fn[] = "cf_seq2seq_beam";
     if (!decode_args_ok(fn, m, src, beam, max_len, out))
@@ -325,21 +363,46 @@ cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, 
         cf_error_set(CF_ERR_ARG, "%s: length penalty alpha %g is not finite", fn, alpha);
         return cf_error();
     }
+    /* Rows are encoded one at a time: check them all here, so an error names
+     * the row in src. */
+    cf_tensor *mask = pad_mask(m, src);
+    if (!mask || !lengths_of(fn, m, mask))
+        return cf_error();
     bool was_training = m->base.training, grad = cf_set_grad_enabled(false);
     cf_module_train(&m->base, false);
     cf_status st = CF_OK;
     for (int64_t b = 0; b < src->shape[0] && st == CF_OK; b++) {
         beam_ctx c = {.m = m};
-        if (!encode(m, cf_slice(src, 0, b, b + 1, 1), &c.one)) {
+        if (!encode(fn, m, cf_slice(src, 0, b, b + 1, 1), &c.one)) {
             st = cf_error();
             break;
         }
         c.s = c.one.state;
-        zoo_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
+        cf_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
                          m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
-        st = zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len);
+        st = cf_beam_search(&d, beam, alpha, max_len, out + b * max_len);
     }
     cf_module_train(&m->base, was_training);
     cf_set_grad_enabled(grad);
     return st;
+}
+
+cf_status cf_seq2seq_greedy(cf_seq2seq *m, cf_tensor *src, int max_len, int32_t *out,
+                            cf_tensor **weights)
+{
+    if (!src)
+        return cf__null_arg("cf_seq2seq_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, seq2seq_greedy(m, src, max_len, out, weights));
+}
+
+cf_status cf_seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alpha, int max_len,
+                          int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_seq2seq_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, seq2seq_beam(m, src, beam, alpha, max_len, out));
 }

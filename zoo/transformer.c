@@ -6,7 +6,7 @@
  * B = batch, S = source length, T = target length, E = d_model, H = heads,
  * Dh = E / H, V = target vocabulary. */
 #include "cformer/zoo.h"
-#include "zoo/beam.h"
+#include "tensor/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -122,14 +122,14 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
 {
     char name[16];
     snprintf(name, sizeof name, "%d", i);
-    layer *l = calloc(1, sizeof *l);
+    layer *l = cf_calloc(1, sizeof *l);
     if (!l) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     if (!cf_module_init(&l->base, decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer",
                         parent, name)) {
-        free(l);
+        cf_free(l);
         return NULL;
     }
     int E = c->d_model, nsub = decoder ? 3 : 2;
@@ -146,8 +146,10 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
         snprintf(name, sizeof name, "dropout%d", k + 1);
         l->drop[k] = cf_dropout_new(&l->base, name, c->dropout, next_seed(seed));
     }
-    if (!l->self_attn || (decoder && !l->cross_attn) || !l->ffn || !l->norm[nsub - 1] ||
-        !l->drop[nsub - 1])
+    bool made = l->self_attn && (!decoder || l->cross_attn) && l->ffn;
+    for (int k = 0; k < nsub; k++)
+        made = made && l->norm[k] && l->drop[k];
+    if (!made)
         return NULL; /* the parent frees what was attached */
     cf_rng_init(&l->ffn->dropout->rng, next_seed(seed));
     /* torch.nn.Transformer re-initialises every matrix of its layers. */
@@ -162,26 +164,28 @@ static layer *layer_new(cf_module *parent, int i, bool decoder, const cf_transfo
     return l;
 }
 
-/* Embedding tables ~ N(0, 1/E), the padding row zero: scaled by sqrt(E) in
- * the forward, rows have unit variance, and a tied generator starts with
- * logits of order one (fairseq's initialisation). */
+/* Embedding tables ~ N(0, 1/E), the padding row zero unless no_padding_idx:
+ * scaled by sqrt(E) in the forward, rows have unit variance, and a tied
+ * generator starts with logits of order one (fairseq's initialisation). */
 static cf_embedding_mod *table_new(cf_module *parent, const char *name, int vocab,
                                    const cf_transformer_config *c, cf_rng *g)
 {
-    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, c->pad_id, g);
+    int padding_idx = c->no_padding_idx ? -1 : c->pad_id;
+    cf_embedding_mod *e = cf_embedding_new(parent, name, vocab, c->d_model, padding_idx, g);
     if (!e)
         return NULL;
     cf_fill_normal(g, e->weight, 0, 1.0f / sqrtf((float)c->d_model));
-    memset((float *)e->weight->data + (size_t)c->pad_id * c->d_model, 0,
-           sizeof(float) * c->d_model);
+    if (padding_idx >= 0)
+        memset((float *)e->weight->data + (size_t)padding_idx * c->d_model, 0,
+               sizeof(float) * c->d_model);
     return e;
 }
 
 static void transformer_destroy(cf_module *base)
 {
     cf_transformer *m = (cf_transformer *)base;
-    free(m->enc);
-    free(m->dec);
+    cf_free(m->enc);
+    cf_free(m->dec);
 }
 
 /* The generator: a Linear, or only its bias when the target table is the
@@ -215,16 +219,16 @@ cf_transformer *cf_transformer_new(const cf_transformer_config *cfg, cf_rng *g)
         return NULL;
     }
     const cf_transformer_config *c = cfg;
-    cf_transformer *m = calloc(1, sizeof *m);
+    cf_transformer *m = cf_calloc(1, sizeof *m);
     if (!m || !cf_module_init(&m->base, "Transformer", NULL, "")) {
-        free(m);
+        cf_free(m);
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_new: out of memory");
         return NULL;
     }
     m->base.destroy = transformer_destroy;
     m->cfg = *c;
-    m->enc = calloc(c->enc_layers, sizeof *m->enc);
-    m->dec = calloc(c->dec_layers, sizeof *m->dec);
+    m->enc = cf_calloc(c->enc_layers, sizeof *m->enc);
+    m->dec = cf_calloc(c->dec_layers, sizeof *m->dec);
     uint64_t seed = g ? g->seed ^ (g->offset * 0x2545F4914F6CDD1Dull) : 0;
     bool ok = m->enc && m->dec;
     if (!ok)
@@ -324,7 +328,8 @@ static cf_tensor *ffn_rows(layer *l, cf_tensor *x)
 
 cf_tensor *cf_transformer_encode(cf_transformer *m, cf_tensor *src, cf_transformer_maps *maps)
 {
-    if (!m || !check_tokens(m, "cf_transformer_encode", "src", src, -1))
+    if (!cf__nonnull("cf_transformer_encode", m, "model") ||
+        !check_tokens(m, "cf_transformer_encode", "src", src, -1))
         return NULL;
     cf_tensor *pad = padding(m, src);
     cf_tensor *x = embed(m, m->src_embed, src, 0);
@@ -391,7 +396,7 @@ cf_tensor *cf_transformer_decode(cf_transformer *m, cf_tensor *tgt, cf_tensor *m
                                  cf_tensor *src, cf_transformer_maps *maps)
 {
     static const char *fn = "cf_transformer_decode";
-    if (!m)
+    if (!cf__nonnull(fn, m, "model"))
         return NULL;
     int E = m->cfg.d_model;
     if (!memory || memory->ndim != 3 || memory->shape[2] != E || memory->shape[1] < 1 ||
@@ -433,7 +438,7 @@ static cf_tensor *generate(cf_transformer *m, cf_tensor *y)
 cf_tensor *cf_transformer_forward(cf_transformer *m, cf_tensor *src, cf_tensor *tgt,
                                   cf_transformer_maps *maps)
 {
-    if (!m)
+    if (!cf__nonnull("cf_transformer_forward", m, "model"))
         return NULL;
     cf_tensor *memory = cf_transformer_encode(m, src, maps);
     if (!memory)
@@ -469,10 +474,10 @@ static bool gen_begin(gen *g, cf_transformer *m, int64_t rows, int max_len)
     g->step = cf_arena_new(0);
     g->prev = cf_arena_use(g->keep);
     int n = m->cfg.dec_layers;
-    g->cache = calloc(n, sizeof *g->cache);
-    g->k = calloc(n, sizeof *g->k);
-    g->v = calloc(n, sizeof *g->v);
-    g->tokens = calloc(rows, sizeof *g->tokens);
+    g->cache = cf_calloc(n, sizeof *g->cache);
+    g->k = cf_calloc(n, sizeof *g->k);
+    g->v = cf_calloc(n, sizeof *g->v);
+    g->tokens = cf_calloc(rows, sizeof *g->tokens);
     if (!g->keep || !g->step || !g->cache || !g->k || !g->v || !g->tokens) {
         cf_error_set(CF_ERR_NOMEM, "cf_transformer: out of memory for decoding");
         return false;
@@ -487,7 +492,7 @@ static void gen_end(gen *g)
 {
     for (int i = 0; g->cache && i < g->m->cfg.dec_layers; i++)
         cf_kv_cache_free(g->cache[i]);
-    free(g->cache), free(g->k), free(g->v), free(g->tokens);
+    cf_free(g->cache), cf_free(g->k), cf_free(g->v), cf_free(g->tokens);
     cf_arena_use(g->prev);
     cf_arena_free(g->keep);
     cf_arena_free(g->step);
@@ -564,7 +569,7 @@ static bool check_generate(cf_transformer *m, const char *fn, cf_tensor *src, in
     return check_tokens(m, fn, "src", src, -1);
 }
 
-cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+static cf_status transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_greedy", src, max_len, out))
         return cf_error();
@@ -574,8 +579,8 @@ cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, 
     for (int64_t i = 0; i < B * max_len; i++)
         out[i] = c->pad_id;
     gen g;
-    bool *done = calloc(B, sizeof *done);
-    float *scores = malloc(sizeof *scores * (size_t)(B * V));
+    bool *done = cf_calloc(B, sizeof *done);
+    float *scores = cf_malloc(sizeof *scores * (size_t)(B * V));
     if (gen_begin(&g, m, B, max_len) && done && scores && gen_source(&g, src, -1)) {
         for (int64_t b = 0; b < B; b++)
             g.tokens[b] = c->bos_id;
@@ -607,12 +612,12 @@ cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, 
         cf_error_set(CF_ERR_NOMEM, "cf_transformer_greedy: out of memory");
     }
     gen_end(&g);
-    free(done);
-    free(scores);
+    cf_free(done);
+    cf_free(scores);
     return cf_error();
 }
 
-/* zoo_decoder callbacks: the live hypotheses occupy the first rows of a
+/* cf_decoder callbacks: the live hypotheses occupy the first rows of a
  * batch of `beam` rows; the others repeat the first and are ignored, so the
  * caches keep one shape throughout. */
 static cf_status beam_step(void *ud, const int32_t *tokens, int n, float *logp)
@@ -656,8 +661,8 @@ static cf_status beam_reorder(void *ud, const int *from, int n)
     return CF_OK;
 }
 
-cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
-                              int32_t *out)
+static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha,
+                                  int max_len, int32_t *out)
 {
     if (!check_generate(m, "cf_transformer_beam", src, max_len, out))
         return cf_error();
@@ -668,14 +673,33 @@ cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        zoo_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
+        cf_decoder d = {beam_step, beam_reorder, &g,       c->tgt_vocab,
                          c->bos_id, c->eos_id,    c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
-                zoo_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
+                cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)
                 break;
         }
     }
     gen_end(&g);
     return cf_error();
+}
+
+cf_status cf_transformer_greedy(cf_transformer *m, cf_tensor *src, int max_len, int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_greedy", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_greedy(m, src, max_len, out));
+}
+
+cf_status cf_transformer_beam(cf_transformer *m, cf_tensor *src, int beam, float alpha, int max_len,
+                              int32_t *out)
+{
+    if (!src)
+        return cf__null_arg("cf_transformer_beam", "src");
+    cf__saved_error saved;
+    cf__call_begin(&saved);
+    return cf__call_end(&saved, transformer_beam(m, src, beam, alpha, max_len, out));
 }

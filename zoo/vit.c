@@ -113,7 +113,7 @@ cf_vit *cf_vit_new(const cf_vit_config *cfg, cf_rng *g)
     if (!valid_config(cfg))
         return NULL;
     const cf_vit_config *c = cfg;
-    cf_vit *m = calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
+    cf_vit *m = cf_calloc(1, sizeof *m + sizeof(vit_block) * (size_t)c->depth);
     if (!m) {
         cf_error_set(CF_ERR_NOMEM, "cf_vit_new: out of memory");
         return NULL;

@@ -39,11 +39,58 @@ CF_API cf_tensor *cf_requires_grad(cf_tensor *t, bool on);
  * belong to the arena in use. As in PyTorch, the gradients of intermediate
  * results (tensors made by ops) are dropped as soon as backward has used
  * them, and their memory is reused within the step: afterwards their .grad
- * is NULL. Returns CF_OK, or CF_ERR_SHAPE when y has more than one element,
- * CF_ERR_STATE when y requires no gradient. */
+ * is NULL. A graph serves one backward, as in PyTorch: a second backward
+ * through any op result the first went through (the same loss twice, or
+ * two losses that share a subgraph) is refused before it changes anything,
+ * unless the first was asked to retain the graph (cf_backward_ex). Returns
+ * CF_OK, or CF_ERR_SHAPE when y has more than one element, CF_ERR_STATE when
+ * y requires no gradient or its graph was already used. */
 CF_API cf_status cf_backward(cf_tensor *y);
 /* The same with an explicit dL/dy of y's shape (copied). */
 CF_API cf_status cf_backward_with(cf_tensor *y, const cf_tensor *dy);
+
+typedef struct {
+    const cf_tensor *grad; /* dL/dy of y's shape (copied); NULL: y has one
+                              element and dL/dy = 1 */
+    bool retain_graph;     /* leave the graph usable by another backward,
+                              which then adds its gradients to the leaves'
+                              again */
+} cf_backward_opts;
+/* cf_backward with options; opts may be NULL (the defaults above). */
+CF_API cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts);
+
+/* Called by backward once per leaf that requires a gradient, when the
+ * leaf's gradient for this backward call is final (every op that uses the
+ * leaf has added its contribution) and before backward goes on with the
+ * ops that feed those: lets a caller start work on early gradients, such as
+ * sending them to other processes, while backward still runs.
+ * Leaves come in reverse topological order, so a layer's parameters arrive
+ * before those of the layer that feeds it; a leaf that got no gradient is
+ * not reported. A status other than CF_OK (record the error with
+ * cf_error_set) stops backward, which returns it. */
+typedef cf_status (*cf_grad_ready_fn)(cf_tensor *leaf, void *ud);
+/* Installs fn (NULL removes it) for backward calls on this thread; ud is
+ * passed to every call. One hook per thread: a new one replaces the old. */
+CF_API void cf_set_grad_ready_hook(cf_grad_ready_fn fn, void *ud);
+
+/* Anomaly mode, for hunting NaN: every op checks its output and backward
+ * checks every gradient it makes, so that the first op to give NaN or
+ * infinity fails with CF_ERR_NUMERIC and a message naming it and the
+ * shapes:
+ *     anomaly: op 'log' gave infinity in its output [2, 3] (element 4) from
+ *     inputs [2, 3]
+ *     anomaly: the backward of op 'sqrt' (output [4]) gave input 0 [4] a
+ *     gradient holding infinity (element 0)
+ * An op's output is refused when it holds NaN (so NaN in the data stops the
+ * first op it reaches: the message says which input holds it) or an
+ * infinity the op made: one no input holds and no scalar argument asked
+ * for (cf_masked_fill(x, mask, -INFINITY) is fine). Every element is
+ * scanned: slow, for debugging. Off by default, when it costs one test per
+ * op; on when the environment variable CF_ANOMALY is set to anything but 0
+ * at startup. Process-wide: set it before starting threads. Returns the
+ * previous setting. */
+CF_API bool cf_set_anomaly(bool on);
+CF_API bool cf_anomaly_enabled(void);
 
 /* Sets a tensor's gradient to zero (keeping its storage). NULL is a no-op. */
 CF_API void cf_zero_grad(cf_tensor *t);
@@ -61,8 +108,10 @@ CF_API bool cf_is_grad_enabled(void);
 /* A view of t's data that is not part of any graph. */
 CF_API cf_tensor *cf_detach(cf_tensor *t);
 
-/* Writes the graph that produced y in Graphviz DOT (op names and shapes)
- * to f. Returns CF_OK or CF_ERR_IO. */
+/* Writes the graph that produced y in Graphviz DOT to f: op nodes show the
+ * op (and the tensor's name when set), leaves their name (a module
+ * parameter's is its state_dict name), each with its shape. Returns CF_OK
+ * or CF_ERR_IO. */
 CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
 
 /* ---- Defining an op ----
@@ -79,7 +128,11 @@ CF_API cf_status cf_graph_dot(FILE *f, const cf_tensor *y);
  *     ... fill out ...
  *     return cf_op_record(out, &square_op, 1, (cf_tensor *[]){x});
  *
- * Built-in ops use the same mechanism. */
+ * Inputs may be strided views (transposed, sliced, broadcast with stride
+ * 0): index them through x->stride, or take cf_contiguous(x) first (a copy
+ * only when needed). Outputs of cf_empty and gradients from cf_grad_for are
+ * contiguous. A whole program: examples/snippets/user_op.c. Built-in ops
+ * use the same mechanism. */
 
 struct cf_op {
     const char *name;
@@ -138,7 +191,7 @@ CF_API cf_tensor *cf_exp(cf_tensor *a);
 CF_API cf_tensor *cf_log(cf_tensor *a);
 CF_API cf_tensor *cf_tanh(cf_tensor *a);
 CF_API cf_tensor *cf_sigmoid(cf_tensor *a);
-/* The gradient at 0 is 0, as in PyTorch. */
+/* The gradient at 0 is 0, and NaN passes through, as in PyTorch. */
 CF_API cf_tensor *cf_relu(cf_tensor *a);
 
 /* ---- Reductions ----
@@ -182,7 +235,8 @@ CF_API cf_tensor *cf_reshape(cf_tensor *a, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_permute(cf_tensor *a, const int *dims);
 CF_API cf_tensor *cf_transpose(cf_tensor *a, int d0, int d1);
 /* Elements start, start+step, ... below end along dim; start and end are
- * clamped like Python slices (negative counts from the end); step >= 1. */
+ * clamped like Python slices (negative counts from the end), so any int64
+ * values are valid; step >= 1. */
 CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end,
                            int64_t step);
 /* Size-1 dims stretched to the given sizes (-1 keeps a size); new leading
@@ -235,6 +289,13 @@ CF_API cf_tensor *cf_max(cf_tensor *a, int dim, bool keepdim, cf_tensor **indice
 CF_API cf_tensor *cf_min(cf_tensor *a, int dim, bool keepdim, cf_tensor **indices);
 /* Positions of the largest values along dim (int32, not differentiable). */
 CF_API cf_tensor *cf_argmax(cf_tensor *a, int dim, bool keepdim);
+/* The largest (smallest) element of the whole tensor, a scalar (torch.max(a)),
+ * and the row-major position of the largest as an int32 scalar
+ * (torch.argmax(a)). A NaN is the largest (it propagates); an empty tensor
+ * is a CF_ERR_SHAPE error. */
+CF_API cf_tensor *cf_max_all(cf_tensor *a);
+CF_API cf_tensor *cf_min_all(cf_tensor *a);
+CF_API cf_tensor *cf_argmax_all(cf_tensor *a);
 /* Variance and standard deviation over dims (ndims 0: all), divided by
  * n - 1 when unbiased, else by n. */
 CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased,
@@ -293,19 +354,30 @@ CF_API int cf_chunk(cf_tensor *a, int chunks, int dim, cf_tensor **out);
 
 typedef enum { CF_REDUCE_MEAN, CF_REDUCE_SUM, CF_REDUCE_NONE } cf_reduction;
 
+/* Loss options; zero-initialised (or a NULL pointer) means PyTorch's
+ * defaults: the mean over counted targets, no label smoothing, no ignored
+ * class. */
+typedef struct {
+    cf_reduction reduction; /* CF_REDUCE_MEAN (0), _SUM or _NONE */
+    float label_smoothing;  /* cross entropy only: in [0, 1] */
+    bool ignore;            /* class losses: skip targets equal to ignore_index */
+    int ignore_index;       /* e.g. the padding id */
+} cf_loss_opts;
+
 /* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
  * in PyTorch) against int32 targets [N] ([N, d1, ...]), fused with
- * log_softmax. Targets equal to ignore_index add nothing and are not
- * counted by the mean; label_smoothing in [0, 1] mixes in the uniform
+ * log_softmax. With o->ignore, targets equal to ignore_index add nothing
+ * and are not counted by the mean; label_smoothing mixes in the uniform
  * distribution as PyTorch does. A target outside [0, C) that is not
- * ignore_index is CF_ERR_INDEX naming the value. */
-CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, int ignore_index,
-                                   float label_smoothing, cf_reduction reduction);
-/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]). */
-CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, int ignore_index,
-                              cf_reduction reduction);
-/* Mean (or summed) squared error between a and b (broadcasting). */
-CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, cf_reduction reduction);
+ * ignored is CF_ERR_INDEX naming the value; a label_smoothing outside
+ * [0, 1] or an unknown reduction is CF_ERR_ARG. opts may be NULL. */
+CF_API cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_opts *opts);
+/* Negative log likelihood of log-probabilities [N, C] (or [N, C, d...]);
+ * opts as above (label_smoothing must be 0). */
+CF_API cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *opts);
+/* Mean (or summed, or elementwise) squared error between a and b
+ * (broadcasting); only opts->reduction applies. */
+CF_API cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts);
 
 /* ---- Attention (autograd/attention.c) ---- */
 
@@ -325,8 +397,9 @@ typedef struct {
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],
  * V [B, H, Tk, Dv] of any strides; returns [B, H, Tq, Dv], stored as
  * [B, Tq, H, Dv] (a permuted view) so that merging the heads back into
- * [B, Tq, H * Dv] is a view, not a copy. Rows whose keys
- * are all masked give zeros (PyTorch gives NaN). Without gradients, dropout
+ * [B, Tq, H * Dv] is a view, not a copy. Rows whose keys are all masked
+ * give zeros (PyTorch gives NaN); NaN in the inputs or the scale propagates
+ * as in PyTorch. Without gradients, dropout
  * or requested weights, the forward runs over blocks of keys with an online
  * softmax, so memory stays linear in the sequence length. The backward is
  * exact. opts may be NULL. */

@@ -19,13 +19,19 @@
  *         cf_safetensors_close(f);
  *     }
  *
- * Errors follow tensor.h: a failing call records the first error on the
- * calling thread, with a message naming the file and, where there is one,
- * the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
+ * Errors follow tensor.h ("Errors"): a failing call returns its own status
+ * and records its error, with a message naming the file and, where there is
+ * one, the tensor. A corrupt or hostile file gives CF_ERR_FORMAT; it is never
  * read out of bounds.
  *
  * Threads. An open handle is read-only: several threads may call
  * cf_safetensors_get and cf_safetensors_read_into on it at once.
+ *
+ * U+0000. Names and metadata are C strings, so a \u0000 in the file's JSON
+ * is returned as the two bytes C0 80 (as Java's modified UTF-8 writes it),
+ * which no valid UTF-8 text contains; cf_safetensors_save writes such a
+ * pair in a name or metadata value back as \u0000. Messages quote text
+ * from a file with control bytes escaped (\n, \x07, \u0000).
  */
 #ifndef CFORMER_IO_H
 #define CFORMER_IO_H
@@ -40,7 +46,13 @@ extern "C" {
  * under the given names to path, replacing the file atomically: the data
  * goes to path.tmp-XXXXXX in the same directory, is flushed and synced, then
  * renamed over path, and the directory is synced. On failure the temporary
- * file is removed and an existing file at path is left as it was.
+ * file is removed and an existing file at path is left as it was. A file
+ * that is replaced keeps its permission bits. When path is a symbolic link,
+ * the file it leads to is replaced and the link stays (as editors do); a
+ * link to nothing is CF_ERR_IO, as is a path that is a directory, FIFO or
+ * device. A save holds a lock on its temporary file, and removes the
+ * temporaries of the same path that no save holds: those of saves that were
+ * killed.
  * metadata_json is NULL or the text of a JSON object whose values are all
  * strings, e.g. {"epoch": "3"}; it is stored under "__metadata__".
  * Returns CF_OK; CF_ERR_ARG for NULL arguments, a NULL tensor, duplicate or
@@ -53,7 +65,8 @@ CF_API cf_status cf_safetensors_save(const char *path, int n, const char *const 
 /* An open safetensors file (opaque). */
 typedef struct cf_safetensors cf_safetensors;
 
-/* Opens path, maps or reads it, and validates the whole header: JSON syntax,
+/* Opens path (a regular file: a FIFO or device is refused at once, not
+ * waited on), maps or reads it, and validates the whole header: JSON syntax,
  * dtypes, shapes against byte ranges, and that the tensors' byte ranges
  * tile the data area exactly. Tensors of dtypes cformer does not hold (F16,
  * BF16, F64, I64, ...) are accepted here and refused when requested.
@@ -92,9 +105,11 @@ CF_API cf_tensor *cf_safetensors_get(const cf_safetensors *f, const char *name);
  * cf_tensor_new), leaving its graph fields alone. Returns CF_OK;
  * CF_ERR_FORMAT when the name is missing, CF_ERR_SHAPE naming the file, the
  * tensor and both shapes when they differ, CF_ERR_DTYPE when the dtypes
- * differ, CF_ERR_ARG for NULL arguments or a dst that is a broadcast view
- * (stride 0 along a dim of size > 1). dst is unchanged on error. Needs no
- * arena. */
+ * differ (except that an I64 tensor, as PyTorch saves counters such as
+ * BatchNorm's num_batches_tracked, is read into an int32 dst when every
+ * value fits: CF_ERR_DTYPE naming a value that does not), CF_ERR_ARG for
+ * NULL arguments or a dst that is a broadcast view (stride 0 along a dim
+ * of size > 1). dst is unchanged on error. Needs no arena. */
 CF_API cf_status cf_safetensors_read_into(const cf_safetensors *f, const char *name,
                                           cf_tensor *dst);
 

@@ -30,13 +30,13 @@ of an SGD optimizer driven by
                        max(k, 1), d_model 16, warmup 8)
     sched.step         StepLR(base 0.1, step_size 7, gamma 0.5)
     sched.step_small   StepLR(base 0.3, step_size 3, gamma 0.9)
-    sched.cosine       LambdaLR(base 0.1, linear warm-up over 5 steps, then
-                       cosine to 0.001 at step 25, constant after)
-    sched.cosine_seq   SequentialLR(LinearLR(start_factor 1e-9, total_iters
-                       5), CosineAnnealingLR(T_max 20, eta_min 0.001),
-                       milestones [5]): equal to the above up to step 25
-                       (LinearLR cannot start at 0; CosineAnnealingLR rises
-                       again after T_max), so only that part is stored
+    sched.cosine       LambdaLR(base 0.1, linear warm-up (k + 1) / 5 over 5
+                       steps, then cosine to 0.001 at step 25, constant after)
+    sched.cosine_seq   SequentialLR(LinearLR(start_factor 1/5, total_iters
+                       4), CosineAnnealingLR(T_max 21, eta_min 0.001),
+                       milestones [4]): equal to the above up to step 25
+                       (CosineAnnealingLR rises again after T_max), so only
+                       that part is stored
 
 Clipping: clip.CASE.NAME the gradients before, clip.CASE.NAME.clipped after
 torch.nn.utils.clip_grad_norm_(params, clip.CASE.max_norm), and clip.CASE.norm
@@ -169,11 +169,11 @@ def schedules(out):
     base, min_lr, warm, total = 0.1, 0.001, 5, 25
 
     def cosine(k):
-        if k < warm:
-            return k / warm
+        if k < warm - 1:
+            return (k + 1) / warm
         if k >= total:
             return min_lr / base
-        p = (k - warm) / (total - warm)
+        p = (k - warm + 1) / (total - warm + 1)
         return (min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * p))) / base
 
     o = sgd(base)
@@ -181,9 +181,9 @@ def schedules(out):
     o = sgd(base)
     with warnings.catch_warnings():  # SequentialLR steps LinearLR with an epoch
         warnings.simplefilter("ignore")
-        seq = S.SequentialLR(o, [S.LinearLR(o, start_factor=1e-9, total_iters=warm),
-                                 S.CosineAnnealingLR(o, T_max=total - warm, eta_min=min_lr)],
-                             milestones=[warm])
+        seq = S.SequentialLR(o, [S.LinearLR(o, start_factor=1 / warm, total_iters=warm - 1),
+                                 S.CosineAnnealingLR(o, T_max=total - warm + 1, eta_min=min_lr)],
+                             milestones=[warm - 1])
         out["sched.cosine_seq"] = lrs(o, seq, total + 1)
 
 

@@ -7,7 +7,7 @@ The reference is the model of zoo/seq2seq.c written in plain PyTorch, so
 that its state_dict has the names cformer gives its parameters: a
 bidirectional GRU encoder (batch-first, run over the padding as well, no
 packing), a bridge tanh(Linear(2H -> H)) of the last layer's final forward
-and backward states, and a decoder step that attends from the previous
+and backward states (each row's states at its last real token), and a decoder step that attends from the previous
 state with additive attention (score v^T tanh(W_q s + W_k k), padding
 masked to -inf before the softmax), runs a GRUCell over [emb ; context] and
 predicts from [s_new ; context ; emb]. Dropout is 0.
@@ -20,7 +20,8 @@ runs in float64 on those values and each result is rounded once.
 
 The file holds, for the one case "s2s",
     s2s.<name>           every parameter, by its state_dict name
-    s2s.src              int32 source tokens [B, S]; sequence 1 is padded
+    s2s.src              int32 source tokens [B, S]; sequences 1 and 2 are
+                         padded to S (lengths 7, 4, 5)
     s2s.tgt              int32 target tokens [B, T + 1], bos first; padded
     s2s.logits           teacher-forced logits [B, T, V]
     s2s.weights          their attention weights [B, T, S]
@@ -37,11 +38,12 @@ The file holds, for the one case "s2s",
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from goldlib import save
 
-# Seed 5 gives greedy decodings that stop at step 4 (two) and run to
-# MAX_LEN (one).
+# Seed 5 gives greedy decodings that stop at step 4 (one) and run to
+# MAX_LEN (two).
 torch.manual_seed(5)
 
 SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS = 11, 13, 8, 12, 10, 2
@@ -58,8 +60,17 @@ class Encoder(nn.Module):
                           batch_first=True)
 
     def forward(self, src):
-        keys, h_n = self.rnn(self.embedding(src))  # [B, S, 2H], [2L, B, H]
-        return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)
+        packed = pack_padded_sequence(self.embedding(src), lengths(src), batch_first=True,
+                                      enforce_sorted=False)
+        out, h_n = self.rnn(packed)  # h_n [2L, B, H] at each row's last real token
+        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)  # keys [B, S, 2H]
+
+
+def lengths(src):
+    """Each row's length up to its last token that is not padding."""
+    return torch.tensor([max((i + 1 for i, t in enumerate(row) if t != PAD), default=0)
+                         for row in src.tolist()])
 
 
 class Attention(nn.Module):
@@ -143,10 +154,10 @@ def main():
         model.decoder.out.weight.mul_(3)
     src = torch.tensor([[3, 5, 7, 9, 4, 6, 2],
                         [8, 4, 10, 2, PAD, PAD, PAD],
-                        [5, 5, 3, 6, 8, 7, 2]])
+                        [5, 5, 3, 6, 2, PAD, PAD]])
     tgt = torch.tensor([[BOS, 4, 6, 8, 10, 12, EOS],
                         [BOS, 7, 3, EOS, PAD, PAD, PAD],
-                        [BOS, 11, 5, 9, 3, 6, EOS]])
+                        [BOS, 11, 5, 9, EOS, PAD, PAD]])
     out = {}
     for name, p in model.state_dict().items():
         out[f"s2s.{name}"] = p
