@@ -64,9 +64,11 @@ START_TEST(test_no_setting_gives_the_processor_count)
 }
 END_TEST
 
+/* OMP_NUM_THREADS is only given "0" here: LLVM's libomp 14 aborts at random
+ * ("Out of heap memory") when it parses a malformed value itself. */
 START_TEST(test_invalid_values_give_the_processor_count)
 {
-    env("0", "-2");
+    env("-2", "0");
     ck_assert_int_eq(cf_get_num_threads(), procs());
 }
 END_TEST
