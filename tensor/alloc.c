@@ -27,17 +27,21 @@ static void sys_free(void *p, void *ud)
     free(p);
 }
 
-static const cf_allocator sys_allocator = {sys_malloc, sys_realloc, sys_free, NULL};
-static cf_allocator allocator = {sys_malloc, sys_realloc, sys_free, NULL};
+static const cf_allocator sys_allocator = {
+    .malloc_fn = sys_malloc, .realloc_fn = sys_realloc, .free_fn = sys_free};
+static cf_allocator allocator = {
+    .malloc_fn = sys_malloc, .realloc_fn = sys_realloc, .free_fn = sys_free};
 
 cf_status cf_set_allocator(const cf_allocator *a)
 {
-    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn)) {
+    cf_error_frame fr;
+    cf_error_enter(&fr);
+    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))
         cf__error(CF_ERR_ARG, "cf_set_allocator: malloc_fn, realloc_fn and free_fn are needed");
-        return CF_ERR_ARG;
-    }
-    allocator = a ? *a : sys_allocator;
-    return CF_OK;
+    else if (!a ||
+             cf_check_reserved("cf_set_allocator", "cf_allocator", a->reserved, CF_RESERVED_WORDS))
+        allocator = a ? *a : sys_allocator;
+    return cf_error_leave(&fr, CF_OK);
 }
 
 cf_allocator cf_get_allocator(void) { return allocator; }

@@ -98,6 +98,20 @@ bool cf__check(const char *op, int n, cf_tensor *const *ts)
     return true;
 }
 
+bool cf_check_reserved(const char *fn, const char *type, const uint64_t *reserved, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (reserved[i] != 0) {
+            cf__error(CF_ERR_ARG,
+                      "%s: %s.reserved[%zu] is not 0 (zero-initialise the struct, "
+                      "or build against the headers of the library in use)",
+                      fn, type, i);
+            return false;
+        }
+    }
+    return true;
+}
+
 uint64_t cf__error_seq(void) { return err_seq; }
 
 void cf_error_enter(cf_error_frame *saved)

@@ -179,7 +179,8 @@ static int trial_child(void *ud)
 {
     trial *t = ud;
     counter *c = t->counter;
-    cf_allocator a = {count_malloc, count_realloc, count_free, c};
+    cf_allocator a = {
+        .malloc_fn = count_malloc, .realloc_fn = count_realloc, .free_fn = count_free, .ud = c};
     cf_set_allocator(&a);
     t->status = program(t);
     t->recorded = cf_error();
@@ -296,7 +297,8 @@ END_TEST
 START_TEST(an_allocator_missing_a_function_is_refused)
 {
     cf_allocator before = cf_get_allocator();
-    cf_allocator a = {count_malloc, NULL, count_free, NULL};
+    cf_allocator a = {
+        .malloc_fn = count_malloc, .realloc_fn = NULL, .free_fn = count_free, .ud = NULL};
     ck_assert_int_eq(cf_set_allocator(&a), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_set_allocator", NULL);
     ck_assert_ptr_eq(cf_get_allocator().malloc_fn, before.malloc_fn);
@@ -306,7 +308,8 @@ END_TEST
 START_TEST(tensors_and_arenas_allocate_through_the_allocator)
 {
     counter c = {0};
-    cf_allocator a = {count_malloc, count_realloc, count_free, &c};
+    cf_allocator a = {
+        .malloc_fn = count_malloc, .realloc_fn = count_realloc, .free_fn = count_free, .ud = &c};
     ck_assert_int_eq(cf_set_allocator(&a), CF_OK);
     cf_arena *ar = cf_arena_new(1 << 12);
     cf_arena *prev = cf_arena_use(ar);
@@ -333,7 +336,8 @@ END_TEST
 START_TEST(a_failed_arena_chunk_is_out_of_memory)
 {
     counter c = {.fail_at = 2};
-    cf_allocator a = {count_malloc, count_realloc, count_free, &c};
+    cf_allocator a = {
+        .malloc_fn = count_malloc, .realloc_fn = count_realloc, .free_fn = count_free, .ud = &c};
     cf_set_allocator(&a);
     cf_arena *ar = cf_arena_new(1 << 12);
     cf_arena *prev = cf_arena_use(ar);
@@ -382,7 +386,8 @@ static int save_child(void *ud)
     if (cf_safetensors_save(path, 1, names, &w, "{\"epoch\": \"1\"}") != CF_OK)
         return 1;
     cf_fill(w, 2);
-    cf_allocator a = {count_malloc, count_realloc, count_free, &t->c};
+    cf_allocator a = {
+        .malloc_fn = count_malloc, .realloc_fn = count_realloc, .free_fn = count_free, .ud = &t->c};
     cf_set_allocator(&a);
     t->status = cf_safetensors_save(path, 1, names, &w, "{\"epoch\": \"2\"}");
     cf_set_allocator(NULL);

@@ -46,6 +46,22 @@
  * CF_NUM_THREADS environment variable, else OMP_NUM_THREADS, else the number
  * of cores). Results are bit-identical for any thread count. Each thread has its own arena in use,
  * error state and grad mode.
+ *
+ * Growing structs. Options and descriptions that a caller fills in
+ * (cf_allocator, cf_backward_opts, cf_loss_opts, cf_attention_opts,
+ * cf_mha_opts, cf_sgd_opts, cf_adam_opts, cf_decoder, cf_sample_opts, the
+ * viz options and cf_series, cf_ddp_opts) end in CF_RESERVED: room for the
+ * fields of later releases, so that their size, and the ABI, stay the same.
+ * Fill them with a designated initialiser or memset, which zeroes the
+ * reserved words: a later field's zero will be its default, and a call
+ * given a reserved word that is not 0 fails with CF_ERR_ARG rather than
+ * guess what a newer header meant. Reports that a caller allocates and the
+ * library fills (cf_gradcheck_report, cf_load_report, cf_ddp_stats) end in
+ * CF_RESERVED too, set to 0. cf_module ends in reserved pointers, so that
+ * the modules of other libraries, which embed it, keep their layout.
+ * Handles the library allocates are opaque (cf_arena, cf_optim, the zoo's
+ * models) or, like cf_tensor, never sized by callers, so fields can be
+ * added at their end.
  */
 #ifndef CFORMER_TENSOR_H
 #define CFORMER_TENSOR_H
@@ -79,6 +95,9 @@ extern "C" {
         (const int64_t[]) { __VA_ARGS__ }
 /* CF_IDX(i, j) is an index array for cf_get and cf_set. */
 #define CF_IDX(...) ((const int64_t[]){__VA_ARGS__})
+/* The last member of a growing struct ("Growing structs" above). */
+#define CF_RESERVED_WORDS 4
+#define CF_RESERVED uint64_t reserved[CF_RESERVED_WORDS]
 
 typedef enum {
     CF_F32,  /* float */
@@ -183,6 +202,11 @@ CF_API const char *cf_status_str(cf_status s);
  * e.g. to log it; NULL removes the handler. */
 typedef void (*cf_error_fn)(cf_status s, const char *msg, void *ud);
 CF_API void cf_set_error_handler(cf_error_fn fn, void *ud);
+/* Returns true when the n words of a growing struct's reserved space are 0;
+ * otherwise records CF_ERR_ARG naming fn and type and returns false (see
+ * "Growing structs" above; for structs of your own, too). */
+CF_API bool cf_check_reserved(const char *fn, const char *type,
+                              const uint64_t *reserved, size_t n);
 
 /* ---- Arenas ---- */
 
@@ -231,6 +255,7 @@ typedef struct {
     /* Frees a non-NULL block from malloc_fn or realloc_fn. */
     void (*free_fn)(void *p, void *ud);
     void *ud; /* passed to each call */
+    CF_RESERVED;
 } cf_allocator;
 
 /* Makes *a the allocator of every later allocation and free (NULL: the C
@@ -241,7 +266,7 @@ typedef struct {
  * other threads use the library. The functions are called from every thread
  * that calls into the library, so they must be thread-safe if the library
  * is used from several threads. Returns CF_OK, or CF_ERR_ARG (and changes
- * nothing) when a function pointer is NULL. */
+ * nothing) when a function pointer is NULL or a reserved word is not 0. */
 CF_API cf_status cf_set_allocator(const cf_allocator *a);
 /* Returns the allocator in place. */
 CF_API cf_allocator cf_get_allocator(void);
