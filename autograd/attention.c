@@ -435,6 +435,8 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         opts = &none;
     if (opts->weights)
         *opts->weights = NULL;
+    if (!cf_check_reserved("cf_attention", "cf_attention_opts", opts->reserved, CF_RESERVED_WORDS))
+        return NULL;
     cf_tensor *src[4] = {q, k, v, opts->mask};
     if (!cf__check("cf_attention", 3, src) || !ag__need_float("cf_attention", q) ||
         !ag__need_float("cf_attention", k) || !ag__need_float("cf_attention", v) ||

@@ -335,5 +335,7 @@ cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts)
         return cf__null_arg("cf_backward_ex", "y");
     cf_error_frame saved;
     cf_error_enter(&saved);
+    if (!cf_check_reserved("cf_backward_ex", "cf_backward_opts", opts->reserved, CF_RESERVED_WORDS))
+        return cf_error_leave(&saved, CF_ERR_ARG);
     return cf_error_leave(&saved, backward(y, opts->grad, opts->retain_graph));
 }

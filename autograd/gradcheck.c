@@ -26,8 +26,7 @@ static void unravel(const cf_tensor *t, int64_t k, int64_t *idx)
 static cf_status gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float eps,
                            cf_gradcheck_report *rep)
 {
-    for (int i = 0; i < CF_MAX_SRC; i++)
-        rep->max_abs[i] = rep->max_rel[i] = 0;
+    *rep = (cf_gradcheck_report){0};
     for (int i = 0; i < n; i++)
         cf_zero_grad(inputs[i]);
 

@@ -337,6 +337,8 @@ cf_tensor *cf_cross_entropy(cf_tensor *logits, cf_tensor *target, const cf_loss_
 {
     const char *op = "cf_cross_entropy";
     const cf_loss_opts *o = opts ? opts : &default_loss;
+    if (!cf_check_reserved(op, "cf_loss_opts", o->reserved, CF_RESERVED_WORDS))
+        return NULL;
     int ignore_index = o->ignore ? o->ignore_index : NO_IGNORE;
     float label_smoothing = o->label_smoothing;
     cf_reduction reduction = o->reduction;
@@ -392,6 +394,8 @@ cf_tensor *cf_nll_loss(cf_tensor *logp, cf_tensor *target, const cf_loss_opts *o
 {
     const char *op = "cf_nll_loss";
     const cf_loss_opts *o = opts ? opts : &default_loss;
+    if (!cf_check_reserved(op, "cf_loss_opts", o->reserved, CF_RESERVED_WORDS))
+        return NULL;
     int ignore_index = o->ignore ? o->ignore_index : NO_IGNORE;
     cf_reduction reduction = o->reduction;
     if (o->label_smoothing != 0) {
@@ -457,6 +461,8 @@ cf_tensor *cf_mse_loss(cf_tensor *a, cf_tensor *b, const cf_loss_opts *opts)
 {
     const char *op = "cf_mse_loss";
     const cf_loss_opts *o = opts ? opts : &default_loss;
+    if (!cf_check_reserved(op, "cf_loss_opts", o->reserved, CF_RESERVED_WORDS))
+        return NULL;
     cf_reduction reduction = o->reduction;
     if (o->label_smoothing != 0 || o->ignore) {
         cf__error(CF_ERR_ARG, "%s: label_smoothing and ignore_index are for class targets", op);

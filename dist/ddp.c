@@ -176,6 +176,8 @@ cf_ddp *cf_ddp_new(cf_dist *d, cf_module *m, const cf_ddp_opts *opts)
         cf_error_set(CF_ERR_ARG, "cf_ddp_new: %s is NULL", d ? "the module" : "the cf_dist");
         return NULL;
     }
+    if (opts && !cf_check_reserved("cf_ddp_new", "cf_ddp_opts", opts->reserved, CF_RESERVED_WORDS))
+        return NULL;
     cf_ddp *g = calloc(1, sizeof *g);
     plist l = {0};
     if (!g)

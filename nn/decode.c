@@ -15,7 +15,7 @@ static bool check_decoder(const cf_decoder *d, const char *op, int max_len, cons
                      op);
         return false;
     }
-    return true;
+    return cf_check_reserved(op, "cf_decoder", d->reserved, CF_RESERVED_WORDS);
 }
 
 cf_status cf_greedy_search(const cf_decoder *d, int max_len, int32_t *out)
@@ -195,7 +195,8 @@ cf_tensor *cf_sample(cf_tensor *logits, const cf_sample_opts *opts, cf_rng *g)
 {
     static const cf_sample_opts none;
     const cf_sample_opts *o = opts ? opts : &none;
-    if (!logits)
+    if (!logits ||
+        !cf_check_reserved("cf_sample", "cf_sample_opts", o->reserved, CF_RESERVED_WORDS))
         return NULL;
     if (logits->dtype != CF_F32 || logits->ndim < 1 || logits->ndim > 2 ||
         logits->shape[logits->ndim - 1] < 1) {

@@ -173,6 +173,8 @@ cf_tensor *cf_mha_forward(cf_mha *m, cf_tensor *query, cf_tensor *key, cf_tensor
         return NULL;
     static const cf_mha_opts none = {0};
     const cf_mha_opts *o = opts ? opts : &none;
+    if (!cf_check_reserved("MultiheadAttention", "cf_mha_opts", o->reserved, CF_RESERVED_WORDS))
+        return NULL;
     int64_t E = m->embed_dim;
     for (int i = 0; i < 3; i++) {
         cf_tensor *t = qkv_in[i];

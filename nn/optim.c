@@ -91,6 +91,8 @@ cf_optim *cf_sgd_new(cf_module *m, const cf_sgd_opts *opts)
         cf__error(CF_ERR_ARG, "cf_sgd_new: options are NULL (the learning rate is required)");
         return NULL;
     }
+    if (!cf_check_reserved("cf_sgd_new", "cf_sgd_opts", opts->reserved, CF_RESERVED_WORDS))
+        return NULL;
     float lr = opts->lr, momentum = opts->momentum, dampening = opts->dampening;
     float weight_decay = opts->weight_decay;
     if (!(lr > 0 && momentum >= 0 && dampening >= 0 && weight_decay >= 0)) {
@@ -123,6 +125,8 @@ static cf_optim *adam_new(const char *what, cf_optim_kind kind, cf_module *m,
 {
     static const cf_adam_opts none;
     const cf_adam_opts *p = opts ? opts : &none;
+    if (!cf_check_reserved(what, "cf_adam_opts", p->reserved, CF_RESERVED_WORDS))
+        return NULL;
     float lr = or_default(p->lr, 1e-3f), beta1 = or_default(p->beta1, 0.9f);
     float beta2 = or_default(p->beta2, 0.999f), eps = or_default(p->eps, 1e-8f);
     float weight_decay = p->weight_decay;

@@ -46,7 +46,13 @@ static void chain_init(chain *c, const float p[V][V])
 
 static cf_decoder decoder(chain *c)
 {
-    return (cf_decoder){chain_step, chain_reorder, c, V, BOS, EOS, PAD};
+    return (cf_decoder){.step = chain_step,
+                        .reorder = chain_reorder,
+                        .ud = c,
+                        .vocab = V,
+                        .bos = BOS,
+                        .eos = EOS,
+                        .pad = PAD};
 }
 
 /* From bos, token 2 (0.6) beats eos (0.4); after 2, eos and 2 tie. */

@@ -728,6 +728,39 @@ START_TEST(test_grid_bad_arguments_are_errors)
 }
 END_TEST
 
+/* A change here is an ABI change (tests/test_abi.c). Sizes of LP64. */
+START_TEST(test_options_keep_their_size)
+{
+    if (sizeof(void *) != 8 || sizeof(long) != 8)
+        return;
+    ck_assert_uint_eq(sizeof(cf_heatmap_opts), 88);
+    ck_assert_uint_eq(sizeof(cf_series), 64);
+    ck_assert_uint_eq(sizeof(cf_plot_opts), 72);
+    ck_assert_uint_eq(sizeof(cf_grid_opts), 64);
+}
+END_TEST
+
+START_TEST(test_options_with_reserved_bytes_are_refused)
+{
+    cf_tensor *t = cf_zeros(CF_SHAPE(2, 2));
+    ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), t, &(cf_heatmap_opts){.reserved[0] = 1}),
+                     CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_viz_heatmap", "cf_heatmap_opts.reserved[0]", NULL);
+    float y[2] = {1, 2};
+    cf_series s = {.y = y, .n = 2, .reserved[3] = 1};
+    ck_assert_int_eq(cf_viz_lines(scratch_path("l.png"), &s, 1, NULL), CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_viz_lines", "cf_series.reserved[3]", NULL);
+    s.reserved[3] = 0;
+    ck_assert_int_eq(cf_viz_lines(scratch_path("l.png"), &s, 1, &(cf_plot_opts){.reserved[1] = 1}),
+                     CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_plot_opts.reserved[1]", NULL);
+    ck_assert_int_eq(cf_viz_image_grid(scratch_path("g.png"), cf_zeros(CF_SHAPE(1, 2, 2)), NULL,
+                                       &(cf_grid_opts){.reserved[2] = 1}),
+                     CF_ERR_ARG);
+    assert_error(CF_ERR_ARG, "cf_viz_image_grid", "cf_grid_opts.reserved[2]", NULL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("viz");
@@ -770,6 +803,8 @@ static Suite *suite(void)
         {"grid overlay blends with alpha", test_grid_overlay_blends_with_alpha},
         {"grid captions go under images", test_grid_captions_go_under_images},
         {"grid bad arguments are errors", test_grid_bad_arguments_are_errors},
+        {"options keep their size", test_options_keep_their_size},
+        {"options with reserved bytes are refused", test_options_with_reserved_bytes_are_refused},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_scratch(cases[i].name);

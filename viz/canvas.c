@@ -18,6 +18,15 @@ void cfv_fail(cf_status s, const char *fmt, ...)
     cf_error_set(s, "%s", msg);
 }
 
+bool cfv_reserved(const char *fn, const char *type, const uint64_t *reserved)
+{
+    static const uint64_t zero[CF_RESERVED_WORDS];
+    if (memcmp(reserved, zero, sizeof zero) == 0)
+        return true;
+    cf_error_clear();
+    return cf_check_reserved(fn, type, reserved, CF_RESERVED_WORDS);
+}
+
 cf_status cfv_canvas_init(cfv_canvas *c, const char *fn, int w, int h, cfv_rgb bg)
 {
     memset(c, 0, sizeof *c);

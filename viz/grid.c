@@ -65,6 +65,10 @@ static bool check_args(const char *fn, const char *path, const cf_tensor *im, co
                                 : "alpha is outside [0, 1]");
         return false;
     }
+    if (!cfv_reserved(fn, "cf_grid_opts", o->reserved)) {
+        *st = CF_ERR_ARG;
+        return false;
+    }
     return true;
 }
 

@@ -80,6 +80,8 @@ cf_status cf_viz_heatmap(const char *path, const cf_tensor *t, const cf_heatmap_
                  fn, path, shape);
         return CF_ERR_SHAPE;
     }
+    if (!cfv_reserved(fn, "cf_heatmap_opts", o->reserved))
+        return CF_ERR_ARG;
     if (o->cell < 0 || isnan(o->vmin) || isnan(o->vmax)) {
         cfv_fail(CF_ERR_ARG, "%s: %s: %s", fn, path,
                  o->cell < 0 ? "cell is negative" : "vmin or vmax is NaN");

@@ -47,6 +47,9 @@ typedef struct {
  * printf-style message, replacing any error recorded before, as tensor.h's
  * rule for status-returning calls says. */
 void cfv_fail(cf_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns true when the reserved words of a growing struct are 0; else
+ * records CF_ERR_ARG as cfv_fail does and returns false. */
+bool cfv_reserved(const char *fn, const char *type, const uint64_t *reserved);
 
 /* Allocates a w x h canvas filled with bg. fn names the public function in
  * error messages. Returns CF_OK, CF_ERR_ARG for a size outside

@@ -266,6 +266,11 @@ static bool check_args(const char *fn, const char *path, const cf_series *s, int
                      s[k].n < 0 ? "a negative n" : "no y values");
             return false;
         }
+    for (int k = 0; k < nseries; k++)
+        if (!cfv_reserved(fn, "cf_series", s[k].reserved))
+            return false;
+    if (!cfv_reserved(fn, "cf_plot_opts", o->reserved))
+        return false;
     if ((o->width && (o->width < 64 || o->width > 8192)) ||
         (o->height && (o->height < 64 || o->height > 8192))) {
         cfv_fail(CF_ERR_ARG,

@@ -439,8 +439,13 @@ static cf_status seq2seq_beam(cf_seq2seq *m, cf_tensor *src, int beam, float alp
         }
         c.s = c.one.state;
         c.c = c.one.cell;
-        cf_decoder d = {beam_step,     beam_reorder,  &c,           m->cfg.tgt_vocab,
-                        m->cfg.bos_id, m->cfg.eos_id, m->cfg.pad_id};
+        cf_decoder d = {.step = beam_step,
+                        .reorder = beam_reorder,
+                        .ud = &c,
+                        .vocab = m->cfg.tgt_vocab,
+                        .bos = m->cfg.bos_id,
+                        .eos = m->cfg.eos_id,
+                        .pad = m->cfg.pad_id};
         st = cf_beam_search(&d, beam, alpha, max_len, out + b * max_len);
     }
     cf_module_train(&m->base, was_training);

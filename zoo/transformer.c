@@ -816,7 +816,13 @@ static cf_status transformer_beam(cf_transformer *m, cf_tensor *src, int beam, f
     const cf_transformer_config *c = &m->cfg;
     gen g;
     if (gen_begin(&g, m, beam, max_len)) {
-        cf_decoder d = {beam_step, beam_reorder, &g, c->tgt_vocab, c->bos_id, c->eos_id, c->pad_id};
+        cf_decoder d = {.step = beam_step,
+                        .reorder = beam_reorder,
+                        .ud = &g,
+                        .vocab = c->tgt_vocab,
+                        .bos = c->bos_id,
+                        .eos = c->eos_id,
+                        .pad = c->pad_id};
         for (int64_t b = 0; b < src->shape[0]; b++) {
             if (!gen_source(&g, src, b) ||
                 cf_beam_search(&d, beam, alpha, max_len, out + b * max_len) != CF_OK)

@@ -55,6 +55,7 @@ typedef struct {
     bool retain_graph;     /* leave the graph usable by another backward,
                               which then adds its gradients to the leaves'
                               again */
+    CF_RESERVED;
 } cf_backward_opts;
 /* cf_backward with options; opts may be NULL (the defaults above). */
 CF_API cf_status cf_backward_ex(cf_tensor *y, const cf_backward_opts *opts);
@@ -161,6 +162,7 @@ typedef cf_tensor *(*cf_gradcheck_fn)(cf_tensor *const *inputs, void *ud);
 typedef struct {
     float max_abs[CF_MAX_SRC]; /* largest |analytic - numeric| per input */
     float max_rel[CF_MAX_SRC]; /* the same over max(|numeric|, 1) */
+    CF_RESERVED;               /* 0 */
 } cf_gradcheck_report;
 
 /* Compares the backward of f at the inputs with central differences of
@@ -362,6 +364,7 @@ typedef struct {
     float label_smoothing;  /* cross entropy only: in [0, 1] */
     bool ignore;            /* class losses: skip targets equal to ignore_index */
     int ignore_index;       /* e.g. the padding id */
+    CF_RESERVED;
 } cf_loss_opts;
 
 /* Cross entropy of logits [N, C] (or [N, C, d1, ...], classes in dim 1, as
@@ -392,6 +395,7 @@ typedef struct {
     float scale;        /* 0: 1 / sqrt(D) */
     cf_tensor **weights; /* if not NULL, receives the weights [B, H, Tq, Tk]
                             (before dropout), for pictures */
+    CF_RESERVED;
 } cf_attention_opts;
 
 /* softmax(Q K^T * scale + mask) V for Q [B, H, Tq, D], K [B, H, Tk, D],

@@ -127,6 +127,7 @@ typedef struct {
     cf_ddp_reduce reduce; /* how the sum is taken */
     bool no_overlap;      /* send everything in cf_ddp_finish (for measuring) */
     double timeout;       /* seconds a wait may take; 0: CF_DIST_TIMEOUT or 300 */
+    CF_RESERVED;
 } cf_ddp_opts;
 
 typedef struct cf_ddp cf_ddp;
@@ -159,6 +160,7 @@ typedef struct {
     int64_t bytes; /* gradient bytes per step */
     double hook_s; /* time spent packing and starting sends in backward */
     double wait_s; /* time blocked in cf_ddp_finish: unhidden communication */
+    CF_RESERVED;   /* 0 */
 } cf_ddp_stats;
 /* Totals since cf_ddp_new. */
 CF_API cf_ddp_stats cf_ddp_get_stats(const cf_ddp *ddp);

@@ -74,6 +74,9 @@ struct cf_module {
      * cf_module_save to record and cf_module_load to check. */
     void (*settings)(const cf_module *m, cf_setting_fn fn, void *ud);
     char *paths[CF_MODULE_MAX_PARAMS]; /* private: full names, the params' labels */
+    /* Private: room for later fields, so that the subtypes of other
+     * libraries keep their layout (tensor.h, "Growing structs"). */
+    void *reserved[4];
 };
 
 /* Returns a new empty module (a container, or the root of a model) of the
@@ -284,6 +287,7 @@ typedef struct {
     cf_kv_cache *cache;
     /* Multiplies the scores q . k; 0: 1 / sqrt(head_dim) (the paper's). */
     float scale;
+    CF_RESERVED;
 } cf_mha_opts;
 
 CF_API cf_mha *cf_mha_new(cf_module *parent, const char *name, int embed_dim, int num_heads,
@@ -496,6 +500,7 @@ typedef struct {
     float weight_decay; /* L2, added to the gradient */
     bool nesterov;
     cf_decay_fn decays; /* NULL: every parameter */
+    CF_RESERVED;
 } cf_sgd_opts;
 
 /* Adam and AdamW options; zero-initialised fields take the defaults shown.
@@ -508,6 +513,7 @@ typedef struct {
     float weight_decay; /* Adam: L2 added to the gradient; AdamW: decoupled */
     cf_decay_fn decays; /* NULL: every parameter; cf_decay_matrices: the
                            no-decay group of biases and norm weights */
+    CF_RESERVED;
 } cf_adam_opts;
 typedef cf_adam_opts cf_adamw_opts;
 
@@ -571,6 +577,7 @@ typedef struct {
     cf_status (*reorder)(void *ud, const int *from, int n);
     void *ud;
     int vocab, bos, eos, pad;
+    CF_RESERVED;
 } cf_decoder;
 
 /* Greedy decoding of one sequence from bos: writes max_len tokens to out
@@ -591,6 +598,7 @@ typedef struct {
     int top_k;         /* keep the k most likely tokens; 0: all */
     float top_p;       /* keep the smallest set of most likely tokens whose
                           probability reaches top_p (nucleus); 0 or 1: all */
+    CF_RESERVED;
 } cf_sample_opts;
 
 /* Draws one token per row of logits [B, V] (or [V]) from softmax(logits /
@@ -629,6 +637,7 @@ typedef struct {
     int nmissing, nunexpected;
     char **missing;    /* parameters of the model the file lacks */
     char **unexpected; /* tensors of the file that are not parameters */
+    CF_RESERVED;       /* 0 */
 } cf_load_report;
 /* cf_module_load that also fills *report (always, even on error; zeroed
  * first). In strict mode the status is CF_ERR_FORMAT when either list is

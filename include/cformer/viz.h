@@ -39,7 +39,9 @@ extern "C" {
 #endif
 
 /* All opts structs: zero-initialised means defaults; an opts pointer may be
- * NULL. Strings are only read during the call. */
+ * NULL. Strings are only read during the call. Each struct, cf_series too,
+ * ends in reserved words that must be 0 (tensor.h, "Growing structs"): a
+ * call given one that is not fails with CF_ERR_ARG. */
 
 typedef struct {
     const char *title;
@@ -49,6 +51,7 @@ typedef struct {
     int cell;         /* pixels per cell; 0: fit about 640 px */
     float vmin, vmax; /* equal: the data's min and max */
     bool no_colorbar;
+    CF_RESERVED;
 } cf_heatmap_opts;
 
 /* Writes a PNG heatmap of a 2-D tensor (any dtype, any strides): element
@@ -65,12 +68,14 @@ typedef struct {
     const float *x;    /* NULL: 0 .. n-1 */
     const float *y;
     int n;
+    CF_RESERVED;
 } cf_series;
 
 typedef struct {
     const char *title, *xlabel, *ylabel;
     int width, height; /* 0: 800 x 500 */
     bool log_y;
+    CF_RESERVED;
 } cf_plot_opts;
 
 /* Writes a PNG line plot of nseries curves, each in its own colour (seven
@@ -90,6 +95,7 @@ typedef struct {
     int cols;                  /* 0: about square */
     int scale;                 /* pixels per image pixel; 0: 4 */
     float alpha;               /* overlay opacity; 0: 0.5 */
+    CF_RESERVED;
 } cf_grid_opts;
 
 /* Writes a PNG grid of N images: images is [N, H, W] (grey, values in

@@ -189,6 +189,19 @@ START_TEST(a_second_backward_before_finish_is_an_error)
 }
 END_TEST
 
+START_TEST(ddp_opts_with_reserved_bytes_are_refused)
+{
+    cf_transformer *m = toy_model(5, 0);
+    cf_module *mod = cf_transformer_module(m);
+    cf_ddp_opts o = {.reserved[0] = 1};
+    ck_assert_ptr_null(cf_ddp_new(dist, mod, &o));
+    ck_assert_int_eq(cf_error(), CF_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(cf_error_message(), "cf_ddp_opts.reserved[0]"));
+    cf_error_clear();
+    cf_module_free(mod);
+}
+END_TEST
+
 START_TEST(broadcast_module_copies_rank_0s_parameters)
 {
     cf_transformer *m = toy_model(100 + (uint64_t)rank, 0);
@@ -411,6 +424,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, a_rank_with_an_empty_shard_still_takes_part);
     tcase_add_test(tc, ranks_agree_bit_for_bit_after_averaging);
     tcase_add_test(tc, a_second_backward_before_finish_is_an_error);
+    tcase_add_test(tc, ddp_opts_with_reserved_bytes_are_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("processes");
     tcase_add_checked_fixture(tc, setup, teardown);
