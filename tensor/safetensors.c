@@ -1135,7 +1135,9 @@ static cf_status read_into(const cf_safetensors *f, const char *name, cf_tensor 
              cf_dtype_name(dst->dtype));
         return st;
     }
-    for (int i = 0; i < dst->ndim; i++) {
+    /* An empty tensor's contiguous strides can be 0 ([5, 0] has strides
+     * [0, 1]) and it has nothing to write twice. */
+    for (int i = 0; i < dst->ndim && cf_numel(dst) > 0; i++) {
         if (dst->shape[i] > 1 && dst->stride[i] == 0) {
             fail(&st, CF_ERR_ARG,
                  "cf_safetensors_read_into: %s: the destination for %s is a "

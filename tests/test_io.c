@@ -803,6 +803,19 @@ START_TEST(read_into_a_broadcast_view_is_refused)
 }
 END_TEST
 
+START_TEST(read_into_an_empty_tensor_with_zero_strides_succeeds)
+{
+    const char *path = path_in(0, "e.safetensors");
+    cf_tensor *e = cf_zeros(CF_SHAPE(5, 0));
+    const char *names[] = {"e"};
+    ck_assert_int_eq(cf_safetensors_save(path, 1, names, &e, NULL), CF_OK);
+    cf_safetensors *f = open_ok(path);
+    cf_tensor *d = cf_zeros(CF_SHAPE(5, 0)); /* strides [0, 1] */
+    ck_assert_int_eq(cf_safetensors_read_into(f, "e", d), CF_OK);
+    cf_safetensors_close(f);
+}
+END_TEST
+
 START_TEST(a_failing_call_reports_its_own_error_over_an_older_one)
 {
     const char *path = save_sample("s.safetensors");
@@ -1205,6 +1218,7 @@ int main(void)
     tcase_add_test(tc, read_into_a_wrong_shape_names_file_tensor_and_both_shapes);
     tcase_add_test(tc, read_into_a_wrong_dtype_is_a_dtype_error);
     tcase_add_test(tc, read_into_a_broadcast_view_is_refused);
+    tcase_add_test(tc, read_into_an_empty_tensor_with_zero_strides_succeeds);
     tcase_add_test(tc, a_failing_call_reports_its_own_error_over_an_older_one);
     tcase_add_test(tc, a_succeeding_call_returns_ok_and_keeps_an_older_error);
     tcase_add_test(tc, more_dims_than_cformer_holds_is_refused_on_get);

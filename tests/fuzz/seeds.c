@@ -61,16 +61,17 @@ static void safetensors_seeds(void)
 {
     cf_arena *a = cf_arena_new(0);
     cf_arena_use(a);
-    const char *names[] = {"w", "ids", "mask", "s", "empty"};
+    const char *names[] = {"w", "ids", "mask", "s", "empty", "no_cols"};
     cf_tensor *ts[] = {
         cf_from_array((const float[]){1, -2, 3.5f, 0, 1e-3f, -7}, CF_SHAPE(2, 3)),
         cf_from_ints((const int32_t[]){0, 4, -1}, CF_SHAPE(3)),
         cf_empty(CF_BOOL, CF_SHAPE(2, 2)),
         cf_scalar(0.25f),
         cf_zeros(CF_SHAPE(0, 4)),
+        cf_zeros(CF_SHAPE(5, 0)), /* contiguous strides [0, 1] */
     };
     memset(ts[2]->data, 1, 2);
-    check(cf_safetensors_save(path_of("safetensors", "mixed.safetensors"), 5, names, ts,
+    check(cf_safetensors_save(path_of("safetensors", "mixed.safetensors"), 6, names, ts,
                               "{\"format\": \"pt\", \"epoch\": \"3\"}"));
     check(cf_safetensors_save(path_of("safetensors", "empty.safetensors"), 0, names, ts, NULL));
     /* dtypes cformer opens but does not read: F16 1, -2, 1/3, 0 and I64 7. */
