@@ -4,10 +4,11 @@
     /usr/bin/python3 bench/decode_torch.py [--threads N]
     /usr/bin/python3 bench/decode_torch.py --worker b1|b32
 
-Same model and call as bench/decode: torch.nn.Transformer(d_model=256,
-nhead=4, 3 + 3 layers, dim_feedforward=1024, batch_first=True) between two
-nn.Embedding(1000, 256, padding_idx=0) tables scaled by sqrt(d_model) plus
-the sinusoidal encoding and an nn.Linear generator, in eval mode under
+Same model and call as bench/decode: tests/golden/models.py's Transformer
+(torch.nn.Transformer(d_model=256, nhead=4, 3 + 3 layers,
+dim_feedforward=1024, batch_first=True) between two nn.Embedding(1000, 256,
+padding_idx=0) tables scaled by sqrt(d_model) plus the sinusoidal encoding
+and an nn.Linear generator), in eval mode under
 torch.no_grad(). A call encodes a batch of B sources of 64 random tokens once,
 then makes 64 tokens per sequence, each the argmax (padding excluded) of the
 last position after running the decoder over the whole prefix: nn.Transformer
@@ -22,7 +23,8 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests", "golden")]
 import torch_harness  # noqa: E402
 from torch_harness import REPS  # noqa: E402
 
@@ -33,45 +35,16 @@ D, HEADS, LAYERS, FF = 256, 4, 3, 1024
 PAD, BOS = 0, 1
 
 
-def build(torch):
-    nn = torch.nn
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.src_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
-            self.tgt_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
-            self.transformer = nn.Transformer(
-                d_model=D, nhead=HEADS, num_encoder_layers=LAYERS, num_decoder_layers=LAYERS,
-                dim_feedforward=FF, dropout=0.1, batch_first=True)
-            self.generator = nn.Linear(D, VOCAB)
-            n = SRC_LEN + NEW_TOKENS
-            pe = torch.zeros(n, D)
-            pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)
-            div = torch.exp(torch.arange(0, D, 2, dtype=torch.float32) * (-math.log(1e4) / D))
-            pe[:, 0::2] = torch.sin(pos * div)
-            pe[:, 1::2] = torch.cos(pos * div)
-            self.register_buffer("pe", pe)
-
-        def embed(self, table, tokens):
-            return table(tokens) * math.sqrt(D) + self.pe[:tokens.shape[1]]
-
-        def greedy(self, src):
-            src_pad = src == PAD
-            memory = self.transformer.encoder(self.embed(self.src_embed, src),
-                                              src_key_padding_mask=src_pad)
-            ys = torch.full((src.shape[0], 1), BOS, dtype=torch.long)
-            for _ in range(NEW_TOKENS):
-                n = ys.shape[1]
-                causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-                y = self.transformer.decoder(self.embed(self.tgt_embed, ys), memory,
-                                             tgt_mask=causal, memory_key_padding_mask=src_pad)
-                logits = self.generator(y[:, -1])
-                logits[:, PAD] = -math.inf
-                ys = torch.cat((ys, logits.argmax(-1, keepdim=True)), dim=1)
-            return ys[:, 1:]
-
-    return Model()
+def greedy(torch, model, src):
+    """NEW_TOKENS tokens after BOS, each the argmax (padding excluded) of the
+    decoder run over the whole prefix."""
+    memory = model.encode(src)
+    ys = torch.full((src.shape[0], 1), BOS, dtype=torch.long)
+    for _ in range(NEW_TOKENS):
+        logits = model.decode(ys, memory, src, pad_mask=False)[:, -1]
+        logits[:, PAD] = -math.inf
+        ys = torch.cat((ys, logits.argmax(-1, keepdim=True)), dim=1)
+    return ys[:, 1:]
 
 
 def main():
@@ -79,8 +52,10 @@ def main():
     if args.worker not in (None, "b1", "b32"):
         print(f"no workload '{args.worker}' (b1, b32)", file=sys.stderr)
         return 2
+    import models
     torch.manual_seed(1234)
-    model = build(torch)
+    model = models.Transformer(VOCAB, VOCAB, D, HEADS, LAYERS, LAYERS, FF, dropout=0.1, pad=PAD,
+                               max_len=SRC_LEN + NEW_TOKENS)
     model.eval()
 
     def calls(batch):
@@ -88,7 +63,7 @@ def main():
 
         def call():
             with torch.no_grad():
-                model.greedy(src)
+                greedy(torch, model, src)
         return call
 
     if args.worker:

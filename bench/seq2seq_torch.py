@@ -11,7 +11,7 @@ sequence i shorter by i % 5 and padded; train = teacher-forced forward,
 mean cross entropy (ignore_index pad), zero_grad, backward, Adam (lr 1e-3);
 greedy = eval mode under torch.no_grad(), up to 20 tokens, stopping when
 every sequence has produced eos. The median of 7 repetitions of about 3 s
-in all, after a warm-up. The model is the one of tests/golden/gen_seq2seq.py
+in all, after a warm-up. The model is tests/golden/models.py's Seq2Seq
 (nn.GRU over each source packed to its length, a GRUCell decoder step by
 step, as zoo/seq2seq.c).
 
@@ -21,7 +21,8 @@ what cformer uses.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests", "golden")]
 import torch_harness  # noqa: E402
 from torch_harness import REPS  # noqa: E402
 
@@ -31,89 +32,6 @@ BATCH = 64
 LEN = 20
 SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS = 60, 50, 64, 128, 64, 2
 PAD, BOS, EOS = 0, 1, 2
-
-
-def build(torch):
-    nn = torch.nn
-
-    class Encoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Embedding(SRC_VOCAB, EMB, padding_idx=PAD)
-            self.rnn = nn.GRU(EMB, HIDDEN, num_layers=LAYERS, bidirectional=True,
-                              batch_first=True)
-
-        def forward(self, src):
-            rnn_utils = nn.utils.rnn
-            packed = rnn_utils.pack_padded_sequence(
-                self.embedding(src), (src != PAD).sum(1).cpu(), batch_first=True,
-                enforce_sorted=False)
-            out, h_n = self.rnn(packed)
-            keys, _ = rnn_utils.pad_packed_sequence(out, batch_first=True,
-                                                    total_length=src.shape[1])
-            return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.query_proj = nn.Linear(HIDDEN, ATTN, bias=False)
-            self.key_proj = nn.Linear(2 * HIDDEN, ATTN)
-            self.v = nn.Linear(ATTN, 1, bias=False)
-
-        def forward(self, query, keys, proj_keys, mask):
-            e = self.v(torch.tanh(proj_keys + self.query_proj(query).unsqueeze(1))).squeeze(-1)
-            a = torch.softmax(e.masked_fill(mask, float("-inf")), dim=-1)
-            return torch.bmm(a.unsqueeze(1), keys).squeeze(1)
-
-    class Decoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Embedding(TGT_VOCAB, EMB, padding_idx=PAD)
-            self.attention = Attention()
-            self.rnn = nn.GRUCell(EMB + 2 * HIDDEN, HIDDEN)
-            self.out = nn.Linear(HIDDEN + 2 * HIDDEN + EMB, TGT_VOCAB)
-
-        def forward(self, y, s, keys, proj_keys, mask):
-            emb = self.embedding(y)
-            ctx = self.attention(s, keys, proj_keys, mask)
-            s = self.rnn(torch.cat((emb, ctx), dim=1), s)
-            return self.out(torch.cat((s, ctx, emb), dim=1)), s
-
-    class Seq2Seq(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = Encoder()
-            self.bridge = nn.Linear(2 * HIDDEN, HIDDEN)
-            self.decoder = Decoder()
-
-        def encode(self, src):
-            keys, last = self.encoder(src)
-            return (keys, self.decoder.attention.key_proj(keys), src == PAD,
-                    torch.tanh(self.bridge(last)))
-
-        def forward(self, src, tgt):
-            keys, proj_keys, mask, s = self.encode(src)
-            logits = []
-            for t in range(tgt.shape[1] - 1):
-                out, s = self.decoder(tgt[:, t], s, keys, proj_keys, mask)
-                logits.append(out)
-            return torch.stack(logits, 1)
-
-        def greedy(self, src, max_len):
-            keys, proj_keys, mask, s = self.encode(src)
-            y = torch.full((src.shape[0],), BOS, dtype=torch.long)
-            done = torch.zeros(src.shape[0], dtype=torch.bool)
-            tokens = []
-            for _ in range(max_len):
-                out, s = self.decoder(y, s, keys, proj_keys, mask)
-                y = out.argmax(-1).masked_fill(done, PAD)
-                done |= y == EOS
-                tokens.append(y)
-                if done.all():
-                    break
-            return torch.stack(tokens, 1)
-
-    return Seq2Seq()
 
 
 def token(i, t, vocab):
@@ -132,8 +50,9 @@ def main():
     if args.worker not in (None, "train", "greedy"):
         print(f"no workload '{args.worker}' (train, greedy)", file=sys.stderr)
         return 2
+    import models
     torch.manual_seed(1234)
-    model = build(torch)
+    model = models.Seq2Seq(SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS, pad=PAD)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     src = torch.tensor([[token(i, t, SRC_VOCAB) for t in range(LEN)] for i in range(BATCH)])
     labels = torch.tensor([[token(i + 1, t, TGT_VOCAB) for t in range(LEN)]
@@ -141,7 +60,7 @@ def main():
     tgt = torch.cat((torch.full((BATCH, 1), BOS), labels), dim=1)
 
     def train():
-        logits = model(src, tgt)
+        logits, _ = model(src, tgt)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, TGT_VOCAB),
                                                  labels.reshape(-1), ignore_index=PAD)
         opt.zero_grad()
@@ -151,7 +70,7 @@ def main():
     def greedy():
         model.eval()
         with torch.no_grad():
-            model.greedy(src, LEN)
+            model.greedy(src, LEN, BOS, EOS)
         model.train()
 
     if args.worker:

@@ -5,10 +5,10 @@
     /usr/bin/python3 bench/transformer_torch.py --worker train|infer|base-train
 
 Same model, batch, steps, method and output as bench/transformer:
-torch.nn.Transformer(d_model=256, nhead=4, 3 + 3 layers, dim_feedforward=1024,
-dropout=0.1, batch_first=True) between two nn.Embedding(8000, 256,
-padding_idx=0) tables scaled by sqrt(d_model) plus the sinusoidal encoding
-and an nn.Linear generator (as tests/golden/gen_transformer.py builds it);
+tests/golden/models.py's Transformer (torch.nn.Transformer(d_model=256,
+nhead=4, 3 + 3 layers, dim_feedforward=1024, dropout=0.1, batch_first=True)
+between two nn.Embedding(8000, 256, padding_idx=0) tables scaled by
+sqrt(d_model) plus the sinusoidal encoding and an nn.Linear generator);
 source, target and labels are [32, 64] random tokens without padding, and
 the key padding and causal masks are passed as cf_transformer builds them.
 train = forward, mean cross entropy (ignore_index 0), zero_grad, backward,
@@ -21,11 +21,11 @@ in all, after a warm-up.
 Threads and timing: bench/torch_harness.py; the thread count defaults to
 what cformer uses.
 """
-import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests", "golden")]
 import torch_harness  # noqa: E402
 from torch_harness import REPS  # noqa: E402
 
@@ -37,40 +37,10 @@ BASE = dict(batch=8, d=512, heads=8, layers=6, ff=2048)
 PAD = 0
 
 
-def build(torch, D=D, HEADS=HEADS, LAYERS=LAYERS, FF=FF):
-    nn = torch.nn
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.src_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
-            self.tgt_embed = nn.Embedding(VOCAB, D, padding_idx=PAD)
-            self.transformer = nn.Transformer(
-                d_model=D, nhead=HEADS, num_encoder_layers=LAYERS, num_decoder_layers=LAYERS,
-                dim_feedforward=FF, dropout=0.1, batch_first=True)
-            self.generator = nn.Linear(D, VOCAB)
-            self.dropout = nn.Dropout(0.1)
-            pe = torch.zeros(LEN, D)
-            pos = torch.arange(LEN, dtype=torch.float32).unsqueeze(1)
-            div = torch.exp(torch.arange(0, D, 2, dtype=torch.float32) * (-math.log(1e4) / D))
-            pe[:, 0::2] = torch.sin(pos * div)
-            pe[:, 1::2] = torch.cos(pos * div)
-            self.register_buffer("pe", pe)
-
-        def embed(self, table, tokens):
-            return self.dropout(table(tokens) * math.sqrt(D) + self.pe[:tokens.shape[1]])
-
-        def forward(self, src, tgt):
-            n = tgt.shape[1]
-            causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-            src_pad = src == PAD
-            y = self.transformer(self.embed(self.src_embed, src), self.embed(self.tgt_embed, tgt),
-                                 tgt_mask=causal, src_key_padding_mask=src_pad,
-                                 tgt_key_padding_mask=tgt == PAD,
-                                 memory_key_padding_mask=src_pad)
-            return self.generator(y)
-
-    return Model()
+def build(d=D, heads=HEADS, layers=LAYERS, ff=FF):
+    import models
+    return models.Transformer(VOCAB, VOCAB, d, heads, layers, layers, ff, dropout=0.1, pad=PAD,
+                              max_len=LEN)
 
 
 def ms_per_step(step):
@@ -86,9 +56,9 @@ def main():
     batch = BATCH
     if args.worker == "base-train":
         batch = BASE["batch"]
-        model = build(torch, BASE["d"], BASE["heads"], BASE["layers"], BASE["ff"])
+        model = build(BASE["d"], BASE["heads"], BASE["layers"], BASE["ff"])
     else:
-        model = build(torch)
+        model = build()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9,
                             weight_decay=0.01)
     src, tgt, labels = (torch.randint(3, VOCAB, (batch, LEN)) for _ in range(3))

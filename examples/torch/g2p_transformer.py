@@ -4,12 +4,12 @@ recipe and budget, for results side by side (docs/results.md).
 
     /usr/bin/python3 examples/torch/g2p_transformer.py --threads 1 --minutes 60
 
-Model: torch.nn.Transformer(d_model 128, 4 heads, 3 + 3 layers, ff 512,
-dropout 0.1, ReLU, post-norm, batch_first) between embedding tables drawn
-from N(0, 1/d_model) (padding row zero) scaled by sqrt(d_model) plus the
-sinusoidal encoding, dropout after it, and a Linear generator: the layout of
-cf_transformer (tests/golden/gen_transformer.py). Loss: cross entropy of
-tgt[:, 1:] from tgt[:, :-1], label smoothing, padding ignored. Greedy
+Model: tests/golden/models.py's Transformer, the layout of cf_transformer:
+torch.nn.Transformer(d_model 128, 4 heads, 3 + 3 layers, ff 512, dropout
+0.1, ReLU, post-norm, batch_first) between embedding tables drawn from
+N(0, 1/d_model) (padding row zero) scaled by sqrt(d_model) plus the
+sinusoidal encoding, dropout after it, and a Linear generator. Loss: cross
+entropy of tgt[:, 1:] from tgt[:, :-1], label smoothing, padding ignored. Greedy
 decoding and beam search (GNMT length penalty, as cf_beam_search) recompute
 the decoder over the prefix at each step (no key/value cache).
 """
@@ -17,59 +17,9 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "tests", "golden")]
 import g2p_common as gc  # noqa: E402
-
-
-def build(torch, a):
-    nn = torch.nn
-
-    def sinusoid(n, d):
-        pe = torch.zeros(n, d)
-        pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)
-        div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-        pe[:, 0::2] = torch.sin(pos * div)
-        pe[:, 1::2] = torch.cos(pos * div)
-        return pe
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            D = a.d_model
-            self.src_embed = nn.Embedding(gc.SRC_VOCAB, D, padding_idx=gc.PAD)
-            self.tgt_embed = nn.Embedding(gc.TGT_VOCAB, D, padding_idx=gc.PAD)
-            for e in (self.src_embed, self.tgt_embed):
-                with torch.no_grad():
-                    e.weight.normal_(0, D ** -0.5)
-                    e.weight[gc.PAD].zero_()
-            self.transformer = nn.Transformer(
-                d_model=D, nhead=a.heads, num_encoder_layers=a.enc_layers,
-                num_decoder_layers=a.dec_layers, dim_feedforward=a.ff, dropout=a.dropout,
-                batch_first=True, norm_first=a.pre_norm)
-            self.generator = nn.Linear(D, gc.TGT_VOCAB)
-            self.dropout = nn.Dropout(a.dropout)
-            self.register_buffer("pe", sinusoid(gc.MAX_OUT + 1, D))
-
-        def embed(self, table, tokens):
-            x = table(tokens) * math.sqrt(a.d_model) + self.pe[:tokens.shape[1]]
-            return self.dropout(x)
-
-        def encode(self, src):
-            return self.transformer.encoder(self.embed(self.src_embed, src),
-                                            src_key_padding_mask=src == gc.PAD)
-
-        def decode(self, tgt, memory, src, pad_mask):
-            n = tgt.shape[1]
-            causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-            y = self.transformer.decoder(self.embed(self.tgt_embed, tgt), memory, tgt_mask=causal,
-                                         tgt_key_padding_mask=tgt == gc.PAD if pad_mask else None,
-                                         memory_key_padding_mask=src == gc.PAD)
-            return self.generator(y)
-
-        def forward(self, src, tgt):
-            return self.decode(tgt, self.encode(src), src, True)
-
-    return Model()
 
 
 def main():
@@ -85,7 +35,10 @@ def main():
     import torch
     F = torch.nn.functional
     run = gc.Run(torch, a, "g2p_transformer_torch")
-    model = build(torch, a)
+    import models
+    model = models.Transformer(gc.SRC_VOCAB, gc.TGT_VOCAB, a.d_model, a.heads, a.enc_layers,
+                               a.dec_layers, a.ff, dropout=a.dropout, norm_first=a.pre_norm,
+                               embed_std=a.d_model ** -0.5, pad=gc.PAD, max_len=gc.MAX_OUT + 1)
 
     def loss_fn(src, tgt, smoothing):
         logits = model(src, tgt[:, :-1])

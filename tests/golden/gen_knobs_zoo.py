@@ -20,7 +20,7 @@ parameter names:
 With every knob at its default the same code is checked here against
 torch.nn.Transformer (the script stops if they differ by more than 1e-5).
 
-Seq2seq models (the model of gen_seq2seq.py, its sizes and inputs):
+Seq2seq models (models.Seq2Seq, with gen_seq2seq.py's sizes and inputs):
 
     lstm      LSTM encoder (packed) and LSTMCell decoder, additive attention
     dot       GRU, dot-product scores s . k (decoder state 2H)
@@ -41,9 +41,10 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+import models
 from goldlib import save
+from models import Seq2Seq
 
 PAD, BOS, EOS = 0, 1, 2
 MAX_LEN = 8
@@ -251,25 +252,17 @@ def transformer_inputs():
 
 
 def check_against_torch():
-    """The default knobs are torch.nn.Transformer."""
+    """The default knobs are models.Transformer (torch.nn.Transformer)."""
     torch.manual_seed(3)
     m = Transformer(Knobs()).double()
-    ref = nn.Transformer(d_model=D, nhead=HEADS, num_encoder_layers=LAYERS,
-                         num_decoder_layers=LAYERS, dim_feedforward=FF, dropout=0.0,
-                         batch_first=True).double()
+    ref = models.Transformer(SRC_V, TGT_V, D, HEADS, LAYERS, LAYERS, FF, pad=PAD,
+                             max_len=TMAX).double()
     mine = dict(m.named_parameters())
     with torch.no_grad():
-        for name, p in ref.named_parameters():
+        for name, p in ref.named().items():
             p.copy_(mine[name])
     src, tgt, _ = transformer_inputs()
-    got = m.decode(tgt, m.encode(src), src)
-    n = tgt.shape[1]
-    y = ref(m.embed(m.src_embed, None, src), m.embed(m.tgt_embed, None, tgt),
-            tgt_mask=torch.triu(torch.ones(n, n, dtype=torch.bool), 1),
-            src_key_padding_mask=src == PAD, tgt_key_padding_mask=tgt == PAD,
-            memory_key_padding_mask=src == PAD)
-    want = m.generator(y)
-    err = (got - want).abs().max().item()
+    err = (m.decode(tgt, m.encode(src), src) - ref(src, tgt)).abs().max().item()
     assert err < 1e-5, f"default knobs differ from nn.Transformer by {err}"
 
 
@@ -325,121 +318,30 @@ def run_transformer(name, seed, k, out):
 S_SRC_V, S_TGT_V, EMB, HID, ATTN, S_LAYERS = 11, 13, 8, 12, 10, 2
 
 
-def lengths(src):
-    return torch.tensor([max((i + 1 for i, t in enumerate(row) if t != PAD), default=0)
-                         for row in src.tolist()])
-
-
-class Encoder(nn.Module):
-    def __init__(self, cell):
-        super().__init__()
-        self.cell = cell
-        self.embedding = nn.Embedding(S_SRC_V, EMB, padding_idx=PAD)
-        rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(EMB, HID, num_layers=S_LAYERS, bidirectional=True, batch_first=True)
-
-    def forward(self, src):
-        packed = pack_padded_sequence(self.embedding(src), lengths(src), batch_first=True,
-                                      enforce_sorted=False)
-        out, h_n = self.rnn(packed)
-        if self.cell == "lstm":
-            h_n = h_n[0]
-        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
-        return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)
-
-
-class Additive(nn.Module):
-    def __init__(self, hd):
-        super().__init__()
-        self.query_proj = nn.Linear(hd, ATTN, bias=False)
-        self.key_proj = nn.Linear(2 * HID, ATTN)
-        self.v = nn.Linear(ATTN, 1, bias=False)
-
-    def keys(self, keys):
-        return self.key_proj(keys)
-
-    def score(self, s, proj):
-        return self.v(torch.tanh(proj + self.query_proj(s).unsqueeze(1))).squeeze(-1)
-
-
-class Luong(nn.Module):
-    def __init__(self, hd, general):
-        super().__init__()
-        if general:
-            self.key_proj = nn.Linear(2 * HID, hd, bias=False)
-        self.general = general
-
-    def keys(self, keys):
-        return self.key_proj(keys) if self.general else keys
-
-    def score(self, s, proj):
-        return (proj * s.unsqueeze(1)).sum(-1)
-
-
-class Decoder(nn.Module):
-    def __init__(self, cell, score, hd):
-        super().__init__()
-        self.cell = cell
-        self.embedding = nn.Embedding(S_TGT_V, EMB, padding_idx=PAD)
-        self.attention = Additive(hd) if score == "additive" else Luong(hd, score == "general")
-        self.rnn = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(EMB + 2 * HID, hd)
-        self.out = nn.Linear(hd + 2 * HID + EMB, S_TGT_V)
-
-    def forward(self, y, state, keys, proj, mask):
-        s = state[0] if self.cell == "lstm" else state
-        emb = self.embedding(y)
-        e = self.attention.score(s, proj)
-        a = torch.softmax(e.masked_fill(mask, float("-inf")), dim=-1)
-        ctx = torch.bmm(a.unsqueeze(1), keys).squeeze(1)
-        state = self.rnn(torch.cat((emb, ctx), dim=1), state)
-        s = state[0] if self.cell == "lstm" else state
-        return self.out(torch.cat((s, ctx, emb), dim=1)), state, a
-
-
-class Seq2Seq(nn.Module):
-    def __init__(self, cell, score):
-        super().__init__()
-        hd = 2 * HID if score == "dot" else HID
-        self.cell, self.hd = cell, hd
-        self.encoder = Encoder(cell)
-        self.bridge = nn.Linear(2 * HID, hd)
-        self.decoder = Decoder(cell, score, hd)
-
-    def encode(self, src):
-        keys, last = self.encoder(src)
-        s = torch.tanh(self.bridge(last))
-        state = (s, torch.zeros_like(s)) if self.cell == "lstm" else s
-        return keys, self.decoder.attention.keys(keys), src == PAD, state
-
-    def forward(self, src, tgt):
-        keys, proj, mask, state = self.encode(src)
-        logits, weights = [], []
-        for t in range(tgt.shape[1] - 1):
-            out, state, a = self.decoder(tgt[:, t], state, keys, proj, mask)
-            logits.append(out)
-            weights.append(a)
-        return torch.stack(logits, 1), torch.stack(weights, 1)
-
-    def greedy(self, src):
-        keys, proj, mask, state = self.encode(src)
-        y = torch.full((src.shape[0],), BOS, dtype=torch.long)
-        done = torch.zeros(src.shape[0], dtype=torch.bool)
-        tokens, weights = [], []
-        for _ in range(MAX_LEN):
-            out, state, a = self.decoder(y, state, keys, proj, mask)
-            top = out.topk(2, dim=-1).values
-            lead = (top[:, 0] - top[:, 1])[~done]
-            assert lead.numel() == 0 or lead.min().item() > MARGIN, "greedy step too close"
-            weights.append(a.masked_fill(done.unsqueeze(1), 0))
-            y = out.argmax(-1).masked_fill(done, PAD)
-            done |= y == EOS
-            tokens.append(y)
-        return torch.stack(tokens, 1), torch.stack(weights, 1)
+def greedy(m, src):
+    """Tokens [B, MAX_LEN] from bos (pad after eos) and their attention
+    weights, zero once a row has finished; each choice of a running row is
+    checked to be clear."""
+    enc = m.encode(src)
+    state = enc[3]
+    y = torch.full((src.shape[0],), BOS, dtype=torch.long)
+    done = torch.zeros(src.shape[0], dtype=torch.bool)
+    tokens, weights = [], []
+    for _ in range(MAX_LEN):
+        out, state, a = m.step(y, state, enc)
+        top = out.topk(2, dim=-1).values
+        lead = (top[:, 0] - top[:, 1])[~done]
+        assert lead.numel() == 0 or lead.min().item() > MARGIN, "greedy step too close"
+        weights.append(a.masked_fill(done.unsqueeze(1), 0))
+        y = out.argmax(-1).masked_fill(done, PAD)
+        done |= y == EOS
+        tokens.append(y)
+    return torch.stack(tokens, 1), torch.stack(weights, 1)
 
 
 def run_seq2seq(name, seed, cell, score, out):
     torch.manual_seed(seed)
-    m = Seq2Seq(cell, score)
+    m = Seq2Seq(S_SRC_V, S_TGT_V, EMB, HID, ATTN, S_LAYERS, pad=PAD, cell=cell, score=score)
     with torch.no_grad():
         m.decoder.out.weight.mul_(3)
         if score == "additive":
@@ -463,10 +365,10 @@ def run_seq2seq(name, seed, cell, score, out):
     for key, p in m.named_parameters():
         out[f"{name}.grad.{key}"] = p.grad.float()
     with torch.no_grad():
-        greedy, gw = m.greedy(src)
-    out[f"{name}.greedy"] = greedy.int()
+        tokens, gw = greedy(m, src)
+    out[f"{name}.greedy"] = tokens.int()
     out[f"{name}.greedy_weights"] = gw.float()
-    print(name, "greedy:", greedy.tolist())
+    print(name, "greedy:", tokens.tolist())
 
 
 def main():

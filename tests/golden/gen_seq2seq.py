@@ -3,13 +3,14 @@
 
     cd tests/golden && /usr/bin/python3 gen_seq2seq.py
 
-The reference is the model of zoo/seq2seq.c written in plain PyTorch, so
-that its state_dict has the names cformer gives its parameters: a
-bidirectional GRU encoder (batch-first, run over the padding as well, no
-packing), a bridge tanh(Linear(2H -> H)) of the last layer's final forward
-and backward states (each row's states at its last real token), and a decoder step that attends from the previous
-state with additive attention (score v^T tanh(W_q s + W_k k), padding
-masked to -inf before the softmax), runs a GRUCell over [emb ; context] and
+The reference is models.Seq2Seq, the model of zoo/seq2seq.c written in
+plain PyTorch, so that its state_dict has the names cformer gives its
+parameters: a bidirectional GRU encoder (batch-first, each source packed to
+its length), a bridge tanh(Linear(2H -> H)) of the last layer's final
+forward and backward states (each row's states at its last real token),
+and a decoder step that attends from the previous state with additive
+attention (score v^T tanh(W_q s + W_k k), padding masked to -inf before the
+softmax), runs a GRUCell over [emb ; context] and
 predicts from [s_new ; context ; emb]. Dropout is 0.
 
 Parameters are drawn by PyTorch's default initialisation, with v scaled up
@@ -36,11 +37,10 @@ The file holds, for the one case "s2s",
                          sequence has finished
 """
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from goldlib import save
+from models import Seq2Seq
 
 # Seed 5 gives greedy decodings that stop at step 4 (one) and run to
 # MAX_LEN (two).
@@ -52,92 +52,24 @@ MAX_LEN = 8
 MARGIN = 1e-3  # smallest lead of a greedy step's best logit
 
 
-class Encoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(SRC_VOCAB, EMB, padding_idx=PAD)
-        self.rnn = nn.GRU(EMB, HIDDEN, num_layers=LAYERS, bidirectional=True,
-                          batch_first=True)
-
-    def forward(self, src):
-        packed = pack_padded_sequence(self.embedding(src), lengths(src), batch_first=True,
-                                      enforce_sorted=False)
-        out, h_n = self.rnn(packed)  # h_n [2L, B, H] at each row's last real token
-        keys, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
-        return keys, torch.cat((h_n[-2], h_n[-1]), dim=1)  # keys [B, S, 2H]
-
-
-def lengths(src):
-    """Each row's length up to its last token that is not padding."""
-    return torch.tensor([max((i + 1 for i, t in enumerate(row) if t != PAD), default=0)
-                         for row in src.tolist()])
-
-
-class Attention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.query_proj = nn.Linear(HIDDEN, ATTN, bias=False)
-        self.key_proj = nn.Linear(2 * HIDDEN, ATTN)
-        self.v = nn.Linear(ATTN, 1, bias=False)
-
-    def forward(self, query, keys, proj_keys, mask):
-        e = self.v(torch.tanh(proj_keys + self.query_proj(query).unsqueeze(1))).squeeze(-1)
-        a = torch.softmax(e.masked_fill(mask, float("-inf")), dim=-1)  # [B, S]
-        return torch.bmm(a.unsqueeze(1), keys).squeeze(1), a
-
-
-class Decoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(TGT_VOCAB, EMB, padding_idx=PAD)
-        self.attention = Attention()
-        self.rnn = nn.GRUCell(EMB + 2 * HIDDEN, HIDDEN)
-        self.out = nn.Linear(HIDDEN + 2 * HIDDEN + EMB, TGT_VOCAB)
-
-    def forward(self, y, s, keys, proj_keys, mask):
-        emb = self.embedding(y)
-        ctx, a = self.attention(s, keys, proj_keys, mask)  # from the previous state
-        s = self.rnn(torch.cat((emb, ctx), dim=1), s)
-        return self.out(torch.cat((s, ctx, emb), dim=1)), s, a
-
-
-class Seq2Seq(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = Encoder()
-        self.bridge = nn.Linear(2 * HIDDEN, HIDDEN)
-        self.decoder = Decoder()
-
-    def encode(self, src):
-        keys, last = self.encoder(src)
-        return (keys, self.decoder.attention.key_proj(keys), src == PAD,
-                torch.tanh(self.bridge(last)))
-
-    def forward(self, src, tgt, teacher_forcing):
-        keys, proj_keys, mask, s = self.encode(src)
-        logits, weights, y = [], [], tgt[:, 0]
-        for t in range(tgt.shape[1] - 1):
-            if t > 0:
-                y = tgt[:, t] if teacher_forcing else logits[-1].argmax(-1)
-            out, s, a = self.decoder(y, s, keys, proj_keys, mask)
-            logits.append(out)
-            weights.append(a)
-        return torch.stack(logits, 1), torch.stack(weights, 1)
-
-    def greedy(self, src, max_len):
-        keys, proj_keys, mask, s = self.encode(src)
-        B = src.shape[0]
-        y = torch.full((B,), BOS, dtype=torch.long)
-        done = torch.zeros(B, dtype=torch.bool)
-        tokens, weights = [], []
-        for _ in range(max_len):
-            out, s, a = self.decoder(y, s, keys, proj_keys, mask)
-            check_margin(out)
-            weights.append(a.masked_fill(done.unsqueeze(1), 0))  # finished: no attention
-            y = out.argmax(-1).masked_fill(done, PAD)
-            done |= y == EOS
-            tokens.append(y)
-        return torch.stack(tokens, 1), torch.stack(weights, 1)
+def greedy(model, src, max_len):
+    """Tokens [B, max_len] from bos (pad after eos) and their attention
+    weights, zero once a row has finished; every step's choice is checked
+    to be clear."""
+    enc = model.encode(src)
+    s = enc[3]
+    B = src.shape[0]
+    y = torch.full((B,), BOS, dtype=torch.long)
+    done = torch.zeros(B, dtype=torch.bool)
+    tokens, weights = [], []
+    for _ in range(max_len):
+        out, s, a = model.step(y, s, enc)
+        check_margin(out)
+        weights.append(a.masked_fill(done.unsqueeze(1), 0))
+        y = out.argmax(-1).masked_fill(done, PAD)
+        done |= y == EOS
+        tokens.append(y)
+    return torch.stack(tokens, 1), torch.stack(weights, 1)
 
 
 def check_margin(logits):
@@ -148,7 +80,7 @@ def check_margin(logits):
 
 
 def main():
-    model = Seq2Seq()
+    model = Seq2Seq(SRC_VOCAB, TGT_VOCAB, EMB, HIDDEN, ATTN, LAYERS, pad=PAD)
     with torch.no_grad():
         model.decoder.attention.v.weight.mul_(4)
         model.decoder.out.weight.mul_(3)
@@ -179,10 +111,10 @@ def main():
         for t in range(free.shape[1] - 1):
             check_margin(free[:, t])
         out["s2s.free_logits"] = free.float()
-        greedy, greedy_weights = model.greedy(src, MAX_LEN)
-        out["s2s.greedy"] = greedy.to(torch.int32)
+        tokens, greedy_weights = greedy(model, src, MAX_LEN)
+        out["s2s.greedy"] = tokens.to(torch.int32)
         out["s2s.greedy_weights"] = greedy_weights.float()
-    print("greedy:", greedy.tolist())
+    print("greedy:", tokens.tolist())
     save("seq2seq.safetensors", out)
 
 

@@ -3,10 +3,10 @@
 
     cd tests/golden && /usr/bin/python3 gen_transformer.py
 
-Two models, each torch.nn.Transformer(d_model=32, nhead=4, 2 + 2 layers,
-dim_feedforward=64, dropout=0.0, batch_first=True) between nn.Embedding
-tables (padding_idx=PAD) and an nn.Linear generator, as cf_transformer
-builds it:
+Two models, each models.Transformer (torch.nn.Transformer(d_model=32,
+nhead=4, 2 + 2 layers, dim_feedforward=64, dropout=0.0, batch_first=True)
+between nn.Embedding tables (padding_idx=PAD) and an nn.Linear generator,
+as cf_transformer builds it):
 
     post    norm_first=False, separate source and target tables
     pre     norm_first=True, one table for source and target that is also
@@ -33,10 +33,10 @@ emits PAD (its logit is -inf, as fairseq does), and writes PAD after EOS.
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from goldlib import save
+from models import Transformer
 
 D, HEADS, LAYERS, FF = 32, 4, 2, 64
 PAD, BOS, EOS = 0, 1, 2
@@ -45,76 +45,25 @@ MAX_LEN = 8
 TRAIN_STEPS = 300
 
 
-def sinusoid(n, d):
-    """As cf_sinusoidal_encoding: sin at even columns, cos at odd ones."""
-    pe = torch.zeros(n, d)
-    pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)
-    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)
-    return pe
-
-
-class Model(nn.Module):
-    def __init__(self, src_vocab, tgt_vocab, norm_first, shared):
-        super().__init__()
-        self.src_embed = nn.Embedding(src_vocab, D, padding_idx=PAD)
-        self.tgt_embed = self.src_embed if shared else nn.Embedding(tgt_vocab, D, padding_idx=PAD)
-        self.transformer = nn.Transformer(
-            d_model=D, nhead=HEADS, num_encoder_layers=LAYERS, num_decoder_layers=LAYERS,
-            dim_feedforward=FF, dropout=0.0, batch_first=True, norm_first=norm_first)
-        self.generator = nn.Linear(D, tgt_vocab)
-        if shared:
-            self.generator.weight = self.tgt_embed.weight
-        self.shared = shared
-
-    def named(self):
-        """Parameters under cformer's names (torch's, without `transformer.`)."""
-        out = {"src_embed.weight": self.src_embed.weight}
-        if not self.shared:
-            out["tgt_embed.weight"] = self.tgt_embed.weight
-        for k, v in self.transformer.named_parameters():
-            out[k] = v
-        if not self.shared:
-            out["generator.weight"] = self.generator.weight
-        out["generator.bias"] = self.generator.bias
-        return out
-
-    def embed(self, table, tokens):
-        x = table(tokens) * math.sqrt(D)
-        return x + sinusoid(tokens.shape[1], D).to(x.dtype)
-
-    def encode(self, src):
-        return self.transformer.encoder(self.embed(self.src_embed, src),
-                                        src_key_padding_mask=src == PAD)
-
-    def decode(self, tgt, memory, src, pad_mask=True):
-        n = tgt.shape[1]
-        causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-        y = self.transformer.decoder(self.embed(self.tgt_embed, tgt), memory, tgt_mask=causal,
-                                     tgt_key_padding_mask=tgt == PAD if pad_mask else None,
-                                     memory_key_padding_mask=src == PAD)
-        return self.generator(y)
-
-    def greedy(self, src):
-        memory = self.encode(src)
-        self.margin = math.inf  # smallest lead of the chosen token
-        ys = torch.full((src.shape[0], 1), BOS, dtype=torch.long)
-        done = torch.zeros(src.shape[0], dtype=torch.bool)
-        out = []
-        for _ in range(MAX_LEN):
-            logits = self.decode(ys, memory, src)[:, -1]
-            logits[:, PAD] = -math.inf
-            top = logits.topk(2, -1).values
-            gap = (top[:, 0] - top[:, 1])[~done]
-            if gap.numel():
-                self.margin = min(self.margin, gap.min().item())
-            tok = torch.where(done, torch.full_like(done, PAD, dtype=torch.long),
-                              logits.argmax(-1))
-            out.append(tok)
-            done |= tok == EOS
-            ys = torch.cat([ys, tok[:, None]], 1)
-        return torch.stack(out, 1)
+def greedy(m, src):
+    """Greedy tokens [B, MAX_LEN] and the smallest lead of a chosen token."""
+    memory = m.encode(src)
+    margin = math.inf
+    ys = torch.full((src.shape[0], 1), BOS, dtype=torch.long)
+    done = torch.zeros(src.shape[0], dtype=torch.bool)
+    out = []
+    for _ in range(MAX_LEN):
+        logits = m.decode(ys, memory, src)[:, -1]
+        logits[:, PAD] = -math.inf
+        top = logits.topk(2, -1).values
+        gap = (top[:, 0] - top[:, 1])[~done]
+        if gap.numel():
+            margin = min(margin, gap.min().item())
+        tok = torch.where(done, torch.full_like(done, PAD, dtype=torch.long), logits.argmax(-1))
+        out.append(tok)
+        done |= tok == EOS
+        ys = torch.cat([ys, tok[:, None]], 1)
+    return torch.stack(out, 1), margin
 
 
 def inputs(vocab):
@@ -157,7 +106,8 @@ def train(m, src_vocab, tgt_vocab):
 
 def run(name, seed, src_vocab, tgt_vocab, norm_first, shared, src, tgt, labels, out):
     torch.manual_seed(seed)
-    m = Model(src_vocab, tgt_vocab, norm_first, shared)
+    m = Transformer(src_vocab, tgt_vocab, D, HEADS, LAYERS, LAYERS, FF, norm_first=norm_first,
+                    shared=shared, pad=PAD)
     train(m, src_vocab, tgt_vocab)
     for k, v in m.named().items():
         out[f"{name}.{k}"] = v.detach().clone()
@@ -171,11 +121,11 @@ def run(name, seed, src_vocab, tgt_vocab, norm_first, shared, src, tgt, labels, 
     for k, v in m.named().items():
         out[f"{name}.grad.{k}"] = v.grad.float()
     with torch.no_grad():
-        greedy = m.greedy(src)
-    out[f"{name}.greedy"] = greedy.int()
-    print(name, "greedy:", greedy.tolist(), "smallest margin %.3g" % m.margin)
+        tokens, margin = greedy(m, src)
+    out[f"{name}.greedy"] = tokens.int()
+    print(name, "greedy:", tokens.tolist(), "smallest margin %.3g" % margin)
     # float32 rounding in cformer must not be able to flip a choice.
-    assert m.margin > 1e-3
+    assert margin > 1e-3
 
 
 def main():

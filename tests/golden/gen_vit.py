@@ -3,11 +3,12 @@
 
     cd tests/golden && /usr/bin/python3 gen_vit.py
 
-The reference is a Vision Transformer written in plain PyTorch after timm's
-VisionTransformer (timm/models/vision_transformer.py: PatchEmbed with a
-Conv2d, Attention with qkv and proj, Mlp with fc1 and fc2, Block, pre-norm,
-exact GELU, LayerNorm eps 1e-6, the classifier on the CLS token after the
-final norm), so its state_dict has timm's names. Dropout is 0.
+The reference is models.ViT, a Vision Transformer written in plain PyTorch
+after timm's VisionTransformer (timm/models/vision_transformer.py:
+PatchEmbed with a Conv2d, Attention with qkv and proj, Mlp with fc1 and
+fc2, Block, pre-norm, exact GELU, LayerNorm eps 1e-6, the classifier on the
+CLS token after the final norm), so its state_dict has timm's names.
+Dropout is 0.
 
 Parameters are drawn at random (not with timm's small initialisation, which
 would leave attention nearly uniform) and stored as float32; the reference
@@ -25,89 +26,12 @@ For a case <c> the file holds
     <c>.grad_images      d(loss)/d(images)
 """
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from goldlib import save
+from models import ViT
 
 torch.manual_seed(0)
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, img_size, patch_size, in_chans, embed_dim):
-        super().__init__()
-        self.num_patches = (img_size // patch_size) ** 2
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x):
-        return self.proj(x).flatten(2).transpose(1, 2)  # [B, N, D]
-
-
-class Attention(nn.Module):
-    def __init__(self, dim, num_heads):
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, dim * 3, bias=True)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(0.0)
-        self.map = None
-
-    def forward(self, x):
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        self.map = attn
-        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop2 = nn.Dropout(0.0)
-
-    def forward(self, x):
-        return self.drop2(self.fc2(self.act(self.fc1(x))))
-
-
-class Block(nn.Module):
-    def __init__(self, dim, num_heads, mlp_ratio):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class VisionTransformer(nn.Module):
-    def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth,
-                 num_heads, mlp_ratio):
-        super().__init__()
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        n = self.patch_embed.num_patches
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n + 1, embed_dim))
-        self.pos_drop = nn.Dropout(0.0)
-        self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio)
-                                      for _ in range(depth)])
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.head = nn.Linear(embed_dim, num_classes)
-
-    def forward(self, x):
-        x = self.patch_embed(x)
-        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
-        x = self.pos_drop(x + self.pos_embed)
-        x = self.norm(self.blocks(x))
-        return self.head(x[:, 0])
 
 
 def rollout(maps):
@@ -123,7 +47,8 @@ def rollout(maps):
 
 
 def case(out, c, batch, **cfg):
-    model = VisionTransformer(**cfg)
+    model = ViT(**cfg)
+    model.keep_maps()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm1.weight") or name.endswith("norm2.weight") or \
