@@ -91,3 +91,21 @@ char *cf__strndup(const char *s, size_t n)
 }
 
 char *cf__strdup(const char *s) { return cf__strndup(s, SIZE_MAX); }
+
+bool cf__grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 8;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / sz)
+            return false;
+        c *= 2;
+    }
+    void *q = cf_realloc(*p, c * sz);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}

@@ -80,6 +80,18 @@ void cf_error_set(cf_status s, const char *fmt, ...)
     cf__error(s, "%s", msg);
 }
 
+void cf__fail(cf_status *st, cf_status s, const char *fmt, ...)
+{
+    char msg[sizeof err_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf__error(s, "%s", msg);
+    if (*st == CF_OK)
+        *st = s;
+}
+
 bool cf__nonnull(const char *fn, const void *p, const char *what)
 {
     if (!p)

@@ -21,6 +21,9 @@
 /* Records status s with a formatted message unless an error is already
  * recorded on this thread (the first one wins). */
 void cf__error(cf_status s, const char *fmt, ...) CF_PRINTF(2, 3);
+/* cf__error, keeping s in *st unless *st already holds a failure: for
+ * functions that return the status of their first failure. */
+void cf__fail(cf_status *st, cf_status s, const char *fmt, ...) CF_PRINTF(3, 4);
 /* Returns true when every one of the n tensors is non-NULL; otherwise records
  * "op: operand i is NULL" (unless an error is already recorded). */
 bool cf__check(const char *op, int n, cf_tensor *const *ts);
@@ -57,6 +60,15 @@ void *cf__arena_alloc(const char *op, size_t size);
  * fails. */
 char *cf__strdup(const char *s);
 char *cf__strndup(const char *s, size_t n);
+/* Grows *p, an array of *cap elements of size sz (cf_realloc), to hold at
+ * least need elements; false, leaving it as it was, when that fails. */
+bool cf__grow(void **p, size_t *cap, size_t need, size_t sz);
+/* True on a little-endian host, as files are written. */
+static inline bool cf__little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
 /* Gives the block p of size bytes, from cf__arena_alloc of the arena in use,
  * back to that arena for reuse before its reset; a pointer outside the
  * arena is ignored. */

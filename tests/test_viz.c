@@ -14,8 +14,11 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     int w, h;
@@ -313,6 +316,35 @@ START_TEST(test_heatmap_leaves_no_temporary_files)
         }
     closedir(d);
     ck_assert_int_eq(files, 1);
+}
+END_TEST
+
+/* Saves go through the library's atomic writer, as checkpoints do. */
+START_TEST(test_heatmap_writes_through_a_symlink_and_keeps_the_mode)
+{
+    float v[4] = {0, 1, 2, 3};
+    char target[512];
+    snprintf(target, sizeof target, "%s", scratch_path("real.png"));
+    ck_assert_int_eq(cf_viz_heatmap(target, matrix(2, 2, v), NULL), CF_OK);
+    ck_assert_int_eq(chmod(target, 0600), 0);
+    ck_assert_int_eq(symlink("real.png", scratch_path("link.png")), 0);
+    ck_assert_int_eq(cf_viz_heatmap(scratch_path("link.png"), matrix(2, 2, v), NULL), CF_OK);
+    struct stat sb;
+    ck_assert_int_eq(lstat(scratch_path("link.png"), &sb), 0);
+    ck_assert(S_ISLNK(sb.st_mode));
+    ck_assert_int_eq(stat(target, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+}
+END_TEST
+
+START_TEST(test_heatmap_removes_temporaries_of_killed_saves)
+{
+    float v[4] = {0, 1, 2, 3};
+    FILE *f = fopen(scratch_path("h.png.tmp-abc123"), "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), matrix(2, 2, v), NULL), CF_OK);
+    ck_assert_int_ne(access(scratch_path("h.png.tmp-abc123"), F_OK), 0);
 }
 END_TEST
 
@@ -782,6 +814,10 @@ static Suite *suite(void)
          test_heatmap_column_labels_and_titles_sit_around_the_cells},
         {"heatmap colour bar runs bright at top", test_heatmap_colorbar_runs_bright_at_top},
         {"heatmap leaves no temporary files", test_heatmap_leaves_no_temporary_files},
+        {"heatmap writes through a symlink and keeps the mode",
+         test_heatmap_writes_through_a_symlink_and_keeps_the_mode},
+        {"heatmap removes temporaries of killed saves",
+         test_heatmap_removes_temporaries_of_killed_saves},
         {"heatmap bad arguments are errors", test_heatmap_bad_arguments_are_errors},
         {"failed call reports itself over an older error",
          test_failed_call_reports_itself_over_an_older_error},
