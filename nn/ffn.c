@@ -69,8 +69,10 @@ cf_tensor *cf_pos_embedding_forward(cf_pos_embedding *m, int64_t start, int64_t 
     if (!cf__nonnull("PositionalEmbedding", m, "module"))
         return NULL;
     if (start < 0 || T < 0 || T > m->max_len - start) {
-        cf__error(CF_ERR_INDEX, "PositionalEmbedding \"%s\": positions %lld..%lld beyond %d",
-                  m->base.name, (long long)start, (long long)(start + T - 1), m->max_len);
+        /* Counted, not added: start + T may not fit in 64 bits. */
+        cf__error(CF_ERR_INDEX,
+                  "PositionalEmbedding \"%s\": %lld positions from %lld reach beyond %d",
+                  m->base.name, (long long)T, (long long)start, m->max_len);
         return NULL;
     }
     return cf_slice(m->weight, 0, start, start + T, 1);

@@ -266,7 +266,8 @@ static cf_status greedy(int max_len, bool with_out, int32_t token)
 {
     cf_transformer *m = tiny_transformer();
     int32_t out[64];
-    cf_tensor *src = cf_from_ints((const int32_t[]){1, token, 3}, CF_SHAPE(1, 3));
+    cf_tensor *src =
+        token < 0 ? NULL : cf_from_ints((const int32_t[]){1, token, 3}, CF_SHAPE(1, 3));
     cf_status s = cf_transformer_greedy(m, src, max_len, with_out ? out : NULL);
     cf_module_free(m ? cf_transformer_module(m) : NULL);
     return s;
@@ -691,7 +692,7 @@ static const int64_t huge = (int64_t)1 << 32;
     ROW(S, greedy(4, false, 2), CF_ERR_ARG, "NULL")                                                \
     ROW(S, greedy(4, true, 77), CF_ERR_INDEX, "77")                                                \
     ROW(S, cf_transformer_greedy(NULL, f2(1, 2), 4, NULL), CF_ERR_ARG, "NULL")                     \
-    ROW(S, cf_transformer_greedy(tiny_transformer(), NULL, 4, NULL), CF_ERR_ARG, "src is NULL")    \
+    ROW(S, greedy(4, false, -1), CF_ERR_ARG, "src is NULL")                                        \
     ROW(S, beam(0, 0.6f), CF_ERR_ARG, "beam 0")                                                    \
     ROW(S, beam(2, NAN), CF_ERR_ARG, "alpha")                                                      \
     ROW(S, cf_seq2seq_greedy(NULL, ints(2, 1), 4, NULL, NULL), CF_ERR_ARG, "NULL")                 \
