@@ -1,7 +1,7 @@
 /* The atomic file writer (atomic_file.h). libcformer-viz compiles this
  * file too, so it calls only the public API of libcformer. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r, O_CLOEXEC, flock */
+#define _GNU_SOURCE /* flock, O_CLOEXEC */
 #endif
 
 #include "tensor/atomic_file.h"

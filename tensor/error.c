@@ -66,28 +66,33 @@ void cf__error(cf_status s, const char *fmt, ...)
         err_handler(s, err_msg, err_handler_ud);
 }
 
-void cf_error_set(cf_status s, const char *fmt, ...)
+/* cf__error with a va_list. The message is formatted aside first: an
+ * argument may be text in err_msg itself. */
+static void verror(cf_status s, const char *fmt, va_list ap)
 {
     if (err_status != CF_OK) {
         err_seq++;
         return;
     }
     char msg[sizeof err_msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    cf__error(s, "%s", msg);
+}
+
+void cf_error_set(cf_status s, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    verror(s, fmt, ap);
     va_end(ap);
-    cf__error(s, "%s", msg);
 }
 
 void cf__fail(cf_status *st, cf_status s, const char *fmt, ...)
 {
-    char msg[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    verror(s, fmt, ap);
     va_end(ap);
-    cf__error(s, "%s", msg);
     if (*st == CF_OK)
         *st = s;
 }

@@ -1,6 +1,6 @@
 /* Reading and writing the JSON of safetensors headers (json.h). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r, O_CLOEXEC, flock */
+#define _GNU_SOURCE /* qsort_r */
 #endif
 
 #include "tensor/json.h"

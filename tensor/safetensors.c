@@ -12,7 +12,7 @@
  * implementation requires. This file opens and reads them; saving is
  * safetensors_save.c, the JSON json.c. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r, O_CLOEXEC, flock */
+#define _GNU_SOURCE /* qsort_r, O_CLOEXEC */
 #endif
 
 #include "cformer/io.h"

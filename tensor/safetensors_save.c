@@ -2,7 +2,7 @@
  * the tensors' bytes row-major and little-endian after it, the whole file
  * replaced atomically (atomic_file.h). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r, O_CLOEXEC, flock */
+#define _GNU_SOURCE /* qsort_r */
 #endif
 
 #include "cformer/io.h"
@@ -10,7 +10,6 @@
 #include "tensor/internal.h"
 #include "tensor/json.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -51,7 +51,7 @@ class Transformer(nn.Module):
                           nn.Embedding(tgt_vocab, d_model, padding_idx=pad))
         if embed_std is not None:
             with torch.no_grad():
-                for e in {id(t): t for t in (self.src_embed, self.tgt_embed)}.values():
+                for e in [self.src_embed] if shared else [self.src_embed, self.tgt_embed]:
                     e.weight.normal_(0, embed_std)
                     e.weight[pad].zero_()
         self.transformer = nn.Transformer(
