@@ -264,6 +264,56 @@ static bool flash_forward(const attn *a, float *O)
     return true;
 }
 
+/* Few queries (a decoding step): per query row, scores by dot products, the
+ * softmax, then o = sum of p_j v_j. No product is worth a BLIS call or a
+ * [Tq, Tk] block here, and rows of keys and values are read once. */
+#define SMALL_Q 4
+
+static bool small_fits(const attn *a)
+{
+    return a->Tq <= SMALL_Q && a->qs[3] == 1 && a->ks[3] == 1 && a->vs[3] == 1;
+}
+
+/* Row i of head hd into o [Dv]; s holds Tk scores. */
+static void small_row(const attn *a, int64_t hd, int64_t i, float *o, float *s)
+{
+    int64_t b = hd / a->H, h = hd % a->H;
+    const float *qi = a->q + b * a->qs[0] + h * a->qs[1] + i * a->qs[2];
+    const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
+    const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
+    int64_t kend = a->causal && i + 1 < a->Tk ? i + 1 : a->Tk;
+    for (int64_t j = 0; j < kend; j++)
+        s[j] = cf__dot(a->D, qi, kh + j * a->ks[2]);
+    float mx = score_row(a, b, h, i, 0, a->Tk, s);
+    memset(o, 0, sizeof(float) * a->Dv);
+    if (mx == -INFINITY)
+        return;
+    float sum = 0;
+    for (int64_t j = 0; j < kend; j++) {
+        s[j] = cf__exp_le0(s[j] - mx);
+        sum += s[j];
+    }
+    for (int64_t j = 0; j < kend; j++)
+        cf__axpy(a->Dv, s[j] / sum, vh + j * a->vs[2], o);
+}
+
+static bool small_forward(const attn *a, float *O)
+{
+    int64_t rows = a->B * a->H * a->Tq;
+    int64_t nch = cf__threads_for(rows * a->Tk * (a->D + a->Dv));
+    nch = nch < rows ? nch : rows > 0 ? rows : 1;
+    float *scratch = cf__arena_alloc("cf_attention", sizeof(float) * a->Tk * nch);
+    if (!scratch)
+        return false;
+#pragma omp parallel for num_threads(nch) schedule(static)
+    for (int64_t c = 0; c < nch; c++)
+        for (int64_t r = chunk_lo(c, nch, rows); r < chunk_lo(c + 1, nch, rows); r++) {
+            int64_t hd = r / a->Tq, i = r % a->Tq;
+            small_row(a, hd, i, out_head(a, O, hd) + i * a->os[2], scratch + c * a->Tk);
+        }
+    return true;
+}
+
 /* ---- Backward ----
  * With keep the scaled dropout mask and P' = P * keep, O = P' V, so
  *   dV = P'^T dO,  dP = (dO V^T) * keep,
@@ -476,7 +526,7 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         out->stride[i] = a.os[i];
     out->flags |= CF__OUTPUT_UNREAD;
     if (!needs_grad && !opts->weights && p == 0) {
-        if (!flash_forward(&a, out->data))
+        if (!(small_fits(&a) ? small_forward(&a, out->data) : flash_forward(&a, out->data)))
             return NULL;
         return cf_op_record(out, &attention_op, nsrc, src);
     }

@@ -91,6 +91,28 @@ CF_CLONES static void vm_dot(bool acc, int64_t j0, int64_t j1, int64_t k, const 
     }
 }
 
+CF_CLONES float cf__dot(int64_t n, const float *x, const float *y)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    v8 s = {0};
+    for (int64_t l = 0; l < n8; l += 8)
+        s += load8(x + l) * load8(y + l);
+    float r = hsum8(s);
+    for (int64_t l = n8; l < n; l++)
+        r += x[l] * y[l];
+    return r;
+}
+
+CF_CLONES void cf__axpy(int64_t n, float a, const float *x, float *y)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    v8 av = {a, a, a, a, a, a, a, a};
+    for (int64_t l = 0; l < n8; l += 8)
+        *(v8u *)(y + l) += av * load8(x + l);
+    for (int64_t l = n8; l < n; l++)
+        y[l] += a * x[l];
+}
+
 /* Columns [j0, j1) when B's rows are contiguous (ns == 1): y += x[l] B[l, :]
  * row after row, over at most VM_COLS columns kept in t. */
 CF_CLONES static void vm_axpy(bool acc, int64_t j0, int64_t j1, int64_t k, const float *x,

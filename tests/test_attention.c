@@ -177,6 +177,26 @@ START_TEST(inference_path_matches_training_path_with_padding_and_uneven_blocks)
 }
 END_TEST
 
+/* One to four queries take the decoding step's path: dot products, no BLIS. */
+START_TEST(inference_path_matches_training_path_for_few_queries)
+{
+    for (int64_t Tq = 1; Tq <= 4; Tq += 3) {
+        cf_tensor *q = rand_leaf(10, -2, 2, CF_SHAPE(3, 2, Tq, 12));
+        cf_tensor *k = rand_leaf(11, -2, 2, CF_SHAPE(3, 2, 150, 12));
+        cf_tensor *v = rand_leaf(12, -1, 1, CF_SHAPE(3, 2, 150, 7));
+        cf_tensor *keep = bool_mask(3, 0.6f, CF_SHAPE(3, 1, 1, 150));
+        cf_tensor *bias = cf_uniform(NULL, -1, 1, CF_SHAPE(Tq, 150));
+        cf_tensor *inf, *train;
+        both_paths(q, k, v, (cf_attention_opts){0}, &inf, &train);
+        assert_close(inf, train, 1e-5f, 1e-4f);
+        both_paths(q, k, v, (cf_attention_opts){.mask = keep, .causal = true}, &inf, &train);
+        assert_close(inf, train, 1e-5f, 1e-4f);
+        both_paths(q, k, v, (cf_attention_opts){.mask = bias}, &inf, &train);
+        assert_close(inf, train, 1e-5f, 1e-4f);
+    }
+}
+END_TEST
+
 START_TEST(inference_path_memory_is_linear_in_sequence_length)
 {
     cf_set_num_threads(2);
@@ -570,6 +590,7 @@ int main(void)
     tcase_add_test(tc, golden_keys_and_values_expanded_over_heads);
     tcase_add_test(tc, inference_path_matches_training_path_over_key_blocks_causal);
     tcase_add_test(tc, inference_path_matches_training_path_with_padding_and_uneven_blocks);
+    tcase_add_test(tc, inference_path_matches_training_path_for_few_queries);
     tcase_add_test(tc, inference_path_memory_is_linear_in_sequence_length);
     tcase_add_test(tc, fully_masked_rows_give_zero_output_and_zero_gradient);
     tcase_add_test(tc, nan_in_a_query_gives_a_nan_row_on_both_paths);
