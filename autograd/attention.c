@@ -84,19 +84,46 @@ static float score_row(const attn *a, int64_t b, int64_t h, int64_t i, int64_t j
     lim = lim < 0 ? 0 : lim > n ? n : lim;
     const char *m =
         a->mask ? a->mask + b * a->ms[0] + h * a->ms[1] + i * a->ms[2] + j0 * a->ms[3] : NULL;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < lim; j++) {
-        float x = s[j] * a->scale;
-        if (m) {
-            const char *e = m + j * a->ms[3];
-            x = a->mask_bool ? (*(const uint8_t *)e ? x : -INFINITY) : x + *(const float *)e;
-        }
-        s[j] = x;
-        mx = x > mx || x != x ? x : mx;
+    float sc = a->scale;
+    /* One plain loop per kind of mask, so that each vectorises. */
+    if (!m) {
+        for (int64_t j = 0; j < lim; j++)
+            s[j] *= sc;
+    } else if (a->mask_bool && a->ms[3] == 1) {
+        for (int64_t j = 0; j < lim; j++)
+            s[j] = m[j] ? s[j] * sc : -INFINITY;
+    } else if (a->mask_bool) {
+        for (int64_t j = 0; j < lim; j++)
+            s[j] = *(const uint8_t *)(m + j * a->ms[3]) ? s[j] * sc : -INFINITY;
+    } else {
+        for (int64_t j = 0; j < lim; j++)
+            s[j] = s[j] * sc + *(const float *)(m + j * a->ms[3]);
     }
     for (int64_t j = lim; j < n; j++)
         s[j] = -INFINITY;
-    return mx;
+    int nan = 0;
+#pragma omp simd reduction(| : nan)
+    for (int64_t j = 0; j < lim; j++)
+        nan |= s[j] != s[j];
+    return nan ? NAN : cf__row_max(s, lim);
+}
+
+/* s[j] = e^(s[j] - mx), j < n; returns their sum, taken as eight partial
+ * sums (j mod 8) and a fixed tree, an order set by n alone. */
+CF_ROW_KERNEL float exp_sum(float *s, int64_t n, float mx)
+{
+    float acc[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int q = 0; q < 8; q++) {
+            s[j + q] = cf__exp_le0(s[j + q] - mx);
+            acc[q] += s[j + q];
+        }
+    for (; j < n; j++) {
+        s[j] = cf__exp_le0(s[j] - mx);
+        acc[j % 8] += s[j];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 /* ---- Training path ---- */
@@ -113,12 +140,7 @@ static void softmax_rows(const attn *a, int64_t b, int64_t h, float *p, int rt)
             memset(r, 0, sizeof(float) * a->Tk);
             continue;
         }
-        for (int64_t j = 0; j < a->Tk; j++)
-            r[j] = cf__exp_le0(r[j] - mx);
-        float sum = 0;
-        for (int64_t j = 0; j < a->Tk; j++)
-            sum += r[j];
-        float inv = 1.0f / sum;
+        float inv = 1.0f / exp_sum(r, a->Tk, mx);
         for (int64_t j = 0; j < a->Tk; j++)
             r[j] *= inv;
     }
@@ -217,11 +239,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
                 memset(sr, 0, sizeof(float) * nk);
                 continue;
             }
-            for (int64_t j = 0; j < nk; j++)
-                sr[j] = cf__exp_le0(sr[j] - mnew);
-            float sum = 0;
-            for (int64_t j = 0; j < nk; j++)
-                sum += sr[j];
+            float sum = exp_sum(sr, nk, mnew);
             if (mnew != m[r]) {
                 float corr = cf__exp_le0(m[r] - mnew);
                 l[r] *= corr;
@@ -288,11 +306,7 @@ static void small_row(const attn *a, int64_t hd, int64_t i, float *o, float *s)
     memset(o, 0, sizeof(float) * a->Dv);
     if (mx == -INFINITY)
         return;
-    float sum = 0;
-    for (int64_t j = 0; j < kend; j++) {
-        s[j] = cf__exp_le0(s[j] - mx);
-        sum += s[j];
-    }
+    float sum = exp_sum(s, kend, mx);
     for (int64_t j = 0; j < kend; j++)
         cf__axpy(a->Dv, s[j] / sum, vh + j * a->vs[2], o);
 }

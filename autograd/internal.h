@@ -4,6 +4,7 @@
 
 #include "cformer/autograd.h"
 #include "tensor/internal.h"
+#include "tensor/vexp.h"
 
 /* ---- Anomaly mode (autograd/anomaly.c) ---- */
 extern bool ag__anomaly;
@@ -32,7 +33,7 @@ cf_tensor *ag__zeros_like(const char *op, const cf_tensor *t);
  * turned into row kernels by these macros. In the expressions, x and a, b
  * are the inputs, y the output, g the output's gradient, k the op's scalar.
  * Backward kernels add into d. Each row kernel has a unit-stride path the
- * compiler can vectorise. */
+ * compiler can vectorise, and an AVX2 clone. */
 
 #define AG_F(i_, j_)   (*(const float *)(p[j_] + (i_)*s[j_]))
 #define AG_UNIT(nops_) ag__unit(nops_, s)
@@ -46,7 +47,7 @@ static inline bool ag__unit(int nops, const int64_t *s)
 
 /* o = EXPR(x, k) */
 #define AG_UNARY_FWD(fn_, EXPR)                                                                    \
-    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    CF_ROW_KERNEL_GCC void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)        \
     {                                                                                              \
         const float k = ud ? *(const float *)ud : 0.0f;                                            \
         (void)k;                                                                                   \
@@ -68,7 +69,7 @@ static inline bool ag__unit(int nops, const int64_t *s)
 /* d += EXPR(g, x, y, k), and fn_##_set: d = EXPR(g, x, y, k), where d may be
  * the gradient g itself (in place). */
 #define AG_UNARY_BWD(fn_, EXPR)                                                                    \
-    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    CF_ROW_KERNEL_GCC void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)        \
     {                                                                                              \
         const float k = ud ? *(const float *)ud : 0.0f;                                            \
         (void)k;                                                                                   \
@@ -89,8 +90,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    __attribute__((unused)) static inline void fn_##_set(int64_t n, char *const *p,                \
-                                                         const int64_t *s, const void *ud)         \
+    __attribute__((unused))                                                                        \
+    CF_ROW_KERNEL_GCC void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)  \
     {                                                                                              \
         const float k = ud ? *(const float *)ud : 0.0f;                                            \
         (void)k;                                                                                   \
@@ -123,7 +124,7 @@ static inline bool ag__unit(int nops, const int64_t *s)
 
 /* o = EXPR(a, b) */
 #define AG_BINARY_FWD(fn_, EXPR)                                                                   \
-    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    CF_ROW_KERNEL_GCC void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)        \
     {                                                                                              \
         (void)ud;                                                                                  \
         if (AG_UNIT(3)) {                                                                          \
@@ -144,7 +145,7 @@ static inline bool ag__unit(int nops, const int64_t *s)
 /* d += EXPR(g, a, b, y), and fn_##_set: d = EXPR(g, a, b, y), where d may
  * be the gradient g itself (in place). */
 #define AG_BINARY_BWD(fn_, EXPR)                                                                   \
-    static void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)                   \
+    CF_ROW_KERNEL_GCC void fn_(int64_t n, char *const *p, const int64_t *s, const void *ud)        \
     {                                                                                              \
         (void)ud;                                                                                  \
         if (AG_UNIT(5)) {                                                                          \
@@ -164,8 +165,8 @@ static inline bool ag__unit(int nops, const int64_t *s)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    __attribute__((unused)) static inline void fn_##_set(int64_t n, char *const *p,                \
-                                                         const int64_t *s, const void *ud)         \
+    __attribute__((unused))                                                                        \
+    CF_ROW_KERNEL_GCC void fn_##_set(int64_t n, char *const *p, const int64_t *s, const void *ud)  \
     {                                                                                              \
         (void)ud;                                                                                  \
         if (AG_UNIT(5)) {                                                                          \

@@ -3,6 +3,7 @@
  * PyTorch 1.13 at kinks and singular points, since that is what users port
  * their models against. */
 #include "autograd/internal.h"
+#include "tensor/vexp.h"
 
 #include <math.h>
 
@@ -80,28 +81,27 @@ cf_tensor *cf_clamp(cf_tensor *a, float lo, float hi)
 /* d/dx x Phi(x) = Phi(x) + x phi(x), with Phi, phi the normal CDF and PDF. */
 static inline float gelu_grad(float x)
 {
-    return 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+    return 0.5f * (1.0f + cf__erf(x * (float)M_SQRT1_2)) +
+           x * INV_SQRT_2PI * cf__exp_le0(-0.5f * x * x);
 }
 
 static inline float gelu_tanh_grad(float x)
 {
-    float t = tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+    float t = cf__tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
     return 0.5f * (1.0f + t) +
            0.5f * x * (1.0f - t * t) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
 }
 
-static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 static inline float silu_grad(float x)
 {
-    float s = sigmoid(x);
+    float s = cf__sigmoid(x);
     return s * (1.0f + x * (1.0f - s));
 }
 
-AG_UNARY_OP(gelu, 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)), gelu_grad(x) * g)
-AG_UNARY_OP(gelu_tanh, 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x))),
+AG_UNARY_OP(gelu, 0.5f * x * (1.0f + cf__erf(x * (float)M_SQRT1_2)), gelu_grad(x) * g)
+AG_UNARY_OP(gelu_tanh, 0.5f * x * (1.0f + cf__tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x))),
             gelu_tanh_grad(x) * g)
-AG_UNARY_OP(silu, sigmoid(x) * x, silu_grad(x) * g)
+AG_UNARY_OP(silu, cf__sigmoid(x) * x, silu_grad(x) * g)
 
 cf_tensor *cf_pow_scalar(cf_tensor *a, float p)
 {

@@ -10,8 +10,8 @@
  * contiguous tile, transformed there in place and scattered back.
  */
 #include "autograd/internal.h"
+#include "tensor/vexp.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -21,15 +21,6 @@
 #define LANES 8
 /* Exponentials held in double between the exp loop and the summing loop. */
 #define BLOCK 256
-
-/* The build targets baseline x86-64 (SSE2); an AVX2 clone doubles the width
- * of the exp loops. Without FMA contraction (ISO C mode) both clones give the
- * same bits, since every sum has a fixed order. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define ROW_KERNEL __attribute__((target_clones("avx2", "default")))
-#else
-#define ROW_KERNEL
-#endif
 
 /* exp(t), computed in double. glibc's expf is a call no loop vectorises, so
  * this is 2^k * p(r) with k = round(t log2 e) and p a degree-8 fit of 2^r on
@@ -73,24 +64,6 @@ static inline double exp_row(double t)
     return p * scale.d;
 }
 
-/* NaN in the row need not win here: it reaches the sum, and so every
- * output, through exp(x - m). */
-static inline float row_max(const float *x, int64_t n)
-{
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int64_t i = 0; i < n; i++)
-        m = x[i] > m ? x[i] : m;
-    /* Clang starts each lane of a max reduction at -FLT_MAX, not -inf, so a
-     * row of -inf comes out as -FLT_MAX: look again, rarely. */
-    if (m == -FLT_MAX) {
-        m = -INFINITY;
-        for (int64_t i = 0; i < n; i++)
-            m = x[i] > m ? x[i] : m;
-    }
-    return m;
-}
-
 /* acc[i % LANES] += t[i]; n counts from a multiple of LANES. */
 static inline void add_lanes(double *restrict acc, const double *restrict t, int64_t n)
 {
@@ -109,9 +82,9 @@ static inline double lanes_total(const double *acc)
 
 /* The row kernels take n contiguous elements; o may be x. */
 
-ROW_KERNEL static void softmax_row(float *o, const float *x, int64_t n)
+CF_ROW_KERNEL_GCC void softmax_row(float *o, const float *x, int64_t n)
 {
-    float m = row_max(x, n);
+    float m = cf__row_max(x, n);
     double acc[LANES] = {0}, t[BLOCK];
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t nb = n - b < BLOCK ? n - b : BLOCK;
@@ -128,9 +101,9 @@ ROW_KERNEL static void softmax_row(float *o, const float *x, int64_t n)
         o[i] = (float)(o[i] * inv);
 }
 
-ROW_KERNEL static void log_softmax_row(float *o, const float *x, int64_t n)
+CF_ROW_KERNEL_GCC void log_softmax_row(float *o, const float *x, int64_t n)
 {
-    float m = row_max(x, n);
+    float m = cf__row_max(x, n);
     double acc[LANES] = {0}, t[BLOCK];
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t nb = n - b < BLOCK ? n - b : BLOCK;
@@ -146,7 +119,7 @@ ROW_KERNEL static void log_softmax_row(float *o, const float *x, int64_t n)
 }
 
 /* dx += y * (g - sum(g * y)) */
-ROW_KERNEL static void softmax_row_backward(float *dx, const float *g, const float *y, int64_t n)
+CF_ROW_KERNEL_GCC void softmax_row_backward(float *dx, const float *g, const float *y, int64_t n)
 {
     double acc[LANES] = {0}, t[BLOCK];
     for (int64_t b = 0; b < n; b += BLOCK) {
@@ -163,7 +136,7 @@ ROW_KERNEL static void softmax_row_backward(float *dx, const float *g, const flo
 }
 
 /* dx += g - exp(y) * sum(g) */
-ROW_KERNEL static void log_softmax_row_backward(float *dx, const float *g, const float *y,
+CF_ROW_KERNEL_GCC void log_softmax_row_backward(float *dx, const float *g, const float *y,
                                                 int64_t n)
 {
     double acc[LANES] = {0}, t[BLOCK];
