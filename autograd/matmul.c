@@ -303,6 +303,24 @@ static cf_status affine_backward(cf_tensor *out)
 
 static const cf_op affine_op = {"affine", affine_backward};
 
+/* o[r, :] += b over n rows of nout: after the product rather than before it,
+ * so that BLIS writes C without reading it back. */
+static void add_bias(float *o, int64_t n, int64_t nout, const cf_tensor *b)
+{
+    const float *bp = b->data;
+    int64_t bs = b->stride[0];
+#pragma omp parallel for num_threads(cf__threads_for(n *nout)) schedule(static)
+    for (int64_t r = 0; r < n; r++) {
+        float *orow = o + r * nout;
+        if (bs == 1)
+            for (int64_t j = 0; j < nout; j++)
+                orow[j] += bp[j];
+        else
+            for (int64_t j = 0; j < nout; j++)
+                orow[j] += bp[j * bs];
+    }
+}
+
 cf_tensor *cf_affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
 {
     cf_tensor *in[3] = {x, w, b};
@@ -338,15 +356,11 @@ cf_tensor *cf_affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
         fold_rows(xc, &X);
     }
     float *o = out->data;
-    if (b) {
-        const float *bp = b->data;
-        for (int64_t r = 0; r < X.n; r++)
-            for (int64_t j = 0; j < nout; j++)
-                o[r * nout + j] = bp[j * b->stride[0]];
-    }
     int nt = X.n * K * nout < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
-    cf__gemm(b != NULL, X.n, nout, K, X.p, X.rs, X.cs, w->data, w->stride[1], w->stride[0], o, nout,
-             1, nt);
+    cf__gemm(false, X.n, nout, K, X.p, X.rs, X.cs, w->data, w->stride[1], w->stride[0], o, nout, 1,
+             nt);
+    if (b)
+        add_bias(o, X.n, nout, b);
     out->saved[0] = xc;
     out->flags |= CF__OUTPUT_UNREAD;
     return cf_op_record(out, &affine_op, nsrc, in);
