@@ -53,6 +53,18 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define load8(p) (*(const v8u *)(p))
 #define hsum8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
 
+CF_CLONES float cf__dot(int64_t n, const float *x, const float *y)
+{
+    int64_t n8 = n & ~(int64_t)7;
+    v8 s = {0};
+    for (int64_t l = 0; l < n8; l += 8)
+        s += load8(x + l) * load8(y + l);
+    float r = hsum8(s);
+    for (int64_t l = n8; l < n; l++)
+        r += x[l] * y[l];
+    return r;
+}
+
 /* Columns [j0, j1) when B's columns are contiguous (ks == 1): dot products,
  * four columns at a time sharing the loads of x (contiguous). */
 CF_CLONES static void vm_dot(bool acc, int64_t j0, int64_t j1, int64_t k, const float *x,
@@ -80,27 +92,9 @@ CF_CLONES static void vm_dot(bool acc, int64_t j0, int64_t j1, int64_t k, const 
             y[(j + q) * incy] = acc ? y[(j + q) * incy] + r[q] : r[q];
     }
     for (; j < j1; j++) {
-        const float *b0 = b + j * ns;
-        v8 s0 = {0};
-        for (int64_t l = 0; l < k8; l += 8)
-            s0 += load8(x + l) * load8(b0 + l);
-        float r = hsum8(s0);
-        for (int64_t l = k8; l < k; l++)
-            r += x[l] * b0[l];
+        float r = cf__dot(k, x, b + j * ns);
         y[j * incy] = acc ? y[j * incy] + r : r;
     }
-}
-
-CF_CLONES float cf__dot(int64_t n, const float *x, const float *y)
-{
-    int64_t n8 = n & ~(int64_t)7;
-    v8 s = {0};
-    for (int64_t l = 0; l < n8; l += 8)
-        s += load8(x + l) * load8(y + l);
-    float r = hsum8(s);
-    for (int64_t l = n8; l < n; l++)
-        r += x[l] * y[l];
-    return r;
 }
 
 CF_CLONES void cf__axpy(int64_t n, float a, const float *x, float *y)

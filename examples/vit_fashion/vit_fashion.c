@@ -503,8 +503,6 @@ static int fail(const char *what)
     return 1;
 }
 
-/* The steps the run will take: all its epochs, or, with a budget, as many
- * as the time left allows at this session's pace, whichever is fewer. */
 /* The ranks' mean of a duration each measured on its own clock (x itself
  * in one process): what steers the run must be the same on every rank. */
 static double agreed(double seconds)
@@ -513,6 +511,8 @@ static double agreed(double seconds)
     return seconds / dopt_size();
 }
 
+/* The steps the run will take: all its epochs, or, with a budget, as many
+ * as the time left allows at this session's pace, whichever is fewer. */
 static int64_t planned_steps(int64_t done, int64_t total, int64_t session_steps,
                              double session_seconds, double left)
 {
