@@ -292,6 +292,37 @@ static bool small_fits(const attn *a)
     return a->Tq <= SMALL_Q && a->qs[3] == 1 && a->ks[3] == 1 && a->vs[3] == 1;
 }
 
+/* s[j] = q . k_j for n keys, rows ksr apart, each summed as eight partial
+ * sums (l mod 8) and a fixed tree. */
+CF_ROW_KERNEL void row_dots(int64_t n, int64_t D, const float *q, const float *k, int64_t ksr,
+                            float *s)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = k + j * ksr;
+        float acc[8] = {0};
+        int64_t l = 0;
+        for (; l + 8 <= D; l += 8)
+            for (int t = 0; t < 8; t++)
+                acc[t] += q[l + t] * kj[l + t];
+        for (; l < D; l++)
+            acc[l % 8] += q[l] * kj[l];
+        s[j] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+}
+
+/* o [Dv] = sum over j < n of (s[j] * inv) v_j, rows vsr apart. */
+CF_ROW_KERNEL void row_mix(int64_t n, int64_t Dv, const float *s, float inv, const float *v,
+                           int64_t vsr, float *o)
+{
+    memset(o, 0, sizeof(float) * Dv);
+    for (int64_t j = 0; j < n; j++) {
+        float p = s[j] * inv;
+        const float *vj = v + j * vsr;
+        for (int64_t d = 0; d < Dv; d++)
+            o[d] += p * vj[d];
+    }
+}
+
 /* Row i of head hd into o [Dv]; s holds Tk scores. */
 static void small_row(const attn *a, int64_t hd, int64_t i, float *o, float *s)
 {
@@ -300,15 +331,14 @@ static void small_row(const attn *a, int64_t hd, int64_t i, float *o, float *s)
     const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
     int64_t kend = a->causal && i + 1 < a->Tk ? i + 1 : a->Tk;
-    for (int64_t j = 0; j < kend; j++)
-        s[j] = cf__dot(a->D, qi, kh + j * a->ks[2]);
+    row_dots(kend, a->D, qi, kh, a->ks[2], s);
     float mx = score_row(a, b, h, i, 0, a->Tk, s);
-    memset(o, 0, sizeof(float) * a->Dv);
-    if (mx == -INFINITY)
+    if (mx == -INFINITY) {
+        memset(o, 0, sizeof(float) * a->Dv);
         return;
-    float sum = exp_sum(s, kend, mx);
-    for (int64_t j = 0; j < kend; j++)
-        cf__axpy(a->Dv, s[j] / sum, vh + j * a->vs[2], o);
+    }
+    float inv = 1.0f / exp_sum(s, kend, mx);
+    row_mix(kend, a->Dv, s, inv, vh, a->vs[2], o);
 }
 
 static bool small_forward(const attn *a, float *O)

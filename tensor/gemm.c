@@ -53,7 +53,8 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define load8(p) (*(const v8u *)(p))
 #define hsum8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
 
-CF_CLONES float cf__dot(int64_t n, const float *x, const float *y)
+/* x . y over n contiguous floats. */
+CF_CLONES static float dot(int64_t n, const float *x, const float *y)
 {
     int64_t n8 = n & ~(int64_t)7;
     v8 s = {0};
@@ -92,19 +93,9 @@ CF_CLONES static void vm_dot(bool acc, int64_t j0, int64_t j1, int64_t k, const 
             y[(j + q) * incy] = acc ? y[(j + q) * incy] + r[q] : r[q];
     }
     for (; j < j1; j++) {
-        float r = cf__dot(k, x, b + j * ns);
+        float r = dot(k, x, b + j * ns);
         y[j * incy] = acc ? y[j * incy] + r : r;
     }
-}
-
-CF_CLONES void cf__axpy(int64_t n, float a, const float *x, float *y)
-{
-    int64_t n8 = n & ~(int64_t)7;
-    v8 av = {a, a, a, a, a, a, a, a};
-    for (int64_t l = 0; l < n8; l += 8)
-        *(v8u *)(y + l) += av * load8(x + l);
-    for (int64_t l = n8; l < n; l++)
-        y[l] += a * x[l];
 }
 
 /* Columns [j0, j1) when B's rows are contiguous (ns == 1): y += x[l] B[l, :]

@@ -159,10 +159,5 @@ void cf__sum_to(cf_tensor *dst, const cf_tensor *src, double scale, bool accumul
 void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
               int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t rsc,
               int64_t csc, int nthreads);
-/* Returns x . y over n contiguous floats, summed in an order fixed by n
- * alone (the one products with a vector use). */
-float cf__dot(int64_t n, const float *x, const float *y);
-/* y += a x over n contiguous floats. */
-void cf__axpy(int64_t n, float a, const float *x, float *y);
 
 #endif
