@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", cf_error_message());
         return 1;
     }
-    if (!bench_parse_args(argc, argv))
+    if (!bench_parse_args(argc, argv, NULL))
         cf_dist_abort(b.d, "usage: bench/dist [--threads N]");
     int rank = cf_dist_rank(b.d), size = cf_dist_size(b.d);
     b.step = cf_arena_new(0);
