@@ -459,15 +459,16 @@ static int parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.c = ex_common_defaults(DEFAULT_DATA, "vit_fashion_out"),
                    .patch = 7,
-                   .dim = 64,
+                   .dim = 128,
                    .depth = 4,
                    .heads = 4,
                    .crop = 0,
+                   .flip = true,
                    .min_lr = 1e-5f,
                    .weight_decay = 0.05f,
                    .clip = 1.0f,
                    .smoothing = 0.1f};
-    o->c.epochs = 30, o->c.minutes = 15, o->c.batch = 128, o->c.lr = 2e-3f;
+    o->c.epochs = 60, o->c.minutes = 15, o->c.batch = 128, o->c.lr = 2e-3f;
     const ex_flag flags[] = {
         EX_COMMON_FLAGS(&o->c),
         {"patch", EX_INT, &o->patch, 1, SIDE, false, "patch side (a divisor of 28)"},
