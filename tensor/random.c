@@ -7,29 +7,6 @@
 
 static cf_rng global_rng;
 
-typedef struct {
-    uint32_t v[4];
-} u32x4;
-
-static u32x4 philox(uint64_t counter, uint64_t key64)
-{
-    uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = (uint32_t)key64, k1 = (uint32_t)(key64 >> 32);
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    return (u32x4){{c0, c1, c2, c3}};
-}
-
 /* A float in [0, 1) from the top 24 bits. */
 static float unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
 
@@ -43,44 +20,77 @@ void cf_manual_seed(uint64_t seed) { cf_rng_init(&global_rng, seed); }
 
 typedef enum { UNIFORM, NORMAL, BERNOULLI } dist;
 
+/* Counters drawn together: philox's rounds run over arrays of LANES so that
+ * they vectorise (the 32 x 32 -> 64-bit products included). */
+#define LANES 16
+
+/* r[4 i + j] = word j of Philox4x32-10 of counter base + i under key64,
+ * for i < LANES: the words in the order elements take them. */
+CF_CLONES static void philox_lanes(uint64_t base, uint64_t key64, uint32_t r[4 * LANES])
+{
+    uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+    for (int i = 0; i < LANES; i++) {
+        uint64_t ctr = base + (uint64_t)i;
+        c0[i] = (uint32_t)ctr, c1[i] = (uint32_t)(ctr >> 32), c2[i] = c3[i] = 0;
+    }
+    uint32_t k0 = (uint32_t)key64, k1 = (uint32_t)(key64 >> 32);
+    for (int round = 0; round < 10; round++) {
+        for (int i = 0; i < LANES; i++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i];
+            uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[i];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+            c1[i] = (uint32_t)p1;
+            c3[i] = (uint32_t)p0;
+            c0[i] = n0;
+            c2[i] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int i = 0; i < LANES; i++)
+        r[4 * i] = c0[i], r[4 * i + 1] = c1[i], r[4 * i + 2] = c2[i], r[4 * i + 3] = c3[i];
+}
+
 /* Fills contiguous d[0..n) (or, for BERNOULLI, the bytes m[0..n) when m is
- * not NULL) and advances the generator. */
+ * not NULL) and advances the generator. Element e takes word e % 4 of the
+ * counter offset + e / 4. */
 static void draw(cf_rng *g, dist kind, float p0, float p1, float *d, uint8_t *m, int64_t n)
 {
     if (!g)
         g = &global_rng;
     uint64_t base = g->offset;
-    int64_t blocks = (n + 3) / 4;
+    int64_t blocks = (n + 3) / 4, groups = (blocks + LANES - 1) / LANES;
 #pragma omp parallel for num_threads(cf__threads_for(n)) schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        u32x4 r = philox(base + (uint64_t)b, g->seed);
-        float out[4];
-        if (kind == NORMAL) {
-            /* Box-Muller on both pairs; 1 - u keeps the log finite. */
-            for (int j = 0; j < 4; j += 2) {
-                float u1 = 1.0f - unit(r.v[j]), u2 = unit(r.v[j + 1]);
-                float rad = sqrtf(-2.0f * logf(u1));
-                out[j] = p0 + p1 * rad * cosf(6.2831853f * u2);
-                out[j + 1] = p0 + p1 * rad * sinf(6.2831853f * u2);
-            }
+    for (int64_t q = 0; q < groups; q++) {
+        uint32_t r[4 * LANES];
+        philox_lanes(base + (uint64_t)(q * LANES), g->seed, r);
+        int64_t e0 = q * 4 * LANES, ne = n - e0 < 4 * LANES ? n - e0 : 4 * LANES;
+        if (kind == BERNOULLI && m) {
+            for (int64_t k = 0; k < ne; k++)
+                m[e0 + k] = unit(r[k]) < p0;
+        } else if (kind == BERNOULLI) {
+            for (int64_t k = 0; k < ne; k++)
+                d[e0 + k] = (float)(unit(r[k]) < p0);
+        } else if (kind == UNIFORM) {
+            for (int64_t k = 0; k < ne; k++)
+                d[e0 + k] = p0 + (p1 - p0) * unit(r[k]);
         } else {
-            for (int j = 0; j < 4; j++) {
-                float u = unit(r.v[j]);
-                out[j] = kind == UNIFORM ? p0 + (p1 - p0) * u : (float)(u < p0);
+            /* Box-Muller on pairs of words; 1 - u keeps the log finite. */
+            for (int64_t k = 0; k < ne; k += 2) {
+                float u1 = 1.0f - unit(r[k]), u2 = unit(r[k + 1]);
+                float rad = sqrtf(-2.0f * logf(u1));
+                d[e0 + k] = p0 + p1 * rad * cosf(6.2831853f * u2);
+                if (k + 1 < ne)
+                    d[e0 + k + 1] = p0 + p1 * rad * sinf(6.2831853f * u2);
             }
         }
-        if (m)
-            for (int j = 0; j < 4 && b * 4 + j < n; j++)
-                m[b * 4 + j] = out[j] != 0.0f;
-        else
-            for (int j = 0; j < 4 && b * 4 + j < n; j++)
-                d[b * 4 + j] = out[j];
     }
     g->offset += (uint64_t)blocks;
 }
 
-static cf_tensor *make(const char *op, cf_rng *g, dist kind, float p0, float p1,
-                       int ndim, const int64_t *shape)
+static cf_tensor *make(const char *op, cf_rng *g, dist kind, float p0, float p1, int ndim,
+                       const int64_t *shape)
 {
     cf_tensor *t = cf__alloc(op, CF_F32, ndim, shape);
     if (t)
@@ -134,4 +144,7 @@ static void fill(cf_rng *g, cf_tensor *t, dist kind, float p0, float p1)
 
 void cf_fill_uniform(cf_rng *g, cf_tensor *t, float lo, float hi) { fill(g, t, UNIFORM, lo, hi); }
 
-void cf_fill_normal(cf_rng *g, cf_tensor *t, float mean, float std) { fill(g, t, NORMAL, mean, std); }
+void cf_fill_normal(cf_rng *g, cf_tensor *t, float mean, float std)
+{
+    fill(g, t, NORMAL, mean, std);
+}

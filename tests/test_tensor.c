@@ -338,6 +338,20 @@ START_TEST(same_seed_gives_same_numbers)
 }
 END_TEST
 
+/* Random123's known answer for Philox4x32-10 with counter and key zero:
+ * the words 6627e8d5 e169c58d bc57ac4c 9b00dbd8, each giving a uniform
+ * from its top 24 bits. */
+START_TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
+{
+    static const uint32_t words[4] = {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u};
+    cf_rng g;
+    cf_rng_init(&g, 0);
+    const float *u = cf_uniform(&g, 0, 1, CF_SHAPE(4))->data;
+    for (int j = 0; j < 4; j++)
+        ck_assert_float_eq(u[j], (float)(words[j] >> 8) / 16777216.0f);
+}
+END_TEST
+
 START_TEST(successive_draws_differ)
 {
     cf_rng g;
@@ -499,6 +513,7 @@ int main(void)
 
     tc = tcase("random");
     tcase_add_test(tc, same_seed_gives_same_numbers);
+    tcase_add_test(tc, first_draws_of_seed_zero_are_philoxs_known_answer);
     tcase_add_test(tc, successive_draws_differ);
     tcase_add_test(tc, random_numbers_do_not_depend_on_thread_count);
     tcase_add_test(tc, normal_has_the_requested_moments);
