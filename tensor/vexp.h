@@ -103,7 +103,7 @@ CF_ALWAYS_INLINE float cf__sigmoid(float x)
     return x >= 0 ? r : e * r;
 }
 
-/* erf(x) as x P(x^2) / Q(x^2), degrees 5 and 5, a minimax fit over
+/* erf(x) as x P(x^2) / Q(x^2), degrees 5 and 5, a rational fit over
  * [0, 3.925] (beyond it erf rounds to +-1 in float), so that GELU's loops
  * vectorise where erff stays a library call. Absolute error below 5e-7
  * (measured over [-6, 6] in steps of 6e-6); NaN propagates through the
