@@ -6,8 +6,8 @@
 
 AG_UNARY_OP(exp, expf(x), g *y)
 AG_UNARY_OP(log, logf(x), g / x)
-AG_UNARY_OP(tanh, cf__tanh(x), g * (1.0f - y * y))
-AG_UNARY_OP(sigmoid, cf__sigmoid(x), g * y * (1.0f - y))
+AG_UNARY_OP(tanh, cf__tanh(x), g *(1.0f - y * y))
+AG_UNARY_OP(sigmoid, cf__sigmoid(x), g *y *(1.0f - y))
 /* NaN passes, value and gradient, as in PyTorch. */
 AG_UNARY_OP(relu, x <= 0 ? 0.0f : x, x <= 0 ? 0.0f : g)
 

@@ -386,11 +386,11 @@ static cf_status module_load(cf_module *m, const char *path, bool strict, cf_loa
             l.st = fail(CF_ERR_FORMAT, "%s: parameter \"%s\" is missing (and %d more)", path,
                         report->missing[0], report->nmissing - 1);
         else if (report->nunexpected)
-            l.st = fail(CF_ERR_FORMAT,
-                        "%s: tensor \"%s\" is not a parameter of the model (and "
-                        "%d more)",
-                        path, cf__show(report->unexpected[0], sn, sizeof sn),
-                        report->nunexpected - 1);
+            l.st =
+                fail(CF_ERR_FORMAT,
+                     "%s: tensor \"%s\" is not a parameter of the model (and "
+                     "%d more)",
+                     path, cf__show(report->unexpected[0], sn, sizeof sn), report->nunexpected - 1);
     }
     if (l.st == CF_OK) {
         for (int i = 0; i < l.n; i++)

@@ -32,10 +32,7 @@ static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, b
 }
 
 /* x W^T + b, or without b. */
-static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
-{
-    return cf_affine(x, w, b);
-}
+static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b) { return cf_affine(x, w, b); }
 
 /* One step from the input projection gi = x W_ih^T + b_ih [B, 3H]. */
 static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *const *w, int64_t H)
@@ -202,7 +199,8 @@ static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__pack
 
 cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
 {
-    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) || !check_input("GRU", m->base.name, x, 3, m->input))
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) ||
+        !check_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     return forward(m, x, h0, NULL, h_n);
 }
@@ -211,7 +209,8 @@ cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf
                                  cf_tensor **h_n)
 {
     cf_tensor *in[2] = {x, lengths};
-    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 2, in) || !check_input("GRU", m->base.name, x, 3, m->input))
+    if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 2, in) ||
+        !check_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     nn__packing p;
     if (!nn__pack("GRU", m->base.name, x, lengths, &p))

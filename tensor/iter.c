@@ -54,8 +54,7 @@ static void nest_init(nest *L, int nops, int ndim, const int64_t *shape,
 }
 
 /* Runs fn over the elements [lo, hi) of the nest in row-major order. */
-static void nest_range(const nest *L, int64_t lo, int64_t hi, cf__row_fn fn,
-                       const void *ud)
+static void nest_range(const nest *L, int64_t lo, int64_t hi, cf__row_fn fn, const void *ud)
 {
     int nd = L->nd, nops = L->nops;
     int64_t n_in = L->shape[nd - 1];
@@ -92,9 +91,8 @@ static void nest_range(const nest *L, int64_t lo, int64_t hi, cf__row_fn fn,
     }
 }
 
-void cf__loop(int nops, int ndim, const int64_t *shape,
-              const int64_t (*strides)[CF_MAX_DIMS], char *const *base,
-              cf__row_fn fn, const void *ud)
+void cf__loop(int nops, int ndim, const int64_t *shape, const int64_t (*strides)[CF_MAX_DIMS],
+              char *const *base, cf__row_fn fn, const void *ud)
 {
     nest L;
     nest_init(&L, nops, ndim, shape, strides, base);
@@ -115,8 +113,7 @@ void cf__loop(int nops, int ndim, const int64_t *shape,
 }
 
 /* Byte strides of t viewed as `shape` (broadcasting). */
-static void byte_strides(const cf_tensor *t, int ndim, const int64_t *shape,
-                         int64_t *out)
+static void byte_strides(const cf_tensor *t, int ndim, const int64_t *shape, int64_t *out)
 {
     cf__expand_strides(t, ndim, shape, out);
     for (int i = 0; i < ndim; i++)
@@ -170,7 +167,7 @@ void cf__acc(cf_tensor *dst, const cf_tensor *src)
 /* ---- Broadcast-reducing sum ---- */
 
 typedef struct {
-    int nk, nr;                   /* kept and reduced dims */
+    int nk, nr; /* kept and reduced dims */
     int64_t kshape[CF_MAX_DIMS], ks[CF_MAX_DIMS], kd[CF_MAX_DIMS];
     int64_t rshape[CF_MAX_DIMS], rs[CF_MAX_DIMS];
     int64_t nout, nred;
@@ -181,8 +178,7 @@ static int merge_dims(int n, int64_t *shape, int64_t *s1, int64_t *s2)
 {
     int m = 0;
     for (int i = 0; i < n; i++) {
-        if (m > 0 && s1[m - 1] == s1[i] * shape[i] &&
-            (!s2 || s2[m - 1] == s2[i] * shape[i])) {
+        if (m > 0 && s1[m - 1] == s1[i] * shape[i] && (!s2 || s2[m - 1] == s2[i] * shape[i])) {
             shape[m - 1] *= shape[i];
             s1[m - 1] = s1[i];
             if (s2)
@@ -244,8 +240,8 @@ static void store_sum(float *d, double v, double scale, bool accumulate)
 
 /* Column-wise: the innermost src dim is kept and contiguous, so each task
  * adds whole rows of up to SUM_COLS columns in reduced-index order. */
-static void sum_columns(const sumplan *P, float *dst, const float *src,
-                        double scale, bool accumulate)
+static void sum_columns(const sumplan *P, float *dst, const float *src, double scale,
+                        bool accumulate)
 {
     int64_t ncols = P->kshape[P->nk - 1];
     int64_t outer = P->nout / ncols;

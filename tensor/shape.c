@@ -88,15 +88,14 @@ int cf__dim(const char *op, int dim, int ndim)
     int n = ndim ? ndim : 1;
     int d = dim < 0 ? dim + n : dim;
     if (d < 0 || d >= n) {
-        cf__error(CF_ERR_DIM, "%s: dim %d out of range for a %d-d tensor", op,
-                  dim, ndim);
+        cf__error(CF_ERR_DIM, "%s: dim %d out of range for a %d-d tensor", op, dim, ndim);
         return -1;
     }
     return d;
 }
 
-bool cf__broadcast(const char *op, const cf_tensor *a, const cf_tensor *b,
-                   int *ndim, int64_t *shape)
+bool cf__broadcast(const char *op, const cf_tensor *a, const cf_tensor *b, int *ndim,
+                   int64_t *shape)
 {
     int n = a->ndim > b->ndim ? a->ndim : b->ndim;
     for (int i = 0; i < n; i++) {
@@ -115,8 +114,7 @@ bool cf__broadcast(const char *op, const cf_tensor *a, const cf_tensor *b,
     return true;
 }
 
-void cf__expand_strides(const cf_tensor *t, int ndim, const int64_t *shape,
-                        int64_t *stride)
+void cf__expand_strides(const cf_tensor *t, int ndim, const int64_t *shape, int64_t *stride)
 {
     for (int i = 0; i < ndim; i++) {
         int it = i - (ndim - t->ndim);

@@ -5,10 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t cf_dtype_size(cf_dtype dtype)
-{
-    return dtype == CF_BOOL ? 1 : 4;
-}
+size_t cf_dtype_size(cf_dtype dtype) { return dtype == CF_BOOL ? 1 : 4; }
 
 const char *cf_dtype_name(cf_dtype dtype)
 {
@@ -112,8 +109,7 @@ cf_tensor *cf_scalar(float v) { return cf_full(v, 0, NULL); }
 cf_tensor *cf_arange(float start, float end, float step)
 {
     if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step)) {
-        cf__error(CF_ERR_ARG, "cf_arange: invalid range (%g, %g, step %g)",
-                  start, end, step);
+        cf__error(CF_ERR_ARG, "cf_arange: invalid range (%g, %g, step %g)", start, end, step);
         return NULL;
     }
     double n = ceil(((double)end - start) / step);
@@ -260,18 +256,18 @@ float cf_item(const cf_tensor *t)
 }
 
 /* Visits every element in row-major order. */
-#define FOR_EACH_INDEX(t, idx, body)                                           \
-    do {                                                                       \
-        int64_t idx[CF_MAX_DIMS] = {0};                                        \
-        int64_t n_ = cf_numel(t);                                              \
-        for (int64_t k_ = 0; k_ < n_; k_++) {                                  \
-            body;                                                              \
-            for (int d_ = (t)->ndim - 1; d_ >= 0; d_--) {                      \
-                if (++idx[d_] < (t)->shape[d_])                                \
-                    break;                                                     \
-                idx[d_] = 0;                                                   \
-            }                                                                  \
-        }                                                                      \
+#define FOR_EACH_INDEX(t, idx, body)                                                               \
+    do {                                                                                           \
+        int64_t idx[CF_MAX_DIMS] = {0};                                                            \
+        int64_t n_ = cf_numel(t);                                                                  \
+        for (int64_t k_ = 0; k_ < n_; k_++) {                                                      \
+            body;                                                                                  \
+            for (int d_ = (t)->ndim - 1; d_ >= 0; d_--) {                                          \
+                if (++idx[d_] < (t)->shape[d_])                                                    \
+                    break;                                                                         \
+                idx[d_] = 0;                                                                       \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* Records CF_ERR_ARG naming op unless t and the buffer p are given (p may

@@ -59,7 +59,4 @@ int cf_get_num_threads(void)
     return num_threads;
 }
 
-int cf__threads_for(int64_t work)
-{
-    return work < PARALLEL_MIN_WORK ? 1 : cf_get_num_threads();
-}
+int cf__threads_for(int64_t work) { return work < PARALLEL_MIN_WORK ? 1 : cf_get_num_threads(); }

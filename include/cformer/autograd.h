@@ -102,9 +102,9 @@ CF_API void cf_zero_grad(cf_tensor *t);
 CF_API bool cf_set_grad_enabled(bool on);
 CF_API bool cf_is_grad_enabled(void);
 /* A no-grad scope:  CF_NO_GRAD { ... }  (do not leave it with return/goto). */
-#define CF_NO_GRAD                                                             \
-    for (bool cf_ng_prev_ = cf_set_grad_enabled(false), cf_ng_once_ = true;    \
-         cf_ng_once_; cf_set_grad_enabled(cf_ng_prev_), cf_ng_once_ = false)
+#define CF_NO_GRAD                                                                                 \
+    for (bool cf_ng_prev_ = cf_set_grad_enabled(false), cf_ng_once_ = true; cf_ng_once_;           \
+         cf_set_grad_enabled(cf_ng_prev_), cf_ng_once_ = false)
 
 /* A view of t's data that is not part of any graph. */
 CF_API cf_tensor *cf_detach(cf_tensor *t);
@@ -148,8 +148,7 @@ struct cf_op {
  * and a source requires a gradient, out requires one too and backward will
  * call op->backward. Returns out; NULL (keeping the first error) when out or
  * a source is NULL, CF_ERR_ARG when nsrc > CF_MAX_SRC. */
-CF_API cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc,
-                               cf_tensor *const *src);
+CF_API cf_tensor *cf_op_record(cf_tensor *out, const cf_op *op, int nsrc, cf_tensor *const *src);
 /* During backward: returns t's gradient (allocated and zeroed on first use,
  * contiguous, t's shape) to add into, or NULL when t needs no gradient. */
 CF_API cf_tensor *cf_grad_for(cf_tensor *t);
@@ -169,9 +168,8 @@ typedef struct {
  * step eps, for the scalar sum(f(inputs) * r) with a fixed random r. Float
  * inputs that require a gradient are checked; others are held fixed. Uses
  * the arena in use. Returns CF_OK and fills rep, or the error f raised. */
-CF_API cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n,
-                              cf_tensor *const *inputs, float eps,
-                              cf_gradcheck_report *rep);
+CF_API cf_status cf_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs,
+                              float eps, cf_gradcheck_report *rep);
 
 /* ---- Elementwise arithmetic (broadcasting) ---- */
 
@@ -201,18 +199,14 @@ CF_API cf_tensor *cf_relu(cf_tensor *a);
  * all). keepdim keeps them as size 1. CF_ERR_DIM for a dimension out of
  * range or listed twice. */
 
-CF_API cf_tensor *cf_sum(cf_tensor *a, int ndims, const int *dims,
-                         bool keepdim);
-CF_API cf_tensor *cf_mean(cf_tensor *a, int ndims, const int *dims,
-                          bool keepdim);
+CF_API cf_tensor *cf_sum(cf_tensor *a, int ndims, const int *dims, bool keepdim);
+CF_API cf_tensor *cf_mean(cf_tensor *a, int ndims, const int *dims, bool keepdim);
 /* The sum of all elements, as a 0-dimensional tensor. */
 CF_API cf_tensor *cf_sum_all(cf_tensor *a);
 CF_API cf_tensor *cf_mean_all(cf_tensor *a);
 /* CF_DIMS(0, 2) expands to `ndims, dims` for the reductions. */
-#define CF_DIMS(...)                                                           \
-    (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) {         \
-        __VA_ARGS__                                                            \
-    }
+#define CF_DIMS(...)                                                                               \
+    (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
 
 /* ---- Matrix product ----
  * torch.matmul semantics: 1-D operands are a vector, 2-D a matrix, more
@@ -239,8 +233,7 @@ CF_API cf_tensor *cf_transpose(cf_tensor *a, int d0, int d1);
 /* Elements start, start+step, ... below end along dim; start and end are
  * clamped like Python slices (negative counts from the end), so any int64
  * values are valid; step >= 1. */
-CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end,
-                           int64_t step);
+CF_API cf_tensor *cf_slice(cf_tensor *a, int dim, int64_t start, int64_t end, int64_t step);
 /* Size-1 dims stretched to the given sizes (-1 keeps a size); new leading
  * dims may be added. */
 CF_API cf_tensor *cf_expand(cf_tensor *a, int ndim, const int64_t *shape);
@@ -300,10 +293,8 @@ CF_API cf_tensor *cf_min_all(cf_tensor *a);
 CF_API cf_tensor *cf_argmax_all(cf_tensor *a);
 /* Variance and standard deviation over dims (ndims 0: all), divided by
  * n - 1 when unbiased, else by n. */
-CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased,
-                         bool keepdim);
-CF_API cf_tensor *cf_std(cf_tensor *a, int ndims, const int *dims, bool unbiased,
-                         bool keepdim);
+CF_API cf_tensor *cf_var(cf_tensor *a, int ndims, const int *dims, bool unbiased, bool keepdim);
+CF_API cf_tensor *cf_std(cf_tensor *a, int ndims, const int *dims, bool unbiased, bool keepdim);
 /* log(sum(exp(a))) over dims, computed stably. */
 CF_API cf_tensor *cf_logsumexp(cf_tensor *a, int ndims, const int *dims, bool keepdim);
 
@@ -389,10 +380,10 @@ typedef struct {
      * the query may attend to the key (torch SDPA semantics), or float,
      * added to the scores. NULL: none. */
     cf_tensor *mask;
-    bool causal;        /* query i attends to keys j <= i only */
-    float dropout;      /* dropout probability on the weights (training) */
-    cf_rng *rng;        /* for dropout; NULL: the global generator */
-    float scale;        /* 0: 1 / sqrt(D) */
+    bool causal;         /* query i attends to keys j <= i only */
+    float dropout;       /* dropout probability on the weights (training) */
+    cf_rng *rng;         /* for dropout; NULL: the global generator */
+    float scale;         /* 0: 1 / sqrt(D) */
     cf_tensor **weights; /* if not NULL, receives the weights [B, H, Tq, Tk]
                             (before dropout), for pictures */
     CF_RESERVED;

@@ -84,20 +84,19 @@ extern "C" {
 #define CF_API
 #endif
 
-#define CF_MAX_DIMS 8
-#define CF_MAX_SRC 6
+#define CF_MAX_DIMS  8
+#define CF_MAX_SRC   6
 #define CF_MAX_SAVED 4
 
 /* CF_SHAPE(2, 3) expands to the two arguments `ndim, shape` that creation
  * functions take: cf_zeros(CF_SHAPE(2, 3)). */
-#define CF_SHAPE(...)                                                          \
-    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),                 \
-        (const int64_t[]) { __VA_ARGS__ }
+#define CF_SHAPE(...)                                                                              \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
 /* CF_IDX(i, j) is an index array for cf_get and cf_set. */
 #define CF_IDX(...) ((const int64_t[]){__VA_ARGS__})
 /* The last member of a growing struct ("Growing structs" above). */
 #define CF_RESERVED_WORDS 4
-#define CF_RESERVED uint64_t reserved[CF_RESERVED_WORDS]
+#define CF_RESERVED       uint64_t reserved[CF_RESERVED_WORDS]
 
 typedef enum {
     CF_F32,  /* float */
@@ -134,24 +133,24 @@ enum {
  * autograd.h) fill the graph fields through cf_op_record. */
 struct cf_tensor {
     cf_dtype dtype;
-    int ndim;                     /* 0 for a scalar */
-    int64_t shape[CF_MAX_DIMS];   /* sizes; unused entries are 1 */
-    int64_t stride[CF_MAX_DIMS];  /* in elements; 0 along a broadcast dim */
-    void *data;                   /* the first element */
-    cf_tensor *grad;              /* contiguous, same shape; NULL until set */
-    unsigned flags;               /* CF_REQUIRES_GRAD, CF_HEAP */
-    const char *name;             /* optional label, shown by cf_graph_dot */
+    int ndim;                    /* 0 for a scalar */
+    int64_t shape[CF_MAX_DIMS];  /* sizes; unused entries are 1 */
+    int64_t stride[CF_MAX_DIMS]; /* in elements; 0 along a broadcast dim */
+    void *data;                  /* the first element */
+    cf_tensor *grad;             /* contiguous, same shape; NULL until set */
+    unsigned flags;              /* CF_REQUIRES_GRAD, CF_HEAP */
+    const char *name;            /* optional label, shown by cf_graph_dot */
     /* Graph record: the op that made this tensor and what its backward needs. */
-    const cf_op *op;              /* NULL for a leaf */
+    const cf_op *op; /* NULL for a leaf */
     int nsrc;
-    cf_tensor *src[CF_MAX_SRC];       /* inputs */
-    cf_tensor *saved[CF_MAX_SAVED];   /* extra tensors saved for backward */
-    int64_t iparam[8];                /* op parameters (dims, sizes, ...) */
-    float fparam[4];                  /* op parameters (scalars) */
-    void *ctx;                        /* op state, allocated in the arena */
+    cf_tensor *src[CF_MAX_SRC];     /* inputs */
+    cf_tensor *saved[CF_MAX_SAVED]; /* extra tensors saved for backward */
+    int64_t iparam[8];              /* op parameters (dims, sizes, ...) */
+    float fparam[4];                /* op parameters (scalars) */
+    void *ctx;                      /* op state, allocated in the arena */
     /* Private. */
-    void *alloc;      /* the block to free, for heap tensors */
-    uint32_t visit;   /* traversal stamp used by backward */
+    void *alloc;    /* the block to free, for heap tensors */
+    uint32_t visit; /* traversal stamp used by backward */
 };
 
 /* ---- Version ---- */
@@ -205,8 +204,7 @@ CF_API void cf_set_error_handler(cf_error_fn fn, void *ud);
 /* Returns true when the n words of a growing struct's reserved space are 0;
  * otherwise records CF_ERR_ARG naming fn and type and returns false (see
  * "Growing structs" above; for structs of your own, too). */
-CF_API bool cf_check_reserved(const char *fn, const char *type,
-                              const uint64_t *reserved, size_t n);
+CF_API bool cf_check_reserved(const char *fn, const char *type, const uint64_t *reserved, size_t n);
 
 /* ---- Arenas ---- */
 
@@ -297,10 +295,8 @@ CF_API cf_tensor *cf_full(float value, int ndim, const int64_t *shape);
 CF_API cf_tensor *cf_arange(float start, float end, float step);
 /* A copy of n = prod(shape) floats (int32 values for cf_from_ints);
  * CF_ERR_ARG when data is NULL and n > 0. */
-CF_API cf_tensor *cf_from_array(const float *data, int ndim,
-                                const int64_t *shape);
-CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim,
-                               const int64_t *shape);
+CF_API cf_tensor *cf_from_array(const float *data, int ndim, const int64_t *shape);
+CF_API cf_tensor *cf_from_ints(const int32_t *data, int ndim, const int64_t *shape);
 /* A zero-dimensional tensor holding v. */
 CF_API cf_tensor *cf_scalar(float v);
 
@@ -308,8 +304,7 @@ CF_API cf_tensor *cf_scalar(float v);
  * state that outlive arena resets), or NULL with CF_ERR_NOMEM or the shape
  * and dtype errors of the creation functions. Needs no arena. Free with
  * cf_tensor_free. */
-CF_API cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim,
-                                const int64_t *shape);
+CF_API cf_tensor *cf_tensor_new(cf_dtype dtype, int ndim, const int64_t *shape);
 /* Frees a tensor made by cf_tensor_new and its gradient. NULL is a no-op;
  * arena tensors are left to their arena. */
 CF_API void cf_tensor_free(cf_tensor *t);
@@ -365,14 +360,11 @@ CF_API void cf_rng_init(cf_rng *g, uint64_t seed);
 /* Reseeds the global generator. */
 CF_API void cf_manual_seed(uint64_t seed);
 /* Uniform in [lo, hi). */
-CF_API cf_tensor *cf_uniform(cf_rng *g, float lo, float hi, int ndim,
-                             const int64_t *shape);
+CF_API cf_tensor *cf_uniform(cf_rng *g, float lo, float hi, int ndim, const int64_t *shape);
 /* Normal with the given mean and standard deviation. */
-CF_API cf_tensor *cf_normal(cf_rng *g, float mean, float std, int ndim,
-                            const int64_t *shape);
+CF_API cf_tensor *cf_normal(cf_rng *g, float mean, float std, int ndim, const int64_t *shape);
 /* 1 with probability p, else 0 (float32). */
-CF_API cf_tensor *cf_bernoulli(cf_rng *g, float p, int ndim,
-                               const int64_t *shape);
+CF_API cf_tensor *cf_bernoulli(cf_rng *g, float p, int ndim, const int64_t *shape);
 /* Fills an existing float tensor (any strides) in place. */
 CF_API void cf_fill_uniform(cf_rng *g, cf_tensor *t, float lo, float hi);
 CF_API void cf_fill_normal(cf_rng *g, cf_tensor *t, float mean, float std);
