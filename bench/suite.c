@@ -243,8 +243,9 @@ static bool interleave(worker *a, const char *wa, worker *b, const char *wb)
 static void cformer_argv(char *path, size_t size, char **argv, const workload *w, char *threads)
 {
     snprintf(path, size, "%s/%s", opt.dir, w->prog);
-    argv[0] = path, argv[1] = "--worker", argv[2] = (char *)w->worker;
-    argv[3] = "--threads", argv[4] = threads, argv[5] = NULL;
+    /* execv's argv is char *const []: it does not write the strings. */
+    argv[0] = path, argv[1] = (char *)"--worker", argv[2] = (char *)w->worker;
+    argv[3] = (char *)"--threads", argv[4] = threads, argv[5] = NULL;
 }
 
 /* One value in the workload's unit: ms per call, or tokens/s. */
@@ -260,7 +261,13 @@ static void run_case(const workload *w, int threads, result *res)
     snprintf(nt, sizeof nt, "%d", threads);
     cformer_argv(path, sizeof path, cargv, w, nt);
     snprintf(script, sizeof script, "%s/%s", BENCH_SRCDIR, w->script);
-    char *targv[] = {BENCH_PYTHON, script, "--worker", (char *)w->worker, "--threads", nt, NULL};
+    char *targv[] = {(char *)BENCH_PYTHON,
+                     script,
+                     (char *)"--worker",
+                     (char *)w->worker,
+                     (char *)"--threads",
+                     nt,
+                     NULL};
 
     printf("%s, %d thread%s\n", w->label, threads, threads > 1 ? "s" : "");
     worker c, t = {.pid = -1};

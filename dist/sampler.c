@@ -15,6 +15,9 @@ struct cf_dist_sampler {
     int64_t *order;       /* [n] this epoch's order */
 };
 
+/* GCC and Clang's 128-bit integer, which ISO C lacks (hence __extension__). */
+__extension__ typedef unsigned __int128 u128;
+
 static uint64_t splitmix(uint64_t *state)
 {
     uint64_t x = (*state += 0x9E3779B97F4A7C15ull);
@@ -36,7 +39,7 @@ void cf_dist_sampler_set_epoch(cf_dist_sampler *s, int64_t e)
     uint64_t state = s->seed ^ ((uint64_t)e * 0xD1B54A32D192ED03ull);
     for (int64_t i = s->n - 1; i > 0; i--) {
         /* A uniform draw from [0, i] by a 64x64 -> 128-bit product. */
-        int64_t j = (int64_t)(((unsigned __int128)splitmix(&state) * (uint64_t)(i + 1)) >> 64);
+        int64_t j = (int64_t)(((u128)splitmix(&state) * (uint64_t)(i + 1)) >> 64);
         int64_t t = s->order[i];
         s->order[i] = s->order[j];
         s->order[j] = t;

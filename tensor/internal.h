@@ -136,10 +136,12 @@ bool cf__valid_sizes(const char *op, int ndim, const int64_t *shape);
  * whose byte strides are strides[op][dim]. fn(n, p, s, ud) handles n
  * elements: operand i's first element at p[i], its byte stride s[i]. Dims are
  * merged where the layout allows, and the work is split over threads in
- * chunks that never depend on the thread count. */
+ * chunks that never depend on the thread count. strides is only read (not
+ * const-qualified: ISO C before C23 will not add const to a pointer to an
+ * array implicitly). */
 #define CF_LOOP_MAX 5
 typedef void (*cf__row_fn)(int64_t n, char *const *p, const int64_t *s, const void *ud);
-void cf__loop(int nops, int ndim, const int64_t *shape, const int64_t (*strides)[CF_MAX_DIMS],
+void cf__loop(int nops, int ndim, const int64_t *shape, int64_t (*strides)[CF_MAX_DIMS],
               char *const *base, cf__row_fn fn, const void *ud);
 
 /* dst = src, src broadcastable to dst's shape; both float or both of one

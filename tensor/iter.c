@@ -21,7 +21,7 @@ typedef struct {
 
 /* Drops size-1 dims and merges dims that are contiguous for every operand. */
 static void nest_init(nest *L, int nops, int ndim, const int64_t *shape,
-                      const int64_t (*strides)[CF_MAX_DIMS], char *const *base)
+                      int64_t (*strides)[CF_MAX_DIMS], char *const *base)
 {
     L->nops = nops;
     L->nd = 0;
@@ -91,7 +91,7 @@ static void nest_range(const nest *L, int64_t lo, int64_t hi, cf__row_fn fn, con
     }
 }
 
-void cf__loop(int nops, int ndim, const int64_t *shape, const int64_t (*strides)[CF_MAX_DIMS],
+void cf__loop(int nops, int ndim, const int64_t *shape, int64_t (*strides)[CF_MAX_DIMS],
               char *const *base, cf__row_fn fn, const void *ud)
 {
     nest L;

@@ -155,7 +155,7 @@ START_TEST(wide_beam_matches_exhaustive_search)
         cf_tensor *u = cf_uniform(&g, 0.05f, 1, CF_SHAPE(V, V));
         memcpy(p, u->data, sizeof p);
         chain c;
-        chain_init(&c, p);
+        chain_init(&c, (const float(*)[V])p);
         cf_decoder d = decoder(&c);
         float alpha = (float)(trial % 3) * 0.6f;
         int32_t out[4];

@@ -32,7 +32,7 @@ static opts opts_default(void)
 /* Parses the NULL-terminated words (after a program name) into o. */
 static ex_flags_result parse(opts *o, ...)
 {
-    char *argv[32] = {"prog"};
+    char prog[] = "prog", *argv[32] = {prog};
     int argc = 1;
     va_list ap;
     va_start(ap, o);
@@ -191,7 +191,8 @@ START_TEST(report_is_one_json_line)
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
-    char *argv[] = {"./copy", "--out", "my dir", "--x=it's"};
+    char a0[] = "./copy", a1[] = "--out", a2[] = "my dir", a3[] = "--x=it's";
+    char *argv[] = {a0, a1, a2, a3};
     ck_assert_int_eq(ex_report_print(&r, f, 12.345, 2, 1000, 4, argv), CF_OK);
     fclose(f);
     const char *head = "{\"example\": \"copy\", \"metrics\": {\"accuracy\": 0.5, \"epochs\": 3, "

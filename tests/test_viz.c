@@ -476,9 +476,9 @@ START_TEST(test_lines_legend_shows_labelled_series)
     int ink_a = count(&a, 0, 0, a.w, a.h, ink), ink_b = count(&b, 0, 0, b.w, b.h, ink);
     ck_assert_int_gt(ink_b, ink_a + 30);
     int run = 0;
-    for (int y = 0; y < b.h / 2; y++)
+    for (int row = 0; row < b.h / 2; row++)
         for (int x = 0, r = 0; x < b.w / 2; x++) {
-            r = coloured(at(&b, x, y)) && !coloured(at(&a, x, y)) ? r + 1 : 0;
+            r = coloured(at(&b, x, row)) && !coloured(at(&a, x, row)) ? r + 1 : 0;
             run = r > run ? r : run;
         }
     ck_assert_int_ge(run, 15);

@@ -171,8 +171,9 @@ static bool parse_syllables(cursor *c, uint8_t *phones, int cap, int *n)
                                                : "expected a phone or ')'");
             int ph = phone_index(s, (size_t)(c->p - s));
             if (ph < 0) {
-                int n = (int)(c->p - s) < 16 ? (int)(c->p - s) : 16;
-                snprintf(c->detail, sizeof c->detail, "%.*s%s", n, s, c->p - s > 16 ? "..." : "");
+                int shown = (int)(c->p - s) < 16 ? (int)(c->p - s) : 16;
+                snprintf(c->detail, sizeof c->detail, "%.*s%s", shown, s,
+                         c->p - s > 16 ? "..." : "");
                 c->p = s;
                 return fault(c, "unknown phone (not one of Festival's 40 CMU phones)");
             }
