@@ -73,6 +73,21 @@ static float *out_head(const attn *a, float *O, int64_t hd)
  * chunk count, so per-chunk scratch can be indexed without thread ids. */
 static int64_t chunk_lo(int64_t c, int64_t nch, int64_t n) { return c * n / nch; }
 
+/* Chunks for ntask tasks of `work` multiply-adds in all: the threads the
+ * work is worth, at most one a task, at least one. */
+static int64_t chunks_for(int64_t work, int64_t ntask)
+{
+    int64_t nch = cf__threads_for(work);
+    return nch < ntask ? nch : ntask > 0 ? ntask : 1;
+}
+
+/* The sum of eight partial sums in a fixed tree, as the row kernels below
+ * take them (lane q summing the elements at q mod 8). */
+CF_ALWAYS_INLINE float lanes8_total(const float *acc)
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* Turns n raw scores s = q_i . k_j (j = j0 ..) of query i of head (b, h) into
  * s * scale + mask, -inf where masked; returns their maximum, NaN when one
  * is NaN (so that NaN inputs give NaN, not a row taken as fully masked). */
@@ -123,7 +138,7 @@ CF_ROW_KERNEL float exp_sum(float *s, int64_t n, float mx)
         s[j] = cf__exp_le0(s[j] - mx);
         acc[j % 8] += s[j];
     }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return lanes8_total(acc);
 }
 
 /* ---- Training path ---- */
@@ -263,8 +278,7 @@ static void flash_block(const attn *a, int64_t hd, int64_t i0, int64_t nq, float
 static bool flash_forward(const attn *a, float *O)
 {
     int64_t nqb = (a->Tq + BLOCK_Q - 1) / BLOCK_Q, ntask = a->B * a->H * nqb;
-    int64_t nch = cf__threads_for(a->B * a->H * a->Tq * a->Tk * (a->D + a->Dv));
-    nch = nch < ntask ? nch : ntask > 0 ? ntask : 1;
+    int64_t nch = chunks_for(a->B * a->H * a->Tq * a->Tk * (a->D + a->Dv), ntask);
     int64_t per = BLOCK_Q * BLOCK_K + 2 * BLOCK_Q;
     float *scratch = cf__arena_alloc("cf_attention", sizeof(float) * per * nch);
     if (!scratch)
@@ -306,7 +320,7 @@ CF_ROW_KERNEL void row_dots(int64_t n, int64_t D, const float *q, const float *k
                 acc[t] += q[l + t] * kj[l + t];
         for (; l < D; l++)
             acc[l % 8] += q[l] * kj[l];
-        s[j] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        s[j] = lanes8_total(acc);
     }
 }
 
@@ -344,8 +358,7 @@ static void small_row(const attn *a, int64_t hd, int64_t i, float *o, float *s)
 static bool small_forward(const attn *a, float *O)
 {
     int64_t rows = a->B * a->H * a->Tq;
-    int64_t nch = cf__threads_for(rows * a->Tk * (a->D + a->Dv));
-    nch = nch < rows ? nch : rows > 0 ? rows : 1;
+    int64_t nch = chunks_for(rows * a->Tk * (a->D + a->Dv), rows);
     float *scratch = cf__arena_alloc("cf_attention", sizeof(float) * a->Tk * nch);
     if (!scratch)
         return false;
