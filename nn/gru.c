@@ -35,15 +35,9 @@ static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, b
 static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b) { return cf_affine(x, w, b); }
 
 /* One step from the input projection gi = x W_ih^T + b_ih [B, 3H]. */
-static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *const *w, int64_t H)
+static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *const *w)
 {
-    cf_tensor *gh = affine(h, w[1], w[3]);
-    cf_tensor *r = cf_sigmoid(cf_add(cf_slice(gi, -1, 0, H, 1), cf_slice(gh, -1, 0, H, 1)));
-    cf_tensor *z = cf_sigmoid(cf_add(cf_slice(gi, -1, H, 2 * H, 1), cf_slice(gh, -1, H, 2 * H, 1)));
-    cf_tensor *n = cf_tanh(
-        cf_add(cf_slice(gi, -1, 2 * H, 3 * H, 1), cf_mul(r, cf_slice(gh, -1, 2 * H, 3 * H, 1))));
-    /* (1 - z) * n + z * h = n + z * (h - n) */
-    return cf_add(n, cf_mul(z, cf_sub(h, n)));
+    return cf_gru_gates(gi, affine(h, w[1], w[3]), h);
 }
 
 static bool check_input(const char *what, const char *name, const cf_tensor *x, int ndim, int input)
@@ -92,7 +86,7 @@ cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
         return NULL;
     }
     cf_tensor *w[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
-    return step(affine(x, w[0], w[2]), h, w, m->hidden);
+    return step(affine(x, w[0], w[2]), h, w);
 }
 
 cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, int layers,
@@ -142,7 +136,7 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
  * packing p, a row's steps past its length leave its state alone and
  * output zeros, so the forward direction stops at the last real token and
  * the reverse one starts there, as over a pack_padded_sequence. */
-static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H, bool reverse,
+static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, bool reverse,
                       const nn__packing *p, cf_tensor **h_last)
 {
     int64_t T = x->shape[1];
@@ -152,7 +146,7 @@ static cf_tensor *run(cf_tensor *x, cf_tensor *h, cf_tensor *const *w, int64_t H
         return NULL;
     for (int64_t s = 0; s < T; s++) {
         int64_t t = reverse ? T - 1 - s : s;
-        cf_tensor *h_new = step(cf_squeeze(cf_slice(gi, 1, t, t + 1, 1), 1), h, w, H);
+        cf_tensor *h_new = step(cf_squeeze(cf_slice(gi, 1, t, t + 1, 1), 1), h, w);
         if (p && t >= p->shortest) {
             h = cf_where(cf_slice(p->real, 1, t, t + 1, 1), h_new, h);
             outs[t] = cf_masked_fill(h_new, cf_slice(p->pad, 1, t, t + 1, 1), 0);
@@ -184,7 +178,7 @@ static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__pack
             int k = l * dirs + d;
             cf_tensor *h =
                 h0 ? cf_squeeze(cf_slice(h0, 0, k, k + 1, 1), 0) : cf_zeros(CF_SHAPE(B, H));
-            outs[d] = run(x, h, m->w[k], H, d == 1, p, &finals[k]);
+            outs[d] = run(x, h, m->w[k], d == 1, p, &finals[k]);
         }
         x = dirs == 2 ? cf_cat(2, outs, 2) : outs[0];
         if (l + 1 < m->layers)

@@ -316,6 +316,19 @@ CF_API cf_tensor *cf_layer_norm(cf_tensor *x, int nnorm, cf_tensor *weight, cf_t
  * p outside [0, 1]. */
 CF_API cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g);
 
+/* ---- Recurrent cells (autograd/rnn.c) ---- */
+
+/* The new state of a GRU step from its input projection gi = x W_ih^T +
+ * b_ih and hidden projection gh = h W_hh^T + b_hh, both [..., 3H] with
+ * the reset, update and new gates in that order, and the state h [..., H]:
+ * r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z),
+ * n = tanh(gi_n + r * gh_n), returns (1 - z) * n + z * h, [..., H], as
+ * torch.nn.GRU computes it. One pass forward and one backward (which
+ * recomputes the gates rather than keeping them); the inputs may have any
+ * strides. CF_ERR_SHAPE naming all three shapes unless gi and gh have
+ * h's leading dims and 3H last; CF_ERR_DTYPE unless all are float32. */
+CF_API cf_tensor *cf_gru_gates(cf_tensor *gi, cf_tensor *gh, cf_tensor *h);
+
 /* ---- Indexing (autograd/index.c) ----
  * Index tensors are int32; an index out of range is CF_ERR_INDEX naming the
  * op and the value. */
