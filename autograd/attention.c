@@ -141,6 +141,66 @@ CF_ROW_KERNEL float exp_sum(float *s, int64_t n, float mx)
     return lanes8_total(acc);
 }
 
+/* ---- Small heads ----
+ * A head of a dozen rows costs BLIS more in call overhead and packing than
+ * in arithmetic: the backward of a G2P Transformer's attention (heads of
+ * [12, 32]) ran at 2.7 GFLOP/s through BLIS. Heads of at most SMALL_WORK
+ * multiply-adds a product, run one per thread, go through axpy_mm instead,
+ * with K and V transposed into scratch where a product needs them as rows.
+ * From about [50, 16] (40k) BLIS is the faster again. */
+#define SMALL_WORK 16384
+
+/* C [M, N] (+)= A [M, K] B [K, N], B's and C's rows contiguous: each row of
+ * C as a sum of rows of B scaled by A's elements, four at a time (their
+ * products summed in pairs, then added), so each element's rounding is fixed
+ * by K alone. Vectorised along N. */
+CF_ROW_KERNEL void axpy_mm(bool acc, int64_t M, int64_t N, int64_t K, const float *a, int64_t rsa,
+                           int64_t csa, const float *b, int64_t rsb, float *c, int64_t rsc)
+{
+    cf__count_flops((uint64_t)(2 * M * N * K));
+    for (int64_t i = 0; i < M; i++) {
+        float *restrict ci = c + i * rsc;
+        const float *ai = a + i * rsa;
+        if (!acc)
+            for (int64_t j = 0; j < N; j++)
+                ci[j] = 0;
+        int64_t l = 0;
+        for (; l + 4 <= K; l += 4) {
+            const float x0 = ai[l * csa], x1 = ai[(l + 1) * csa], x2 = ai[(l + 2) * csa],
+                        x3 = ai[(l + 3) * csa];
+            const float *restrict b0 = b + l * rsb, *restrict b1 = b0 + rsb,
+                                  *restrict b2 = b1 + rsb, *restrict b3 = b2 + rsb;
+            for (int64_t j = 0; j < N; j++)
+                ci[j] += (x0 * b0[j] + x1 * b1[j]) + (x2 * b2[j] + x3 * b3[j]);
+        }
+        for (; l < K; l++) {
+            const float x = ai[l * csa];
+            const float *restrict bl = b + l * rsb;
+            for (int64_t j = 0; j < N; j++)
+                ci[j] += x * bl[j];
+        }
+    }
+}
+
+/* t [C, R] = the transpose of the [R, C] matrix at m (strides rs, cs). */
+static void transpose_into(float *t, const float *m, int64_t R, int64_t C, int64_t rs, int64_t cs)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            t[c * R + r] = m[r * rs + c * cs];
+}
+
+/* Floats of transpose scratch a chunk of heads needs when the heads are
+ * small, so that their products skip BLIS; 0 when they are not (large, or
+ * rows not contiguous). A function of the shapes alone, never of the
+ * threads, so that results do not depend on the thread count. */
+static int64_t small_scratch(const attn *a)
+{
+    int64_t w = a->D > a->Dv ? a->D : a->Dv;
+    bool small = a->Tq * a->Tk * w <= SMALL_WORK && a->qs[3] == 1 && a->ks[3] == 1 && a->vs[3] == 1;
+    return small ? a->Tk * w : 0;
+}
+
 /* ---- Training path ---- */
 
 /* p [Tq, Tk] = softmax of the scores of head (b, h), in place; a fully
@@ -169,18 +229,24 @@ static void apply_keep(float *pd, const float *p, const uint8_t *keep, float ksc
 }
 
 /* Head hd of the training forward: P and O. bt BLIS threads, rt row threads;
- * scratch holds [Tq, Tk] when there is dropout. */
+ * scratch holds [Tq, Tk] when there is dropout; t, when not NULL, is
+ * small_scratch's transpose scratch and the products skip BLIS. */
 static void head_forward(const attn *a, int64_t hd, float *P, const uint8_t *keep, float kscale,
-                         float *O, float *scratch, int bt, int rt)
+                         float *O, float *scratch, float *t, int bt, int rt)
 {
     int64_t b = hd / a->H, h = hd % a->H, TT = a->Tq * a->Tk;
     const float *qh = a->q + b * a->qs[0] + h * a->qs[1];
     const float *kh = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vh = a->v + b * a->vs[0] + h * a->vs[1];
-    float *p = P + hd * TT;
+    float *p = P + hd * TT, *o = out_head(a, O, hd);
     /* S [Tq, Tk] = Q [Tq, D] K^T [D, Tk] */
-    cf__gemm(false, a->Tq, a->Tk, a->D, qh, a->qs[2], a->qs[3], kh, a->ks[3], a->ks[2], p, a->Tk, 1,
-             bt);
+    if (t) {
+        transpose_into(t, kh, a->Tk, a->D, a->ks[2], 1);
+        axpy_mm(false, a->Tq, a->Tk, a->D, qh, a->qs[2], 1, t, a->Tk, p, a->Tk);
+    } else {
+        cf__gemm(false, a->Tq, a->Tk, a->D, qh, a->qs[2], a->qs[3], kh, a->ks[3], a->ks[2], p,
+                 a->Tk, 1, bt);
+    }
     softmax_rows(a, b, h, p, rt);
     const float *pd = p;
     if (keep) {
@@ -188,12 +254,15 @@ static void head_forward(const attn *a, int64_t hd, float *P, const uint8_t *kee
         pd = scratch;
     }
     /* O [Tq, Dv] = P [Tq, Tk] V [Tk, Dv] */
-    cf__gemm(false, a->Tq, a->Dv, a->Tk, pd, a->Tk, 1, vh, a->vs[2], a->vs[3], out_head(a, O, hd),
-             a->os[2], 1, bt);
+    if (t)
+        axpy_mm(false, a->Tq, a->Dv, a->Tk, pd, a->Tk, 1, vh, a->vs[2], o, a->os[2]);
+    else
+        cf__gemm(false, a->Tq, a->Dv, a->Tk, pd, a->Tk, 1, vh, a->vs[2], a->vs[3], o, a->os[2], 1,
+                 bt);
 }
 
-/* Heads in parallel with one BLIS thread each when there are enough of them;
- * otherwise one head at a time with every thread inside BLIS. Either way each
+/* Heads in parallel, one thread each, when there are enough of them or they
+ * are small; otherwise one head at a time with every thread inside BLIS. Either way each
  * value is computed in one fixed order. */
 typedef struct {
     int nch; /* chunks of heads run in parallel; 1: heads in turn */
@@ -207,18 +276,25 @@ static plan plan_heads(const attn *a)
     int nt = cf__threads_for(BH * a->Tq * a->Tk * (a->D + a->Dv));
     if (BH >= nt)
         return (plan){nt, 1, 1};
+    if (small_scratch(a)) /* small heads never share a head's work */
+        return (plan){BH > 0 ? (int)BH : 1, 1, 1};
     return (plan){1, nt, cf__threads_for(a->Tq * a->Tk)};
 }
 
+/* scratch: per chunk of heads, P * keep [Tq, Tk] when there is dropout,
+ * then small_scratch's floats. */
 static void train_forward(const attn *a, float *P, const uint8_t *keep, float kscale, float *O,
                           float *scratch, plan pl)
 {
-    int64_t BH = a->B * a->H, TT = a->Tq * a->Tk;
+    int64_t BH = a->B * a->H, TT = a->Tq * a->Tk, ts = small_scratch(a);
+    int64_t per = (keep ? TT : 0) + ts;
 #pragma omp parallel for num_threads(pl.nch) schedule(static)
-    for (int c = 0; c < pl.nch; c++)
+    for (int c = 0; c < pl.nch; c++) {
+        float *sc = per ? scratch + c * per : NULL;
         for (int64_t hd = chunk_lo(c, pl.nch, BH); hd < chunk_lo(c + 1, pl.nch, BH); hd++)
-            head_forward(a, hd, P, keep, kscale, O, scratch ? scratch + c * TT : NULL, pl.bt,
-                         pl.rt);
+            head_forward(a, hd, P, keep, kscale, O, keep ? sc : NULL,
+                         ts ? sc + (keep ? TT : 0) : NULL, pl.bt, pl.rt);
+    }
 }
 
 /* ---- Inference path ---- */
@@ -383,9 +459,11 @@ typedef struct {
     float *gmask; /* dS [B, H, Tq, Tk] for the mask, or NULL */
 } grads;
 
+/* pd and ds: [Tq, Tk] scratch; t, when not NULL, small_scratch's transpose
+ * scratch, and the products skip BLIS. */
 static void head_backward(const attn *a, int64_t hd, const float *P, const uint8_t *keep,
                           float kscale, const float *dO, const grads *g, float *pd, float *ds,
-                          int bt, int rt)
+                          float *t, int bt, int rt)
 {
     int64_t b = hd / a->H, h = hd % a->H, TT = a->Tq * a->Tk, Tk = a->Tk;
     const float *qh = a->q + b * a->qs[0] + h * a->qs[1];
@@ -401,13 +479,21 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const uint8
             w = pd;
         }
         /* dV [Tk, Dv] += P'^T [Tk, Tq] dO [Tq, Dv] */
-        cf__gemm(true, Tk, a->Dv, a->Tq, w, 1, Tk, dO, a->Dv, 1,
-                 g->gv + b * g->gvs[0] + h * g->gvs[1], g->gvs[2], g->gvs[3], bt);
+        float *gv = g->gv + b * g->gvs[0] + h * g->gvs[1];
+        if (t)
+            axpy_mm(true, Tk, a->Dv, a->Tq, w, 1, Tk, dO, a->Dv, gv, g->gvs[2]);
+        else
+            cf__gemm(true, Tk, a->Dv, a->Tq, w, 1, Tk, dO, a->Dv, 1, gv, g->gvs[2], g->gvs[3], bt);
     }
     if (!g->gq && !g->gk && !g->gmask)
         return;
     /* dP [Tq, Tk] = dO [Tq, Dv] V^T [Dv, Tk] */
-    cf__gemm(false, a->Tq, Tk, a->Dv, dO, a->Dv, 1, vh, a->vs[3], a->vs[2], ds, Tk, 1, bt);
+    if (t) {
+        transpose_into(t, vh, Tk, a->Dv, a->vs[2], 1);
+        axpy_mm(false, a->Tq, Tk, a->Dv, dO, a->Dv, 1, t, Tk, ds, Tk);
+    } else {
+        cf__gemm(false, a->Tq, Tk, a->Dv, dO, a->Dv, 1, vh, a->vs[3], a->vs[2], ds, Tk, 1, bt);
+    }
     float *gm = g->gmask ? g->gmask + hd * TT : NULL;
 #pragma omp parallel for num_threads(rt) schedule(static)
     for (int64_t i = 0; i < a->Tq; i++) {
@@ -428,13 +514,19 @@ static void head_backward(const attn *a, int64_t hd, const float *P, const uint8
             r[j] *= a->scale;
     }
     /* dQ [Tq, D] += dS [Tq, Tk] K [Tk, D] */
-    if (g->gq)
-        cf__gemm(true, a->Tq, a->D, Tk, ds, Tk, 1, kh, a->ks[2], a->ks[3],
-                 g->gq + b * g->gqs[0] + h * g->gqs[1], g->gqs[2], g->gqs[3], bt);
+    float *gq = g->gq ? g->gq + b * g->gqs[0] + h * g->gqs[1] : NULL;
+    if (gq && t)
+        axpy_mm(true, a->Tq, a->D, Tk, ds, Tk, 1, kh, a->ks[2], gq, g->gqs[2]);
+    else if (gq)
+        cf__gemm(true, a->Tq, a->D, Tk, ds, Tk, 1, kh, a->ks[2], a->ks[3], gq, g->gqs[2], g->gqs[3],
+                 bt);
     /* dK [Tk, D] += dS^T [Tk, Tq] Q [Tq, D] */
-    if (g->gk)
-        cf__gemm(true, Tk, a->D, a->Tq, ds, 1, Tk, qh, a->qs[2], a->qs[3],
-                 g->gk + b * g->gks[0] + h * g->gks[1], g->gks[2], g->gks[3], bt);
+    float *gk = g->gk ? g->gk + b * g->gks[0] + h * g->gks[1] : NULL;
+    if (gk && t)
+        axpy_mm(true, Tk, a->D, a->Tq, ds, 1, Tk, qh, a->qs[2], gk, g->gks[2]);
+    else if (gk)
+        cf__gemm(true, Tk, a->D, a->Tq, ds, 1, Tk, qh, a->qs[2], a->qs[3], gk, g->gks[2], g->gks[3],
+                 bt);
 }
 
 static cf_status attention_backward(cf_tensor *out)
@@ -460,8 +552,9 @@ static cf_status attention_backward(cf_tensor *out)
                gq ? gq->stride : NULL, gk ? gk->stride : NULL, gv ? gv->stride : NULL,
                dS ? dS->data : NULL};
     plan pl = plan_heads(&a);
-    /* Per chunk: dP/dS, and P' when there is dropout. */
-    int64_t per = TT * (keep ? 2 : 1);
+    /* Per chunk: dP/dS, P' when there is dropout, the small heads' transpose
+     * scratch. The gradients are contiguous, as small heads need. */
+    int64_t ts = small_scratch(&a), per = TT * (keep ? 2 : 1) + ts;
     float *scratch = cf__arena_alloc("backward", sizeof(float) * per * pl.nch);
     if (!scratch)
         return cf_error();
@@ -469,8 +562,9 @@ static cf_status attention_backward(cf_tensor *out)
 #pragma omp parallel for num_threads(pl.nch) schedule(static)
     for (int c = 0; c < pl.nch; c++) {
         float *ds = scratch + c * per, *pd = keep ? ds + TT : NULL;
+        float *t = ts ? ds + TT * (keep ? 2 : 1) : NULL;
         for (int64_t hd = chunk_lo(c, pl.nch, BH); hd < chunk_lo(c + 1, pl.nch, BH); hd++)
-            head_backward(&a, hd, P, keep, out->fparam[1], dO, &g, pd, ds, pl.bt, pl.rt);
+            head_backward(&a, hd, P, keep, out->fparam[1], dO, &g, pd, ds, t, pl.bt, pl.rt);
     }
     if (gmask)
         cf__sum_to(gmask, dS, 1.0, true);
@@ -603,12 +697,10 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
         kscale = p < 1 ? 1 / (1 - p) : 0;
     }
     plan pl = plan_heads(&a);
-    float *scratch = NULL; /* per chunk of heads: P * keep [Tq, Tk] */
-    if (keep) {
-        scratch = cf__arena_alloc("cf_attention", sizeof(float) * a.Tq * a.Tk * pl.nch);
-        if (!scratch)
-            return NULL;
-    }
+    int64_t per = (keep ? a.Tq * a.Tk : 0) + small_scratch(&a);
+    float *scratch = NULL; /* per chunk of heads, as train_forward lays it out */
+    if (per && !(scratch = cf__arena_alloc("cf_attention", sizeof(float) * per * pl.nch)))
+        return NULL;
     uint64_t seq = cf__error_seq();
     train_forward(&a, P->data, keep ? keep->data : NULL, kscale, out->data, scratch, pl);
     if (cf__error_seq() != seq)

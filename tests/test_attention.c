@@ -472,6 +472,60 @@ START_TEST(results_do_not_depend_on_thread_count)
 }
 END_TEST
 
+/* Output and gradients of causal attention over small heads [1, 2, 12, 8]
+ * (products that skip BLIS) with n threads, into res [4 * 192]. */
+static void run_small_threads(int n, float *res)
+{
+    cf_set_num_threads(n);
+    cf_tensor *q = rand_leaf(33, -1, 1, CF_SHAPE(1, 2, 12, 8));
+    cf_tensor *k = rand_leaf(34, -1, 1, CF_SHAPE(1, 2, 12, 8));
+    cf_tensor *v = rand_leaf(35, -1, 1, CF_SHAPE(1, 2, 12, 8));
+    cf_tensor *out = cf_attention(q, k, v, &(cf_attention_opts){.causal = true});
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_square(out))), CF_OK);
+    cf_copy_to(out, res);
+    cf_copy_to(q->grad, res + 192);
+    cf_copy_to(k->grad, res + 2 * 192);
+    cf_copy_to(v->grad, res + 3 * 192);
+}
+
+START_TEST(small_heads_do_not_depend_on_thread_count)
+{
+    float a[4 * 192], b[4 * 192];
+    run_small_threads(1, a);
+    run_small_threads(4, b);
+    ck_assert_msg(memcmp(a, b, sizeof a) == 0, "results differ between 1 and 4 threads");
+}
+END_TEST
+
+START_TEST(small_heads_match_the_blis_path)
+{
+    /* A query whose rows are not contiguous sends the heads to BLIS; the
+     * same values in contiguous rows take the small-head products. */
+    cf_tensor *qt = rand_leaf(36, -1, 1, CF_SHAPE(2, 2, 8, 9));
+    cf_tensor *q = NULL;
+    CF_NO_GRAD { q = cf_contiguous(cf_transpose(qt, 2, 3)); }
+    cf_requires_grad(q, true);
+    cf_tensor *k = rand_leaf(37, -1, 1, CF_SHAPE(2, 2, 11, 8));
+    cf_tensor *v = rand_leaf(38, -1, 1, CF_SHAPE(2, 2, 11, 5));
+    cf_rng g;
+    cf_rng_init(&g, 39);
+    cf_tensor *dout = cf_uniform(&g, -1, 1, CF_SHAPE(2, 2, 9, 5));
+    cf_tensor *mask = cf_uniform(&g, -1, 1, CF_SHAPE(9, 11));
+    cf_attention_opts o = {.mask = mask};
+    cf_tensor *blis = cf_attention(cf_transpose(qt, 2, 3), k, v, &o);
+    ck_assert_int_eq(cf_backward_with(blis, dout), CF_OK);
+    cf_tensor *gk = cf_clone(k->grad), *gv = cf_clone(v->grad);
+    cf_zero_grad(k);
+    cf_zero_grad(v);
+    cf_tensor *small = cf_attention(q, k, v, &o);
+    ck_assert_int_eq(cf_backward_with(small, dout), CF_OK);
+    assert_close(small, blis, 1e-6f, 1e-5f);
+    assert_close(q->grad, cf_transpose(qt->grad, 2, 3), 1e-6f, 1e-5f);
+    assert_close(k->grad, gk, 1e-6f, 1e-5f);
+    assert_close(v->grad, gv, 1e-6f, 1e-5f);
+}
+END_TEST
+
 START_TEST(records_a_graph_only_when_a_gradient_is_needed)
 {
     cf_tensor *q = rand_leaf(40, -1, 1, CF_SHAPE(1, 1, 2, 2));
@@ -603,6 +657,8 @@ int main(void)
     tcase_add_test(tc, dropout_is_reproducible_from_the_generator);
     tcase_add_test(tc, dropout_of_one_drops_everything);
     tcase_add_test(tc, results_do_not_depend_on_thread_count);
+    tcase_add_test(tc, small_heads_do_not_depend_on_thread_count);
+    tcase_add_test(tc, small_heads_match_the_blis_path);
     tcase_add_test(tc, records_a_graph_only_when_a_gradient_is_needed);
     tcase_add_test(tc, rejects_null_operand);
     tcase_add_test(tc, rejects_operands_that_are_not_4d);
