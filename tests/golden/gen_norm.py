@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes tests/golden/norm.safetensors, read by tests/test_norm.c.
+"""Writes tests/golden/norm.safetensors, read by tests/test_layer_norm.c.
 
     cd tests/golden && /usr/bin/python3 gen_norm.py
 
@@ -10,7 +10,7 @@ with or without weight and bias. For case <c> the file holds <c>.x,
 sum(out * dout). A transposed case stores x as laid out in memory (<c>.x is
 the [N, R] tensor) and normalises x.t(), as the C test does with
 cf_transpose. Inputs are float32; references are computed in float64 from
-those values and rounded once. The table must match CASES in test_norm.c.
+those values and rounded once. The table must match CASES in test_layer_norm.c.
 """
 import os
 
