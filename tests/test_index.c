@@ -11,30 +11,38 @@
 
 /* ---- golden cases: must match cases() in tests/golden/gen_index.py ---- */
 
-static cf_tensor *g_embedding_padded(cf_tensor **in) { return cf_embedding(in[0], in[1], 3); }
-static cf_tensor *g_embedding_plain(cf_tensor **in) { return cf_embedding(in[0], in[1], -1); }
-static cf_tensor *g_index_select_dim0(cf_tensor **in) { return cf_index_select(in[0], 0, in[1]); }
-static cf_tensor *g_index_select_dim1(cf_tensor **in) { return cf_index_select(in[0], 1, in[1]); }
-static cf_tensor *g_gather_dim0(cf_tensor **in) { return cf_gather(in[0], 0, in[1]); }
-static cf_tensor *g_gather_dim1(cf_tensor **in) { return cf_gather(in[0], 1, in[1]); }
-static cf_tensor *g_gather_dim1_t(cf_tensor **in)
+static cf_tensor *g_embedding_padded(cf_tensor *const *in) { return cf_embedding(in[0], in[1], 3); }
+static cf_tensor *g_embedding_plain(cf_tensor *const *in) { return cf_embedding(in[0], in[1], -1); }
+static cf_tensor *g_index_select_dim0(cf_tensor *const *in)
+{
+    return cf_index_select(in[0], 0, in[1]);
+}
+static cf_tensor *g_index_select_dim1(cf_tensor *const *in)
+{
+    return cf_index_select(in[0], 1, in[1]);
+}
+static cf_tensor *g_gather_dim0(cf_tensor *const *in) { return cf_gather(in[0], 0, in[1]); }
+static cf_tensor *g_gather_dim1(cf_tensor *const *in) { return cf_gather(in[0], 1, in[1]); }
+static cf_tensor *g_gather_dim1_t(cf_tensor *const *in)
 {
     return cf_gather(cf_transpose(in[0], 0, 1), 1, in[1]);
 }
-static cf_tensor *g_cat_dim0(cf_tensor **in) { return cf_cat(2, in, 0); }
-static cf_tensor *g_cat_dim1(cf_tensor **in) { return cf_cat(3, in, 1); }
-static cf_tensor *g_cat_last_t(cf_tensor **in)
+static cf_tensor *g_cat_dim0(cf_tensor *const *in) { return cf_cat(2, in, 0); }
+static cf_tensor *g_cat_dim1(cf_tensor *const *in) { return cf_cat(3, in, 1); }
+static cf_tensor *g_cat_last_t(cf_tensor *const *in)
 {
     return cf_cat(2, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1)}, -1);
 }
-static cf_tensor *g_stack_dim1(cf_tensor **in) { return cf_stack(3, in, 1); }
-static cf_tensor *g_stack_last(cf_tensor **in) { return cf_stack(2, in, -1); }
+static cf_tensor *g_stack_dim1(cf_tensor *const *in) { return cf_stack(3, in, 1); }
+static cf_tensor *g_stack_last(cf_tensor *const *in) { return cf_stack(2, in, -1); }
 
-static const struct {
+typedef struct {
     const char *name;
     int nin;
-    cf_tensor *(*fn)(cf_tensor **in);
-} GOLDEN[] = {
+    cf_tensor *(*fn)(cf_tensor *const *in);
+} golden_case;
+
+static const golden_case GOLDEN[] = {
     {"embedding_padded", 2, g_embedding_padded},
     {"embedding_plain", 2, g_embedding_plain},
     {"index_select_dim0", 2, g_index_select_dim0},
@@ -49,37 +57,22 @@ static const struct {
     {"stack_last", 2, g_stack_last},
 };
 
+/* ud: the golden_case whose builder gets the fixture's leaves. */
+static cf_tensor *build(cf_tensor *const *in, const void *ud)
+{
+    return ((const golden_case *)ud)->fn(in);
+}
+
 /* Runs the golden cases whose names start with prefix. */
 static void check_golden(const char *prefix)
 {
-    cf_safetensors *f = open_fixture("index.safetensors");
     int ran = 0;
     for (size_t c = 0; c < sizeof GOLDEN / sizeof GOLDEN[0]; c++) {
-        const char *name = GOLDEN[c].name;
-        if (strncmp(name, prefix, strlen(prefix)) != 0)
+        if (strncmp(GOLDEN[c].name, prefix, strlen(prefix)) != 0)
             continue;
-        char key[96];
-        cf_tensor *in[6];
-        for (int i = 0; i < GOLDEN[c].nin; i++) {
-            snprintf(key, sizeof key, "%s.in%d", name, i);
-            in[i] = fixture(f, key);
-            if (in[i]->dtype == CF_F32)
-                cf_requires_grad(in[i], true);
-        }
-        cf_tensor *y = GOLDEN[c].fn(in);
-        snprintf(key, sizeof key, "%s.out", name);
-        assert_golden(y, f, key);
-        snprintf(key, sizeof key, "%s.dout", name);
-        ck_assert_int_eq(cf_backward_with(y, fixture(f, key)), CF_OK);
-        for (int i = 0; i < GOLDEN[c].nin; i++) {
-            if (in[i]->dtype != CF_F32)
-                continue;
-            snprintf(key, sizeof key, "%s.grad%d", name, i);
-            assert_golden(in[i]->grad, f, key);
-        }
+        assert_golden_case("index.safetensors", GOLDEN[c].name, GOLDEN[c].nin, build, &GOLDEN[c]);
         ran++;
     }
-    cf_safetensors_close(f);
     ck_assert_int_gt(ran, 0);
 }
 

@@ -23,38 +23,10 @@ static cf_tensor *leaf(const float *v, int ndim, const int64_t *shape)
 
 /* ---- Golden cases ---- */
 
-typedef cf_tensor *(*build_fn)(cf_tensor *const *in, const void *ud);
-
-/* Rebuilds the fixture case `name` from its nin stored inputs with f and
- * compares the output; for a float output also every float input's gradient
- * under the stored upstream gradient. A bool output must not require one. */
-static void golden(const char *name, int nin, build_fn f, const void *ud)
+/* Case name of math.safetensors, rebuilt from its nin inputs by f. */
+static void golden(const char *name, int nin, golden_build f, const void *ud)
 {
-    cf_safetensors *fx = open_fixture("math.safetensors");
-    char key[128];
-    cf_tensor *in[4];
-    for (int i = 0; i < nin; i++) {
-        snprintf(key, sizeof key, "%s.in%d", name, i);
-        in[i] = fixture(fx, key);
-        if (in[i]->dtype == CF_F32)
-            cf_requires_grad(in[i], true);
-    }
-    cf_tensor *out = f(in, ud);
-    snprintf(key, sizeof key, "%s.out", name);
-    assert_golden(out, fx, key);
-    if (out->dtype == CF_F32) {
-        snprintf(key, sizeof key, "%s.dout", name);
-        ck_assert_int_eq(cf_backward_with(out, fixture(fx, key)), CF_OK);
-        for (int i = 0; i < nin; i++) {
-            if (in[i]->dtype != CF_F32)
-                continue;
-            snprintf(key, sizeof key, "%s.grad%d", name, i);
-            assert_golden(in[i]->grad, fx, key);
-        }
-    } else {
-        ck_assert(!(out->flags & CF_REQUIRES_GRAD));
-    }
-    cf_safetensors_close(fx);
+    assert_golden_case("math.safetensors", name, nin, f, ud);
 }
 
 /* Builders: the same expressions as gen_math.py, views included. */

@@ -21,27 +21,16 @@ static cf_tensor *gates_of(cf_tensor *const *in, view v)
     }
 }
 
-/* Runs case name forward and backward and compares the output and the
- * three inputs' gradients with PyTorch's. */
+static cf_tensor *build(cf_tensor *const *in, const void *ud)
+{
+    return gates_of(in, *(const view *)ud);
+}
+
+/* Case name of rnn.safetensors: the output and the three inputs' gradients
+ * against PyTorch's. */
 static void golden(const char *name, view v)
 {
-    cf_safetensors *f = open_fixture("rnn.safetensors");
-    char key[96];
-    cf_tensor *in[3];
-    for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "%s.in%d", name, i);
-        in[i] = cf_requires_grad(fixture(f, key), true);
-    }
-    cf_tensor *out = gates_of(in, v);
-    snprintf(key, sizeof key, "%s.out", name);
-    assert_golden(out, f, key);
-    snprintf(key, sizeof key, "%s.dout", name);
-    ck_assert_int_eq(cf_backward_with(out, fixture(f, key)), CF_OK);
-    for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "%s.grad%d", name, i);
-        assert_golden(in[i]->grad, f, key);
-    }
-    cf_safetensors_close(f);
+    assert_golden_case("rnn.safetensors", name, 3, build, &v);
 }
 
 START_TEST(gru_gates_match_pytorch_on_rows) { golden("gru_gates.rows", PLAIN); }

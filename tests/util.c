@@ -170,6 +170,37 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     assert_golden_tensor(t, fixture(f, name), name);
 }
 
+void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
+                        const void *ud)
+{
+    ck_assert_int_le(nin, 8);
+    cf_safetensors *f = open_fixture(file);
+    char key[128];
+    cf_tensor *in[8];
+    for (int i = 0; i < nin; i++) {
+        snprintf(key, sizeof key, "%s.in%d", name, i);
+        in[i] = fixture(f, key);
+        if (in[i]->dtype == CF_F32)
+            cf_requires_grad(in[i], true);
+    }
+    cf_tensor *out = build(in, ud);
+    snprintf(key, sizeof key, "%s.out", name);
+    assert_golden(out, f, key);
+    if (out->dtype == CF_F32) {
+        snprintf(key, sizeof key, "%s.dout", name);
+        ck_assert_int_eq(cf_backward_with(out, fixture(f, key)), CF_OK);
+        for (int i = 0; i < nin; i++) {
+            if (in[i]->dtype != CF_F32)
+                continue;
+            snprintf(key, sizeof key, "%s.grad%d", name, i);
+            assert_golden(in[i]->grad, f, key);
+        }
+    } else {
+        ck_assert(!(out->flags & CF_REQUIRES_GRAD));
+    }
+    cf_safetensors_close(f);
+}
+
 void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name)
 {
     ck_assert_msg(t != NULL, "%s: no tensor to compare (%s)", name, cf_error_message());

@@ -58,6 +58,17 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
 /* The same against a tensor want, failure messages naming name. */
 void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name);
 
+/* Builds an op's output from its inputs (the fixture's leaves). */
+typedef cf_tensor *(*golden_build)(cf_tensor *const *in, const void *ud);
+/* Runs golden case name of fixture file (under tests/golden), in the layout
+ * of gen_math.py, gen_index.py and gen_rnn.py: the leaves name.in<i> (float
+ * ones requiring a gradient) go to build; its output is compared with
+ * name.out; a float output is then run backward from name.dout and each
+ * float leaf's gradient compared with name.grad<i>, while any other output
+ * must need no gradient. At most 8 inputs. */
+void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
+                        const void *ud);
+
 /* Reads every parameter of m from the fixture tensor "<prefix>.<name>";
  * fails the test naming that tensor if it cannot. */
 void load_params(cf_module *m, const cf_safetensors *f, const char *prefix);
