@@ -201,6 +201,23 @@ void assert_golden_case(const char *file, const char *name, int nin, golden_buil
     cf_safetensors_close(f);
 }
 
+static cf_tensor *golden_op_build(cf_tensor *const *in, const void *ud)
+{
+    return ((const golden_op *)ud)->fn(in);
+}
+
+void assert_golden_ops(const char *file, const golden_op *cases, int n, const char *prefix)
+{
+    int ran = 0;
+    for (int c = 0; c < n; c++) {
+        if (strncmp(cases[c].name, prefix, strlen(prefix)) != 0)
+            continue;
+        assert_golden_case(file, cases[c].name, cases[c].nin, golden_op_build, &cases[c]);
+        ran++;
+    }
+    ck_assert_msg(ran > 0, "%s: no case starts with \"%s\"", file, prefix);
+}
+
 void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name)
 {
     ck_assert_msg(t != NULL, "%s: no tensor to compare (%s)", name, cf_error_message());

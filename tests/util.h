@@ -68,6 +68,15 @@ typedef cf_tensor *(*golden_build)(cf_tensor *const *in, const void *ud);
  * must need no gradient. At most 8 inputs. */
 void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
                         const void *ud);
+/* A case table: each case's name, input count and builder. */
+typedef struct {
+    const char *name;
+    int nin;
+    cf_tensor *(*fn)(cf_tensor *const *in);
+} golden_op;
+/* assert_golden_case of every case of the table whose name starts with
+ * prefix; fails if there is none. */
+void assert_golden_ops(const char *file, const golden_op *cases, int n, const char *prefix);
 
 /* Reads every parameter of m from the fixture tensor "<prefix>.<name>";
  * fails the test naming that tensor if it cannot. */

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes tests/golden/index.safetensors, read by tests/test_index.c.
+"""Writes tests/golden/index.safetensors, read by tests/test_index.c
+(embedding, index_select, gather) and tests/test_join.c (cat, stack).
 
     cd tests/golden && /usr/bin/python3 gen_index.py
 
@@ -9,7 +10,7 @@ leaves, or int32 indices), <c>.out, a random upstream gradient <c>.dout and
 the case uses transposed is stored as laid out in memory and transposed in
 the expression, as the C test does with cf_transpose. Inputs are float32;
 references are computed in float64 from those values and rounded once. The
-expressions must match the case functions in test_index.c.
+expressions must match the case functions in test_index.c and test_join.c.
 """
 import os
 
