@@ -52,8 +52,8 @@ cf_tensor *cf_additive_attention_forward(cf_additive_attention *m, cf_tensor *qu
                   cf_shape_str(proj_keys, c, sizeof c), d, m->query_proj->in, m->key_proj->in, A);
         return NULL;
     }
-    cf_tensor *q = cf_unsqueeze(cf_linear_forward(m->query_proj, query), 1); /* [B, 1, A] */
-    cf_tensor *e = cf_squeeze(cf_linear_forward(m->v, cf_tanh(cf_add(proj_keys, q))), -1);
+    cf_tensor *q = cf_linear_forward(m->query_proj, query); /* [B, A] */
+    cf_tensor *e = cf_additive_score(proj_keys, q, cf_reshape(m->v->weight, CF_SHAPE(A)));
     if (key_padding_mask)
         e = cf_masked_fill(e, key_padding_mask, -INFINITY); /* [B, S] */
     cf_tensor *a = cf_softmax(e, -1);

@@ -329,6 +329,16 @@ CF_API cf_tensor *cf_dropout(cf_tensor *a, float p, bool training, cf_rng *g);
  * h's leading dims and 3H last; CF_ERR_DTYPE unless all are float32. */
 CF_API cf_tensor *cf_gru_gates(cf_tensor *gi, cf_tensor *gh, cf_tensor *h);
 
+/* ---- Additive attention score (autograd/score.c) ---- */
+
+/* The scores of additive (Bahdanau) attention: e[b, s] = sum over a of
+ * v[a] * tanh(k[b, s, a] + q[b, a]) for projected keys k [B, S, A], a
+ * projected query q [B, A] and v [A]; returns e [B, S]. One pass forward
+ * and one backward (which recomputes the tanh rather than keeping
+ * [B, S, A]). CF_ERR_SHAPE naming all three shapes unless they are
+ * [B, S, A], [B, A] and [A]; CF_ERR_DTYPE unless all are float32. */
+CF_API cf_tensor *cf_additive_score(cf_tensor *k, cf_tensor *q, cf_tensor *v);
+
 /* ---- Indexing (autograd/index.c) ----
  * Index tensors are int32; an index out of range is CF_ERR_INDEX naming the
  * op and the value. */
