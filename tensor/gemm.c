@@ -140,7 +140,9 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
         cf_free(xc);
         return;
     }
-#pragma omp parallel for num_threads(nt) schedule(static)
+    /* if: a one-thread region still costs a team's start-up, which is the
+     * whole product's time at a decoder step's sizes. */
+#pragma omp parallel for if (nt > 1) num_threads(nt) schedule(static)
     for (int64_t t = 0; t < ntask; t++) {
         int64_t j0 = t * VM_COLS, j1 = j0 + VM_COLS < n ? j0 + VM_COLS : n;
         if (ks == 1) {
@@ -158,6 +160,39 @@ static void vecmat(bool acc, int64_t n, int64_t k, const float *x, int64_t incx,
     }
 }
 
+/* C [m, n] (+)= a [m] b [n]^T: a product with k = 1, not worth BLIS's
+ * packing. C's rows are split across threads; each element is one product
+ * (and one sum), so the split cannot change it. */
+CF_CLONES static void outer_rows(bool acc, int64_t i0, int64_t i1, int64_t n, const float *a,
+                                 int64_t sa, const float *b, int64_t sb, float *c, int64_t rsc,
+                                 int64_t csc)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        float x = a[i * sa], *ci = c + i * rsc;
+        if (sb == 1 && csc == 1) {
+            if (acc)
+                for (int64_t j = 0; j < n; j++)
+                    ci[j] += x * b[j];
+            else
+                for (int64_t j = 0; j < n; j++)
+                    ci[j] = x * b[j];
+        } else {
+            for (int64_t j = 0; j < n; j++)
+                ci[j * csc] = acc ? ci[j * csc] + x * b[j * sb] : x * b[j * sb];
+        }
+    }
+}
+
+static void outer(bool acc, int64_t m, int64_t n, const float *a, int64_t sa, const float *b,
+                  int64_t sb, float *c, int64_t rsc, int64_t csc)
+{
+    int nt = cf__threads_for(m * n);
+    nt = nt < m ? nt : (int)m;
+#pragma omp parallel for if (nt > 1) num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++)
+        outer_rows(acc, m * t / nt, m * (t + 1) / nt, n, a, sa, b, sb, c, rsc, csc);
+}
+
 void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
               int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t rsc,
               int64_t csc, int nthreads)
@@ -170,6 +205,10 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
             for (int64_t i = 0; i < m; i++)
                 for (int64_t j = 0; j < n; j++)
                     c[i * rsc + j * csc] = 0;
+        return;
+    }
+    if (k == 1 && m > 1 && n > 1) {
+        outer(accumulate, m, n, a, rsa, b, csb, c, rsc, csc);
         return;
     }
     if (m == 1 || n == 1) {

@@ -804,6 +804,20 @@ static cf_tensor *f_bmm_permuted(cf_tensor *const *in, void *ud)
     return cf_matmul(cf_permute(in[0], (const int[]){1, 0, 2}), in[1]);
 }
 
+START_TEST(matmul_of_a_column_by_a_row_is_their_outer_product)
+{
+    /* k = 1 skips BLIS: contiguous and strided rows give the same products. */
+    cf_tensor *a = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3, 1));
+    cf_tensor *b = cf_from_array((float[]){4, 5}, CF_SHAPE(1, 2));
+    float want[] = {4, 5, 8, 10, 12, 15};
+    assert_values(cf_matmul(a, b), want, 0, 0);
+    cf_tensor *bt = cf_transpose(cf_from_array((float[]){4, 5}, CF_SHAPE(2, 1)), 0, 1);
+    assert_values(cf_matmul(a, bt), want, 0, 0);
+    assert_values(cf_matmul(cf_transpose(bt, 0, 1), cf_transpose(a, 0, 1)),
+                  (float[]){4, 8, 12, 5, 10, 15}, 0, 0);
+}
+END_TEST
+
 START_TEST(matmul_gradient_2d)
 {
     cf_tensor *in[] = {rand_leaf(80, -1, 1, CF_SHAPE(3, 4)), rand_leaf(81, -1, 1, CF_SHAPE(4, 5))};
@@ -1673,6 +1687,7 @@ int main(void)
     tcase_add_test(matmul, matmul_gradient_1d_by_2d);
     tcase_add_test(matmul, matmul_gradient_2d_by_1d);
     tcase_add_test(matmul, matmul_gradient_1d_by_1d);
+    tcase_add_test(matmul, matmul_of_a_column_by_a_row_is_their_outer_product);
     tcase_add_test(matmul, matmul_gradient_batched_3d);
     tcase_add_test(matmul, matmul_gradient_4d_by_2d_sums_weight_over_batch);
     tcase_add_test(matmul, matmul_gradient_2d_by_3d_broadcasts_the_left_operand);
