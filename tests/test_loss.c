@@ -75,8 +75,8 @@ static char *key(char *buf, const char *name, const char *part)
 /* Checks the output of golden case name against "<name>.out", then
  * back-propagates "<name>.dout" and checks the gradient of each of the n
  * leaves against "<name>.<grads[i]>". */
-static void assert_golden_case(const cf_safetensors *f, const char *name, cf_tensor *out, int n,
-                               cf_tensor *const *leaves, const char *const *grads)
+static void assert_loss_case(const cf_safetensors *f, const char *name, cf_tensor *out, int n,
+                             cf_tensor *const *leaves, const char *const *grads)
 {
     char k[128];
     assert_golden(out, f, key(k, name, "out"));
@@ -99,7 +99,7 @@ START_TEST(cross_entropy_matches_pytorch)
                                              .ignore_index = ce_cases[i].ignore_index,
                                              .label_smoothing = ce_cases[i].label_smoothing,
                                              .reduction = ce_cases[i].reduction});
-        assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
+        assert_loss_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
 }
@@ -429,7 +429,7 @@ START_TEST(nll_loss_matches_pytorch)
                                      &(cf_loss_opts){.ignore = true,
                                                      .ignore_index = IGN,
                                                      .reduction = nll_cases[i].reduction});
-        assert_golden_case(f, name, out, 1, &x, (const char *[]){"dx"});
+        assert_loss_case(f, name, out, 1, &x, (const char *[]){"dx"});
     }
     cf_safetensors_close(f);
 }
@@ -516,7 +516,7 @@ START_TEST(mse_loss_matches_pytorch)
         cf_tensor *b = cf_requires_grad(fixture(f, key(k, name, "b")), true);
         cf_tensor *out = cf_mse_loss(view_of(a, mse_cases[i].view), b,
                                      &(cf_loss_opts){.reduction = mse_cases[i].reduction});
-        assert_golden_case(f, name, out, 2, (cf_tensor *[]){a, b}, (const char *[]){"da", "db"});
+        assert_loss_case(f, name, out, 2, (cf_tensor *[]){a, b}, (const char *[]){"da", "db"});
     }
     cf_safetensors_close(f);
 }
