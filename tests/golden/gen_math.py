@@ -18,42 +18,23 @@ conventions there are what models ported from it rely on.
 """
 import os
 import sys
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from goldlib import save  # noqa: E402
+import goldlib  # noqa: E402
+from goldlib import save, uniform  # noqa: E402
 
 torch.manual_seed(0)
 OUT = {}
-
-
-def uniform(lo, hi, *shape):
-    return torch.empty(*shape).uniform_(lo, hi)
+case = partial(goldlib.case, OUT)  # case(name, fn, *inputs) adds to OUT
 
 
 def ints(lo, hi, *shape):
     """Small integers as floats, so that ties and exact bounds occur."""
     return torch.randint(lo, hi, shape).float()
-
-
-def case(name, fn, *inputs):
-    """fn maps the leaves to the output; float leaves get gradients."""
-    leaves = [t.double().requires_grad_() if t.is_floating_point() else t for t in inputs]
-    out = fn(*leaves)
-    for i, t in enumerate(inputs):
-        OUT[f"{name}.in{i}"] = t
-    if not out.requires_grad:
-        OUT[f"{name}.out"] = out
-        return
-    OUT[f"{name}.out"] = out.float()
-    dout = torch.randn(out.shape)
-    out.backward(dout.double())
-    OUT[f"{name}.dout"] = dout
-    for i, t in enumerate(leaves):
-        if t.is_floating_point():
-            OUT[f"{name}.grad{i}"] = t.grad.float()
 
 
 # pow: a [3, 4] to the power of b [4] (broadcast); then zero bases and

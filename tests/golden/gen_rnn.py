@@ -16,18 +16,17 @@ checks that against torch.nn.GRUCell before writing anything.
 """
 import os
 import sys
+from functools import partial
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from goldlib import save  # noqa: E402
+import goldlib  # noqa: E402
+from goldlib import save, uniform  # noqa: E402
 
 torch.manual_seed(0)
 OUT = {}
-
-
-def uniform(lo, hi, *shape):
-    return torch.empty(*shape).uniform_(lo, hi)
+case = partial(goldlib.case, OUT)  # case(name, fn, *inputs) adds to OUT
 
 
 def gru_gates(gi, gh, h):
@@ -45,19 +44,6 @@ def check_against_grucell():
     gi = x @ cell.weight_ih.t() + cell.bias_ih
     gh = h @ cell.weight_hh.t() + cell.bias_hh
     assert torch.allclose(gru_gates(gi, gh, h), cell(x, h), atol=1e-12)
-
-
-def case(name, fn, *inputs):
-    leaves = [t.double().requires_grad_() for t in inputs]
-    out = fn(*leaves)
-    for i, t in enumerate(inputs):
-        OUT[f"{name}.in{i}"] = t
-    OUT[f"{name}.out"] = out.float()
-    dout = torch.randn(out.shape)
-    out.backward(dout.double())
-    OUT[f"{name}.dout"] = dout
-    for i, t in enumerate(leaves):
-        OUT[f"{name}.grad{i}"] = t.grad.float()
 
 
 check_against_grucell()

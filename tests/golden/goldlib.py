@@ -1,4 +1,5 @@
-"""Shared helpers for the golden-fixture scripts: the safetensors writer.
+"""Shared helpers for the golden-fixture scripts: the safetensors writer and
+the per-op case layout of gen_math.py, gen_rnn.py and gen_score.py.
 
 Run the scripts with /usr/bin/python3 (Debian's python3-torch, PyTorch 1.13).
 """
@@ -32,3 +33,29 @@ def save(path, tensors, metadata=None, keep_int64=False):
         f.write(text)
         for b in blobs:
             f.write(b)
+
+
+def uniform(lo, hi, *shape):
+    return torch.empty(*shape).uniform_(lo, hi)
+
+
+def case(out, name, fn, *inputs):
+    """Adds case name to out: fn maps the leaves (float ones in float64,
+    requiring gradients) to the output. Stores name.in<i>, name.out and,
+    for a float output, a random upstream gradient name.dout and each float
+    leaf's gradient name.grad<i> (that of sum(out * dout)), rounded to
+    float32; tests/util.c's assert_golden_case reads this layout."""
+    leaves = [t.double().requires_grad_() if t.is_floating_point() else t for t in inputs]
+    result = fn(*leaves)
+    for i, t in enumerate(inputs):
+        out[f"{name}.in{i}"] = t
+    if not result.requires_grad:
+        out[f"{name}.out"] = result
+        return
+    out[f"{name}.out"] = result.float()
+    dout = torch.randn(result.shape)
+    result.backward(dout.double())
+    out[f"{name}.dout"] = dout
+    for i, t in enumerate(leaves):
+        if t.is_floating_point():
+            out[f"{name}.grad{i}"] = t.grad.float()
