@@ -4,7 +4,6 @@
 #include "tests/util.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define IDX(...)                                                                                   \
     cf_from_ints((int32_t[]){__VA_ARGS__}, CF_SHAPE(sizeof((int32_t[]){__VA_ARGS__}) / 4))
@@ -44,23 +43,8 @@ static void check_golden(const char *prefix)
     assert_golden_ops("index.safetensors", GOLDEN, (int)(sizeof GOLDEN / sizeof GOLDEN[0]), prefix);
 }
 
-/* Runs fn (which builds its own inputs from fixed seeds) with 1 and with 4
- * threads and fails unless the n floats it writes are bit-identical. The
- * shapes below have fewer column tiles than 4, so with 4 threads the
- * scatter-add also splits the index range into parts. */
-static void assert_thread_independent(void (*fn)(float *out), int64_t n)
-{
-    int prev = cf_get_num_threads();
-    float *a = malloc(sizeof(float) * 2 * n), *b = a + n;
-    cf_set_num_threads(1);
-    fn(a);
-    cf_set_num_threads(4);
-    fn(b);
-    cf_set_num_threads(prev);
-    bool same = memcmp(a, b, sizeof(float) * n) == 0;
-    free(a);
-    ck_assert_msg(same, "results differ between 1 and 4 threads");
-}
+/* The shapes of the thread-count tests below have fewer column tiles than 4,
+ * so with 4 threads the scatter-add also splits the index range into parts. */
 
 /* ---- embedding ---- */
 

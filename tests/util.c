@@ -170,6 +170,21 @@ void assert_golden(const cf_tensor *t, const cf_safetensors *f, const char *name
     assert_golden_tensor(t, fixture(f, name), name);
 }
 
+void assert_thread_independent(void (*fn)(float *out), int64_t n)
+{
+    int prev = cf_get_num_threads();
+    float *a = malloc(sizeof(float) * 2 * (size_t)n), *b = a + n;
+    ck_assert_ptr_nonnull(a);
+    cf_set_num_threads(1);
+    fn(a);
+    cf_set_num_threads(4);
+    fn(b);
+    cf_set_num_threads(prev);
+    bool same = memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+    free(a);
+    ck_assert_msg(same, "results differ between 1 and 4 threads");
+}
+
 void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
                         const void *ud)
 {

@@ -37,6 +37,11 @@ void assert_error(cf_status status, ...);
  * max(|numeric|, 1)). */
 void assert_gradcheck(cf_gradcheck_fn f, void *ud, int n, cf_tensor *const *inputs, float tol);
 
+/* Runs fn (which builds its own inputs from fixed seeds and writes n floats
+ * of results) with 1 and with 4 threads; fails unless the two are
+ * bit-identical. Restores the thread count. */
+void assert_thread_independent(void (*fn)(float *out), int64_t n);
+
 /* A float tensor of the given shape with uniform values in [lo, hi) from a
  * generator seeded with seed, requiring a gradient. */
 cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape);
