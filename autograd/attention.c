@@ -81,13 +81,6 @@ static int64_t chunks_for(int64_t work, int64_t ntask)
     return nch < ntask ? nch : ntask > 0 ? ntask : 1;
 }
 
-/* The sum of eight partial sums in a fixed tree, as the row kernels below
- * take them (lane q summing the elements at q mod 8). */
-CF_ALWAYS_INLINE float lanes8_total(const float *acc)
-{
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 /* Turns n raw scores s = q_i . k_j (j = j0 ..) of query i of head (b, h) into
  * s * scale + mask, -inf where masked; returns their maximum, NaN when one
  * is NaN (so that NaN inputs give NaN, not a row taken as fully masked). */
@@ -138,7 +131,7 @@ CF_ROW_KERNEL float exp_sum(float *s, int64_t n, float mx)
         s[j] = cf__exp_le0(s[j] - mx);
         acc[j % 8] += s[j];
     }
-    return lanes8_total(acc);
+    return cf__lanes8_total(acc);
 }
 
 /* ---- Small heads ----
@@ -396,7 +389,7 @@ CF_ROW_KERNEL void row_dots(int64_t n, int64_t D, const float *q, const float *k
                 acc[t] += q[l + t] * kj[l + t];
         for (; l < D; l++)
             acc[l % 8] += q[l] * kj[l];
-        s[j] = lanes8_total(acc);
+        s[j] = cf__lanes8_total(acc);
     }
 }
 

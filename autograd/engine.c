@@ -86,6 +86,16 @@ cf_tensor *ag__zeros_like(const char *op, const cf_tensor *t)
     return z;
 }
 
+cf_tensor *ag__dense(const char *op, cf_tensor *t)
+{
+    if (cf_is_contiguous(t))
+        return t;
+    cf_tensor *c = cf__alloc(op, t->dtype, t->ndim, t->shape);
+    if (c)
+        cf__copy(c, t);
+    return c;
+}
+
 cf_tensor *cf_grad_for(cf_tensor *t)
 {
     if (!t || !(t->flags & CF_REQUIRES_GRAD))

@@ -27,6 +27,9 @@ bool ag__need_float(const char *op, const cf_tensor *t);
 cf_status ag__acc_grad(cf_tensor *t, const cf_tensor *contrib);
 /* Scratch float tensor of t's shape, zeroed, in the arena. */
 cf_tensor *ag__zeros_like(const char *op, const cf_tensor *t);
+/* t itself when contiguous, else a contiguous copy in the arena (no graph);
+ * NULL with the error recorded, naming op, when the copy cannot be made. */
+cf_tensor *ag__dense(const char *op, cf_tensor *t);
 
 /* ---- Pointwise ops ----
  * An op is a forward expression and one backward expression per input,

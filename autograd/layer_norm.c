@@ -14,17 +14,6 @@
 /* Elements below which a block of rows is not worth its own partial sums. */
 #define BLOCK_WORK 4096
 
-/* t itself when contiguous, else a contiguous copy (no graph). */
-static cf_tensor *dense(const cf_tensor *t)
-{
-    if (cf_is_contiguous(t))
-        return (cf_tensor *)t;
-    cf_tensor *c = cf__alloc("cf_layer_norm", t->dtype, t->ndim, t->shape);
-    if (c)
-        cf__copy(c, t);
-    return c;
-}
-
 /* xhat = (x - mean) * rstd, in float with the float statistics, so the
  * backward sees exactly the values the forward normalised with. */
 static inline float xhat(float x, float mean, float rstd) { return (x - mean) * rstd; }
@@ -213,8 +202,9 @@ cf_tensor *cf_layer_norm(cf_tensor *x, int nnorm, cf_tensor *weight, cf_tensor *
     cf_tensor *out = cf__alloc("cf_layer_norm", CF_F32, x->ndim, x->shape);
     cf_tensor *mean = cf__alloc("cf_layer_norm", CF_F32, 1, &R);
     cf_tensor *rstd = cf__alloc("cf_layer_norm", CF_F32, 1, &R);
-    cf_tensor *xc = dense(x);
-    cf_tensor *wc = weight ? dense(weight) : NULL, *bc = bias ? dense(bias) : NULL;
+    cf_tensor *xc = ag__dense("cf_layer_norm", x);
+    cf_tensor *wc = weight ? ag__dense("cf_layer_norm", weight) : NULL;
+    cf_tensor *bc = bias ? ag__dense("cf_layer_norm", bias) : NULL;
     if (!out || !mean || !rstd || !xc || (weight && !wc) || (bias && !bc))
         return NULL;
     if (R * N > 0)

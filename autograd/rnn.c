@@ -6,8 +6,6 @@
  * keeps nothing beyond its sources. */
 #include "autograd/internal.h"
 
-#include <string.h>
-
 static const char OP[] = "cf_gru_gates";
 
 /* The stride between the rows ([..., n], unit stride inside) of t, or -1
@@ -38,15 +36,13 @@ typedef struct {
     int64_t stride;
 } rows;
 
-static bool as_rows(const cf_tensor *t, rows *r)
+static bool as_rows(cf_tensor *t, rows *r)
 {
     r->stride = row_stride(t);
     if (r->stride < 0) {
-        cf_tensor *c = cf__alloc(OP, CF_F32, t->ndim, t->shape);
-        if (!c)
+        t = ag__dense(OP, t);
+        if (!t)
             return false;
-        cf__copy(c, t);
-        t = c;
         r->stride = t->shape[t->ndim - 1];
     }
     r->p = t->data;
@@ -96,15 +92,9 @@ CF_ROW_KERNEL void gates_row_backward(float *restrict dgi, float *restrict dgh, 
 static float *grad_or_scratch(cf_tensor *t, bool own)
 {
     cf_tensor *g = own ? NULL : cf_grad_for(t);
-    if (g)
-        return g->data;
-    if (cf__failed())
-        return NULL;
-    size_t n = (size_t)cf_numel(t);
-    float *p = cf__arena_alloc(OP, sizeof(float) * n);
-    if (p)
-        memset(p, 0, sizeof(float) * n);
-    return p;
+    if (!g && !cf__failed())
+        g = ag__zeros_like(OP, t);
+    return g ? g->data : NULL;
 }
 
 static cf_status gru_gates_backward(cf_tensor *out)

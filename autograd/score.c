@@ -7,20 +7,7 @@
  * batch order, so it does not depend on the thread count. */
 #include "autograd/internal.h"
 
-#include <string.h>
-
 static const char OP[] = "cf_additive_score";
-
-/* t itself when contiguous, else a contiguous copy (no graph). */
-static cf_tensor *dense(cf_tensor *t)
-{
-    if (cf_is_contiguous(t))
-        return t;
-    cf_tensor *c = cf__alloc(OP, t->dtype, t->ndim, t->shape);
-    if (c)
-        cf__copy(c, t);
-    return c;
-}
 
 /* Row (b, s): sum over a < A of v[a] tanh(k[a] + q[a]), as eight partial
  * sums (a mod 8) combined in a fixed tree. */
@@ -34,7 +21,7 @@ CF_ROW_KERNEL float score_row(const float *restrict k, const float *restrict q,
             acc[l] += v[a + l] * cf__tanh(k[a + l] + q[a + l]);
     for (; a < A; a++)
         acc[a % 8] += v[a] * cf__tanh(k[a] + q[a]);
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return cf__lanes8_total(acc);
 }
 
 /* Row (b, s) of the backward from g = d e[b, s]: adds into dk [A] and dq
@@ -51,20 +38,13 @@ CF_ROW_KERNEL void score_row_backward(float *restrict dk, float *restrict dq, fl
     }
 }
 
-/* Zeroed arena scratch of n floats. */
-static float *zeroed(int64_t n)
-{
-    float *p = cf__arena_alloc(OP, sizeof(float) * (size_t)(n > 0 ? n : 1));
-    if (p)
-        memset(p, 0, sizeof(float) * (size_t)n);
-    return p;
-}
-
 /* The gradient of t, or zeroed scratch when it needs none. */
 static float *grad_or_scratch(cf_tensor *t)
 {
     cf_tensor *g = cf_grad_for(t);
-    return g ? g->data : cf__failed() ? NULL : zeroed(cf_numel(t));
+    if (!g && !cf__failed())
+        g = ag__zeros_like(OP, t);
+    return g ? g->data : NULL;
 }
 
 static cf_status additive_score_backward(cf_tensor *out)
@@ -73,21 +53,22 @@ static cf_status additive_score_backward(cf_tensor *out)
     int64_t B = k->shape[0], S = k->shape[1], A = k->shape[2];
     const float *kd = out->saved[0]->data, *qd = out->saved[1]->data, *vd = out->saved[2]->data;
     float *dk = grad_or_scratch(k), *dq = grad_or_scratch(q), *dv = grad_or_scratch(v);
-    float *part = zeroed(B * A); /* v's gradient per batch row, summed below in order */
+    cf_tensor *part = ag__zeros_like(OP, q); /* v's gradient per batch row [B, A] */
     if (!dk || !dq || !dv || !part)
         return cf_error();
+    float *pv = part->data;
     const float *g = out->grad->data;
     int nt = cf__threads_for(B * S * A * 8);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t b = 0; b < B; b++)
         for (int64_t s = 0; s < S; s++) {
             int64_t r = b * S + s;
-            score_row_backward(dk + r * A, dq + b * A, part + b * A, g[r], kd + r * A, qd + b * A,
-                               vd, A);
+            score_row_backward(dk + r * A, dq + b * A, pv + b * A, g[r], kd + r * A, qd + b * A, vd,
+                               A);
         }
-    for (int64_t b = 0; b < B; b++)
+    for (int64_t b = 0; b < B; b++) /* in batch order */
         for (int64_t a = 0; a < A; a++)
-            dv[a] += part[b * A + a];
+            dv[a] += pv[b * A + a];
     return cf_error();
 }
 
@@ -111,7 +92,7 @@ cf_tensor *cf_additive_score(cf_tensor *k, cf_tensor *q, cf_tensor *v)
     }
     int64_t B = k->shape[0], S = k->shape[1], A = k->shape[2];
     cf_tensor *out = cf__alloc(OP, CF_F32, 2, (const int64_t[]){B, S});
-    cf_tensor *kc = dense(k), *qc = dense(q), *vc = dense(v);
+    cf_tensor *kc = ag__dense(OP, k), *qc = ag__dense(OP, q), *vc = ag__dense(OP, v);
     if (!out || !kc || !qc || !vc)
         return NULL;
     const float *kd = kc->data, *qd = qc->data, *vd = vc->data;
@@ -119,7 +100,7 @@ cf_tensor *cf_additive_score(cf_tensor *k, cf_tensor *q, cf_tensor *v)
     int nt = cf__threads_for(B * S * A * 4);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t r = 0; r < B * S; r++)
-        e[r] = score_row(kd + r * A, qd + r / (S > 0 ? S : 1) * A, vd, A);
+        e[r] = score_row(kd + r * A, qd + r / S * A, vd, A); /* runs only when S > 0 */
     out->saved[0] = kc;
     out->saved[1] = qc;
     out->saved[2] = vc;

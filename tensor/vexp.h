@@ -87,6 +87,14 @@ CF_ALWAYS_INLINE float cf__row_max(const float *x, int64_t n)
     return m;
 }
 
+/* The sum of eight partial sums in a fixed tree, as the row kernels take
+ * them (lane q summing the elements at q mod 8): an order set by the row's
+ * length alone, so a sum does not depend on the thread count. */
+CF_ALWAYS_INLINE float cf__lanes8_total(const float *acc)
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* tanh and the logistic function through cf__exp_le0, so that their loops
  * vectorise; e = e^(-2|x|) or e^(-|x|) is at most 1. Absolute error stays
  * below 1e-7 (measured over [-20, 20]). */
