@@ -183,10 +183,12 @@ CF_CLONES static void outer_rows(bool acc, int64_t i0, int64_t i1, int64_t n, co
     }
 }
 
+/* At most nthreads threads, as the caller asked of cf__gemm. */
 static void outer(bool acc, int64_t m, int64_t n, const float *a, int64_t sa, const float *b,
-                  int64_t sb, float *c, int64_t rsc, int64_t csc)
+                  int64_t sb, float *c, int64_t rsc, int64_t csc, int nthreads)
 {
     int nt = cf__threads_for(m * n);
+    nt = nt < nthreads ? nt : nthreads;
     nt = nt < m ? nt : (int)m;
 #pragma omp parallel for if (nt > 1) num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++)
@@ -208,7 +210,7 @@ void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, 
         return;
     }
     if (k == 1 && m > 1 && n > 1) {
-        outer(accumulate, m, n, a, rsa, b, csb, c, rsc, csc);
+        outer(accumulate, m, n, a, rsa, b, csb, c, rsc, csc, nthreads);
         return;
     }
     if (m == 1 || n == 1) {

@@ -157,7 +157,9 @@ void cf__sum_to(cf_tensor *dst, const cf_tensor *src, double scale, bool accumul
 
 /* ---- Matrix multiply through BLIS ----
  * C (+)= A B with A m x k, B k x n, C m x n, strides in elements (any, but
- * not both zero-free and overlapping). nthreads threads inside BLIS. */
+ * not both zero-free and overlapping). nthreads threads inside BLIS, at most
+ * that many for outer products (k = 1); products with a vector (m or n 1)
+ * size their threads to their work alone. */
 void cf__gemm(bool accumulate, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
               int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c, int64_t rsc,
               int64_t csc, int nthreads);
