@@ -9,118 +9,106 @@
 
 /* ---- Golden cases ---- */
 
-static cf_tensor *gold_leaf(const cf_safetensors *f, const char *c, const char *n)
-{
-    char name[64];
-    snprintf(name, sizeof name, "%s.%s", c, n);
-    return cf_requires_grad(fixture(f, name), true);
-}
+/* How a case's leaves become q, k and v. */
+typedef enum { DIRECT, PACKED, KV_EXPANDED } qkv_kind;
 
-static void check(const cf_tensor *t, const cf_safetensors *f, const char *c, const char *n)
-{
-    char name[64];
-    snprintf(name, sizeof name, "%s.%s", c, n);
-    assert_golden(t, f, name);
-}
+/* A case of gen_attention.py; the build stores the inference path's output
+ * and the weights in it, for the checks after assert_golden_case. */
+typedef struct {
+    const char *name;
+    qkv_kind kind;
+    int nin; /* q, k, v (or x) and the mask */
+    bool causal;
+    float scale;
+    cf_tensor *inference, *weights;
+} attn_case;
 
-/* Runs case c on the given q, k, v: the output of both forward paths, the
- * weights, then the gradients of the nleaf named leaves after a backward
- * with the stored dout. */
-static void run_case(const cf_safetensors *f, const char *c, cf_tensor *q, cf_tensor *k,
-                     cf_tensor *v, cf_attention_opts o, int nleaf, cf_tensor *const *leaves,
-                     const char *const *names)
+static cf_tensor *attn_build(cf_tensor *const *in, const void *ud)
 {
-    cf_tensor *inf = NULL;
-    CF_NO_GRAD { inf = cf_attention(q, k, v, &o); }
-    ASSERT_NO_ERROR();
-    ck_assert_ptr_null(inf->op);
-    check(inf, f, c, "out");
-    cf_tensor *w = NULL;
-    o.weights = &w;
-    cf_tensor *out = cf_attention(q, k, v, &o);
-    ASSERT_NO_ERROR();
-    check(out, f, c, "out");
-    check(w, f, c, "weights");
-    char name[64];
-    snprintf(name, sizeof name, "%s.dout", c);
-    ck_assert_int_eq(cf_backward_with(out, fixture(f, name)), CF_OK);
-    for (int i = 0; i < nleaf; i++) {
-        char g[32];
-        snprintf(g, sizeof g, "grad_%s", names[i]);
-        check(leaves[i]->grad, f, c, g);
+    attn_case *c = (attn_case *)ud;
+    cf_tensor *q, *k, *v;
+    if (c->kind == PACKED) { /* in[0]: [B, T, 3, H, D] */
+        cf_tensor *qkv[3];
+        for (int i = 0; i < 3; i++)
+            qkv[i] =
+                cf_permute(cf_squeeze(cf_slice(in[0], 2, i, i + 1, 1), 2), (int[]){0, 2, 1, 3});
+        q = qkv[0], k = qkv[1], v = qkv[2];
+    } else if (c->kind == KV_EXPANDED) {
+        q = in[0], k = cf_expand(in[1], CF_SHAPE(2, 3, 5, 4)),
+        v = cf_expand(in[2], CF_SHAPE(2, 3, 5, 2));
+    } else {
+        q = in[0], k = in[1], v = in[2];
     }
+    cf_attention_opts o = {
+        .causal = c->causal, .scale = c->scale, .mask = c->nin > 3 ? in[3] : NULL};
+    CF_NO_GRAD { c->inference = cf_attention(q, k, v, &o); }
+    o.weights = &c->weights;
+    return cf_attention(q, k, v, &o);
 }
 
-/* A case whose q, k, v are leaves, with an optional mask. */
-static void run_direct(const char *c, bool has_mask, bool causal, float scale)
+/* Runs case c: output and gradients (assert_golden_case), then the
+ * weights, and the inference path's output, which must record no op. */
+static void run_case(attn_case c)
 {
+    assert_golden_case("attention.safetensors", c.name, c.nin, attn_build, &c);
     cf_safetensors *f = open_fixture("attention.safetensors");
-    cf_tensor *l[4] = {gold_leaf(f, c, "q"), gold_leaf(f, c, "k"), gold_leaf(f, c, "v")};
-    const char *names[4] = {"q", "k", "v", "mask"};
-    int n = 3;
-    cf_attention_opts o = {.causal = causal, .scale = scale};
-    if (has_mask) {
-        char name[64];
-        snprintf(name, sizeof name, "%s.mask", c);
-        o.mask = fixture(f, name);
-        if (o.mask->dtype == CF_F32)
-            l[n++] = cf_requires_grad(o.mask, true);
-    }
-    run_case(f, c, l[0], l[1], l[2], o, n, l, names);
+    char key[64];
+    snprintf(key, sizeof key, "%s.weights", c.name);
+    assert_golden(c.weights, f, key);
+    snprintf(key, sizeof key, "%s.out", c.name);
+    assert_golden(c.inference, f, key);
+    ck_assert_ptr_null(c.inference->op);
     cf_safetensors_close(f);
 }
 
-START_TEST(golden_without_mask) { run_direct("plain", false, false, 0); }
+START_TEST(golden_without_mask)
+{
+    run_case((attn_case){.name = "plain", .kind = DIRECT, .nin = 3});
+}
 END_TEST
 
-START_TEST(golden_bool_key_padding_mask) { run_direct("pad", true, false, 0); }
+START_TEST(golden_bool_key_padding_mask)
+{
+    run_case((attn_case){.name = "pad", .kind = DIRECT, .nin = 4});
+}
 END_TEST
 
 START_TEST(golden_additive_float_mask_and_its_gradient)
 {
-    run_direct("additive", true, false, 0.3f);
+    run_case((attn_case){.name = "additive", .kind = DIRECT, .nin = 4, .scale = 0.3f});
 }
 END_TEST
 
-START_TEST(golden_causal_square) { run_direct("causal", false, true, 0); }
+START_TEST(golden_causal_square)
+{
+    run_case((attn_case){.name = "causal", .kind = DIRECT, .nin = 3, .causal = true});
+}
 END_TEST
 
 START_TEST(golden_causal_fewer_queries_than_keys_aligns_top_left)
 {
-    run_direct("causal_short", false, true, 0);
+    run_case((attn_case){.name = "causal_short", .kind = DIRECT, .nin = 3, .causal = true});
 }
 END_TEST
 
-START_TEST(golden_single_token) { run_direct("t1", false, false, 0); }
+START_TEST(golden_single_token) { run_case((attn_case){.name = "t1", .kind = DIRECT, .nin = 3}); }
 END_TEST
 
-START_TEST(golden_seven_tokens_head_size_five) { run_direct("t7", false, false, 0); }
+START_TEST(golden_seven_tokens_head_size_five)
+{
+    run_case((attn_case){.name = "t7", .kind = DIRECT, .nin = 3});
+}
 END_TEST
 
 START_TEST(golden_permuted_views_of_packed_projection)
 {
-    cf_safetensors *f = open_fixture("attention.safetensors");
-    cf_tensor *x = gold_leaf(f, "packed", "x"); /* [B, T, 3, H, D] */
-    cf_tensor *qkv[3];
-    for (int i = 0; i < 3; i++)
-        qkv[i] = cf_permute(cf_squeeze(cf_slice(x, 2, i, i + 1, 1), 2), (int[]){0, 2, 1, 3});
-    const char *names[1] = {"x"};
-    run_case(f, "packed", qkv[0], qkv[1], qkv[2], (cf_attention_opts){.causal = true}, 1, &x,
-             names);
-    cf_safetensors_close(f);
+    run_case((attn_case){.name = "packed", .kind = PACKED, .nin = 1, .causal = true});
 }
 END_TEST
 
 START_TEST(golden_keys_and_values_expanded_over_heads)
 {
-    cf_safetensors *f = open_fixture("attention.safetensors");
-    cf_tensor *l[3] = {gold_leaf(f, "gqa", "q"), gold_leaf(f, "gqa", "k"),
-                       gold_leaf(f, "gqa", "v")};
-    const char *names[3] = {"q", "k", "v"};
-    cf_tensor *k = cf_expand(l[1], CF_SHAPE(2, 3, 5, 4));
-    cf_tensor *v = cf_expand(l[2], CF_SHAPE(2, 3, 5, 2));
-    run_case(f, "gqa", l[0], k, v, (cf_attention_opts){0}, 3, l, names);
-    cf_safetensors_close(f);
+    run_case((attn_case){.name = "gqa", .kind = KV_EXPANDED, .nin = 3});
 }
 END_TEST
 

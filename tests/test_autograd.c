@@ -1,5 +1,7 @@
 /* The autograd engine: recording, backward, accumulation, grad mode,
- * user-defined ops, the DOT dump and error composition. */
+ * user-defined ops, the DOT dump and error composition; compositions of
+ * several ops against PyTorch (gen_golden.py's "chain." cases). */
+#include "tests/expr.h"
 #include "tests/util.h"
 
 #include <math.h>
@@ -485,10 +487,20 @@ START_TEST(profile_reports_each_op_forward_and_backward)
 }
 END_TEST
 
+START_TEST(compositions_match_pytorch_and_finite_differences)
+{
+    assert_golden_expr("ops.safetensors", "chain.", _i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("autograd");
-    TCase *tc = tcase("backward");
+    TCase *tc = tcase_golden_exprs("compositions",
+                                   compositions_match_pytorch_and_finite_differences, "chain.");
+    suite_add_tcase(s, tc);
+
+    tc = tcase("backward");
     tcase_add_test(tc, backward_fills_the_gradient_of_each_leaf);
     tcase_add_test(tc, a_tensor_used_twice_accumulates_both_paths);
     tcase_add_test(tc, gradients_accumulate_across_backward_calls);

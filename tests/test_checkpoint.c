@@ -12,43 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- Files in the scratch directory (tcase_scratch) ---- */
-
-/* The number of entries in the scratch directory. */
-static int dir_entries(void)
-{
-    DIR *d = opendir(scratch_path(NULL));
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
-
-/* The file's bytes (malloc'd) and size. */
-static unsigned char *slurp(const char *path, long *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*size + 1);
-    ck_assert_int_eq(fread(b, 1, *size, f), *size);
-    fclose(f);
-    b[*size] = 0;
-    return b;
-}
-
-static void spit(const char *path, const void *bytes, long size)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fwrite(bytes, 1, size, f), size);
-    fclose(f);
-}
-
 /* ---- A small model: fc1 -> relu -> dropout -> fc2 ---- */
 
 typedef struct {
@@ -229,7 +192,7 @@ START_TEST(module_save_and_load_reject_null)
     assert_error(CF_ERR_ARG, "cf_module_save", NULL);
     ck_assert_int_eq(cf_module_load(NULL, scratch_path("a.safetensors"), true), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_module_load", NULL);
-    ck_assert_int_eq(dir_entries(), 0);
+    ck_assert_int_eq(scratch_count(""), 0);
 }
 END_TEST
 
@@ -240,7 +203,7 @@ START_TEST(save_leaves_no_temporary_file)
     net a = net_new(1, 16, true);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
-    ck_assert_int_eq(dir_entries(), 1);
+    ck_assert_int_eq(scratch_count(""), 1);
     cf_module_free(a.root);
 }
 END_TEST
@@ -250,7 +213,7 @@ START_TEST(save_into_a_missing_directory_fails_and_leaves_nothing)
     net a = net_new(1, 16, true);
     ck_assert_int_eq(cf_module_save(a.root, scratch_path("nowhere/a.safetensors")), CF_ERR_IO);
     assert_error(CF_ERR_IO, "nowhere/a.safetensors", NULL);
-    ck_assert_int_eq(dir_entries(), 0);
+    ck_assert_int_eq(scratch_count(""), 0);
     cf_module_free(a.root);
 }
 END_TEST
@@ -260,8 +223,8 @@ START_TEST(failed_save_keeps_the_existing_checkpoint)
     net a = net_new(1, 16, true);
     const char *path = scratch_path("a.safetensors");
     ck_assert_int_eq(cf_module_save(a.root, path), CF_OK);
-    long before_size;
-    unsigned char *before = slurp(path, &before_size);
+    size_t before_size;
+    unsigned char *before = read_file(path, &before_size);
     /* A model too big for the file size limit: the write fails midway. */
     cf_module *big = cf_module_new("Net", NULL, NULL);
     cf_module_param(big, "w", CF_SHAPE(1 << 16));
@@ -276,10 +239,10 @@ START_TEST(failed_save_keeps_the_existing_checkpoint)
     signal(SIGXFSZ, prev);
     ck_assert_int_eq(st, CF_ERR_IO);
     assert_error(CF_ERR_IO, path, NULL);
-    long after_size;
-    unsigned char *after = slurp(path, &after_size);
+    size_t after_size;
+    unsigned char *after = read_file(path, &after_size);
     ck_assert(after_size == before_size && !memcmp(before, after, before_size));
-    ck_assert_int_eq(dir_entries(), 1);
+    ck_assert_int_eq(scratch_count(""), 1);
     free(before);
     free(after);
     cf_module_free(big);
@@ -327,8 +290,8 @@ END_TEST
 START_TEST(load_of_a_truncated_file_fails)
 {
     const char *path = good();
-    long size;
-    free(slurp(path, &size));
+    size_t size;
+    free(read_file(path, &size));
     ck_assert_int_eq(truncate(path, size - 100), 0);
     expect_bad(path, true, CF_ERR_FORMAT, "tensor");
     ck_assert_int_eq(truncate(path, 5), 0);
@@ -339,10 +302,10 @@ END_TEST
 START_TEST(load_of_a_corrupt_header_fails)
 {
     const char *path = good();
-    long size;
-    unsigned char *b = slurp(path, &size);
+    size_t size;
+    unsigned char *b = read_file(path, &size);
     b[9] = '!'; /* the first name's opening quote */
-    spit(path, b, size);
+    write_file(path, b, size);
     free(b);
     expect_bad(path, true, CF_ERR_FORMAT, NULL);
 }
@@ -352,7 +315,7 @@ START_TEST(load_of_a_header_longer_than_the_file_fails)
 {
     unsigned char b[40] = {0x00, 0x10}; /* 4096 */
     memcpy(b + 8, "{\"__metadata__\":{}}             ", 32);
-    spit(scratch_path("long.safetensors"), b, sizeof b);
+    write_file(scratch_path("long.safetensors"), b, sizeof b);
     expect_bad(scratch_path("long.safetensors"), true, CF_ERR_FORMAT, NULL);
 }
 END_TEST
@@ -573,9 +536,9 @@ static void expect_bad_optim(const char *path, cf_status status, const char *fra
     ck_assert_int_eq(cf_optim_load(o, path), status);
     assert_error(status, path, fragment, NULL);
     ck_assert_int_eq(cf_optim_save(o, scratch_path("after.safetensors")), CF_OK);
-    long n1, n2;
-    unsigned char *b1 = slurp(scratch_path("before.safetensors"), &n1),
-                  *b2 = slurp(scratch_path("after.safetensors"), &n2);
+    size_t n1, n2;
+    unsigned char *b1 = read_file(scratch_path("before.safetensors"), &n1),
+                  *b2 = read_file(scratch_path("after.safetensors"), &n2);
     ck_assert_msg(n1 == n2 && !memcmp(b1, b2, n1), "the optimizer changed");
     free(b1);
     free(b2);
@@ -708,8 +671,8 @@ END_TEST
  * its shape and a byte range holding its little-endian values. */
 static void expect_safetensors_layout(const char *path, cf_module *m)
 {
-    long size;
-    unsigned char *b = slurp(path, &size);
+    size_t size;
+    unsigned char *b = read_file(path, &size);
     uint64_t n = 0;
     for (int i = 0; i < 8; i++)
         n |= (uint64_t)b[i] << (8 * i);

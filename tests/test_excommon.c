@@ -487,29 +487,22 @@ START_TEST(idx_checks_claimed_sizes_against_the_length)
 }
 END_TEST
 
-/* Writes buf to path, gzip-compressed when gz. */
-static void write_file(const char *path, const uint8_t *buf, size_t len, bool gz)
+/* Writes buf to path, gzip-compressed. */
+static void write_gzip(const char *path, const uint8_t *buf, size_t len)
 {
-    if (gz) {
-        gzFile f = gzopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
-        ck_assert_int_eq(gzclose(f), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-        fclose(f);
-    }
+    gzFile f = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(f), Z_OK);
 }
 
 START_TEST(idx_loads_a_set_gzip_or_plain)
 {
     uint8_t buf[64];
     size_t len = idx_bytes(buf, 3, (uint32_t[]){3, 2, 2}, 12);
-    write_file(scratch_path("train-images-idx3-ubyte.gz"), buf, len, true);
+    write_gzip(scratch_path("train-images-idx3-ubyte.gz"), buf, len);
     len = idx_bytes(buf, 1, (uint32_t[]){3}, 3);
-    write_file(scratch_path("train-labels-idx1-ubyte"), buf, len, false);
+    write_file(scratch_path("train-labels-idx1-ubyte"), buf, len);
     ex_idx_set s;
     ck_assert_int_eq(ex_idx_load_set(scratch_path(NULL), "train", 10, "pkg", &s), CF_OK);
     ck_assert_int_eq(s.n, 3);
@@ -537,17 +530,16 @@ START_TEST(idx_reports_a_truncated_gzip_file)
     uint8_t buf[4096];
     size_t len = idx_bytes(buf, 1, (uint32_t[]){4000}, 4000);
     const char *path = scratch_path("cut.gz");
-    write_file(path, buf, len, true);
-    FILE *f = fopen(path, "rb");
-    uint8_t z[8192];
-    size_t zn = fread(z, 1, sizeof z, f);
-    fclose(f);
-    write_file(path, z, zn / 2, false);
+    write_gzip(path, buf, len);
+    size_t zn;
+    unsigned char *z = read_file(path, &zn);
+    write_file(path, z, zn / 2);
     ex_idx_file x;
     ck_assert_int_eq(ex_idx_load(path, NULL, &x), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, path, "offset", NULL);
     z[zn - 3] ^= 0xff; /* the length in the trailer */
-    write_file(path, z, zn, false);
+    write_file(path, z, zn);
+    free(z);
     ck_assert_int_eq(ex_idx_load(path, NULL, &x), CF_ERR_FORMAT);
     assert_error(CF_ERR_FORMAT, path, "offset", NULL);
 }

@@ -53,7 +53,7 @@ START_TEST(layer_norm_is_accurate_when_the_mean_dwarfs_the_spread)
 END_TEST
 
 /* Must match CASES in tests/golden/gen_norm.py. */
-static const struct {
+static const struct norm_case {
     const char *name;
     int nnorm;
     bool weight, bias;
@@ -66,43 +66,21 @@ static const struct {
     {"bias_only", 1, false, true, 1e-5f, false},   {"transposed", 1, true, true, 1e-5f, true},
 };
 
-static cf_tensor *case_leaf(const cf_safetensors *f, const char *c, const char *what)
+/* The inputs are x, then the weight and the bias of the cases that have them. */
+static cf_tensor *norm_case(cf_tensor *const *in, const void *ud)
 {
-    char key[96];
-    snprintf(key, sizeof key, "%s.%s", c, what);
-    return cf_requires_grad(fixture(f, key), true);
-}
-
-static void golden_grad(const cf_tensor *t, const cf_safetensors *f, const char *c,
-                        const char *what)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s.grad_%s", c, what);
-    assert_golden(t->grad, f, key);
+    const struct norm_case *c = ud;
+    cf_tensor *x = c->transposed ? cf_transpose(in[0], 0, 1) : in[0];
+    return cf_layer_norm(x, c->nnorm, c->weight ? in[1] : NULL, c->bias ? in[1 + c->weight] : NULL,
+                         c->eps);
 }
 
 START_TEST(layer_norm_matches_pytorch)
 {
-    cf_safetensors *f = open_fixture("norm.safetensors");
     for (size_t i = 0; i < sizeof NORM_CASES / sizeof NORM_CASES[0]; i++) {
-        const char *c = NORM_CASES[i].name;
-        char key[96];
-        cf_tensor *x = case_leaf(f, c, "x");
-        cf_tensor *w = NORM_CASES[i].weight ? case_leaf(f, c, "weight") : NULL;
-        cf_tensor *b = NORM_CASES[i].bias ? case_leaf(f, c, "bias") : NULL;
-        cf_tensor *xin = NORM_CASES[i].transposed ? cf_transpose(x, 0, 1) : x;
-        cf_tensor *y = cf_layer_norm(xin, NORM_CASES[i].nnorm, w, b, NORM_CASES[i].eps);
-        snprintf(key, sizeof key, "%s.out", c);
-        assert_golden(y, f, key);
-        snprintf(key, sizeof key, "%s.dout", c);
-        ck_assert_int_eq(cf_backward_with(y, fixture(f, key)), CF_OK);
-        golden_grad(x, f, c, "x");
-        if (w)
-            golden_grad(w, f, c, "weight");
-        if (b)
-            golden_grad(b, f, c, "bias");
+        const struct norm_case *c = &NORM_CASES[i];
+        assert_golden_case("norm.safetensors", c->name, 1 + c->weight + c->bias, norm_case, c);
     }
-    cf_safetensors_close(f);
 }
 END_TEST
 

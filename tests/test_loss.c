@@ -38,7 +38,7 @@ static float at(const cf_tensor *t, int64_t i)
 
 /* ---- cross_entropy ---- */
 
-static const struct {
+static const struct ce_case {
     const char *name;
     view_kind view;
     int ignore_index;
@@ -66,42 +66,20 @@ static const struct {
     {"ce.sharp", AS_IS, IGN, 0.1f, CF_REDUCE_MEAN},
 };
 
-static char *key(char *buf, const char *name, const char *part)
+static cf_tensor *ce_case(cf_tensor *const *in, const void *ud)
 {
-    snprintf(buf, 128, "%s.%s", name, part);
-    return buf;
-}
-
-/* Checks the output of golden case name against "<name>.out", then
- * back-propagates "<name>.dout" and checks the gradient of each of the n
- * leaves against "<name>.<grads[i]>". */
-static void assert_loss_case(const cf_safetensors *f, const char *name, cf_tensor *out, int n,
-                             cf_tensor *const *leaves, const char *const *grads)
-{
-    char k[128];
-    assert_golden(out, f, key(k, name, "out"));
-    ck_assert_int_eq(cf_backward_with(out, fixture(f, key(k, name, "dout"))), CF_OK);
-    for (int i = 0; i < n; i++)
-        assert_golden(leaves[i]->grad, f, key(k, name, grads[i]));
+    const struct ce_case *c = ud;
+    return cf_cross_entropy(view_of(in[0], c->view), in[1],
+                            &(cf_loss_opts){.ignore = true,
+                                            .ignore_index = c->ignore_index,
+                                            .label_smoothing = c->label_smoothing,
+                                            .reduction = c->reduction});
 }
 
 START_TEST(cross_entropy_matches_pytorch)
 {
-    cf_safetensors *f = open_fixture("loss.safetensors");
-    char k[128];
-    for (size_t i = 0; i < sizeof ce_cases / sizeof ce_cases[0]; i++) {
-        const char *name = ce_cases[i].name;
-        cf_tensor *x = cf_requires_grad(fixture(f, key(k, name, "x")), true);
-        cf_tensor *t = fixture(f, key(k, name, "target"));
-        cf_tensor *out =
-            cf_cross_entropy(view_of(x, ce_cases[i].view), t,
-                             &(cf_loss_opts){.ignore = true,
-                                             .ignore_index = ce_cases[i].ignore_index,
-                                             .label_smoothing = ce_cases[i].label_smoothing,
-                                             .reduction = ce_cases[i].reduction});
-        assert_loss_case(f, name, out, 1, &x, (const char *[]){"dx"});
-    }
-    cf_safetensors_close(f);
+    for (size_t i = 0; i < sizeof ce_cases / sizeof ce_cases[0]; i++)
+        assert_golden_case("loss.safetensors", ce_cases[i].name, 2, ce_case, &ce_cases[i]);
 }
 END_TEST
 
@@ -406,7 +384,7 @@ END_TEST
 
 /* ---- nll_loss ---- */
 
-static const struct {
+static const struct reduced_case {
     const char *name;
     view_kind view;
     cf_reduction reduction;
@@ -417,21 +395,18 @@ static const struct {
     {"nll.nd_permuted", PERMUTED_021, CF_REDUCE_MEAN},
 };
 
+static cf_tensor *nll_case(cf_tensor *const *in, const void *ud)
+{
+    const struct reduced_case *c = ud;
+    return cf_nll_loss(
+        view_of(in[0], c->view), in[1],
+        &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = c->reduction});
+}
+
 START_TEST(nll_loss_matches_pytorch)
 {
-    cf_safetensors *f = open_fixture("loss.safetensors");
-    char k[128];
-    for (size_t i = 0; i < sizeof nll_cases / sizeof nll_cases[0]; i++) {
-        const char *name = nll_cases[i].name;
-        cf_tensor *x = cf_requires_grad(fixture(f, key(k, name, "x")), true);
-        cf_tensor *t = fixture(f, key(k, name, "target"));
-        cf_tensor *out = cf_nll_loss(view_of(x, nll_cases[i].view), t,
-                                     &(cf_loss_opts){.ignore = true,
-                                                     .ignore_index = IGN,
-                                                     .reduction = nll_cases[i].reduction});
-        assert_loss_case(f, name, out, 1, &x, (const char *[]){"dx"});
-    }
-    cf_safetensors_close(f);
+    for (size_t i = 0; i < sizeof nll_cases / sizeof nll_cases[0]; i++)
+        assert_golden_case("loss.safetensors", nll_cases[i].name, 2, nll_case, &nll_cases[i]);
 }
 END_TEST
 
@@ -495,30 +470,23 @@ END_TEST
 
 /* ---- mse_loss ---- */
 
-static const struct {
-    const char *name;
-    view_kind view;
-    cf_reduction reduction;
-} mse_cases[] = {
+static const struct reduced_case mse_cases[] = {
     {"mse.mean", AS_IS, CF_REDUCE_MEAN},
     {"mse.sum", AS_IS, CF_REDUCE_SUM},
     {"mse.none", AS_IS, CF_REDUCE_NONE},
     {"mse.transposed", TRANSPOSED, CF_REDUCE_MEAN},
 };
 
+static cf_tensor *mse_case(cf_tensor *const *in, const void *ud)
+{
+    const struct reduced_case *c = ud;
+    return cf_mse_loss(view_of(in[0], c->view), in[1], &(cf_loss_opts){.reduction = c->reduction});
+}
+
 START_TEST(mse_loss_matches_pytorch)
 {
-    cf_safetensors *f = open_fixture("loss.safetensors");
-    char k[128];
-    for (size_t i = 0; i < sizeof mse_cases / sizeof mse_cases[0]; i++) {
-        const char *name = mse_cases[i].name;
-        cf_tensor *a = cf_requires_grad(fixture(f, key(k, name, "a")), true);
-        cf_tensor *b = cf_requires_grad(fixture(f, key(k, name, "b")), true);
-        cf_tensor *out = cf_mse_loss(view_of(a, mse_cases[i].view), b,
-                                     &(cf_loss_opts){.reduction = mse_cases[i].reduction});
-        assert_loss_case(f, name, out, 2, (cf_tensor *[]){a, b}, (const char *[]){"da", "db"});
-    }
-    cf_safetensors_close(f);
+    for (size_t i = 0; i < sizeof mse_cases / sizeof mse_cases[0]; i++)
+        assert_golden_case("loss.safetensors", mse_cases[i].name, 2, mse_case, &mse_cases[i]);
 }
 END_TEST
 

@@ -17,8 +17,17 @@ TCase *tcase(const char *name);
  * with its files after it. */
 TCase *tcase_scratch(const char *name);
 /* The path of file in the scratch directory, or of the directory itself
- * for NULL; valid until four more calls. */
+ * for NULL; valid until eight more calls. */
 const char *scratch_path(const char *file);
+/* The number of entries of the scratch directory whose names contain frag
+ * ("" for all). */
+int scratch_count(const char *frag);
+
+/* The bytes of the file at path, malloc'd with a 0 after them; *size
+ * receives their count. Fails the test if the file cannot be read. */
+unsigned char *read_file(const char *path, size_t *size);
+/* Writes n bytes to path, replacing it; fails the test if it cannot. */
+void write_file(const char *path, const void *bytes, size_t n);
 
 #define ASSERT_NO_ERROR()                                                                          \
     ck_assert_msg(cf_error() == CF_OK, "unexpected error: %s", cf_error_message())
@@ -45,6 +54,16 @@ void assert_thread_independent(void (*fn)(float *out), int64_t n);
 /* A float tensor of the given shape with uniform values in [lo, hi) from a
  * generator seeded with seed, requiring a gradient. */
 cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape);
+
+/* Fails unless t is not NULL and has exactly the given shape. */
+void assert_shape(const cf_tensor *t, int ndim, const int64_t *shape);
+/* The values 0, 1, ..., n-1 in the given shape; no gradient. */
+cf_tensor *arange_as(int ndim, const int64_t *shape);
+
+/* Whether a and b have the same shape, dtype and bytes (both contiguous). */
+bool same_bits(const cf_tensor *a, const cf_tensor *b);
+/* t's values in row-major order, malloc'd (free them). */
+float *row_major(const cf_tensor *t);
 
 /* Runs the suite; returns the process exit status. */
 int run_suite(Suite *s);
@@ -82,6 +101,26 @@ typedef struct {
 /* assert_golden_case of every case of the table whose name starts with
  * prefix; fails if there is none. */
 void assert_golden_ops(const char *file, const golden_op *cases, int n, const char *prefix);
+
+/* Safetensors files in the scratch directory, for the tests of the reader
+ * and the writer. */
+/* Writes raw.safetensors from a header text (its length prefixed as is, no
+ * padding) and ndata data bytes; returns its path. */
+const char *write_raw_safetensors(const char *header, const void *data, size_t ndata);
+/* Saves a small valid file under name: "w" [2, 3] float 1..6, "idx" [2]
+ * int32 7, -8, "mask" [3] bool 1, 0, 1, metadata {"k": "v"}; returns its
+ * path. */
+const char *save_sample_safetensors(const char *name);
+/* Opens path; fails the test if it cannot. */
+cf_safetensors *open_safetensors(const char *path);
+/* Fails unless opening path fails with status s and a message naming the
+ * file and containing frag (NULL: any); then clears the error. */
+void expect_open_error(const char *path, cf_status s, const char *frag);
+/* Fails unless a file of this header and 16 data bytes is refused as
+ * corrupt (CF_ERR_FORMAT) with a message containing frag. */
+void expect_bad_header(const char *header, const char *frag);
+/* Whether a and b have the same shape and float values (any strides). */
+bool same_values(const cf_tensor *a, const cf_tensor *b);
 
 /* Reads every parameter of m from the fixture tensor "<prefix>.<name>";
  * fails the test naming that tensor if it cannot. */

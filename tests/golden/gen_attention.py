@@ -9,14 +9,16 @@ bool masks (True: may attend) and for the causal mask (key j > query i,
 aligned at the top left when Tq != Tk). Inputs and the upstream gradient are
 float32; the reference runs in float64 on those values and is rounded once.
 
+The layout is that of every op fixture (goldlib.case's), plus the weights.
 For a case <c> the file holds
-    <c>.q, <c>.k, <c>.v    leaves (or <c>.x for a packed [B, T, 3, H, D]
-                           projection whose permuted slices are q, k, v;
-                           or k and v of [B, 1, Tk, D] expanded over heads)
-    <c>.mask               the mask, when there is one
+    <c>.in0, .in1, .in2    the leaves q, k, v (or <c>.in0 alone, x, for a
+                           packed [B, T, 3, H, D] projection whose permuted
+                           slices are q, k, v; or k and v of [B, 1, Tk, D]
+                           expanded over heads)
+    <c>.in3                the mask, when there is one (after q, k, v)
     <c>.out, <c>.weights   the output and the softmax weights
     <c>.dout               a random upstream gradient
-    <c>.grad_<leaf>        d(sum(out * dout)) / d(leaf)
+    <c>.grad<i>            d(sum(out * dout)) / d(in<i>), for each float input
 """
 import math
 
@@ -58,13 +60,13 @@ def case(out, name, leaves, build, mask=None, causal=False, scale=0.0):
     o, w = attention(q, k, v, wmask, causal, scale)
     dout = rand(*o.shape)
     o.backward(dout.double())
-    for n, t in leaves.items():
-        out[f"{name}.{n}"] = t
-        out[f"{name}.grad_{n}"] = wide[n].grad.float()
+    for i, n in enumerate(leaves):
+        out[f"{name}.in{i}"] = leaves[n]
+        out[f"{name}.grad{i}"] = wide[n].grad.float()
     if mask is not None:
-        out[f"{name}.mask"] = mask
+        out[f"{name}.in{len(leaves)}"] = mask
         if mask.dtype != torch.bool:
-            out[f"{name}.grad_mask"] = wmask.grad.float()
+            out[f"{name}.grad{len(leaves)}"] = wmask.grad.float()
     out[f"{name}.out"] = o.float()
     out[f"{name}.weights"] = w.float()
     out[f"{name}.dout"] = dout

@@ -3,24 +3,30 @@
 
     /usr/bin/python3 tests/golden/gen_golden.py
 
-ops.safetensors (read by tests/test_golden.c) holds one case per row of
-CASES below. A case is an expression over the inputs x0, x1, ... written in
-the names of cformer's ops (autograd.h without the cf_ prefix); the C test
-parses the same expression and evaluates it with cformer. For a case named
-<family>.<detail> the file holds
+ops.safetensors holds one case per row of CASES below, read by the test
+file of the op's family (tests/test_arith.c for "arith.", test_unary.c,
+test_reduce.c, test_matmul.c, test_view.c, and test_autograd.c for the
+"chain." compositions) through tests/expr.c. A case is an expression over
+the inputs x0, x1, ... written in the names of cformer's ops (autograd.h
+without the cf_ prefix); the C test parses the same expression and
+evaluates it with cformer. For a case named <family>.<detail> the file
+holds the layout of every golden fixture (goldlib.case's):
 
-    metadata  "case.<family>.<detail>"     the expression
-    tensor    "case.<family>.<detail>.in<i>"   input i (a contiguous leaf)
-    tensor    "case.<family>.<detail>.out"     the expression's value
-    tensor    "case.<family>.<detail>.dout"    a random upstream gradient
-    tensor    "case.<family>.<detail>.grad<i>" d(sum(out * dout)) / d(in<i>)
+    metadata  "<family>.<detail>"          the expression
+    metadata  "<family>.<detail>.kink"     why it gets no gradient check (if so)
+    tensor    "<family>.<detail>.in<i>"    input i (a contiguous leaf)
+    tensor    "<family>.<detail>.out"      the expression's value
+    tensor    "<family>.<detail>.dout"     a random upstream gradient
+    tensor    "<family>.<detail>.grad<i>"  d(sum(out * dout)) / d(in<i>)
 
 Non-contiguous operands come from views inside the expression, e.g.
 matmul(transpose(x0, 0, 1), x1), so every gradient is with respect to a
 stored leaf. Inputs and dout are float32 values; the references are computed
 in float64 from those values and rounded to float32 once, so they are the
 correctly rounded answers and a tolerance only has to cover cformer's own
-float32 rounding.
+float32 rounding. The C test also checks each expression's gradients by
+finite differences at the stored inputs, except where an input sits on a
+kink on purpose (relu's inputs hold exact zeros, to pin its gradient there).
 
 io.safetensors (read by tests/test_io.c) holds tensors of several dtypes,
 some that cformer reads and some it refuses, with names and metadata that
@@ -147,8 +153,9 @@ OPS = {
 
 # Input kinds: n = standard normal, w = normal * 3 (reaches the flat parts of
 # tanh and sigmoid), p = uniform in [0.5, 2) (for log and divisors),
-# z = nonzero: +-[0.5, 2) (for divisors), r = normal with exact zeros (relu).
-N, W, P, Z, R = "n", "w", "p", "z", "r"
+# z = nonzero: +-[0.5, 2) (for divisors), r = normal with exact zeros (relu),
+# a = away from zero: +-[0.2, 1) (relu's gradient check).
+N, W, P, Z, R, A = "n", "w", "p", "z", "r", "a"
 
 # (name, expression, [(shape, kind), ...])
 CASES = [
@@ -314,6 +321,30 @@ CASES = [
         "affine(x0, slice(x1, 0, 2, 6, 1), slice(x2, 0, 2, 6, 1))",
         [([3, 4], N), ([8, 4], N), ([8], N)],
     ),
+    # -- shapes once covered only by hand-written gradient checks; last too --
+    ("arith.sub_same_shape", "sub(x0, x1)", [([2, 3], N), ([2, 3], N)]),
+    ("arith.mul_same_shape", "mul(x0, x1)", [([2, 3], N), ([2, 3], N)]),
+    ("arith.div_same_shape", "div(x0, x1)", [([2, 3], N), ([2, 3], Z)]),
+    ("arith.div_numerator_broadcast", "div(x0, x1)", [([4, 1], N), ([3, 1, 5], Z)]),
+    ("arith.mul_size1_left", "mul(x0, x1)", [([1], N), ([2, 3], N)]),
+    ("arith.sub_0d_left", "sub(x0, x1)", [([], N), ([2, 3], N)]),
+    ("arith.mul_0d", "mul(x0, x1)", [([2, 3], N), ([], N)]),
+    ("arith.div_0d_divisor", "div(x0, x1)", [([2, 3], N), ([], Z)]),
+    ("arith.sub_transposed", "sub(x0, transpose(x1, 0, 1))", [([2, 3], N), ([3, 2], N)]),
+    ("arith.mul_transposed", "mul(transpose(x0, 0, 1), x1)", [([3, 2], N), ([2, 3], N)]),
+    ("arith.add_self", "add(x0, x0)", [([2, 3], N)]),
+    ("arith.div_self", "div(x0, x0)", [([2, 3], Z)]),
+    ("unary.relu_away_from_zero", "relu(x0)", [([2, 4], A)]),
+    ("reduce.mean_negative_dims_keepdim", "mean(x0, [-1, -3], 1)", [([2, 3, 4], N)]),
+    ("reduce.sum_transposed_3d", "sum(transpose(x0, 0, 2), [1], 0)", [([2, 3, 4], N)]),
+    ("matmul.batched4d_mat", "matmul(x0, x1)", [([2, 3, 2, 4], N), ([4, 3], N)]),
+    ("matmul.batch_3_size1", "matmul(x0, x1)", [([3, 2, 4], N), ([1, 4, 5], N)]),
+    ("matmul.affine_transposed_weight", "affine(x0, transpose(x1, 0, 1), x2)",
+     [([3, 4], N), ([4, 5], N), ([5], N)]),
+    ("view.reshape_transposed_3d", "reshape(transpose(x0, 0, 2), [4, -1])", [([2, 3, 4], N)]),
+    ("view.slice_negative_start_step", "slice(x0, -2, -5, 6, 2)", [([6, 3], N)]),
+    ("view.unsqueeze_transposed_last", "unsqueeze(transpose(x0, 0, 1), -1)", [([2, 3], N)]),
+    ("view.clone_sliced", "clone(slice(x0, 1, 0, 4, 2))", [([3, 4], N)]),
 ]
 
 
@@ -328,6 +359,9 @@ def make_input(gen, shape, kind):
         mag = 0.5 + 1.5 * torch.rand(shape, generator=gen)
         sign = torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0)
         return mag * sign
+    if kind == A:
+        mag = 0.2 + 0.8 * torch.rand(shape, generator=gen)
+        return torch.where(torch.rand(shape, generator=gen) < 0.5, -mag, mag)
     if kind == R:
         x = torch.randn(shape, generator=gen)
         x[torch.rand(shape, generator=gen) < 0.25] = 0.0
@@ -340,8 +374,8 @@ def gen_ops():
     tensors, meta = {}, {
         "generator": "tests/golden/gen_golden.py",
         "torch": torch.__version__,
-        "convention": "metadata case.NAME = expression over x0..; tensors "
-        "case.NAME.in<i>, .out, .dout, .grad<i>; references in float64",
+        "convention": "metadata NAME = expression over x0..; tensors "
+        "NAME.in<i>, .out, .dout, .grad<i>; references in float64",
     }
     names = set()
     for name, expr, inputs in CASES:
@@ -354,8 +388,10 @@ def gen_ops():
         out = eval(expr, {"__builtins__": {}}, env)
         dout32 = torch.randn(out.shape, generator=gen).float()
         out.backward(dout32.double())
-        key = "case." + name
+        key = name
         meta[key] = expr
+        if any(kind == R for _, kind in inputs):
+            meta[key + ".kink"] = "relu at the exact zeros of its input"
         for i, x in enumerate(xs32):
             tensors["%s.in%d" % (key, i)] = x
         tensors[key + ".out"] = out.detach().float()

@@ -4,13 +4,14 @@
     cd tests/golden && /usr/bin/python3 gen_loss.py
 
 Each case below is one call of torch.nn.functional.cross_entropy, nll_loss
-or mse_loss. For a case NAME the file holds
+or mse_loss, in the layout of every op fixture (goldlib.case's, read by
+tests/util.c's assert_golden_case). For a case NAME the file holds
 
-    NAME.x, NAME.target          the leaf input and the int32 targets
-    NAME.a, NAME.b               (mse) the two leaf inputs
+    NAME.in0, NAME.in1           the leaf input and the int32 targets
+                                 (mse: the two leaf inputs)
     NAME.out                     the loss
     NAME.dout                    a random upstream gradient of out's shape
-    NAME.dx  (mse: .da, .db)     d(sum(out * dout)) / d(leaf)
+    NAME.grad0 (mse: and .grad1) d(sum(out * dout)) / d(leaf)
 
 The leaf is what is stored; the op sees view(leaf): the transposed and
 permuted cases give it a class dim that is not contiguous, and the C test
@@ -106,9 +107,9 @@ def main():
         x64 = x.double().requires_grad_(True)
         loss = F.cross_entropy(view(x64, v), t, ignore_index=ign,
                                label_smoothing=ls, reduction=red)
-        out[name + ".x"] = x
-        out[name + ".target"] = t
-        backward(name, loss, {"dx": x64})
+        out[name + ".in0"] = x
+        out[name + ".in1"] = t
+        backward(name, loss, {"grad0": x64})
 
     for name, (shape, v, tshape, ign, red) in NLL.items():
         x = torch.log_softmax(torch.randn(shape, generator=gen), -1).float()
@@ -116,9 +117,9 @@ def main():
         t = targets(gen, tshape, classes, ign, True)
         x64 = x.double().requires_grad_(True)
         loss = F.nll_loss(view(x64, v), t, ignore_index=ign, reduction=red)
-        out[name + ".x"] = x
-        out[name + ".target"] = t
-        backward(name, loss, {"dx": x64})
+        out[name + ".in0"] = x
+        out[name + ".in1"] = t
+        backward(name, loss, {"grad0": x64})
 
     for name, (ashape, v, bshape, red) in MSE.items():
         a = torch.randn(ashape, generator=gen).float()
@@ -128,9 +129,9 @@ def main():
         with warnings.catch_warnings():  # the one about broadcasting
             warnings.simplefilter("ignore")
             loss = F.mse_loss(view(a64, v), b64, reduction=red)
-        out[name + ".a"] = a
-        out[name + ".b"] = b
-        backward(name, loss, {"da": a64, "db": b64})
+        out[name + ".in0"] = a
+        out[name + ".in1"] = b
+        backward(name, loss, {"grad0": a64, "grad1": b64})
 
     save("loss.safetensors", out, {"generator": "gen_loss.py", "torch": torch.__version__})
 

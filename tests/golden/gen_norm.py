@@ -4,12 +4,12 @@
     cd tests/golden && /usr/bin/python3 gen_norm.py
 
 Each case is torch.nn.functional.layer_norm over the last `nnorm` dims of x,
-with or without weight and bias. For case <c> the file holds <c>.x,
-<c>.weight and <c>.bias (when used), <c>.out, a random upstream gradient
-<c>.dout, and <c>.grad_x, <c>.grad_weight, <c>.grad_bias: the gradients of
-sum(out * dout). A transposed case stores x as laid out in memory (<c>.x is
-the [N, R] tensor) and normalises x.t(), as the C test does with
-cf_transpose. Inputs are float32; references are computed in float64 from
+with or without weight and bias, in the layout of every op fixture
+(goldlib.case's): the inputs <c>.in0 (x), then the weight and the bias when
+used, <c>.out, a random upstream gradient <c>.dout, and <c>.grad<i>, the
+gradient of sum(out * dout) for input i. A transposed case stores x as laid
+out in memory (<c>.in0 is the [N, R] tensor) and normalises x.t(), as the C
+test does with cf_transpose. Inputs are float32; references are computed in float64 from
 those values and rounded once. The table must match CASES in test_layer_norm.c.
 """
 import os
@@ -47,16 +47,12 @@ def main():
         y = torch.nn.functional.layer_norm(xin, norm_shape, wd, bd, eps)
         dout = torch.randn(y.shape)
         y.backward(dout.double())
-        out[name + ".x"] = x
         out[name + ".out"] = y.float()
         out[name + ".dout"] = dout
-        out[name + ".grad_x"] = xd.grad.float()
-        if has_w:
-            out[name + ".weight"] = w
-            out[name + ".grad_weight"] = wd.grad.float()
-        if has_b:
-            out[name + ".bias"] = b
-            out[name + ".grad_bias"] = bd.grad.float()
+        leaves = [(x, xd)] + ([(w, wd)] if has_w else []) + ([(b, bd)] if has_b else [])
+        for i, (leaf, leaf64) in enumerate(leaves):
+            out[f"{name}.in{i}"] = leaf
+            out[f"{name}.grad{i}"] = leaf64.grad.float()
     save(os.path.join(HERE, "norm.safetensors"), out)
 
 

@@ -1,184 +1,105 @@
 #!/usr/bin/python3
-"""Writes reduce.safetensors, the PyTorch (1.13) references of tests/test_softmax.c
-for softmax, log_softmax, max, min, argmax, var, std and logsumexp.
+"""Writes reduce.safetensors, the PyTorch (1.13) references for the
+reductions of autograd/reduce.c that ops.safetensors (gen_golden.py) does
+not cover: max, min, argmax, var, std and logsumexp; read by
+tests/test_reduce.c:
 
     cd tests/golden && /usr/bin/python3 gen_reduce.py
 
-For each case NAME below the file holds
-
-    NAME.in         the input (a contiguous leaf, float32)
-    NAME.out        the op's value on the view of the input that CASES names
-    NAME.idx        for max, min and argmax: the positions (int32)
-    NAME.dout       a random upstream gradient (not for argmax)
-    NAME.grad       d(sum(out * dout)) / d(in)
-
-The C test builds the same view (transpose, slice, expand) of NAME.in with
-cformer's ops. References are computed in float64 from the float32 inputs
-and rounded once, so a tolerance only has to cover cformer's own rounding.
+The layout is goldlib.case's: <name>.in0 (the leaf), <name>.out and, for a
+float output, <name>.dout and <name>.grad0; views are applied inside the
+case, as the C test applies them. max and min have a second case,
+<name>.idx, whose output is the positions (int32). References are computed
+in float64 from the float32 inputs and rounded once.
 """
 import os
 import sys
+from functools import partial
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from goldlib import save  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import goldlib  # noqa: E402
+from goldlib import normal, save, uniform  # noqa: E402
+
+torch.manual_seed(20240601)
+OUT = {}
+case = partial(goldlib.case, OUT)  # case(name, fn, *inputs) adds to OUT
 
 
-def normal(shape, scale=1.0):
-    return torch.randn(shape) * scale
-
-
-def uniform(shape, lo, hi):
-    return lo + (hi - lo) * torch.rand(shape)
-
-
-def ties(shape):
+def ties(*shape):
     """Small integers, so that most rows hold repeated extremes."""
     return torch.randint(0, 3, shape).float()
 
 
-def transposed(x):
+def T(x):
     return x.transpose(0, 2)
-
-
-def sliced(x):
-    return x[:, 0:10:2]
-
-
-def expanded(x):
-    return x.expand(3, 4)
-
-
-def same(x):
-    return x
-
-
-def reduce_dims(x, dims):
-    return dims if dims else list(range(x.dim()))
-
-
-# The inputs below and then every dout come from this seed.
-torch.manual_seed(20240601)
-
-# (name, input, view, op, args). The names say what the C test must build.
-CASES = [
-    # softmax / log_softmax along dim 0, 1, -1 of a transposed 3-D input.
-    ("softmax.dim0_transposed", normal([5, 4, 3]), transposed, "softmax", 0),
-    ("softmax.dim1_transposed", normal([5, 4, 3]), transposed, "softmax", 1),
-    ("softmax.dimlast_transposed", normal([5, 4, 3]), transposed, "softmax", -1),
-    ("softmax.dimlast", normal([2, 3, 7]), same, "softmax", -1),
-    ("softmax.large", uniform([4, 7], -100, 100), same, "softmax", -1),
-    ("softmax.large_dim0", uniform([6, 5], -100, 100), same, "softmax", 0),
-    ("softmax.rows_of_1", normal([5, 1]), same, "softmax", -1),
-    ("softmax.rows_of_13", normal([3, 13]), same, "softmax", -1),
-    ("softmax.long_rows", normal([2, 521], 3.0), same, "softmax", 1),
-    ("softmax.sliced", normal([3, 10]), sliced, "softmax", -1),
-    ("softmax.expanded", normal([3, 1]), expanded, "softmax", 1),
-    ("log_softmax.dim0_transposed", normal([5, 4, 3]), transposed, "log_softmax", 0),
-    ("log_softmax.dim1_transposed", normal([5, 4, 3]), transposed, "log_softmax", 1),
-    ("log_softmax.dimlast_transposed", normal([5, 4, 3]), transposed, "log_softmax", -1),
-    ("log_softmax.dimlast", normal([2, 3, 7]), same, "log_softmax", -1),
-    ("log_softmax.large", uniform([4, 7], -100, 100), same, "log_softmax", -1),
-    ("log_softmax.large_dim0", uniform([6, 5], -100, 100), same, "log_softmax", 0),
-    ("log_softmax.rows_of_1", normal([5, 1]), same, "log_softmax", -1),
-    ("log_softmax.rows_of_13", normal([3, 13]), same, "log_softmax", -1),
-    ("log_softmax.long_rows", normal([2, 521], 3.0), same, "log_softmax", 1),
-    ("log_softmax.sliced", normal([3, 10]), sliced, "log_softmax", -1),
-    # max / min / argmax: ties pick the first position.
-    ("max.dim1", normal([4, 6]), same, "max", (1, False)),
-    ("max.ties_dim1", ties([5, 7]), same, "max", (1, False)),
-    ("max.ties_dim0_keepdim", ties([7, 5]), same, "max", (0, True)),
-    ("max.transposed_dim1", ties([5, 4, 3]), transposed, "max", (1, False)),
-    ("max.sliced", normal([3, 10]), sliced, "max", (-1, True)),
-    ("min.ties_dimlast", ties([3, 4, 5]), same, "min", (-1, False)),
-    ("min.ties_dim0", ties([6, 3]), same, "min", (0, False)),
-    ("min.transposed_dim0_keepdim", normal([5, 4, 3]), transposed, "min", (0, True)),
-    ("argmax.ties_dim1", ties([5, 7]), same, "argmax", (1, False)),
-    ("argmax.transposed_dim2_keepdim", ties([5, 4, 3]), transposed, "argmax", (2, True)),
-    # var / std: both corrections, several dims, keepdim.
-    ("var.dim1_unbiased", normal([4, 6]), same, "var", ([1], True, False)),
-    ("var.dim1_biased", normal([4, 6]), same, "var", ([1], False, False)),
-    ("var.dims_0_2_unbiased_keepdim", normal([3, 4, 5]), same, "var", ([0, 2], True, True)),
-    ("var.dims_2_0_biased", normal([3, 4, 5]), same, "var", ([2, 0], False, False)),
-    ("var.all_unbiased", normal([3, 4, 5]), same, "var", ([], True, False)),
-    ("var.transposed_dims_0_1", normal([5, 4, 3]), transposed, "var", ([0, 1], True, False)),
-    ("var.offset_mean", normal([4, 6], 0.1) + 50.0, same, "var", ([1], True, False)),
-    ("std.dim1_unbiased", normal([4, 6]), same, "std", ([1], True, False)),
-    ("std.dim0_biased_keepdim", normal([4, 6]), same, "std", ([0], False, True)),
-    ("std.dims_1_2_unbiased", normal([3, 4, 5]), same, "std", ([1, 2], True, False)),
-    ("std.all_biased", normal([3, 4, 5]), same, "std", ([], False, False)),
-    ("std.transposed_dim2_biased", normal([5, 4, 3]), transposed, "std", ([2], False, False)),
-    # logsumexp: large values, several dims.
-    ("logsumexp.dim1", normal([4, 6]), same, "logsumexp", ([1], False)),
-    ("logsumexp.large_dim1", uniform([4, 6], -100, 100), same, "logsumexp", ([1], False)),
-    ("logsumexp.large_dims_0_2_keepdim", uniform([3, 4, 5], -100, 100), same, "logsumexp",
-     ([0, 2], True)),
-    ("logsumexp.all", normal([3, 4, 5], 10.0), same, "logsumexp", ([], False)),
-    ("logsumexp.transposed_dim0", uniform([5, 4, 3], -90, 90), transposed, "logsumexp",
-     ([0], False)),
-]
-
-
-def evaluate(op, v, args):
-    """Returns (out, idx) for the view v."""
-    if op == "softmax":
-        return torch.softmax(v, args), None
-    if op == "log_softmax":
-        return torch.log_softmax(v, args), None
-    if op in ("max", "min"):
-        dim, keepdim = args
-        out, idx = (torch.max if op == "max" else torch.min)(v, dim, keepdim=keepdim)
-        return out, idx
-    if op == "argmax":
-        dim, keepdim = args
-        return None, torch.argmax(v, dim, keepdim=keepdim)
-    if op in ("var", "std"):
-        dims, unbiased, keepdim = args
-        fn = torch.var if op == "var" else torch.std
-        return fn(v, reduce_dims(v, dims), unbiased=unbiased, keepdim=keepdim), None
-    if op == "logsumexp":
-        dims, keepdim = args
-        return torch.logsumexp(v, reduce_dims(v, dims), keepdim=keepdim), None
-    raise ValueError(op)
 
 
 def first_extreme(v, dim, largest):
     """The first position of the extreme along dim, computed directly, to
     check that PyTorch's indices follow the documented tie rule."""
     best = v.amax(dim, keepdim=True) if largest else v.amin(dim, keepdim=True)
-    hit = (v == best).to(torch.int64)
     pos = torch.arange(v.shape[dim]).view([-1 if d == dim % v.dim() else 1
                                            for d in range(v.dim())])
-    return torch.where(hit.bool(), pos, v.shape[dim]).amin(dim)
+    return torch.where(v == best, pos, v.shape[dim]).amin(dim)
 
 
-def main():
-    tensors = {}
-    names = set()
-    for name, x, view, op, args in CASES:
-        assert name not in names, name
-        names.add(name)
-        x32 = x.float().contiguous()
-        x64 = x32.double().requires_grad_(True)
-        out, idx = evaluate(op, view(x64), args)
-        tensors[name + ".in"] = x32
-        if idx is not None:
-            dim = args[0]
-            want = first_extreme(view(x64).detach(), dim, op != "min")
-            assert torch.equal(idx.reshape(want.shape), want), name
-            tensors[name + ".idx"] = idx.to(torch.int32)
-        if out is not None:
-            dout = torch.randn(out.shape).float()
-            out.backward(dout.double())
-            tensors[name + ".out"] = out.detach().float()
-            tensors[name + ".dout"] = dout
-            tensors[name + ".grad"] = x64.grad.float()
-    path = os.path.join(HERE, "reduce.safetensors")
-    save(path, tensors, {"generator": "tests/golden/gen_reduce.py", "torch": torch.__version__})
-    print("%s: %d cases, %d bytes" % (path, len(CASES), os.path.getsize(path)))
+def extreme(name, op, view, x, dim, keepdim):
+    """max or min: the values case and the positions case <name>.idx."""
+    fn = torch.max if op == "max" else torch.min
+    idx = fn(view(x), dim, keepdim=keepdim)[1]
+    want = first_extreme(view(x), dim, op == "max")
+    assert torch.equal(idx.reshape(want.shape), want), name
+    case(name, lambda a: fn(view(a), dim, keepdim=keepdim)[0], x)
+    case(name + ".idx", lambda a: fn(view(a), dim, keepdim=keepdim)[1], x)
 
 
-if __name__ == "__main__":
-    main()
+def same(x):
+    return x
+
+
+extreme("max.dim1", "max", same, normal(4, 6), 1, False)
+extreme("max.ties_dim1", "max", same, ties(5, 7), 1, False)
+extreme("max.ties_dim0_keepdim", "max", same, ties(7, 5), 0, True)
+extreme("max.transposed_dim1", "max", T, ties(5, 4, 3), 1, False)
+extreme("max.sliced", "max", lambda a: a[:, 0:10:2], normal(3, 10), -1, True)
+extreme("min.ties_dimlast", "min", same, ties(3, 4, 5), -1, False)
+extreme("min.ties_dim0", "min", same, ties(6, 3), 0, False)
+extreme("min.transposed_dim0_keepdim", "min", T, normal(5, 4, 3), 0, True)
+x = ties(5, 7)
+assert torch.equal(torch.argmax(x, 1), first_extreme(x, 1, True))
+case("argmax.ties_dim1", lambda a: torch.argmax(a, 1), x)
+x = ties(5, 4, 3)
+assert torch.equal(torch.argmax(T(x), 2), first_extreme(T(x), 2, True))
+case("argmax.transposed_dim2_keepdim", lambda a: torch.argmax(T(a), 2, keepdim=True), x)
+
+# var / std: both corrections, several dims, keepdim; [] means every dim.
+case("var.dim1_unbiased", lambda a: torch.var(a, [1]), normal(4, 6))
+case("var.dim1_biased", lambda a: torch.var(a, [1], unbiased=False), normal(4, 6))
+case("var.dims_0_2_unbiased_keepdim", lambda a: torch.var(a, [0, 2], keepdim=True),
+     normal(3, 4, 5))
+case("var.dims_2_0_biased", lambda a: torch.var(a, [2, 0], unbiased=False), normal(3, 4, 5))
+case("var.all_unbiased", lambda a: torch.var(a, [0, 1, 2]), normal(3, 4, 5))
+case("var.transposed_dims_0_1", lambda a: torch.var(T(a), [0, 1]), normal(5, 4, 3))
+case("var.offset_mean", lambda a: torch.var(a, [1]), normal(4, 6, scale=0.1) + 50.0)
+case("std.dim1_unbiased", lambda a: torch.std(a, [1]), normal(4, 6))
+case("std.dim0_biased_keepdim", lambda a: torch.std(a, [0], unbiased=False, keepdim=True),
+     normal(4, 6))
+case("std.dims_1_2_unbiased", lambda a: torch.std(a, [1, 2]), normal(3, 4, 5))
+case("std.all_biased", lambda a: torch.std(a, [0, 1, 2], unbiased=False), normal(3, 4, 5))
+case("std.transposed_dim2_biased", lambda a: torch.std(T(a), [2], unbiased=False),
+     normal(5, 4, 3))
+
+# logsumexp: large values, several dims.
+case("logsumexp.dim1", lambda a: torch.logsumexp(a, [1]), normal(4, 6))
+case("logsumexp.large_dim1", lambda a: torch.logsumexp(a, [1]), uniform(-100, 100, 4, 6))
+case("logsumexp.large_dims_0_2_keepdim", lambda a: torch.logsumexp(a, [0, 2], keepdim=True),
+     uniform(-100, 100, 3, 4, 5))
+case("logsumexp.all", lambda a: torch.logsumexp(a, [0, 1, 2]), normal(3, 4, 5, scale=10.0))
+case("logsumexp.transposed_dim0", lambda a: torch.logsumexp(T(a), [0]),
+     uniform(-90, 90, 5, 4, 3))
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reduce.safetensors")
+save(path, OUT, {"generator": "tests/golden/gen_reduce.py", "torch": torch.__version__})
+print("%s: %d tensors, %d bytes" % (path, len(OUT), os.path.getsize(path)))

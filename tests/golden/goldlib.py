@@ -39,6 +39,10 @@ def uniform(lo, hi, *shape):
     return torch.empty(*shape).uniform_(lo, hi)
 
 
+def normal(*shape, scale=1.0):
+    return torch.randn(shape) * scale
+
+
 def case(out, name, fn, *inputs):
     """Adds case name to out: fn maps the leaves (float ones in float64,
     requiring gradients) to the output. Stores name.in<i>, name.out and,
