@@ -1,6 +1,7 @@
-/* The autograd engine: recording, backward, accumulation, grad mode,
- * user-defined ops, the DOT dump and error composition; compositions of
- * several ops against PyTorch (gen_golden.py's "chain." cases). */
+/* The autograd core (autograd/engine.c, autograd/gradcheck.c): recording,
+ * backward, accumulation, grad mode, user-defined ops, the gradient checker,
+ * error composition and gradient hooks; compositions of several ops against
+ * PyTorch (gen_golden.py's "chain." cases). */
 #include "tests/expr.h"
 #include "tests/util.h"
 
@@ -251,44 +252,6 @@ START_TEST(gradcheck_catches_a_missing_gradient)
 }
 END_TEST
 
-/* ---- graph dump ---- */
-
-START_TEST(graph_dot_names_ops_and_shapes)
-{
-    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
-    cf_tensor *w = rand_leaf(2, 0, 1, CF_SHAPE(3, 4));
-    x->name = "x";
-    cf_tensor *y = cf_sum_all(cf_relu(cf_matmul(x, w)));
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ck_assert_int_eq(cf_graph_dot(f, y), CF_OK);
-    fclose(f);
-    ck_assert_ptr_nonnull(strstr(buf, "digraph"));
-    ck_assert_ptr_nonnull(strstr(buf, "matmul\\n[2, 4]"));
-    ck_assert_ptr_nonnull(strstr(buf, "relu"));
-    ck_assert_ptr_nonnull(strstr(buf, "x\\n[2, 3]"));
-    free(buf);
-}
-END_TEST
-
-START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
-{
-    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
-    x->name = "say \"hi\"\n";
-    cf_tensor *h = cf_relu(x);
-    h->name = "hidden";
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(h)), CF_OK);
-    fclose(f);
-    ck_assert_ptr_nonnull(strstr(buf, "relu: hidden\\n[2, 3]"));
-    ck_assert_ptr_nonnull(strstr(buf, "say \\\"hi\\\"\\n[2, 3]"));
-    free(buf);
-}
-END_TEST
-
 /* ---- errors through expressions ---- */
 
 START_TEST(shape_mismatch_names_the_op_and_both_shapes)
@@ -456,37 +419,6 @@ END_TEST
 
 /* ---- profiling ---- */
 
-START_TEST(profile_counts_matrix_product_flops)
-{
-    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(4, 8));
-    cf_tensor *w = rand_leaf(2, -1, 1, CF_SHAPE(8, 3));
-    uint64_t before = cf_profile_matmul_flops();
-    ck_assert_int_eq(cf_backward(cf_sum_all(cf_matmul(x, w))), CF_OK);
-    /* x @ w, then dx = g @ w^T and dw = x^T @ g: 2 * 4 * 8 * 3 each. */
-    ck_assert_uint_eq(cf_profile_matmul_flops() - before, 3 * 2 * 4 * 8 * 3);
-}
-END_TEST
-
-START_TEST(profile_reports_each_op_forward_and_backward)
-{
-    cf_profile_reset();
-    cf_profile_enable(true);
-    cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(4, 8));
-    cf_backward(cf_sum_all(cf_exp(x)));
-    cf_profile_enable(false);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    ck_assert_ptr_nonnull(f);
-    cf_profile_report(f);
-    fclose(f);
-    ck_assert_msg(strstr(text, "exp ") && strstr(text, "forward") && strstr(text, "backward"),
-                  "report lacks exp forward and backward:\n%s", text);
-    free(text);
-    cf_profile_reset();
-}
-END_TEST
-
 START_TEST(compositions_match_pytorch_and_finite_differences)
 {
     assert_golden_expr("ops.safetensors", "chain.", _i);
@@ -529,11 +461,6 @@ int main(void)
     tcase_add_test(tc, gradcheck_catches_a_missing_gradient);
     suite_add_tcase(s, tc);
 
-    tc = tcase("graph_dot");
-    tcase_add_test(tc, graph_dot_names_ops_and_shapes);
-    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
-    suite_add_tcase(s, tc);
-
     tc = tcase("errors");
     tcase_add_test(tc, shape_mismatch_names_the_op_and_both_shapes);
     tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
@@ -555,9 +482,5 @@ int main(void)
     tcase_add_test(tc, sums_are_bit_identical_for_any_thread_count);
     suite_add_tcase(s, tc);
 
-    tc = tcase("profile");
-    tcase_add_test(tc, profile_counts_matrix_product_flops);
-    tcase_add_test(tc, profile_reports_each_op_forward_and_backward);
-    suite_add_tcase(s, tc);
     return run_suite(s);
 }

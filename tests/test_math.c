@@ -1,6 +1,6 @@
-/* More pointwise functions (autograd/math.c): values, gradients at the kinks
- * as PyTorch defines them, gradchecks, PyTorch 1.13 golden cases
- * (tests/golden/gen_math.py) and errors. */
+/* More pointwise functions (autograd/math.c): PyTorch 1.13 golden cases
+ * (tests/golden/gen_math.py), gradient-checked at their inputs; gradients
+ * at the kinks as PyTorch defines them, and errors. */
 #include "tests/util.h"
 
 #include <math.h>
@@ -22,12 +22,6 @@ static cf_tensor *leaf(const float *v, int ndim, const int64_t *shape)
 }
 
 /* ---- Golden cases ---- */
-
-/* Case name of math.safetensors, rebuilt from its nin inputs by f. */
-static void golden(const char *name, int nin, golden_build f, const void *ud)
-{
-    assert_golden_case("math.safetensors", name, nin, f, ud);
-}
 
 /* Builders: the same expressions as gen_math.py, views included. */
 typedef cf_tensor *(*unary_fn)(cf_tensor *);
@@ -104,31 +98,65 @@ static const unary_fn u_sqrt = cf_sqrt, u_abs = cf_abs, u_silu = cf_silu,
 static const binary_fn f_pow = cf_pow, f_maximum = cf_maximum, f_minimum = cf_minimum, f_eq = cf_eq,
                        f_lt = cf_lt, f_gt = cf_gt;
 
+/* gen_math.py's cases, each checked against PyTorch's values and gradients
+ * and by finite differences at its inputs, unless the generator marks it
+ * as sitting on a kink on purpose (assert_golden_case). */
+static const struct {
+    const char *name;
+    int nin;
+    golden_build build;
+    const void *ud;
+} GOLDEN[] = {
+    {"pow.broadcast", 2, b_binary, &f_pow},
+    {"pow.transposed", 2, b_binary_t, &f_pow},
+    {"pow.special", 2, b_binary, &f_pow},
+    {"pow_scalar.p2", 1, b_pow_scalar_t, &(float){2}},
+    {"pow_scalar.p0.5", 1, b_pow_scalar_t, &(float){0.5f}},
+    {"pow_scalar.p-1.5", 1, b_pow_scalar_t, &(float){-1.5f}},
+    {"pow_scalar.p3", 1, b_pow_scalar_t, &(float){3}},
+    {"pow_scalar.p0", 1, b_pow_scalar_t, &(float){0}},
+    {"pow_scalar.zero_base", 1, b_pow_scalar, &(float){1}},
+    {"sqrt", 1, b_unary_t, &u_sqrt},
+    {"rsqrt", 1, b_rsqrt_sliced, NULL},
+    {"abs", 1, b_unary, &u_abs},
+    {"abs.transposed", 1, b_unary_t, &u_abs},
+    {"abs.away_from_zero", 1, b_unary, &u_abs},
+    {"clamp.bounds", 1, b_clamp, (float[]){-1, 2}},
+    {"clamp.transposed", 1, b_clamp_t, (float[]){-0.5f, 0.5f}},
+    {"clamp.min_only", 1, b_clamp, (float[]){0, INFINITY}},
+    {"clamp.crossed", 1, b_clamp, (float[]){1, -1}},
+    {"maximum.ties", 2, b_binary, &f_maximum},
+    {"minimum.ties", 2, b_binary, &f_minimum},
+    {"maximum.transposed", 2, b_binary_t, &f_maximum},
+    {"minimum.transposed", 2, b_binary_t, &f_minimum},
+    {"where.broadcast", 3, b_where, NULL},
+    {"where.transposed", 3, b_where_t, NULL},
+    {"masked_fill.broadcast", 2, b_masked_fill, &(float){2.5f}},
+    {"masked_fill.transposed", 2, b_masked_fill_t, &(float){-1e4f}},
+    {"eq.float", 2, b_binary, &f_eq},
+    {"eq.int", 2, b_binary, &f_eq},
+    {"lt.float", 2, b_binary, &f_lt},
+    {"lt.int", 2, b_binary, &f_lt},
+    {"gt.float", 2, b_binary, &f_gt},
+    {"gt.int", 2, b_binary, &f_gt},
+    {"eq.transposed", 2, b_binary_t, &f_eq},
+    {"logical_not", 1, b_unary_t, &u_logical_not},
+    {"gelu.none", 1, b_gelu_t, &(bool){false}},
+    {"gelu.none.kinks", 1, b_gelu, &(bool){false}},
+    {"gelu.tanh", 1, b_gelu_t, &(bool){true}},
+    {"gelu.tanh.kinks", 1, b_gelu, &(bool){true}},
+    {"silu", 1, b_unary_t, &u_silu},
+    {"silu.tails", 1, b_unary, &u_silu},
+};
+
+START_TEST(cases_match_pytorch_and_finite_differences)
+{
+    assert_golden_case("math.safetensors", GOLDEN[_i].name, GOLDEN[_i].nin, GOLDEN[_i].build,
+                       GOLDEN[_i].ud);
+}
+END_TEST
+
 /* ---- pow ---- */
-
-static cf_tensor *pow_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_pow(in[0], in[1]);
-}
-
-START_TEST(pow_matches_pytorch_with_a_broadcast_exponent)
-{
-    golden("pow.broadcast", 2, b_binary, &f_pow);
-}
-END_TEST
-
-START_TEST(pow_matches_pytorch_on_a_transposed_base)
-{
-    golden("pow.transposed", 2, b_binary_t, &f_pow);
-}
-END_TEST
-
-START_TEST(pow_gradients_at_zero_base_and_exponent_match_pytorch)
-{
-    golden("pow.special", 2, b_binary, &f_pow);
-}
-END_TEST
 
 START_TEST(pow_exponent_gradient_is_zero_at_zero_base)
 {
@@ -146,13 +174,6 @@ START_TEST(pow_base_gradient_is_infinite_at_zero_to_a_fractional_power)
     cf_tensor *b = cf_from_array((float[]){0.5f}, CF_SHAPE(1));
     cf_backward(cf_sum_all(cf_pow(a, b)));
     ck_assert(isinf(cf_item(a->grad)) && cf_item(a->grad) > 0);
-}
-END_TEST
-
-START_TEST(pow_passes_gradcheck)
-{
-    cf_tensor *in[2] = {rand_leaf(1, 0.5f, 2, CF_SHAPE(3, 4)), rand_leaf(2, -2, 2, CF_SHAPE(4))};
-    assert_gradcheck(pow_of, NULL, 2, in, 1e-2f);
 }
 END_TEST
 
@@ -180,28 +201,6 @@ END_TEST
 
 /* ---- pow_scalar ---- */
 
-static cf_tensor *pow_scalar_of(cf_tensor *const *in, void *ud)
-{
-    return cf_pow_scalar(in[0], *(float *)ud);
-}
-
-START_TEST(pow_scalar_matches_pytorch_for_several_exponents)
-{
-    const float ps[] = {2, 0.5f, -1.5f, 3, 0};
-    for (int i = 0; i < 5; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "pow_scalar.p%g", ps[i]);
-        golden(name, 1, b_pow_scalar_t, &ps[i]);
-    }
-}
-END_TEST
-
-START_TEST(pow_scalar_one_at_zero_has_gradient_one)
-{
-    golden("pow_scalar.zero_base", 1, b_pow_scalar, &(float){1});
-}
-END_TEST
-
 START_TEST(pow_scalar_zero_has_zero_gradient_even_at_zero)
 {
     cf_tensor *x = leaf((float[]){0, -1, 2}, CF_SHAPE(3));
@@ -209,15 +208,6 @@ START_TEST(pow_scalar_zero_has_zero_gradient_even_at_zero)
     assert_values(y, (float[]){1, 1, 1}, 0, 0);
     cf_backward(cf_sum_all(y));
     assert_values(x->grad, (float[]){0, 0, 0}, 0, 0);
-}
-END_TEST
-
-START_TEST(pow_scalar_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(3, 0.2f, 3, CF_SHAPE(2, 5))};
-    float ps[] = {2, 0.5f, -1.5f, 3};
-    for (int i = 0; i < 4; i++)
-        assert_gradcheck(pow_scalar_of, &ps[i], 1, in, 1e-2f);
 }
 END_TEST
 
@@ -230,39 +220,7 @@ END_TEST
 
 /* ---- sqrt, rsqrt ---- */
 
-static cf_tensor *sqrt_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_sqrt(in[0]);
-}
-
-static cf_tensor *rsqrt_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_rsqrt(in[0]);
-}
-
-START_TEST(sqrt_matches_pytorch_on_a_transposed_input) { golden("sqrt", 1, b_unary_t, &u_sqrt); }
-END_TEST
-
 START_TEST(sqrt_of_negative_is_nan) { ck_assert(isnan(cf_item(cf_sqrt(cf_scalar(-1))))); }
-END_TEST
-
-START_TEST(sqrt_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(4, 0.2f, 4, CF_SHAPE(7))};
-    assert_gradcheck(sqrt_of, NULL, 1, in, 1e-2f);
-}
-END_TEST
-
-START_TEST(rsqrt_matches_pytorch_on_a_strided_slice) { golden("rsqrt", 1, b_rsqrt_sliced, NULL); }
-END_TEST
-
-START_TEST(rsqrt_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(5, 0.2f, 4, CF_SHAPE(3, 2))};
-    assert_gradcheck(rsqrt_of, NULL, 1, in, 1e-2f);
-}
 END_TEST
 
 START_TEST(sqrt_of_an_int_tensor_is_an_error)
@@ -274,19 +232,6 @@ END_TEST
 
 /* ---- abs ---- */
 
-static cf_tensor *abs_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_abs(in[0]);
-}
-
-START_TEST(abs_matches_pytorch_including_zeros)
-{
-    golden("abs", 1, b_unary, &u_abs);
-    golden("abs.transposed", 1, b_unary_t, &u_abs);
-}
-END_TEST
-
 START_TEST(abs_gradient_at_zero_is_zero)
 {
     cf_tensor *x = leaf((float[]){0.0f, -0.0f, -2, 3}, CF_SHAPE(4));
@@ -295,27 +240,7 @@ START_TEST(abs_gradient_at_zero_is_zero)
 }
 END_TEST
 
-START_TEST(abs_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(6, -1, 1, CF_SHAPE(3, 5))};
-    assert_gradcheck(abs_of, NULL, 1, in, 1e-2f);
-}
-END_TEST
-
 /* ---- clamp ---- */
-
-static cf_tensor *clamp_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_clamp(in[0], -0.3f, 0.4f);
-}
-
-START_TEST(clamp_matches_pytorch_with_values_on_the_bounds)
-{
-    golden("clamp.bounds", 1, b_clamp, (float[]){-1, 2});
-    golden("clamp.transposed", 1, b_clamp_t, (float[]){-0.5f, 0.5f});
-}
-END_TEST
 
 START_TEST(clamp_passes_the_gradient_at_the_bounds)
 {
@@ -327,18 +252,6 @@ START_TEST(clamp_passes_the_gradient_at_the_bounds)
 }
 END_TEST
 
-START_TEST(clamp_with_an_infinite_bound_is_one_sided)
-{
-    golden("clamp.min_only", 1, b_clamp, (float[]){0, INFINITY});
-}
-END_TEST
-
-START_TEST(clamp_with_crossed_bounds_gives_hi_and_no_gradient)
-{
-    golden("clamp.crossed", 1, b_clamp, (float[]){1, -1});
-}
-END_TEST
-
 START_TEST(clamp_keeps_nan)
 {
     cf_tensor *x = leaf((float[]){NAN}, CF_SHAPE(1));
@@ -346,13 +259,6 @@ START_TEST(clamp_keeps_nan)
     ck_assert(isnan(cf_item(y)));
     cf_backward(cf_sum_all(y));
     assert_values(x->grad, (float[]){0}, 0, 0);
-}
-END_TEST
-
-START_TEST(clamp_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(7, -1, 1, CF_SHAPE(4, 5))};
-    assert_gradcheck(clamp_of, NULL, 1, in, 1e-2f);
 }
 END_TEST
 
@@ -371,32 +277,6 @@ START_TEST(clamp_of_an_int_tensor_is_an_error)
 END_TEST
 
 /* ---- maximum, minimum ---- */
-
-static cf_tensor *maximum_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_maximum(in[0], in[1]);
-}
-
-static cf_tensor *minimum_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_minimum(in[0], in[1]);
-}
-
-START_TEST(maximum_and_minimum_match_pytorch_with_ties_and_broadcasting)
-{
-    golden("maximum.ties", 2, b_binary, &f_maximum);
-    golden("minimum.ties", 2, b_binary, &f_minimum);
-}
-END_TEST
-
-START_TEST(maximum_and_minimum_match_pytorch_on_a_transposed_input)
-{
-    golden("maximum.transposed", 2, b_binary_t, &f_maximum);
-    golden("minimum.transposed", 2, b_binary_t, &f_minimum);
-}
-END_TEST
 
 START_TEST(maximum_splits_the_gradient_of_a_tie)
 {
@@ -434,14 +314,6 @@ START_TEST(maximum_and_minimum_propagate_nan)
 }
 END_TEST
 
-START_TEST(maximum_and_minimum_pass_gradcheck)
-{
-    cf_tensor *in[2] = {rand_leaf(8, -1, 1, CF_SHAPE(3, 4)), rand_leaf(9, -1, 1, CF_SHAPE(3, 1))};
-    assert_gradcheck(maximum_of, NULL, 2, in, 1e-2f);
-    assert_gradcheck(minimum_of, NULL, 2, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(maximum_of_shapes_that_do_not_broadcast_is_an_error)
 {
     ck_assert_ptr_null(cf_minimum(cf_ones(CF_SHAPE(3)), cf_ones(CF_SHAPE(4))));
@@ -450,20 +322,6 @@ START_TEST(maximum_of_shapes_that_do_not_broadcast_is_an_error)
 END_TEST
 
 /* ---- where ---- */
-
-static cf_tensor *where_of(cf_tensor *const *in, void *ud) { return cf_where(ud, in[0], in[1]); }
-
-START_TEST(where_matches_pytorch_with_all_three_broadcast)
-{
-    golden("where.broadcast", 3, b_where, NULL);
-}
-END_TEST
-
-START_TEST(where_matches_pytorch_on_a_transposed_input)
-{
-    golden("where.transposed", 3, b_where_t, NULL);
-}
-END_TEST
 
 START_TEST(where_sends_the_gradient_to_the_chosen_input)
 {
@@ -486,14 +344,6 @@ START_TEST(where_sums_the_gradient_of_a_broadcast_input)
     cf_backward(cf_sum_all(cf_where(c, a, b)));
     assert_values(a->grad, (float[]){4}, 0, 0);
     assert_values(b->grad, (float[]){0, 1, 1}, 0, 0);
-}
-END_TEST
-
-START_TEST(where_passes_gradcheck)
-{
-    cf_tensor *c = bools((float[]){1, 0, 0, 1, 0, 1}, CF_SHAPE(2, 3));
-    cf_tensor *in[2] = {rand_leaf(10, -1, 1, CF_SHAPE(2, 1)), rand_leaf(11, -1, 1, CF_SHAPE(3))};
-    assert_gradcheck(where_of, c, 2, in, 1e-2f);
 }
 END_TEST
 
@@ -532,23 +382,6 @@ END_TEST
 
 /* ---- masked_fill ---- */
 
-static cf_tensor *masked_fill_of(cf_tensor *const *in, void *ud)
-{
-    return cf_masked_fill(in[0], ud, 7);
-}
-
-START_TEST(masked_fill_matches_pytorch_with_a_broadcast_mask)
-{
-    golden("masked_fill.broadcast", 2, b_masked_fill, &(float){2.5f});
-}
-END_TEST
-
-START_TEST(masked_fill_matches_pytorch_on_a_transposed_input)
-{
-    golden("masked_fill.transposed", 2, b_masked_fill_t, &(float){-1e4f});
-}
-END_TEST
-
 START_TEST(masked_fill_gives_no_gradient_where_filled)
 {
     cf_tensor *a = leaf((float[]){1, 2, 3, 4}, CF_SHAPE(2, 2));
@@ -559,14 +392,6 @@ START_TEST(masked_fill_gives_no_gradient_where_filled)
     ck_assert(v[0] == 1 && v[1] == -INFINITY && v[2] == 3 && v[3] == -INFINITY);
     cf_backward(cf_sum_all(cf_exp(y)));
     assert_values(a->grad, (float[]){expf(1), 0, expf(3), 0}, 0, 1e-6f);
-}
-END_TEST
-
-START_TEST(masked_fill_passes_gradcheck)
-{
-    cf_tensor *m = bools((float[]){1, 0, 0}, CF_SHAPE(3, 1));
-    cf_tensor *in[1] = {rand_leaf(12, -1, 1, CF_SHAPE(3, 4))};
-    assert_gradcheck(masked_fill_of, m, 1, in, 1e-2f);
 }
 END_TEST
 
@@ -586,26 +411,6 @@ START_TEST(masked_fill_with_a_float_mask_is_an_error)
 END_TEST
 
 /* ---- comparisons, logical_not ---- */
-
-START_TEST(comparisons_match_pytorch_for_float_and_int_operands)
-{
-    const binary_fn *fs[] = {&f_eq, &f_lt, &f_gt};
-    const char *names[] = {"eq", "lt", "gt"};
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s.float", names[i]);
-        golden(name, 2, b_binary, fs[i]);
-        snprintf(name, sizeof name, "%s.int", names[i]);
-        golden(name, 2, b_binary, fs[i]);
-    }
-}
-END_TEST
-
-START_TEST(eq_matches_pytorch_on_a_transposed_input)
-{
-    golden("eq.transposed", 2, b_binary_t, &f_eq);
-}
-END_TEST
 
 START_TEST(comparisons_give_bool_tensors_that_need_no_gradient)
 {
@@ -652,12 +457,6 @@ START_TEST(comparison_of_shapes_that_do_not_broadcast_is_an_error)
 }
 END_TEST
 
-START_TEST(logical_not_matches_pytorch_on_a_transposed_mask)
-{
-    golden("logical_not", 1, b_unary_t, &u_logical_not);
-}
-END_TEST
-
 START_TEST(logical_not_of_a_float_tensor_is_an_error)
 {
     ck_assert_ptr_null(cf_logical_not(cf_ones(CF_SHAPE(2))));
@@ -667,40 +466,10 @@ END_TEST
 
 /* ---- gelu, silu ---- */
 
-static cf_tensor *gelu_of(cf_tensor *const *in, void *ud) { return cf_gelu(in[0], *(bool *)ud); }
-
-static cf_tensor *silu_of(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return cf_silu(in[0]);
-}
-
-START_TEST(gelu_matches_pytorch_in_its_exact_form)
-{
-    golden("gelu.none", 1, b_gelu_t, &(bool){false});
-    golden("gelu.none.kinks", 1, b_gelu, &(bool){false});
-}
-END_TEST
-
-START_TEST(gelu_matches_pytorch_in_its_tanh_form)
-{
-    golden("gelu.tanh", 1, b_gelu_t, &(bool){true});
-    golden("gelu.tanh.kinks", 1, b_gelu, &(bool){true});
-}
-END_TEST
-
 START_TEST(gelu_forms_differ)
 {
     cf_tensor *x = cf_scalar(1);
     ck_assert_float_ne(cf_item(cf_gelu(x, false)), cf_item(cf_gelu(x, true)));
-}
-END_TEST
-
-START_TEST(gelu_passes_gradcheck_in_both_forms)
-{
-    cf_tensor *in[1] = {rand_leaf(13, -4, 4, CF_SHAPE(3, 7))};
-    assert_gradcheck(gelu_of, &(bool){false}, 1, in, 1e-2f);
-    assert_gradcheck(gelu_of, &(bool){true}, 1, in, 1e-2f);
 }
 END_TEST
 
@@ -742,20 +511,6 @@ START_TEST(gelu_of_an_int_tensor_is_an_error)
 }
 END_TEST
 
-START_TEST(silu_matches_pytorch)
-{
-    golden("silu", 1, b_unary_t, &u_silu);
-    golden("silu.tails", 1, b_unary, &u_silu);
-}
-END_TEST
-
-START_TEST(silu_passes_gradcheck)
-{
-    cf_tensor *in[1] = {rand_leaf(14, -5, 5, CF_SHAPE(11))};
-    assert_gradcheck(silu_of, NULL, 1, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(silu_of_null_is_an_error)
 {
     ck_assert_ptr_null(cf_silu(NULL));
@@ -793,70 +548,50 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("math");
-    TCase *tc;
+    TCase *tc = tcase("golden");
+    tcase_add_loop_test(tc, cases_match_pytorch_and_finite_differences, 0,
+                        (int)(sizeof GOLDEN / sizeof GOLDEN[0]));
+    suite_add_tcase(s, tc);
 
     tc = tcase("pow");
-    tcase_add_test(tc, pow_matches_pytorch_with_a_broadcast_exponent);
-    tcase_add_test(tc, pow_matches_pytorch_on_a_transposed_base);
-    tcase_add_test(tc, pow_gradients_at_zero_base_and_exponent_match_pytorch);
     tcase_add_test(tc, pow_exponent_gradient_is_zero_at_zero_base);
     tcase_add_test(tc, pow_base_gradient_is_infinite_at_zero_to_a_fractional_power);
-    tcase_add_test(tc, pow_passes_gradcheck);
     tcase_add_test(tc, pow_of_shapes_that_do_not_broadcast_is_an_error);
     tcase_add_test(tc, pow_of_an_int_tensor_is_an_error);
     tcase_add_test(tc, pow_of_null_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("pow_scalar");
-    tcase_add_test(tc, pow_scalar_matches_pytorch_for_several_exponents);
-    tcase_add_test(tc, pow_scalar_one_at_zero_has_gradient_one);
     tcase_add_test(tc, pow_scalar_zero_has_zero_gradient_even_at_zero);
-    tcase_add_test(tc, pow_scalar_passes_gradcheck);
     tcase_add_test(tc, pow_scalar_of_an_int_tensor_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("sqrt");
-    tcase_add_test(tc, sqrt_matches_pytorch_on_a_transposed_input);
     tcase_add_test(tc, sqrt_of_negative_is_nan);
-    tcase_add_test(tc, sqrt_passes_gradcheck);
-    tcase_add_test(tc, rsqrt_matches_pytorch_on_a_strided_slice);
-    tcase_add_test(tc, rsqrt_passes_gradcheck);
     tcase_add_test(tc, sqrt_of_an_int_tensor_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("abs");
-    tcase_add_test(tc, abs_matches_pytorch_including_zeros);
     tcase_add_test(tc, abs_gradient_at_zero_is_zero);
-    tcase_add_test(tc, abs_passes_gradcheck);
     suite_add_tcase(s, tc);
 
     tc = tcase("clamp");
-    tcase_add_test(tc, clamp_matches_pytorch_with_values_on_the_bounds);
     tcase_add_test(tc, clamp_passes_the_gradient_at_the_bounds);
-    tcase_add_test(tc, clamp_with_an_infinite_bound_is_one_sided);
-    tcase_add_test(tc, clamp_with_crossed_bounds_gives_hi_and_no_gradient);
     tcase_add_test(tc, clamp_keeps_nan);
-    tcase_add_test(tc, clamp_passes_gradcheck);
     tcase_add_test(tc, clamp_with_a_nan_bound_is_an_error);
     tcase_add_test(tc, clamp_of_an_int_tensor_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("maximum_minimum");
-    tcase_add_test(tc, maximum_and_minimum_match_pytorch_with_ties_and_broadcasting);
-    tcase_add_test(tc, maximum_and_minimum_match_pytorch_on_a_transposed_input);
     tcase_add_test(tc, maximum_splits_the_gradient_of_a_tie);
     tcase_add_test(tc, minimum_splits_the_gradient_of_a_tie);
     tcase_add_test(tc, maximum_and_minimum_propagate_nan);
-    tcase_add_test(tc, maximum_and_minimum_pass_gradcheck);
     tcase_add_test(tc, maximum_of_shapes_that_do_not_broadcast_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("where");
-    tcase_add_test(tc, where_matches_pytorch_with_all_three_broadcast);
-    tcase_add_test(tc, where_matches_pytorch_on_a_transposed_input);
     tcase_add_test(tc, where_sends_the_gradient_to_the_chosen_input);
     tcase_add_test(tc, where_sums_the_gradient_of_a_broadcast_input);
-    tcase_add_test(tc, where_passes_gradcheck);
     tcase_add_test(tc, where_with_a_float_condition_is_an_error);
     tcase_add_test(tc, where_of_int_values_is_an_error);
     tcase_add_test(tc, where_of_shapes_that_do_not_broadcast_is_an_error);
@@ -864,36 +599,25 @@ int main(void)
     suite_add_tcase(s, tc);
 
     tc = tcase("masked_fill");
-    tcase_add_test(tc, masked_fill_matches_pytorch_with_a_broadcast_mask);
-    tcase_add_test(tc, masked_fill_matches_pytorch_on_a_transposed_input);
     tcase_add_test(tc, masked_fill_gives_no_gradient_where_filled);
-    tcase_add_test(tc, masked_fill_passes_gradcheck);
     tcase_add_test(tc, masked_fill_with_a_mask_larger_than_the_input_is_an_error);
     tcase_add_test(tc, masked_fill_with_a_float_mask_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("comparisons");
-    tcase_add_test(tc, comparisons_match_pytorch_for_float_and_int_operands);
-    tcase_add_test(tc, eq_matches_pytorch_on_a_transposed_input);
     tcase_add_test(tc, comparisons_give_bool_tensors_that_need_no_gradient);
     tcase_add_test(tc, comparisons_with_nan_are_false);
     tcase_add_test(tc, comparison_of_mixed_dtypes_is_an_error);
     tcase_add_test(tc, comparison_of_bool_tensors_is_an_error);
     tcase_add_test(tc, comparison_of_shapes_that_do_not_broadcast_is_an_error);
-    tcase_add_test(tc, logical_not_matches_pytorch_on_a_transposed_mask);
     tcase_add_test(tc, logical_not_of_a_float_tensor_is_an_error);
     suite_add_tcase(s, tc);
 
     tc = tcase("gelu_silu");
-    tcase_add_test(tc, gelu_matches_pytorch_in_its_exact_form);
-    tcase_add_test(tc, gelu_matches_pytorch_in_its_tanh_form);
     tcase_add_test(tc, gelu_forms_differ);
-    tcase_add_test(tc, gelu_passes_gradcheck_in_both_forms);
     tcase_add_test(tc, gelu_and_its_gradient_follow_erf_within_1e_6_over_a_dense_sweep);
     tcase_add_test(tc, gelu_keeps_nan_and_infinity);
     tcase_add_test(tc, gelu_of_an_int_tensor_is_an_error);
-    tcase_add_test(tc, silu_matches_pytorch);
-    tcase_add_test(tc, silu_passes_gradcheck);
     tcase_add_test(tc, silu_of_null_is_an_error);
     suite_add_tcase(s, tc);
 

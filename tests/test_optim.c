@@ -1,8 +1,6 @@
-/* Optimizers, learning-rate schedules and gradient clipping against
- * PyTorch 1.13 (tests/golden/gen_optim.py). Parameters (after each of 20
- * steps), optimizer state, losses and clipped gradients are held to the
- * golden tolerance 1e-5 + 1e-4*|want|; learning rates, which both sides
- * compute in double, to 1e-6 relative. amsgrad and maximize are not
+/* Optimizers (nn/optim.c) against PyTorch 1.13 (tests/golden/gen_optim.py).
+ * Parameters (after each of 20 steps), optimizer state and losses are held
+ * to the golden tolerance 1e-5 + 1e-4*|want|. amsgrad and maximize are not
  * supported by cformer and not tested. */
 #include "tests/util.h"
 
@@ -55,30 +53,6 @@ static cf_optim *make_optim(const optim_case *c, cf_module *m)
     }
 }
 
-/* The root module with parameters w [3, 5], b [7] and u [2, 2] holding the
- * fixture's initial values. */
-static cf_module *make_params(const cf_safetensors *f, cf_tensor **p)
-{
-    cf_module *m = cf_module_new("Params", NULL, NULL);
-    ck_assert_ptr_nonnull(m);
-    char name[64];
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "init.%s", NAMES[i]);
-        cf_tensor *init = fixture(f, name);
-        p[i] = cf_module_param(m, NAMES[i], init->ndim, init->shape);
-        ck_assert_ptr_nonnull(p[i]);
-    }
-    load_params(m, f, "init");
-    return m;
-}
-
-/* Makes p's gradient exactly g: the gradient of sum(p * g). */
-static void set_grad(cf_tensor *p, cf_tensor *g)
-{
-    cf_zero_grad(p);
-    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(p, g))), CF_OK);
-}
-
 /* Compares the optimizer's state, written by cf_optim_save, with torch's. */
 static void expect_state(const cf_optim *o, const optim_case *c, const cf_safetensors *f)
 {
@@ -116,7 +90,7 @@ static void run_case(const optim_case *c)
 {
     cf_safetensors *f = open_fixture("optim.safetensors");
     cf_tensor *p[3], *grad[3], *traj[3];
-    cf_module *m = make_params(f, p);
+    cf_module *m = fixture_params(f, "init", 3, NAMES, p);
     char name[128];
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "grad.%s", NAMES[i]);
@@ -453,152 +427,6 @@ START_TEST(mlp_trained_with_adam_matches_torch)
 }
 END_TEST
 
-/* ---- Schedules ---- */
-
-static void expect_schedule(const char *name, int64_t steps, float (*lr)(int64_t))
-{
-    cf_safetensors *f = open_fixture("optim.safetensors");
-    cf_tensor *want = fixture(f, name);
-    ck_assert_int_eq(cf_numel(want), steps);
-    for (int64_t k = 0; k < steps; k++) {
-        float got = lr(k), w = cf_get(want, CF_IDX(k));
-        ck_assert_msg(fabsf(got - w) <= 1e-6f * fabsf(w), "%s at step %lld: %.9g, want %.9g", name,
-                      (long long)k, got, w);
-    }
-    cf_safetensors_close(f);
-}
-
-static float transformer16(int64_t k) { return cf_lr_transformer(k, 16, 8); }
-static float step7(int64_t k) { return cf_lr_step(k, 0.1f, 7, 0.5f); }
-static float step3(int64_t k) { return cf_lr_step(k, 0.3f, 3, 0.9f); }
-static float cosine(int64_t k) { return cf_lr_cosine(k, 5, 25, 0.1f, 0.001f); }
-
-START_TEST(transformer_schedule_matches_lambda_lr)
-{
-    expect_schedule("sched.transformer", 32, transformer16);
-}
-END_TEST
-
-START_TEST(transformer_schedule_treats_step_zero_as_one)
-{
-    ck_assert_float_eq(cf_lr_transformer(0, 512, 4000), cf_lr_transformer(1, 512, 4000));
-    /* The peak, at step = warmup: d^-0.5 * warmup^-0.5. */
-    ck_assert_float_eq_tol(cf_lr_transformer(4000, 512, 4000), 1 / sqrtf(512.0f * 4000), 1e-10f);
-}
-END_TEST
-
-START_TEST(step_schedule_matches_step_lr)
-{
-    expect_schedule("sched.step", 32, step7);
-    expect_schedule("sched.step_small", 32, step3);
-}
-END_TEST
-
-START_TEST(cosine_schedule_matches_lambda_lr) { expect_schedule("sched.cosine", 32, cosine); }
-END_TEST
-
-START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
-{
-    cf_safetensors *f = open_fixture("optim.safetensors");
-    cf_tensor *want = fixture(f, "sched.cosine_seq");
-    for (int64_t k = 0; k < cf_numel(want); k++) {
-        float w = cf_get(want, CF_IDX(k));
-        ck_assert_msg(fabsf(cosine(k) - w) <= 1e-9f + 1e-6f * w, "step %lld: %.9g, want %.9g",
-                      (long long)k, cosine(k), w);
-    }
-    cf_safetensors_close(f);
-}
-END_TEST
-
-START_TEST(cosine_schedule_edges)
-{
-    ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0.1f);
-    ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0.1f);
-    ck_assert_float_eq(cf_lr_cosine(9, 10, 100, 1, 0.1f), 1);
-    ck_assert_float_eq(cf_lr_cosine(100, 10, 100, 1, 0.1f), 0.1f);
-    ck_assert_float_eq(cf_lr_cosine(1000, 10, 100, 1, 0.1f), 0.1f);
-    /* No warm-up: cosine from the first step. */
-    ck_assert_float_eq(cf_lr_cosine(0, 0, 100, 1, 0), 1);
-    ck_assert_float_eq_tol(cf_lr_cosine(50, 0, 100, 1, 0), 0.5f, 1e-7f);
-}
-END_TEST
-
-/* ---- Gradient clipping ---- */
-
-static void clip_case(const char *c)
-{
-    cf_safetensors *f = open_fixture("optim.safetensors");
-    cf_tensor *p[3];
-    cf_module *m = make_params(f, p);
-    char name[128];
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "clip.%s.%s", c, NAMES[i]);
-        cf_tensor *g = cf_safetensors_get(f, name);
-        if (g)
-            set_grad(p[i], g);
-        else
-            cf_error_clear(); /* this parameter has no gradient */
-    }
-    snprintf(name, sizeof name, "clip.%s.max_norm", c);
-    float max_norm = cf_item(fixture(f, name));
-    float norm = cf_clip_grad_norm(m, max_norm);
-    snprintf(name, sizeof name, "clip.%s.norm", c);
-    assert_golden_tensor(cf_full(norm, CF_SHAPE(1)), fixture(f, name), name);
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "clip.%s.%s.clipped", c, NAMES[i]);
-        cf_tensor *want = cf_safetensors_get(f, name);
-        if (want)
-            assert_golden_tensor(p[i]->grad, want, name);
-        else
-            ck_assert_ptr_null(p[i]->grad);
-    }
-    cf_error_clear();
-    cf_module_free(m);
-    cf_safetensors_close(f);
-}
-
-START_TEST(clip_scales_gradients_above_max_norm) { clip_case("above"); }
-END_TEST
-
-START_TEST(clip_scales_to_a_tiny_max_norm) { clip_case("tiny"); }
-END_TEST
-
-START_TEST(clip_skips_parameters_without_gradient) { clip_case("absent"); }
-END_TEST
-
-START_TEST(clip_with_an_infinite_gradient_matches_torch) { clip_case("inf"); }
-END_TEST
-
-START_TEST(clip_with_a_nan_gradient_matches_torch) { clip_case("nan"); }
-END_TEST
-
-START_TEST(clip_leaves_gradients_below_max_norm_untouched)
-{
-    clip_case("below");
-    /* Bit for bit: nothing is scaled. */
-    cf_module *m = cf_module_new("Net", NULL, NULL);
-    cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(3));
-    float g[] = {0.1f, -0.2f, 0.3f};
-    set_grad(a, cf_from_array(g, CF_SHAPE(3)));
-    float norm = cf_clip_grad_norm(m, 1);
-    ck_assert_float_eq_tol(norm, sqrtf(0.14f), 1e-7f);
-    float got[3];
-    cf_copy_to(a->grad, got);
-    ck_assert(!memcmp(got, g, sizeof g));
-    cf_module_free(m);
-}
-END_TEST
-
-START_TEST(clip_of_no_gradients_returns_zero)
-{
-    cf_module *m = cf_module_new("Net", NULL, NULL);
-    cf_module_param(m, "a", CF_SHAPE(3));
-    ck_assert_float_eq(cf_clip_grad_norm(m, 1), 0);
-    ck_assert_float_eq(cf_clip_grad_norm(NULL, 1), 0);
-    cf_module_free(m);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("optim");
@@ -638,23 +466,5 @@ int main(void)
     tcase_add_test(tc, mlp_trained_with_adam_matches_torch);
     suite_add_tcase(s, tc);
 
-    tc = tcase("schedule");
-    tcase_add_test(tc, transformer_schedule_matches_lambda_lr);
-    tcase_add_test(tc, transformer_schedule_treats_step_zero_as_one);
-    tcase_add_test(tc, step_schedule_matches_step_lr);
-    tcase_add_test(tc, cosine_schedule_matches_lambda_lr);
-    tcase_add_test(tc, cosine_schedule_matches_sequential_lr_until_the_end);
-    tcase_add_test(tc, cosine_schedule_edges);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("clip");
-    tcase_add_test(tc, clip_scales_gradients_above_max_norm);
-    tcase_add_test(tc, clip_scales_to_a_tiny_max_norm);
-    tcase_add_test(tc, clip_skips_parameters_without_gradient);
-    tcase_add_test(tc, clip_with_an_infinite_gradient_matches_torch);
-    tcase_add_test(tc, clip_with_a_nan_gradient_matches_torch);
-    tcase_add_test(tc, clip_leaves_gradients_below_max_norm_untouched);
-    tcase_add_test(tc, clip_of_no_gradients_returns_zero);
-    suite_add_tcase(s, tc);
     return run_suite(s);
 }

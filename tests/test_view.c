@@ -229,6 +229,126 @@ START_TEST(a_view_gradient_flows_back_through_a_chain_of_views)
 }
 END_TEST
 
+/* ---- storage: views share it, copies happen only when needed ---- */
+
+START_TEST(views_share_storage_with_their_source)
+{
+    cf_tensor *t = cf_arange(0, 6, 1);
+    cf_tensor *v = cf_view(t, CF_SHAPE(2, 3));
+    cf_tensor *p = cf_transpose(v, 0, 1);
+    cf_set(p, CF_IDX(2, 1), 50);
+    ck_assert_float_eq(cf_get(t, CF_IDX(5)), 50);
+    ck_assert_ptr_eq(v->data, t->data);
+}
+END_TEST
+
+START_TEST(transpose_swaps_strides_without_copying)
+{
+    cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
+    cf_tensor *tt = cf_transpose(t, 0, 1);
+    ck_assert_int_eq(tt->shape[0], 3);
+    ck_assert_int_eq(tt->stride[0], 1);
+    ck_assert_int_eq(tt->stride[1], 3);
+    ck_assert(!cf_is_contiguous(tt));
+}
+END_TEST
+
+START_TEST(view_of_a_transposed_tensor_needs_reshape)
+{
+    cf_tensor *tt = cf_transpose(cf_view(cf_arange(0, 6, 1), CF_SHAPE(2, 3)), 0, 1);
+    ck_assert_ptr_null(cf_view(tt, CF_SHAPE(6)));
+    assert_error(CF_ERR_SHAPE, "cf_view", "[3, 2]", "[6]", "cf_reshape", NULL);
+    cf_tensor *r = cf_reshape(tt, CF_SHAPE(6));
+    assert_values(r, (float[]){0, 3, 1, 4, 2, 5}, 0, 0);
+}
+END_TEST
+
+START_TEST(view_infers_one_size)
+{
+    cf_tensor *v = cf_view(cf_zeros(CF_SHAPE(4, 6)), CF_SHAPE(-1, 3));
+    ck_assert_int_eq(v->shape[0], 8);
+    ck_assert_ptr_null(cf_view(cf_zeros(CF_SHAPE(4, 6)), CF_SHAPE(-1, 5)));
+    assert_error(CF_ERR_SHAPE, "[4, 6]", "[-1, 5]", NULL);
+}
+END_TEST
+
+START_TEST(slice_with_step_picks_every_other_element)
+{
+    cf_tensor *t = cf_arange(0, 10, 1);
+    assert_values(cf_slice(t, 0, 1, 8, 2), (float[]){1, 3, 5, 7}, 0, 0);
+    assert_values(cf_slice(t, 0, -3, 100, 1), (float[]){7, 8, 9}, 0, 0);
+    ck_assert_int_eq(cf_numel(cf_slice(t, 0, 5, 2, 1)), 0);
+}
+END_TEST
+
+START_TEST(expand_broadcasts_with_zero_stride)
+{
+    cf_tensor *e = cf_expand(cf_arange(0, 3, 1), CF_SHAPE(2, 3));
+    ck_assert_int_eq(e->stride[0], 0);
+    assert_values(e, (float[]){0, 1, 2, 0, 1, 2}, 0, 0);
+    ck_assert_ptr_null(cf_expand(cf_zeros(CF_SHAPE(2)), CF_SHAPE(3)));
+    assert_error(CF_ERR_SHAPE, "cf_expand", "[2]", "[3]", NULL);
+}
+END_TEST
+
+START_TEST(slice_with_extreme_bounds_and_step_does_not_overflow)
+{
+    cf_tensor *t = cf_arange(0, 4, 1);
+    cf_tensor *s = cf_slice(t, 0, INT64_MIN, INT64_MAX, INT64_MAX);
+    ck_assert_int_eq(s->shape[0], 1);
+    assert_values(s, (float[]){0}, 0, 0);
+    assert_values(cf_slice(t, 0, 1, INT64_MAX, INT64_MAX - 1), (float[]){1}, 0, 0);
+    ck_assert_int_eq(cf_numel(cf_slice(t, 0, INT64_MAX, INT64_MIN, 1)), 0);
+}
+END_TEST
+
+START_TEST(expand_or_view_to_more_than_2_pow_60_elements_is_refused)
+{
+    int64_t big = (int64_t)1 << 32;
+    ck_assert_ptr_null(cf_expand(cf_zeros(CF_SHAPE(1, 1)), CF_SHAPE(big, big)));
+    assert_error(CF_ERR_DIM, "cf_expand", "too large", NULL);
+    ck_assert_ptr_null(cf_view(cf_zeros(CF_SHAPE(0)), CF_SHAPE(0, INT64_MAX, INT64_MAX)));
+    assert_error(CF_ERR_SHAPE, "cf_view", NULL);
+}
+END_TEST
+
+START_TEST(squeeze_and_unsqueeze_add_and_remove_unit_dims)
+{
+    cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
+    cf_tensor *u = cf_unsqueeze(t, 1);
+    ck_assert_int_eq(u->ndim, 3);
+    ck_assert_int_eq(u->shape[1], 1);
+    cf_tensor *s = cf_squeeze(u, 1);
+    ck_assert(cf_same_shape(s, t));
+    ck_assert_int_eq(cf_squeeze(t, 0)->ndim, 2); /* size 2: unchanged, like torch */
+    ck_assert_int_eq(cf_unsqueeze(t, -1)->shape[2], 1);
+}
+END_TEST
+
+START_TEST(permute_rejects_a_repeated_dim)
+{
+    ck_assert_ptr_null(cf_permute(cf_zeros(CF_SHAPE(2, 3)), (int[]){0, 0}));
+    assert_error(CF_ERR_DIM, "cf_permute", NULL);
+}
+END_TEST
+
+START_TEST(contiguous_copies_only_when_needed)
+{
+    cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
+    ck_assert_ptr_eq(cf_contiguous(t), t);
+    cf_tensor *c = cf_contiguous(cf_transpose(t, 0, 1));
+    ck_assert(cf_is_contiguous(c));
+    ck_assert_ptr_ne(c->data, t->data);
+}
+END_TEST
+
+START_TEST(dim_out_of_range_names_the_op)
+{
+    ck_assert_ptr_null(cf_transpose(cf_zeros(CF_SHAPE(2, 3)), 0, 2));
+    assert_error(CF_ERR_DIM, "cf_transpose", "dim 2", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("view");
@@ -257,6 +377,20 @@ int main(void)
     tcase_add_test(tc, contiguous_of_a_contiguous_tensor_is_itself);
     tcase_add_test(tc, clone_copies_the_storage);
     tcase_add_test(tc, a_view_gradient_flows_back_through_a_chain_of_views);
+    suite_add_tcase(s, tc);
+    tc = tcase("storage");
+    tcase_add_test(tc, views_share_storage_with_their_source);
+    tcase_add_test(tc, transpose_swaps_strides_without_copying);
+    tcase_add_test(tc, view_of_a_transposed_tensor_needs_reshape);
+    tcase_add_test(tc, view_infers_one_size);
+    tcase_add_test(tc, slice_with_step_picks_every_other_element);
+    tcase_add_test(tc, expand_broadcasts_with_zero_stride);
+    tcase_add_test(tc, slice_with_extreme_bounds_and_step_does_not_overflow);
+    tcase_add_test(tc, expand_or_view_to_more_than_2_pow_60_elements_is_refused);
+    tcase_add_test(tc, squeeze_and_unsqueeze_add_and_remove_unit_dims);
+    tcase_add_test(tc, permute_rejects_a_repeated_dim);
+    tcase_add_test(tc, contiguous_copies_only_when_needed);
+    tcase_add_test(tc, dim_out_of_range_names_the_op);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -184,6 +184,12 @@ cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t 
     return cf_requires_grad(cf_uniform(&g, lo, hi, ndim, shape), true);
 }
 
+void set_grad(cf_tensor *p, cf_tensor *g)
+{
+    cf_zero_grad(p);
+    ck_assert_int_eq(cf_backward(cf_sum_all(cf_mul(p, g))), CF_OK);
+}
+
 void assert_shape(const cf_tensor *t, int ndim, const int64_t *shape)
 {
     ck_assert_ptr_nonnull(t);
@@ -198,6 +204,31 @@ cf_tensor *arange_as(int ndim, const int64_t *shape)
     for (int i = 0; i < ndim; i++)
         n *= shape[i];
     return cf_reshape(cf_arange(0, (float)n, 1), ndim, shape);
+}
+
+value_stats stats_of(const cf_tensor *t)
+{
+    int64_t n = cf_numel(t);
+    float *v = row_major(t);
+    value_stats s = {INFINITY, -INFINITY, 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        s.min = fmin(s.min, v[i]);
+        s.max = fmax(s.max, v[i]);
+        s.mean += v[i];
+    }
+    s.mean /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        s.var += (v[i] - s.mean) * (v[i] - s.mean);
+    s.var /= (double)n;
+    free(v);
+    return s;
+}
+
+void assert_all_equal(const cf_tensor *t, float want)
+{
+    value_stats s = stats_of(t);
+    ck_assert_msg(s.min == want && s.max == want, "values in [%g, %g], want all %g", s.min, s.max,
+                  want);
 }
 
 bool same_bits(const cf_tensor *a, const cf_tensor *b)
@@ -265,6 +296,17 @@ void assert_thread_independent(void (*fn)(float *out), int64_t n)
     ck_assert_msg(same, "results differ between 1 and 4 threads");
 }
 
+typedef struct {
+    golden_build build;
+    const void *ud;
+} golden_fn;
+
+static cf_tensor *golden_call(cf_tensor *const *in, void *ud)
+{
+    const golden_fn *g = ud;
+    return g->build(in, g->ud);
+}
+
 void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
                         const void *ud)
 {
@@ -289,6 +331,18 @@ void assert_golden_case(const char *file, const char *name, int nin, golden_buil
                 continue;
             snprintf(key, sizeof key, "%s.grad%d", name, i);
             assert_golden(in[i]->grad, f, key);
+        }
+        snprintf(key, sizeof key, "%s.kink", name);
+        cf_gradcheck_report rep;
+        if (!cf_safetensors_metadata(f, key)) {
+            ck_assert_msg(
+                cf_gradcheck(golden_call, &(golden_fn){build, ud}, nin, in, 1e-3f, &rep) == CF_OK,
+                "%s: gradcheck failed to run: %s", name, cf_error_message());
+            for (int i = 0; i < nin; i++)
+                ck_assert_msg(rep.max_rel[i] <= 1e-2f,
+                              "%s: input %d: gradient error %.3g (abs %.3g) against finite "
+                              "differences > 0.01 (a kink? say so in the generator)",
+                              name, i, rep.max_rel[i], rep.max_abs[i]);
         }
     } else {
         ck_assert(!(out->flags & CF_REQUIRES_GRAD));
@@ -426,6 +480,26 @@ static void load_one(const char *name, cf_tensor *p, void *ud)
                   cf_error_message());
 }
 
+typedef struct {
+    char *buf;
+    size_t size;
+} joined;
+
+static void join_one(const char *name, cf_tensor *t, void *ud)
+{
+    (void)t;
+    joined *j = ud;
+    size_t len = strlen(j->buf);
+    snprintf(j->buf + len, j->size - len, "%s%s", len ? "," : "", name);
+}
+
+const char *param_names(cf_module *m, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    cf_module_visit(m, join_one, &(joined){buf, size});
+    return buf;
+}
+
 void load_params(cf_module *m, const cf_safetensors *f, const char *prefix)
 {
     ck_assert_msg(m != NULL, "%s: no module to load (%s)", prefix, cf_error_message());
@@ -442,6 +516,22 @@ static void grad_one(const char *name, cf_tensor *p, void *ud)
 void assert_param_grads(cf_module *m, const cf_safetensors *f, const char *prefix)
 {
     cf_module_visit(m, grad_one, &(keyed){f, prefix});
+}
+
+cf_module *fixture_params(const cf_safetensors *f, const char *prefix, int n,
+                          const char *const *names, cf_tensor **p)
+{
+    cf_module *m = cf_module_new("Params", NULL, NULL);
+    ck_assert_ptr_nonnull(m);
+    char name[256];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "%s.%s", prefix, names[i]);
+        cf_tensor *t = fixture(f, name);
+        p[i] = cf_module_param(m, names[i], t->ndim, t->shape);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    load_params(m, f, prefix);
+    return m;
 }
 
 typedef struct {

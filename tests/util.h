@@ -55,10 +55,22 @@ void assert_thread_independent(void (*fn)(float *out), int64_t n);
  * generator seeded with seed, requiring a gradient. */
 cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape);
 
+/* Makes p's gradient exactly g (the gradient of sum(p * g)). */
+void set_grad(cf_tensor *p, cf_tensor *g);
+
 /* Fails unless t is not NULL and has exactly the given shape. */
 void assert_shape(const cf_tensor *t, int ndim, const int64_t *shape);
 /* The values 0, 1, ..., n-1 in the given shape; no gradient. */
 cf_tensor *arange_as(int ndim, const int64_t *shape);
+
+/* The smallest, largest and mean value of t's elements and their
+ * (population) variance. */
+typedef struct {
+    double min, max, mean, var;
+} value_stats;
+value_stats stats_of(const cf_tensor *t);
+/* Fails unless every element of t equals want. */
+void assert_all_equal(const cf_tensor *t, float want);
 
 /* Whether a and b have the same shape, dtype and bytes (both contiguous). */
 bool same_bits(const cf_tensor *a, const cf_tensor *b);
@@ -85,11 +97,13 @@ void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char 
 /* Builds an op's output from its inputs (the fixture's leaves). */
 typedef cf_tensor *(*golden_build)(cf_tensor *const *in, const void *ud);
 /* Runs golden case name of fixture file (under tests/golden), in the layout
- * of gen_math.py, gen_index.py and gen_rnn.py: the leaves name.in<i> (float
- * ones requiring a gradient) go to build; its output is compared with
- * name.out; a float output is then run backward from name.dout and each
- * float leaf's gradient compared with name.grad<i>, while any other output
- * must need no gradient. At most 8 inputs. */
+ * of goldlib.case: the leaves name.in<i> (float ones requiring a gradient)
+ * go to build; its output is compared with name.out; a float output is
+ * then run backward from name.dout and each float leaf's gradient compared
+ * with name.grad<i>, and build is gradient-checked at those inputs
+ * (assert_gradcheck, tolerance 1e-2) unless the fixture's metadata
+ * "<name>.kink" says why not (inputs where the op has no derivative); any
+ * other output must need no gradient. At most 8 inputs. */
 void assert_golden_case(const char *file, const char *name, int nin, golden_build build,
                         const void *ud);
 /* A case table: each case's name, input count and builder. */
@@ -122,12 +136,19 @@ void expect_bad_header(const char *header, const char *frag);
 /* Whether a and b have the same shape and float values (any strides). */
 bool same_values(const cf_tensor *a, const cf_tensor *b);
 
+/* The names of m's tensors (parameters and buffers, as cf_module_visit
+ * gives them) joined with commas into buf of size bytes; returns buf. */
+const char *param_names(cf_module *m, char *buf, size_t size);
 /* Reads every parameter of m from the fixture tensor "<prefix>.<name>";
  * fails the test naming that tensor if it cannot. */
 void load_params(cf_module *m, const cf_safetensors *f, const char *prefix);
 /* assert_golden of every parameter's gradient against "<prefix>.<name>"
  * (a prefix such as "case.grad"). */
 void assert_param_grads(cf_module *m, const cf_safetensors *f, const char *prefix);
+/* A root module "Params" with the n parameters names[i], each shaped and
+ * valued as the fixture tensor "<prefix>.<names[i]>", written to p[i]. */
+cf_module *fixture_params(const cf_safetensors *f, const char *prefix, int n,
+                          const char *const *names, cf_tensor **p);
 /* Saves m's parameters to path under their names, leaving out the one
  * named skip and writing replacement in place of the one named replace
  * (either name may be NULL); fails the test if it cannot. */

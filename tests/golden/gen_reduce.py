@@ -45,13 +45,13 @@ def first_extreme(v, dim, largest):
     return torch.where(v == best, pos, v.shape[dim]).amin(dim)
 
 
-def extreme(name, op, view, x, dim, keepdim):
+def extreme(name, op, view, x, dim, keepdim, kink=None):
     """max or min: the values case and the positions case <name>.idx."""
     fn = torch.max if op == "max" else torch.min
     idx = fn(view(x), dim, keepdim=keepdim)[1]
     want = first_extreme(view(x), dim, op == "max")
     assert torch.equal(idx.reshape(want.shape), want), name
-    case(name, lambda a: fn(view(a), dim, keepdim=keepdim)[0], x)
+    case(name, lambda a: fn(view(a), dim, keepdim=keepdim)[0], x, kink=kink)
     case(name + ".idx", lambda a: fn(view(a), dim, keepdim=keepdim)[1], x)
 
 
@@ -60,12 +60,17 @@ def same(x):
 
 
 extreme("max.dim1", "max", same, normal(4, 6), 1, False)
-extreme("max.ties_dim1", "max", same, ties(5, 7), 1, False)
-extreme("max.ties_dim0_keepdim", "max", same, ties(7, 5), 0, True)
-extreme("max.transposed_dim1", "max", T, ties(5, 4, 3), 1, False)
+extreme("max.ties_dim1", "max", same, ties(5, 7), 1, False,
+        kink="ties: the gradient goes to the first extreme")
+extreme("max.ties_dim0_keepdim", "max", same, ties(7, 5), 0, True,
+        kink="ties: the gradient goes to the first extreme")
+extreme("max.transposed_dim1", "max", T, ties(5, 4, 3), 1, False,
+        kink="ties: the gradient goes to the first extreme")
 extreme("max.sliced", "max", lambda a: a[:, 0:10:2], normal(3, 10), -1, True)
-extreme("min.ties_dimlast", "min", same, ties(3, 4, 5), -1, False)
-extreme("min.ties_dim0", "min", same, ties(6, 3), 0, False)
+extreme("min.ties_dimlast", "min", same, ties(3, 4, 5), -1, False,
+        kink="ties: the gradient goes to the first extreme")
+extreme("min.ties_dim0", "min", same, ties(6, 3), 0, False,
+        kink="ties: the gradient goes to the first extreme")
 extreme("min.transposed_dim0_keepdim", "min", T, normal(5, 4, 3), 0, True)
 x = ties(5, 7)
 assert torch.equal(torch.argmax(x, 1), first_extreme(x, 1, True))

@@ -13,11 +13,16 @@ DTYPES = {torch.float32: "F32", torch.int32: "I32", torch.bool: "BOOL", torch.in
 
 def save(path, tensors, metadata=None, keep_int64=False):
     """Writes {name: tensor} as safetensors (row-major, little-endian);
-    int64 tensors become int32 unless keep_int64."""
+    int64 tensors become int32 unless keep_int64. String values (a case's
+    "<name>.kink") go into the metadata."""
     header, blobs, offset = {}, [], 0
+    metadata = dict(metadata or {})
+    metadata.update({k: v for k, v in tensors.items() if isinstance(v, str)})
     if metadata:
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     for name, t in tensors.items():
+        if isinstance(t, str):
+            continue
         t = t.detach().contiguous().cpu()
         if t.dtype == torch.int64 and not keep_int64:
             t = t.to(torch.int32)
@@ -43,14 +48,18 @@ def normal(*shape, scale=1.0):
     return torch.randn(shape) * scale
 
 
-def case(out, name, fn, *inputs):
+def case(out, name, fn, *inputs, kink=None):
     """Adds case name to out: fn maps the leaves (float ones in float64,
     requiring gradients) to the output. Stores name.in<i>, name.out and,
     for a float output, a random upstream gradient name.dout and each float
     leaf's gradient name.grad<i> (that of sum(out * dout)), rounded to
-    float32; tests/util.c's assert_golden_case reads this layout."""
+    float32; tests/util.c's assert_golden_case reads this layout and
+    gradient-checks the case at its inputs, unless kink says why not (the
+    inputs sit where the op has no derivative): stored as name.kink."""
     leaves = [t.double().requires_grad_() if t.is_floating_point() else t for t in inputs]
     result = fn(*leaves)
+    if kink:
+        out[f"{name}.kink"] = kink
     for i, t in enumerate(inputs):
         out[f"{name}.in{i}"] = t
     if not result.requires_grad:

@@ -1,0 +1,52 @@
+/* The recorded graph in Graphviz DOT (autograd/dot.c). */
+#include "tests/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(graph_dot_names_ops_and_shapes)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    cf_tensor *w = rand_leaf(2, 0, 1, CF_SHAPE(3, 4));
+    x->name = "x";
+    cf_tensor *y = cf_sum_all(cf_relu(cf_matmul(x, w)));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, y), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "digraph"));
+    ck_assert_ptr_nonnull(strstr(buf, "matmul\\n[2, 4]"));
+    ck_assert_ptr_nonnull(strstr(buf, "relu"));
+    ck_assert_ptr_nonnull(strstr(buf, "x\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
+START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
+{
+    cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
+    x->name = "say \"hi\"\n";
+    cf_tensor *h = cf_relu(x);
+    h->name = "hidden";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cf_graph_dot(f, cf_sum_all(h)), CF_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "relu: hidden\\n[2, 3]"));
+    ck_assert_ptr_nonnull(strstr(buf, "say \\\"hi\\\"\\n[2, 3]"));
+    free(buf);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("dot");
+    TCase *tc = tcase("graph_dot");
+    tcase_add_test(tc, graph_dot_names_ops_and_shapes);
+    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,94 @@
+/* Random numbers (tensor/random.c): Philox streams, reproducible from the
+ * seed and independent of the thread count, with the requested moments. */
+#include "tests/util.h"
+
+#include <math.h>
+#include <string.h>
+
+START_TEST(same_seed_gives_same_numbers)
+{
+    cf_rng a, b;
+    cf_rng_init(&a, 42);
+    cf_rng_init(&b, 42);
+    assert_close(cf_normal(&a, 0, 1, CF_SHAPE(100)), cf_normal(&b, 0, 1, CF_SHAPE(100)), 0, 0);
+}
+END_TEST
+
+/* Random123's known answer for Philox4x32-10 with counter and key zero:
+ * the words 6627e8d5 e169c58d bc57ac4c 9b00dbd8, each giving a uniform
+ * from its top 24 bits. */
+START_TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
+{
+    static const uint32_t words[4] = {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u};
+    cf_rng g;
+    cf_rng_init(&g, 0);
+    const float *u = cf_uniform(&g, 0, 1, CF_SHAPE(4))->data;
+    for (int j = 0; j < 4; j++)
+        ck_assert_float_eq(u[j], (float)(words[j] >> 8) / 16777216.0f);
+}
+END_TEST
+
+START_TEST(successive_draws_differ)
+{
+    cf_rng g;
+    cf_rng_init(&g, 1);
+    cf_tensor *x = cf_uniform(&g, 0, 1, CF_SHAPE(8)), *y = cf_uniform(&g, 0, 1, CF_SHAPE(8));
+    ck_assert(memcmp(x->data, y->data, 8 * sizeof(float)) != 0);
+}
+END_TEST
+
+START_TEST(random_numbers_do_not_depend_on_thread_count)
+{
+    int nt = cf_get_num_threads();
+    cf_rng g;
+    cf_set_num_threads(1);
+    cf_rng_init(&g, 7);
+    cf_tensor *x = cf_normal(&g, 0, 1, CF_SHAPE(300001));
+    cf_set_num_threads(4);
+    cf_rng_init(&g, 7);
+    cf_tensor *y = cf_normal(&g, 0, 1, CF_SHAPE(300001));
+    cf_set_num_threads(nt);
+    ck_assert(memcmp(x->data, y->data, 300001 * sizeof(float)) == 0);
+}
+END_TEST
+
+START_TEST(normal_has_the_requested_moments)
+{
+    cf_rng g;
+    cf_rng_init(&g, 3);
+    cf_tensor *x = cf_normal(&g, 2, 3, CF_SHAPE(200000));
+    float mean = cf_item(cf_mean_all(x));
+    float var = cf_item(cf_mean_all(cf_square(cf_add_scalar(x, -mean))));
+    ck_assert_float_eq_tol(mean, 2, 0.03);
+    ck_assert_float_eq_tol(var, 9, 0.15);
+}
+END_TEST
+
+START_TEST(uniform_stays_in_range_and_bernoulli_hits_its_rate)
+{
+    cf_rng g;
+    cf_rng_init(&g, 5);
+    cf_tensor *u = cf_uniform(&g, -2, 3, CF_SHAPE(10000));
+    float *d = u->data;
+    for (int i = 0; i < 10000; i++)
+        ck_assert(d[i] >= -2 && d[i] < 3);
+    ck_assert_float_eq_tol(cf_item(cf_mean_all(cf_bernoulli(&g, 0.3f, CF_SHAPE(100000)))), 0.3,
+                           0.01);
+    ck_assert_ptr_null(cf_bernoulli(&g, 1.5f, CF_SHAPE(2)));
+    assert_error(CF_ERR_ARG, "cf_bernoulli", NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("random");
+    TCase *tc = tcase("random");
+    tcase_add_test(tc, same_seed_gives_same_numbers);
+    tcase_add_test(tc, first_draws_of_seed_zero_are_philoxs_known_answer);
+    tcase_add_test(tc, successive_draws_differ);
+    tcase_add_test(tc, random_numbers_do_not_depend_on_thread_count);
+    tcase_add_test(tc, normal_has_the_requested_moments);
+    tcase_add_test(tc, uniform_stays_in_range_and_bernoulli_hits_its_rate);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
