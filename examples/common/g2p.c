@@ -49,7 +49,7 @@ g2p_opts g2p_defaults(const char *out)
                   .bucket = 50,
                   .beam = 5,
                   .eval_batch = 256};
-    o.c.epochs = 30;
+    o.c.epochs = 100; /* a cap: the 60-minute budget ends a default run */
     o.c.minutes = 60;
     o.c.batch = 128;
     o.c.lr = 1e-3f;

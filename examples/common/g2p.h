@@ -72,7 +72,7 @@ typedef struct {
     g2p_result *result;   /* if not NULL, filled when the run ends (not after --stop-after) */
 } g2p_opts;
 
-/* Defaults for the recipe: epochs 30, minutes 60, batch 128, lr 1e-3,
+/* Defaults for the recipe: epochs 100 (a cap), minutes 60, batch 128, lr 1e-3,
  * min-lr 1e-5, warm-up 500 steps, AdamW betas (0.9, 0.98), weight decay
  * 0.01, clip 1, label smoothing 0.1, buckets of 50 batches, beam 5 with
  * alpha 0.6 (GNMT's length penalty), evaluation batches of 256. Beam 1
