@@ -324,15 +324,6 @@ START_TEST(gradcheck_with_float_mask_and_transposed_query)
 }
 END_TEST
 
-START_TEST(gradcheck_causal)
-{
-    cf_tensor *in[4] = {rand_leaf(14, -1, 1, CF_SHAPE(1, 2, 3, 6)),
-                        rand_leaf(15, -1, 1, CF_SHAPE(1, 2, 6, 3)),
-                        rand_leaf(16, -1, 1, CF_SHAPE(1, 2, 6, 4)), NULL};
-    assert_gradcheck(gc_fn, &(gc_cfg){.causal = true}, 3, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(gradcheck_with_dropout)
 {
     cf_tensor *in[4] = {rand_leaf(17, -1, 1, CF_SHAPE(1, 2, 3, 4)),
@@ -641,7 +632,6 @@ int main(void)
     tcase_add_test(tc, a_nan_scale_gives_nan_everywhere_on_both_paths);
     tcase_add_test(tc, a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path);
     tcase_add_test(tc, gradcheck_with_float_mask_and_transposed_query);
-    tcase_add_test(tc, gradcheck_causal);
     tcase_add_test(tc, gradcheck_with_dropout);
     tcase_add_test(tc, dropout_zeroes_weights_and_scales_the_rest);
     tcase_add_test(tc, dropout_is_reproducible_from_the_generator);

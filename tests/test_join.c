@@ -61,20 +61,6 @@ END_TEST
 START_TEST(cat_matches_pytorch) { check_golden("cat"); }
 END_TEST
 
-static cf_tensor *cat_fn(cf_tensor *const *in, void *ud)
-{
-    return cf_cat(3, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1), in[2]}, *(int *)ud);
-}
-
-START_TEST(cat_passes_gradcheck)
-{
-    int dim = 1;
-    cf_tensor *in[3] = {rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), rand_leaf(2, -1, 1, CF_SHAPE(4, 2)),
-                        rand_leaf(3, -1, 1, CF_SHAPE(2, 1))};
-    assert_gradcheck(cat_fn, &dim, 3, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
 {
     enum { N = 40 };
@@ -151,19 +137,6 @@ START_TEST(stack_adds_a_new_dim)
 END_TEST
 
 START_TEST(stack_matches_pytorch) { check_golden("stack"); }
-END_TEST
-
-static cf_tensor *stack_fn(cf_tensor *const *in, void *ud)
-{
-    return cf_stack(2, (cf_tensor *[]){in[0], cf_transpose(in[1], 0, 1)}, *(int *)ud);
-}
-
-START_TEST(stack_passes_gradcheck)
-{
-    cf_tensor *in[2] = {rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), rand_leaf(2, -1, 1, CF_SHAPE(3, 2))};
-    for (int dim = 0; dim < 3; dim++)
-        assert_gradcheck(stack_fn, &dim, 2, in, 1e-2f);
-}
 END_TEST
 
 START_TEST(stack_of_more_inputs_than_a_node_holds_routes_every_gradient)
@@ -324,7 +297,6 @@ int main(void)
     tcase_add_test(tc, cat_joins_along_the_last_dim);
     tcase_add_test(tc, cat_copies_int_tensors);
     tcase_add_test(tc, cat_matches_pytorch);
-    tcase_add_test(tc, cat_passes_gradcheck);
     tcase_add_test(tc, cat_of_more_inputs_than_a_node_holds_routes_every_gradient);
     tcase_add_test(tc, cat_of_a_tensor_with_itself_accumulates_both_slices);
     tcase_add_test(tc, cat_names_the_mismatching_shapes);
@@ -334,7 +306,6 @@ int main(void)
     tc = tcase("stack");
     tcase_add_test(tc, stack_adds_a_new_dim);
     tcase_add_test(tc, stack_matches_pytorch);
-    tcase_add_test(tc, stack_passes_gradcheck);
     tcase_add_test(tc, stack_of_more_inputs_than_a_node_holds_routes_every_gradient);
     tcase_add_test(tc, stack_names_the_mismatching_shapes);
     suite_add_tcase(s, tc);

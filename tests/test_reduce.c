@@ -97,43 +97,6 @@ START_TEST(sum_over_a_dim_out_of_range_is_an_error)
 }
 END_TEST
 
-/* ---- max, min, argmax, var, std, logsumexp: helpers ---- */
-
-/* Gradcheck wrappers: ud points at the op's arguments. */
-static cf_tensor *max_of(cf_tensor *const *in, void *ud)
-{
-    return cf_max(in[0], *(int *)ud, false, NULL);
-}
-
-static cf_tensor *min_of_transposed(cf_tensor *const *in, void *ud)
-{
-    return cf_min(cf_transpose(in[0], 0, 2), *(int *)ud, true, NULL);
-}
-
-typedef struct {
-    int ndims;
-    int dims[3];
-    bool unbiased;
-} dims_arg;
-
-static cf_tensor *var_of(cf_tensor *const *in, void *ud)
-{
-    const dims_arg *d = ud;
-    return cf_var(in[0], d->ndims, d->dims, d->unbiased, false);
-}
-
-static cf_tensor *std_of(cf_tensor *const *in, void *ud)
-{
-    const dims_arg *d = ud;
-    return cf_std(cf_transpose(in[0], 0, 1), d->ndims, d->dims, d->unbiased, true);
-}
-
-static cf_tensor *logsumexp_of(cf_tensor *const *in, void *ud)
-{
-    const dims_arg *d = ud;
-    return cf_logsumexp(cf_transpose(in[0], 0, 2), d->ndims, d->dims, false);
-}
-
 /* ---- PyTorch references (gen_reduce.py) ---- */
 
 typedef enum { SAME, TRANSPOSED, SLICED } view_kind;
@@ -319,14 +282,6 @@ START_TEST(max_over_an_empty_dim_is_an_error_but_empty_rows_are_fine)
 }
 END_TEST
 
-START_TEST(max_gradients_match_finite_differences)
-{
-    cf_tensor *x = rand_leaf(11, -2, 2, CF_SHAPE(3, 4, 5));
-    for (int dim = -1; dim < 3; dim++)
-        assert_gradcheck(max_of, &dim, 1, &x, 1e-2f);
-}
-END_TEST
-
 START_TEST(max_matches_pytorch) { assert_golden_cases("max."); }
 END_TEST
 
@@ -355,14 +310,6 @@ START_TEST(min_gradient_goes_to_the_first_minimum)
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2, 0, 0, 5}, CF_SHAPE(4)), true);
     cf_backward(cf_min(x, 0, false, NULL));
     assert_values(x->grad, (float[]){0, 1, 0, 0}, 0, 0);
-}
-END_TEST
-
-START_TEST(min_gradients_match_finite_differences)
-{
-    cf_tensor *x = rand_leaf(12, -2, 2, CF_SHAPE(3, 4, 5));
-    for (int dim = 0; dim < 3; dim++)
-        assert_gradcheck(min_of_transposed, &dim, 1, &x, 1e-2f);
 }
 END_TEST
 
@@ -443,15 +390,6 @@ START_TEST(var_of_one_element_unbiased_is_nan)
 }
 END_TEST
 
-START_TEST(var_gradients_match_finite_differences)
-{
-    cf_tensor *x = rand_leaf(15, -2, 2, CF_SHAPE(3, 4, 5));
-    dims_arg args[] = {{1, {1}, true}, {2, {0, 2}, false}, {0, {0}, true}, {2, {-1, 1}, true}};
-    for (int i = 0; i < 4; i++)
-        assert_gradcheck(var_of, &args[i], 1, &x, 1e-2f);
-}
-END_TEST
-
 START_TEST(var_matches_pytorch) { assert_golden_cases("var."); }
 END_TEST
 
@@ -482,15 +420,6 @@ START_TEST(std_gradient_is_zero_where_std_is_zero)
         cf_requires_grad(cf_from_array((float[]){2, 2, 2, 1, 2, 3}, CF_SHAPE(2, 3)), true);
     cf_backward_with(cf_std(x, CF_DIMS(1), true, false), cf_ones(CF_SHAPE(2)));
     assert_values(x->grad, (float[]){0, 0, 0, -0.5f, 0, 0.5f}, 1e-7f, 0);
-}
-END_TEST
-
-START_TEST(std_gradients_match_finite_differences)
-{
-    cf_tensor *x = rand_leaf(17, -2, 2, CF_SHAPE(3, 4, 5));
-    dims_arg args[] = {{1, {1}, true}, {2, {0, 2}, false}, {0, {0}, true}};
-    for (int i = 0; i < 3; i++)
-        assert_gradcheck(std_of, &args[i], 1, &x, 1e-2f);
 }
 END_TEST
 
@@ -542,15 +471,6 @@ START_TEST(logsumexp_over_several_dims_equals_it_over_a_flattened_copy)
     cf_tensor *flat = cf_reshape(cf_contiguous(cf_permute(x, (int[]){1, 0, 2})), CF_SHAPE(4, 15));
     assert_close(cf_logsumexp(x, CF_DIMS(2, 0), false), cf_logsumexp(flat, CF_DIMS(1), false), 0,
                  1e-7f);
-}
-END_TEST
-
-START_TEST(logsumexp_gradients_match_finite_differences)
-{
-    cf_tensor *x = rand_leaf(19, -3, 3, CF_SHAPE(3, 4, 5));
-    dims_arg args[] = {{1, {0}, false}, {2, {0, 2}, false}, {0, {0}, false}};
-    for (int i = 0; i < 3; i++)
-        assert_gradcheck(logsumexp_of, &args[i], 1, &x, 1e-2f);
 }
 END_TEST
 
@@ -613,7 +533,6 @@ int main(void)
     tcase_add_test(tc, max_of_nan_is_nan_at_its_first_position);
     tcase_add_test(tc, max_of_a_0d_tensor_is_itself_at_position_0);
     tcase_add_test(tc, max_over_an_empty_dim_is_an_error_but_empty_rows_are_fine);
-    tcase_add_test(tc, max_gradients_match_finite_differences);
     tcase_add_test(tc, max_matches_pytorch);
     tcase_add_test(tc, max_of_bad_input_is_an_error);
     suite_add_tcase(s, tc);
@@ -621,7 +540,6 @@ int main(void)
     tc = tcase("min");
     tcase_add_test(tc, min_gives_values_and_first_positions);
     tcase_add_test(tc, min_gradient_goes_to_the_first_minimum);
-    tcase_add_test(tc, min_gradients_match_finite_differences);
     tcase_add_test(tc, min_matches_pytorch);
     tcase_add_test(tc, min_of_bad_input_is_an_error);
     suite_add_tcase(s, tc);
@@ -637,7 +555,6 @@ int main(void)
     tcase_add_test(tc, var_over_several_dims_keeps_them_with_keepdim);
     tcase_add_test(tc, var_is_accurate_far_from_zero);
     tcase_add_test(tc, var_of_one_element_unbiased_is_nan);
-    tcase_add_test(tc, var_gradients_match_finite_differences);
     tcase_add_test(tc, var_matches_pytorch);
     tcase_add_test(tc, var_of_bad_input_is_an_error);
     suite_add_tcase(s, tc);
@@ -645,7 +562,6 @@ int main(void)
     tc = tcase("std");
     tcase_add_test(tc, std_is_the_square_root_of_var);
     tcase_add_test(tc, std_gradient_is_zero_where_std_is_zero);
-    tcase_add_test(tc, std_gradients_match_finite_differences);
     tcase_add_test(tc, std_matches_pytorch);
     tcase_add_test(tc, std_of_bad_input_is_an_error);
     suite_add_tcase(s, tc);
@@ -655,7 +571,6 @@ int main(void)
     tcase_add_test(tc, logsumexp_is_stable_for_large_inputs);
     tcase_add_test(tc, logsumexp_of_infinities_and_of_nothing);
     tcase_add_test(tc, logsumexp_over_several_dims_equals_it_over_a_flattened_copy);
-    tcase_add_test(tc, logsumexp_gradients_match_finite_differences);
     tcase_add_test(tc, logsumexp_matches_pytorch);
     tcase_add_test(tc, logsumexp_of_bad_input_is_an_error);
     suite_add_tcase(s, tc);

@@ -52,22 +52,6 @@ END_TEST
 
 static cf_tensor *gates_fn(cf_tensor *const *in, void *ud) { return gates_of(in, *(view *)ud); }
 
-START_TEST(gru_gates_pass_gradcheck)
-{
-    cf_tensor *in[3] = {rand_leaf(1, -2, 2, CF_SHAPE(3, 12)), rand_leaf(2, -2, 2, CF_SHAPE(3, 12)),
-                        rand_leaf(3, -1, 1, CF_SHAPE(3, 4))};
-    assert_gradcheck(gates_fn, &(view){PLAIN}, 3, in, 1e-2f);
-}
-END_TEST
-
-START_TEST(gru_gates_pass_gradcheck_on_a_time_step_of_the_projection)
-{
-    cf_tensor *in[3] = {rand_leaf(4, -2, 2, CF_SHAPE(2, 4, 9)), rand_leaf(5, -2, 2, CF_SHAPE(2, 9)),
-                        rand_leaf(6, -1, 1, CF_SHAPE(2, 3))};
-    assert_gradcheck(gates_fn, &(view){TIME_STEP}, 3, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(gru_gates_equal_the_unfused_equations)
 {
     int64_t H = 6;
@@ -159,8 +143,6 @@ int main(void)
     tcase_add_test(tc, gru_gates_match_pytorch_on_a_time_step_of_the_projection);
     tcase_add_test(tc, gru_gates_match_pytorch_with_a_broadcast_state);
     tcase_add_test(tc, gru_gates_match_pytorch_on_transposed_saturated_projections);
-    tcase_add_test(tc, gru_gates_pass_gradcheck);
-    tcase_add_test(tc, gru_gates_pass_gradcheck_on_a_time_step_of_the_projection);
     tcase_add_test(tc, gru_gates_equal_the_unfused_equations);
     tcase_add_test(tc, gru_gates_give_gate_gradients_when_the_state_needs_none);
     tcase_add_test(tc, gru_gates_do_not_depend_on_the_thread_count);

@@ -36,20 +36,6 @@ START_TEST(additive_score_matches_pytorch_on_transposed_saturated_keys)
 }
 END_TEST
 
-static cf_tensor *score_fn(cf_tensor *const *in, void *ud)
-{
-    (void)ud;
-    return plain(in);
-}
-
-START_TEST(additive_score_passes_gradcheck)
-{
-    cf_tensor *in[3] = {rand_leaf(1, -2, 2, CF_SHAPE(2, 3, 11)),
-                        rand_leaf(2, -2, 2, CF_SHAPE(2, 11)), rand_leaf(3, -1, 1, CF_SHAPE(11))};
-    assert_gradcheck(score_fn, NULL, 3, in, 1e-2f);
-}
-END_TEST
-
 START_TEST(additive_score_equals_the_unfused_ops)
 {
     cf_tensor *k = rand_leaf(4, -2, 2, CF_SHAPE(3, 7, 20)),
@@ -126,7 +112,6 @@ int main(void)
     tcase_add_test(tc, additive_score_matches_pytorch);
     tcase_add_test(tc, additive_score_matches_pytorch_for_a_width_not_a_multiple_of_8);
     tcase_add_test(tc, additive_score_matches_pytorch_on_transposed_saturated_keys);
-    tcase_add_test(tc, additive_score_passes_gradcheck);
     tcase_add_test(tc, additive_score_equals_the_unfused_ops);
     tcase_add_test(tc, additive_score_does_not_depend_on_the_thread_count);
     tcase_add_test(tc, additive_score_of_no_keys_is_empty);
