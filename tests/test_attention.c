@@ -63,55 +63,29 @@ static void run_case(attn_case c)
     cf_safetensors_close(f);
 }
 
-START_TEST(golden_without_mask)
-{
-    run_case((attn_case){.name = "plain", .kind = DIRECT, .nin = 3});
-}
-END_TEST
+/* The cases of attention.safetensors. */
+static const attn_case CASES[] = {
+    /* no mask */
+    {.name = "plain", .kind = DIRECT, .nin = 3},
+    /* a bool key padding mask */
+    {.name = "pad", .kind = DIRECT, .nin = 4},
+    /* an additive float mask, with its gradient, and a scale */
+    {.name = "additive", .kind = DIRECT, .nin = 4, .scale = 0.3f},
+    /* causal, as many queries as keys */
+    {.name = "causal", .kind = DIRECT, .nin = 3, .causal = true},
+    /* causal with fewer queries than keys: aligned top left */
+    {.name = "causal_short", .kind = DIRECT, .nin = 3, .causal = true},
+    /* a single token */
+    {.name = "t1", .kind = DIRECT, .nin = 3},
+    /* seven tokens, heads of size five */
+    {.name = "t7", .kind = DIRECT, .nin = 3},
+    /* q, k and v as permuted views of one packed projection */
+    {.name = "packed", .kind = PACKED, .nin = 1, .causal = true},
+    /* keys and values expanded over the heads (shared, as in GQA) */
+    {.name = "gqa", .kind = KV_EXPANDED, .nin = 3},
+};
 
-START_TEST(golden_bool_key_padding_mask)
-{
-    run_case((attn_case){.name = "pad", .kind = DIRECT, .nin = 4});
-}
-END_TEST
-
-START_TEST(golden_additive_float_mask_and_its_gradient)
-{
-    run_case((attn_case){.name = "additive", .kind = DIRECT, .nin = 4, .scale = 0.3f});
-}
-END_TEST
-
-START_TEST(golden_causal_square)
-{
-    run_case((attn_case){.name = "causal", .kind = DIRECT, .nin = 3, .causal = true});
-}
-END_TEST
-
-START_TEST(golden_causal_fewer_queries_than_keys_aligns_top_left)
-{
-    run_case((attn_case){.name = "causal_short", .kind = DIRECT, .nin = 3, .causal = true});
-}
-END_TEST
-
-START_TEST(golden_single_token) { run_case((attn_case){.name = "t1", .kind = DIRECT, .nin = 3}); }
-END_TEST
-
-START_TEST(golden_seven_tokens_head_size_five)
-{
-    run_case((attn_case){.name = "t7", .kind = DIRECT, .nin = 3});
-}
-END_TEST
-
-START_TEST(golden_permuted_views_of_packed_projection)
-{
-    run_case((attn_case){.name = "packed", .kind = PACKED, .nin = 1, .causal = true});
-}
-END_TEST
-
-START_TEST(golden_keys_and_values_expanded_over_heads)
-{
-    run_case((attn_case){.name = "gqa", .kind = KV_EXPANDED, .nin = 3});
-}
+START_TEST(attention_matches_pytorch) { run_case(CASES[_i]); }
 END_TEST
 
 /* ---- The two forward paths ---- */
@@ -613,16 +587,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("attention");
-    TCase *tc = tcase("attention");
-    tcase_add_test(tc, golden_without_mask);
-    tcase_add_test(tc, golden_bool_key_padding_mask);
-    tcase_add_test(tc, golden_additive_float_mask_and_its_gradient);
-    tcase_add_test(tc, golden_causal_square);
-    tcase_add_test(tc, golden_causal_fewer_queries_than_keys_aligns_top_left);
-    tcase_add_test(tc, golden_single_token);
-    tcase_add_test(tc, golden_seven_tokens_head_size_five);
-    tcase_add_test(tc, golden_permuted_views_of_packed_projection);
-    tcase_add_test(tc, golden_keys_and_values_expanded_over_heads);
+    TCase *tc = tcase("golden");
+    tcase_add_loop_test(tc, attention_matches_pytorch, 0, (int)(sizeof CASES / sizeof CASES[0]));
+    suite_add_tcase(s, tc);
+
+    tc = tcase("attention");
     tcase_add_test(tc, inference_path_matches_training_path_over_key_blocks_causal);
     tcase_add_test(tc, inference_path_matches_training_path_with_padding_and_uneven_blocks);
     tcase_add_test(tc, inference_path_matches_training_path_for_few_queries);

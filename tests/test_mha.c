@@ -84,80 +84,37 @@ static void run_sinusoidal(const char *c, int64_t start, int64_t T, int dim)
 
 /* ---- mha ---- */
 
-START_TEST(golden_mha_self_attention_with_key_padding_mask_averaged_weights)
-{
-    run_mha((mha_case){"mha_self_kpm", 8, 2, true, "x", "x", "x", .kpm = "kpm", .weights = true,
-                       .average = true});
-}
-END_TEST
+/* The cases of nn.safetensors, against nn.MultiheadAttention. */
+static const mha_case MHA_CASES[] = {
+    /* self-attention, a key padding mask, weights averaged over the heads */
+    {"mha_self_kpm", 8, 2, true, "x", "x", "x", .kpm = "kpm", .weights = true, .average = true},
+    /* cross-attention with key = value, weights per head */
+    {"mha_cross", 8, 2, true, "q", "kv", "kv", .kpm = "kpm", .weights = true, .average = false},
+    /* self-attention on a non-contiguous view */
+    {"mha_self_kpm", 8, 2, true, "x", "x", "x", .kpm = "kpm", .weights = true, .average = true,
+     .views = true},
+    /* cross-attention on non-contiguous views */
+    {"mha_cross", 8, 2, true, "q", "kv", "kv", .kpm = "kpm", .weights = true, .average = false,
+     .views = true},
+    /* separate query, key and value */
+    {"mha_cross_kv", 8, 4, true, "q", "k", "v", .weights = false},
+    /* a bool attn_mask: true is masked */
+    {"mha_bool_mask", 8, 2, true, "x", "x", "x", .mask = "mask", .weights = true, .average = false},
+    /* a float attn_mask with a key padding mask */
+    {"mha_float_mask", 8, 2, true, "x", "x", "x", .kpm = "kpm", .mask = "mask", .weights = true,
+     .average = true},
+    /* the causal flag: PyTorch's upper-triangular -inf mask */
+    {"mha_causal", 8, 2, true, "x", "x", "x", .causal = true, .weights = true, .average = true},
+    /* that mask given as a float attn_mask */
+    {"mha_causal", 8, 2, true, "x", "x", "x", .mask = "mask", .weights = true, .average = true},
+    /* a float mask per head */
+    {"mha_head_mask", 6, 3, true, "q", "kv", "kv", .mask = "mask", .weights = true,
+     .average = false},
+    /* no bias, one query */
+    {"mha_nobias", 6, 3, false, "q", "kv", "kv", .weights = true, .average = true},
+};
 
-START_TEST(golden_mha_cross_attention_key_is_value_per_head_weights)
-{
-    run_mha((mha_case){"mha_cross", 8, 2, true, "q", "kv", "kv", .kpm = "kpm", .weights = true,
-                       .average = false});
-}
-END_TEST
-
-START_TEST(golden_mha_self_attention_on_a_strided_view)
-{
-    run_mha((mha_case){"mha_self_kpm", 8, 2, true, "x", "x", "x", .kpm = "kpm", .weights = true,
-                       .average = true, .views = true});
-}
-END_TEST
-
-START_TEST(golden_mha_cross_attention_on_strided_views)
-{
-    run_mha((mha_case){"mha_cross", 8, 2, true, "q", "kv", "kv", .kpm = "kpm", .weights = true,
-                       .average = false, .views = true});
-}
-END_TEST
-
-START_TEST(golden_mha_separate_query_key_value)
-{
-    run_mha((mha_case){"mha_cross_kv", 8, 4, true, "q", "k", "v", .weights = false});
-}
-END_TEST
-
-START_TEST(golden_mha_bool_attn_mask_true_is_masked)
-{
-    run_mha((mha_case){"mha_bool_mask", 8, 2, true, "x", "x", "x", .mask = "mask", .weights = true,
-                       .average = false});
-}
-END_TEST
-
-START_TEST(golden_mha_float_attn_mask_with_key_padding_mask)
-{
-    run_mha((mha_case){"mha_float_mask", 8, 2, true, "x", "x", "x", .kpm = "kpm", .mask = "mask",
-                       .weights = true, .average = true});
-}
-END_TEST
-
-START_TEST(golden_mha_causal_flag_matches_upper_triangular_minus_infinity)
-{
-    run_mha((mha_case){"mha_causal", 8, 2, true, "x", "x", "x", .causal = true, .weights = true,
-                       .average = true});
-}
-END_TEST
-
-START_TEST(golden_mha_causal_float_mask_of_minus_infinity)
-{
-    run_mha((mha_case){"mha_causal", 8, 2, true, "x", "x", "x", .mask = "mask", .weights = true,
-                       .average = true});
-}
-END_TEST
-
-START_TEST(golden_mha_per_head_float_mask)
-{
-    run_mha((mha_case){"mha_head_mask", 6, 3, true, "q", "kv", "kv", .mask = "mask",
-                       .weights = true, .average = false});
-}
-END_TEST
-
-START_TEST(golden_mha_without_bias_single_query)
-{
-    run_mha(
-        (mha_case){"mha_nobias", 6, 3, false, "q", "kv", "kv", .weights = true, .average = true});
-}
+START_TEST(mha_matches_pytorch) { run_mha(MHA_CASES[_i]); }
 END_TEST
 
 START_TEST(mha_dropout_acts_in_training_only)
@@ -387,17 +344,7 @@ int main(void)
 {
     Suite *s = suite_create("mha");
     TCase *tc = tcase("mha");
-    tcase_add_test(tc, golden_mha_self_attention_with_key_padding_mask_averaged_weights);
-    tcase_add_test(tc, golden_mha_cross_attention_key_is_value_per_head_weights);
-    tcase_add_test(tc, golden_mha_self_attention_on_a_strided_view);
-    tcase_add_test(tc, golden_mha_cross_attention_on_strided_views);
-    tcase_add_test(tc, golden_mha_separate_query_key_value);
-    tcase_add_test(tc, golden_mha_bool_attn_mask_true_is_masked);
-    tcase_add_test(tc, golden_mha_float_attn_mask_with_key_padding_mask);
-    tcase_add_test(tc, golden_mha_causal_flag_matches_upper_triangular_minus_infinity);
-    tcase_add_test(tc, golden_mha_causal_float_mask_of_minus_infinity);
-    tcase_add_test(tc, golden_mha_per_head_float_mask);
-    tcase_add_test(tc, golden_mha_without_bias_single_query);
+    tcase_add_loop_test(tc, mha_matches_pytorch, 0, (int)(sizeof MHA_CASES / sizeof MHA_CASES[0]));
     tcase_add_test(tc, mha_dropout_acts_in_training_only);
     tcase_add_test(tc, mha_rejects_wrong_input_shapes_naming_module);
     tcase_add_test(tc, mha_rejects_key_padding_mask_of_wrong_shape);
