@@ -55,6 +55,9 @@ void assert_thread_independent(void (*fn)(float *out), int64_t n);
  * generator seeded with seed, requiring a gradient. */
 cf_tensor *rand_leaf(uint64_t seed, float lo, float hi, int ndim, const int64_t *shape);
 
+/* The graph that made t in Graphviz DOT (cf_graph_dot), malloc'd (free
+ * it); fails the test if it cannot be written. */
+char *dot_text(cf_tensor *t);
 /* Makes p's gradient exactly g (the gradient of sum(p * g)). */
 void set_grad(cf_tensor *p, cf_tensor *g);
 
