@@ -11,10 +11,6 @@
 
 #include "tests/util.h"
 
-#ifndef FIXTURES
-#define FIXTURES "tests/golden"
-#endif
-
 #define MAX_INPUTS 8
 #define MAX_ARGS   5
 
@@ -282,8 +278,8 @@ static bool is_case(const cf_safetensors *f, const char *tensor, const char *pre
 
 int golden_expr_count(const char *file, const char *prefix)
 {
-    char path[1024], name[256];
-    snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
+    char name[256];
+    const char *path = fixture_path(file);
     cf_safetensors *f = NULL;
     if (cf_safetensors_open(path, &f) != CF_OK) {
         cf_error_clear();
@@ -294,14 +290,6 @@ int golden_expr_count(const char *file, const char *prefix)
         n += is_case(f, cf_safetensors_name(f, i), prefix, name, sizeof name);
     cf_safetensors_close(f);
     return n;
-}
-
-TCase *tcase_golden_exprs(const char *name, const TTest *t, const char *prefix)
-{
-    TCase *tc = tcase(name);
-    int n = golden_expr_count("ops.safetensors", prefix);
-    tcase_add_loop_test(tc, t, 0, n > 0 ? n : 1);
-    return tc;
 }
 
 typedef struct {

@@ -19,14 +19,9 @@ cf_tensor *expr_eval(const char *expr, cf_tensor *const *in, int n, char *err, s
 
 /* How many cases of fixture file (under tests/golden) have a name starting
  * with prefix and an expression; -1 if the file cannot be opened. Callable
- * outside a test (it asserts nothing), so main can size a loop test. */
+ * outside a test (it asserts nothing), so run_tests can size a loop
+ * test (TEST_WITH's .golden). */
 int golden_expr_count(const char *file, const char *prefix);
-
-/* A TCase (util.h's tcase) named name, holding the loop test t over every
- * case of ops.safetensors whose name starts with prefix; t calls
- * assert_golden_expr("ops.safetensors", prefix, _i). A fixture that cannot
- * be read still gives one run of t, which fails. */
-TCase *tcase_golden_exprs(const char *name, const TTest *t, const char *prefix);
 
 /* Runs the i-th such case (in the file's order): assert_golden_case with
  * its expression, then a gradient check of the expression at the fixture's

@@ -8,7 +8,7 @@
 
 /* A change here is an ABI change: it needs a libtool CURRENT bump and a
  * new soname (Makefile.am, LT_VERSION_INFO). Sizes of LP64 (x86_64, arm64). */
-START_TEST(test_growing_structs_keep_their_size)
+TEST(test_growing_structs_keep_their_size)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8)
         return;
@@ -34,7 +34,7 @@ static void *never_malloc(size_t size, void *ud)
     return NULL;
 }
 
-START_TEST(test_allocator_with_reserved_bytes_is_refused)
+TEST(test_allocator_with_reserved_bytes_is_refused)
 {
     cf_allocator a = cf_get_allocator();
     a.malloc_fn = never_malloc;
@@ -45,7 +45,7 @@ START_TEST(test_allocator_with_reserved_bytes_is_refused)
 }
 END_TEST
 
-START_TEST(test_backward_opts_with_reserved_bytes_are_refused)
+TEST(test_backward_opts_with_reserved_bytes_are_refused)
 {
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
     cf_tensor *y = cf_sum_all(cf_square(x));
@@ -56,7 +56,7 @@ START_TEST(test_backward_opts_with_reserved_bytes_are_refused)
 }
 END_TEST
 
-START_TEST(test_loss_opts_with_reserved_bytes_are_refused)
+TEST(test_loss_opts_with_reserved_bytes_are_refused)
 {
     cf_tensor *logits = rand_leaf(2, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *target = cf_empty(CF_I32, CF_SHAPE(2));
@@ -71,7 +71,7 @@ START_TEST(test_loss_opts_with_reserved_bytes_are_refused)
 }
 END_TEST
 
-START_TEST(test_attention_opts_with_reserved_bytes_are_refused)
+TEST(test_attention_opts_with_reserved_bytes_are_refused)
 {
     cf_tensor *q = rand_leaf(3, -1, 1, CF_SHAPE(1, 1, 2, 4));
     cf_attention_opts o = {.reserved[2] = 1};
@@ -80,7 +80,7 @@ START_TEST(test_attention_opts_with_reserved_bytes_are_refused)
 }
 END_TEST
 
-START_TEST(test_mha_opts_with_reserved_bytes_are_refused)
+TEST(test_mha_opts_with_reserved_bytes_are_refused)
 {
     cf_rng g;
     cf_rng_init(&g, 4);
@@ -94,7 +94,7 @@ START_TEST(test_mha_opts_with_reserved_bytes_are_refused)
 }
 END_TEST
 
-START_TEST(test_optimizer_opts_with_reserved_bytes_are_refused)
+TEST(test_optimizer_opts_with_reserved_bytes_are_refused)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_nonnull(net);
@@ -117,7 +117,7 @@ static cf_status uniform_step(void *ud, const int32_t *tokens, int n, float *log
     return CF_OK;
 }
 
-START_TEST(test_decoder_with_reserved_bytes_is_refused)
+TEST(test_decoder_with_reserved_bytes_is_refused)
 {
     cf_decoder d = {.step = uniform_step, .vocab = 2, .eos = 1, .reserved[1] = 1};
     int32_t out[4];
@@ -128,7 +128,7 @@ START_TEST(test_decoder_with_reserved_bytes_is_refused)
 }
 END_TEST
 
-START_TEST(test_sample_opts_with_reserved_bytes_are_refused)
+TEST(test_sample_opts_with_reserved_bytes_are_refused)
 {
     cf_tensor *logits = cf_zeros(CF_SHAPE(2, 5));
     ck_assert_ptr_null(cf_sample(logits, &(cf_sample_opts){.reserved[0] = 1}, NULL));
@@ -142,7 +142,7 @@ static cf_tensor *square(cf_tensor *const *in, void *ud)
     return cf_square(in[0]);
 }
 
-START_TEST(test_gradcheck_report_comes_back_with_reserved_zeroed)
+TEST_WITH(test_gradcheck_report_comes_back_with_reserved_zeroed, .scratch = true)
 {
     cf_tensor *x = rand_leaf(6, -1, 1, CF_SHAPE(3));
     cf_gradcheck_report rep;
@@ -153,7 +153,7 @@ START_TEST(test_gradcheck_report_comes_back_with_reserved_zeroed)
 }
 END_TEST
 
-START_TEST(test_load_report_comes_back_with_reserved_zeroed)
+TEST_WITH(test_load_report_comes_back_with_reserved_zeroed, .scratch = true)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_nonnull(net);
@@ -168,28 +168,3 @@ START_TEST(test_load_report_comes_back_with_reserved_zeroed)
     cf_module_free(net);
 }
 END_TEST
-
-static Suite *suite(void)
-{
-    Suite *s = suite_create("abi");
-    TCase *tc = tcase("growing structs keep their size");
-    tcase_add_test(tc, test_growing_structs_keep_their_size);
-    suite_add_tcase(s, tc);
-    tc = tcase("reserved bytes are refused");
-    tcase_add_test(tc, test_allocator_with_reserved_bytes_is_refused);
-    tcase_add_test(tc, test_backward_opts_with_reserved_bytes_are_refused);
-    tcase_add_test(tc, test_loss_opts_with_reserved_bytes_are_refused);
-    tcase_add_test(tc, test_attention_opts_with_reserved_bytes_are_refused);
-    tcase_add_test(tc, test_mha_opts_with_reserved_bytes_are_refused);
-    tcase_add_test(tc, test_optimizer_opts_with_reserved_bytes_are_refused);
-    tcase_add_test(tc, test_decoder_with_reserved_bytes_is_refused);
-    tcase_add_test(tc, test_sample_opts_with_reserved_bytes_are_refused);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("reports come back with reserved zeroed");
-    tcase_add_test(tc, test_gradcheck_report_comes_back_with_reserved_zeroed);
-    tcase_add_test(tc, test_load_report_comes_back_with_reserved_zeroed);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void) { return run_suite(suite()); }

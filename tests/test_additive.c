@@ -22,19 +22,16 @@ static void run_additive(const char *c, int Q, int K, int A, bool masked)
     gold_finish(&g, 2, ins, (const char *[]){"q", "keys"});
 }
 
-START_TEST(golden_additive_attention_with_padding_through_context_and_weights)
+TEST(golden_additive_attention_with_padding_through_context_and_weights)
 {
     run_additive("additive", 6, 5, 4, true);
 }
 END_TEST
 
-START_TEST(golden_additive_attention_without_mask)
-{
-    run_additive("additive_nomask", 3, 2, 5, false);
-}
+TEST(golden_additive_attention_without_mask) { run_additive("additive_nomask", 3, 2, 5, false); }
 END_TEST
 
-START_TEST(additive_attention_rejects_wrong_shapes_naming_module)
+TEST(additive_attention_rejects_wrong_shapes_naming_module)
 {
     cf_additive_attention *m = cf_additive_attention_new(NULL, "attn", 6, 5, 4, NULL);
     cf_tensor *keys = cf_zeros(CF_SHAPE(2, 7, 5));
@@ -57,21 +54,9 @@ START_TEST(additive_attention_rejects_wrong_shapes_naming_module)
 }
 END_TEST
 
-START_TEST(additive_attention_constructor_rejects_a_zero_key_size)
+TEST(additive_attention_constructor_rejects_a_zero_key_size)
 {
     ck_assert_ptr_null(cf_additive_attention_new(NULL, "attn", 3, 0, 4, NULL));
     assert_error(CF_ERR_ARG, NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("additive");
-    TCase *tc = tcase("additive");
-    tcase_add_test(tc, golden_additive_attention_with_padding_through_context_and_weights);
-    tcase_add_test(tc, golden_additive_attention_without_mask);
-    tcase_add_test(tc, additive_attention_rejects_wrong_shapes_naming_module);
-    tcase_add_test(tc, additive_attention_constructor_rejects_a_zero_key_size);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -283,10 +283,15 @@ static void sweep(bool fail_after)
                   report);
 }
 
-START_TEST(failing_one_allocation_ends_in_an_error_or_the_same_result) { sweep(false); }
+TEST_WITH(failing_one_allocation_ends_in_an_error_or_the_same_result, .scratch = true,
+          .timeout = 1800)
+{
+    sweep(false);
+}
 END_TEST
 
-START_TEST(failing_every_allocation_from_one_on_ends_in_an_error_or_the_same_result)
+TEST_WITH(failing_every_allocation_from_one_on_ends_in_an_error_or_the_same_result, .scratch = true,
+          .timeout = 1800)
 {
     sweep(true);
 }
@@ -294,7 +299,7 @@ END_TEST
 
 /* ---- The allocator hook itself ---- */
 
-START_TEST(an_allocator_missing_a_function_is_refused)
+TEST(an_allocator_missing_a_function_is_refused)
 {
     cf_allocator before = cf_get_allocator();
     cf_allocator a = {
@@ -305,7 +310,7 @@ START_TEST(an_allocator_missing_a_function_is_refused)
 }
 END_TEST
 
-START_TEST(tensors_and_arenas_allocate_through_the_allocator)
+TEST(tensors_and_arenas_allocate_through_the_allocator)
 {
     counter c = {0};
     cf_allocator a = {
@@ -327,13 +332,10 @@ START_TEST(tensors_and_arenas_allocate_through_the_allocator)
 }
 END_TEST
 
-START_TEST(cf_calloc_refuses_an_overflowing_size)
-{
-    ck_assert_ptr_null(cf_calloc(SIZE_MAX / 2, 4));
-}
+TEST(cf_calloc_refuses_an_overflowing_size) { ck_assert_ptr_null(cf_calloc(SIZE_MAX / 2, 4)); }
 END_TEST
 
-START_TEST(a_failed_arena_chunk_is_out_of_memory)
+TEST(a_failed_arena_chunk_is_out_of_memory)
 {
     counter c = {.fail_at = 2};
     cf_allocator a = {
@@ -405,7 +407,7 @@ static int save_child(void *ud)
  * file. Regression: the name of the directory to sync was allocated after
  * the rename, so running out of memory there failed a save that had
  * replaced the file, as an i/o error with whatever errno was left. */
-START_TEST(a_save_out_of_memory_says_so_and_keeps_the_old_file)
+TEST_WITH(a_save_out_of_memory_says_so_and_keeps_the_old_file, .scratch = true)
 {
     save_trial *t = probe_shared(sizeof *t);
     ck_assert_ptr_nonnull(t);
@@ -437,23 +439,3 @@ START_TEST(a_save_out_of_memory_says_so_and_keeps_the_old_file)
     probe_unshare(t, sizeof *t);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("alloc");
-    TCase *tc = tcase("allocator");
-    tcase_add_test(tc, an_allocator_missing_a_function_is_refused);
-    tcase_add_test(tc, tensors_and_arenas_allocate_through_the_allocator);
-    tcase_add_test(tc, cf_calloc_refuses_an_overflowing_size);
-    tcase_add_test(tc, a_failed_arena_chunk_is_out_of_memory);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("save");
-    tcase_add_test(tc, a_save_out_of_memory_says_so_and_keeps_the_old_file);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("sweep");
-    tcase_set_timeout(tc, 1800);
-    tcase_add_test(tc, failing_one_allocation_ends_in_an_error_or_the_same_result);
-    tcase_add_test(tc, failing_every_allocation_from_one_on_ends_in_an_error_or_the_same_result);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

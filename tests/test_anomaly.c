@@ -12,12 +12,8 @@
  * it off. */
 static void anomaly_off(void) { cf_set_anomaly(false); }
 
-static TCase *anomaly_tcase(const char *name)
-{
-    TCase *tc = tcase(name);
-    tcase_add_checked_fixture(tc, anomaly_off, anomaly_off);
-    return tc;
-}
+/* A test that starts and ends with anomaly mode off. */
+#define ANOMALY_TEST(name) TEST_WITH(name, .setup = anomaly_off, .teardown = anomaly_off)
 
 static cf_tensor *with_nan(int64_t n, int64_t at)
 {
@@ -26,7 +22,7 @@ static cf_tensor *with_nan(int64_t n, int64_t at)
     return t;
 }
 
-START_TEST(off_nan_flows_through_without_an_error)
+ANOMALY_TEST(off_nan_flows_through_without_an_error)
 {
     ck_assert(!cf_anomaly_enabled());
     cf_tensor *y = cf_exp(cf_log(with_nan(3, 1)));
@@ -36,7 +32,7 @@ START_TEST(off_nan_flows_through_without_an_error)
 }
 END_TEST
 
-START_TEST(set_anomaly_returns_the_previous_setting)
+ANOMALY_TEST(set_anomaly_returns_the_previous_setting)
 {
     ck_assert(!cf_set_anomaly(true));
     ck_assert(cf_anomaly_enabled());
@@ -45,7 +41,7 @@ START_TEST(set_anomaly_returns_the_previous_setting)
 }
 END_TEST
 
-START_TEST(an_infinity_made_by_an_op_names_the_op_and_its_shapes)
+ANOMALY_TEST(an_infinity_made_by_an_op_names_the_op_and_its_shapes)
 {
     cf_set_anomaly(true);
     cf_tensor *x = cf_from_array((float[]){1, 2, 0, 4, 5, 6}, CF_SHAPE(2, 3));
@@ -57,7 +53,7 @@ START_TEST(an_infinity_made_by_an_op_names_the_op_and_its_shapes)
 }
 END_TEST
 
-START_TEST(nan_in_the_data_stops_the_first_op_that_meets_it)
+ANOMALY_TEST(nan_in_the_data_stops_the_first_op_that_meets_it)
 {
     cf_set_anomaly(true);
     cf_tensor *w = cf_ones(CF_SHAPE(4, 2));
@@ -67,7 +63,7 @@ START_TEST(nan_in_the_data_stops_the_first_op_that_meets_it)
 }
 END_TEST
 
-START_TEST(nan_made_from_finite_values_is_caught_with_or_without_grad)
+ANOMALY_TEST(nan_made_from_finite_values_is_caught_with_or_without_grad)
 {
     cf_set_anomaly(true);
     cf_tensor *z = cf_zeros(CF_SHAPE(3));
@@ -79,7 +75,7 @@ START_TEST(nan_made_from_finite_values_is_caught_with_or_without_grad)
 }
 END_TEST
 
-START_TEST(infinities_asked_for_or_carried_from_inputs_are_not_anomalies)
+ANOMALY_TEST(infinities_asked_for_or_carried_from_inputs_are_not_anomalies)
 {
     cf_set_anomaly(true);
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(2, 4, 4));
@@ -94,7 +90,7 @@ START_TEST(infinities_asked_for_or_carried_from_inputs_are_not_anomalies)
 }
 END_TEST
 
-START_TEST(a_gradient_made_non_finite_names_the_backward)
+ANOMALY_TEST(a_gradient_made_non_finite_names_the_backward)
 {
     cf_set_anomaly(true);
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){4, 0, 1, 9}, CF_SHAPE(4)), true);
@@ -106,7 +102,7 @@ START_TEST(a_gradient_made_non_finite_names_the_backward)
 }
 END_TEST
 
-START_TEST(a_non_finite_output_gradient_is_caught)
+ANOMALY_TEST(a_non_finite_output_gradient_is_caught)
 {
     cf_set_anomaly(true);
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
@@ -116,7 +112,7 @@ START_TEST(a_non_finite_output_gradient_is_caught)
 }
 END_TEST
 
-START_TEST(a_finite_training_step_runs_unchanged)
+ANOMALY_TEST(a_finite_training_step_runs_unchanged)
 {
     cf_tensor *w = rand_leaf(2, -1, 1, CF_SHAPE(4, 3));
     cf_tensor *x = rand_leaf(3, -1, 1, CF_SHAPE(5, 4));
@@ -219,7 +215,8 @@ static const struct {
     {"attention", op_attention},
 };
 
-START_TEST(every_op_checks_its_output)
+TEST_WITH(every_op_checks_its_output, .loop = COUNT(ops), .setup = anomaly_off,
+          .teardown = anomaly_off)
 {
     cf_tensor *x = cf_view(with_nan(8, 2), CF_SHAPE(2, 4));
     ck_assert_ptr_nonnull(x);
@@ -244,7 +241,7 @@ END_TEST
 
 /* CF_ANOMALY=1 in the environment turns the mode on at startup: this
  * program runs itself with it (see main). */
-START_TEST(the_environment_variable_turns_it_on)
+ANOMALY_TEST(the_environment_variable_turns_it_on)
 {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "CF_ANOMALY=1 /proc/%d/exe --print-anomaly", (int)getpid());
@@ -268,25 +265,5 @@ int main(int argc, char **argv)
         puts(cf_anomaly_enabled() ? "on" : "off");
         return 0;
     }
-    Suite *s = suite_create("anomaly");
-    TCase *tc = anomaly_tcase("forward");
-    tcase_add_test(tc, off_nan_flows_through_without_an_error);
-    tcase_add_test(tc, set_anomaly_returns_the_previous_setting);
-    tcase_add_test(tc, an_infinity_made_by_an_op_names_the_op_and_its_shapes);
-    tcase_add_test(tc, nan_in_the_data_stops_the_first_op_that_meets_it);
-    tcase_add_test(tc, nan_made_from_finite_values_is_caught_with_or_without_grad);
-    tcase_add_test(tc, infinities_asked_for_or_carried_from_inputs_are_not_anomalies);
-    tcase_add_loop_test(tc, every_op_checks_its_output, 0, (int)(sizeof ops / sizeof ops[0]));
-    suite_add_tcase(s, tc);
-
-    tc = anomaly_tcase("backward");
-    tcase_add_test(tc, a_gradient_made_non_finite_names_the_backward);
-    tcase_add_test(tc, a_non_finite_output_gradient_is_caught);
-    tcase_add_test(tc, a_finite_training_step_runs_unchanged);
-    suite_add_tcase(s, tc);
-
-    tc = anomaly_tcase("environment");
-    tcase_add_test(tc, the_environment_variable_turns_it_on);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
+    return run_tests(false);
 }

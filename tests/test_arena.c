@@ -2,7 +2,7 @@
  * a chunk, alignment, and ops without an arena. */
 #include "tests/util.h"
 
-START_TEST(arena_reuses_its_memory_after_the_first_step)
+TEST(arena_reuses_its_memory_after_the_first_step)
 {
     cf_arena *a = cf_arena_new(1 << 16);
     cf_arena *prev = cf_arena_use(a);
@@ -23,7 +23,7 @@ START_TEST(arena_reuses_its_memory_after_the_first_step)
 }
 END_TEST
 
-START_TEST(arena_grows_past_its_chunk_size)
+TEST(arena_grows_past_its_chunk_size)
 {
     cf_arena *a = cf_arena_new(1024);
     cf_arena *prev = cf_arena_use(a);
@@ -35,7 +35,7 @@ START_TEST(arena_grows_past_its_chunk_size)
 }
 END_TEST
 
-START_TEST(ops_without_an_arena_report_it)
+TEST(ops_without_an_arena_report_it)
 {
     cf_arena *prev = cf_arena_use(NULL);
     ck_assert_ptr_null(cf_zeros(CF_SHAPE(2)));
@@ -44,22 +44,10 @@ START_TEST(ops_without_an_arena_report_it)
 }
 END_TEST
 
-START_TEST(arena_alloc_is_aligned)
+TEST(arena_alloc_is_aligned)
 {
     char *p = cf_arena_alloc(3), *q = cf_arena_alloc(5);
     ck_assert_uint_eq((uintptr_t)p % 64, 0);
     ck_assert_uint_eq((uintptr_t)q % 64, 0);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("arena");
-    TCase *tc = tcase("arena");
-    tcase_add_test(tc, arena_reuses_its_memory_after_the_first_step);
-    tcase_add_test(tc, arena_grows_past_its_chunk_size);
-    tcase_add_test(tc, ops_without_an_arena_report_it);
-    tcase_add_test(tc, arena_alloc_is_aligned);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

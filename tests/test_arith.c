@@ -11,13 +11,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-START_TEST(arith_ops_match_pytorch_and_finite_differences)
+TEST_WITH(arith_ops_match_pytorch_and_finite_differences, .golden = "arith.")
 {
     assert_golden_expr("ops.safetensors", "arith.", _i);
 }
 END_TEST
 
-START_TEST(sub_of_a_tensor_from_itself_gradient_is_zero)
+TEST(sub_of_a_tensor_from_itself_gradient_is_zero)
 {
     cf_tensor *x = rand_leaf(36, -1, 1, CF_SHAPE(2, 3));
     cf_backward(cf_sum_all(cf_sub(x, x)));
@@ -25,7 +25,7 @@ START_TEST(sub_of_a_tensor_from_itself_gradient_is_zero)
 }
 END_TEST
 
-START_TEST(mul_of_a_tensor_with_itself_gradient_is_twice_the_value)
+TEST(mul_of_a_tensor_with_itself_gradient_is_twice_the_value)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, -2, 3}, CF_SHAPE(3)), true);
     cf_backward(cf_sum_all(cf_mul(x, x)));
@@ -33,7 +33,7 @@ START_TEST(mul_of_a_tensor_with_itself_gradient_is_twice_the_value)
 }
 END_TEST
 
-START_TEST(square_gradient_of_a_transposed_input)
+TEST(square_gradient_of_a_transposed_input)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2, 3, 4}, CF_SHAPE(2, 2)), true);
     cf_backward(cf_sum_all(cf_mul(cf_square(cf_transpose(x, 0, 1)),
@@ -43,7 +43,7 @@ START_TEST(square_gradient_of_a_transposed_input)
 }
 END_TEST
 
-START_TEST(add_broadcasts_a_row_against_a_column)
+TEST(add_broadcasts_a_row_against_a_column)
 {
     cf_tensor *col = cf_from_array((float[]){10, 20}, CF_SHAPE(2, 1));
     cf_tensor *row = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3));
@@ -53,14 +53,14 @@ START_TEST(add_broadcasts_a_row_against_a_column)
 }
 END_TEST
 
-START_TEST(broadcast_of_3x1x5_with_4x1_gives_3x4x5)
+TEST(broadcast_of_3x1x5_with_4x1_gives_3x4x5)
 {
     cf_tensor *y = cf_mul(cf_ones(CF_SHAPE(3, 1, 5)), cf_ones(CF_SHAPE(4, 1)));
     assert_shape(y, CF_SHAPE(3, 4, 5));
 }
 END_TEST
 
-START_TEST(a_0d_operand_keeps_the_other_shape)
+TEST(a_0d_operand_keeps_the_other_shape)
 {
     cf_tensor *y = cf_sub(cf_scalar(10), cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3)));
     assert_shape(y, CF_SHAPE(3));
@@ -68,7 +68,7 @@ START_TEST(a_0d_operand_keeps_the_other_shape)
 }
 END_TEST
 
-START_TEST(two_0d_operands_give_a_0d_result)
+TEST(two_0d_operands_give_a_0d_result)
 {
     cf_tensor *y = cf_div(cf_scalar(3), cf_scalar(4));
     ck_assert_ptr_nonnull(y);
@@ -77,7 +77,7 @@ START_TEST(two_0d_operands_give_a_0d_result)
 }
 END_TEST
 
-START_TEST(scalar_ops_compute_their_formulas)
+TEST(scalar_ops_compute_their_formulas)
 {
     cf_tensor *x = cf_from_array((float[]){1, 2, 4}, CF_SHAPE(3));
     assert_values(cf_add_scalar(x, 1), (float[]){2, 3, 5}, 0, 0);
@@ -89,7 +89,7 @@ START_TEST(scalar_ops_compute_their_formulas)
 }
 END_TEST
 
-START_TEST(broadcast_gradient_sums_over_stretched_dims)
+TEST(broadcast_gradient_sums_over_stretched_dims)
 {
     cf_tensor *a = cf_requires_grad(cf_ones(CF_SHAPE(3, 1, 5)), true);
     cf_tensor *b = cf_requires_grad(cf_full(2, CF_SHAPE(4, 1)), true);
@@ -102,21 +102,3 @@ START_TEST(broadcast_gradient_sums_over_stretched_dims)
     assert_values(b->grad, (float[]){15, 15, 15, 15}, 0, 0);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("arith");
-    TCase *tc =
-        tcase_golden_exprs("arith", arith_ops_match_pytorch_and_finite_differences, "arith.");
-    tcase_add_test(tc, sub_of_a_tensor_from_itself_gradient_is_zero);
-    tcase_add_test(tc, mul_of_a_tensor_with_itself_gradient_is_twice_the_value);
-    tcase_add_test(tc, square_gradient_of_a_transposed_input);
-    tcase_add_test(tc, add_broadcasts_a_row_against_a_column);
-    tcase_add_test(tc, broadcast_of_3x1x5_with_4x1_gives_3x4x5);
-    tcase_add_test(tc, a_0d_operand_keeps_the_other_shape);
-    tcase_add_test(tc, two_0d_operands_give_a_0d_result);
-    tcase_add_test(tc, scalar_ops_compute_their_formulas);
-    tcase_add_test(tc, broadcast_gradient_sums_over_stretched_dims);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-START_TEST(saving_over_a_file_replaces_it)
+TEST_WITH(saving_over_a_file_replaces_it, .scratch = true)
 {
     const char *path = scratch_path("m.safetensors");
     const char *names[] = {"x"};
@@ -29,7 +29,7 @@ START_TEST(saving_over_a_file_replaces_it)
 }
 END_TEST
 
-START_TEST(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary)
+TEST_WITH(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary, .scratch = true)
 {
     const char *path = scratch_path("m.safetensors");
     const char *names[] = {"x"};
@@ -58,7 +58,7 @@ START_TEST(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary)
 }
 END_TEST
 
-START_TEST(a_save_whose_rename_fails_leaves_no_temporary)
+TEST_WITH(a_save_whose_rename_fails_leaves_no_temporary, .scratch = true)
 {
     const char *path = scratch_path("sub");
     ck_assert_int_eq(mkdir(path, 0700), 0); /* a directory where the file should go */
@@ -70,7 +70,7 @@ START_TEST(a_save_whose_rename_fails_leaves_no_temporary)
 }
 END_TEST
 
-START_TEST(a_save_into_a_read_only_directory_fails_cleanly)
+TEST_WITH(a_save_into_a_read_only_directory_fails_cleanly, .scratch = true)
 {
     const char *sub = scratch_path("ro");
     ck_assert_int_eq(mkdir(sub, 0500), 0);
@@ -99,7 +99,7 @@ END_TEST
 #endif
 #endif
 
-START_TEST(a_save_whose_header_cannot_grow_returns_nomem)
+TEST_WITH(a_save_whose_header_cannot_grow_returns_nomem, .scratch = true)
 {
 #ifdef NO_AS_LIMIT
     return;
@@ -133,7 +133,7 @@ START_TEST(a_save_whose_header_cannot_grow_returns_nomem)
 }
 END_TEST
 
-START_TEST(saving_over_a_file_keeps_its_permissions)
+TEST_WITH(saving_over_a_file_keeps_its_permissions, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     ck_assert_int_eq(chmod(path, 0600), 0);
@@ -148,7 +148,7 @@ START_TEST(saving_over_a_file_keeps_its_permissions)
 }
 END_TEST
 
-START_TEST(saving_to_a_symbolic_link_writes_through_to_its_target)
+TEST_WITH(saving_to_a_symbolic_link_writes_through_to_its_target, .scratch = true)
 {
     const char *target = save_sample_safetensors("real.safetensors");
     const char *link = scratch_path("link.safetensors");
@@ -167,7 +167,7 @@ START_TEST(saving_to_a_symbolic_link_writes_through_to_its_target)
 }
 END_TEST
 
-START_TEST(saving_to_a_link_to_nothing_is_refused_saying_so)
+TEST_WITH(saving_to_a_link_to_nothing_is_refused_saying_so, .scratch = true)
 {
     const char *link = scratch_path("dangling.safetensors");
     ck_assert_int_eq(symlink("missing/x.safetensors", link), 0);
@@ -178,7 +178,7 @@ START_TEST(saving_to_a_link_to_nothing_is_refused_saying_so)
 }
 END_TEST
 
-START_TEST(saving_over_a_directory_or_a_fifo_is_refused)
+TEST_WITH(saving_over_a_directory_or_a_fifo_is_refused, .scratch = true)
 {
     const char *names[] = {"y"};
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(2))};
@@ -194,7 +194,7 @@ START_TEST(saving_over_a_directory_or_a_fifo_is_refused)
 }
 END_TEST
 
-START_TEST(a_save_removes_the_stale_temporaries_of_its_target_only)
+TEST_WITH(a_save_removes_the_stale_temporaries_of_its_target_only, .scratch = true)
 {
     static const char junk[] = "left by a killed save";
     write_file(scratch_path("m.safetensors.tmp-Ab3xY9"), junk, sizeof junk);
@@ -216,21 +216,3 @@ START_TEST(a_save_removes_the_stale_temporaries_of_its_target_only)
     ck_assert_int_eq(scratch_count("m.safetensors.tmp-"), 1);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("atomic_file");
-    TCase *tc = tcase_scratch("atomic_save");
-    tcase_add_test(tc, saving_over_a_file_replaces_it);
-    tcase_add_test(tc, a_save_that_fails_midway_keeps_the_old_file_and_no_temporary);
-    tcase_add_test(tc, a_save_whose_rename_fails_leaves_no_temporary);
-    tcase_add_test(tc, a_save_into_a_read_only_directory_fails_cleanly);
-    tcase_add_test(tc, a_save_whose_header_cannot_grow_returns_nomem);
-    tcase_add_test(tc, saving_over_a_file_keeps_its_permissions);
-    tcase_add_test(tc, saving_to_a_symbolic_link_writes_through_to_its_target);
-    tcase_add_test(tc, saving_to_a_link_to_nothing_is_refused_saying_so);
-    tcase_add_test(tc, saving_over_a_directory_or_a_fifo_is_refused);
-    tcase_add_test(tc, a_save_removes_the_stale_temporaries_of_its_target_only);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -85,7 +85,7 @@ static const attn_case CASES[] = {
     {.name = "gqa", .kind = KV_EXPANDED, .nin = 3},
 };
 
-START_TEST(attention_matches_pytorch) { run_case(CASES[_i]); }
+TEST_WITH(attention_matches_pytorch, .loop = COUNT(CASES)) { run_case(CASES[_i]); }
 END_TEST
 
 /* ---- The two forward paths ---- */
@@ -114,7 +114,7 @@ static void both_paths(cf_tensor *q, cf_tensor *k, cf_tensor *v, cf_attention_op
     ASSERT_NO_ERROR();
 }
 
-START_TEST(inference_path_matches_training_path_over_key_blocks_causal)
+TEST(inference_path_matches_training_path_over_key_blocks_causal)
 {
     cf_tensor *q = rand_leaf(1, -2, 2, CF_SHAPE(2, 2, 300, 16));
     cf_tensor *k = rand_leaf(2, -2, 2, CF_SHAPE(2, 2, 300, 16));
@@ -126,7 +126,7 @@ START_TEST(inference_path_matches_training_path_over_key_blocks_causal)
 }
 END_TEST
 
-START_TEST(inference_path_matches_training_path_with_padding_and_uneven_blocks)
+TEST(inference_path_matches_training_path_with_padding_and_uneven_blocks)
 {
     cf_tensor *q = rand_leaf(4, -2, 2, CF_SHAPE(2, 3, 70, 9));
     cf_tensor *k = rand_leaf(5, -2, 2, CF_SHAPE(2, 3, 201, 9));
@@ -142,7 +142,7 @@ START_TEST(inference_path_matches_training_path_with_padding_and_uneven_blocks)
 END_TEST
 
 /* One to four queries take the decoding step's path: dot products, no BLIS. */
-START_TEST(inference_path_matches_training_path_for_few_queries)
+TEST(inference_path_matches_training_path_for_few_queries)
 {
     for (int64_t Tq = 1; Tq <= 4; Tq += 3) {
         cf_tensor *q = rand_leaf(10, -2, 2, CF_SHAPE(3, 2, Tq, 12));
@@ -161,7 +161,7 @@ START_TEST(inference_path_matches_training_path_for_few_queries)
 }
 END_TEST
 
-START_TEST(inference_path_memory_is_linear_in_sequence_length)
+TEST(inference_path_memory_is_linear_in_sequence_length)
 {
     cf_set_num_threads(2);
     const int64_t T = 1024;
@@ -179,7 +179,7 @@ END_TEST
 
 /* ---- Masking ---- */
 
-START_TEST(fully_masked_rows_give_zero_output_and_zero_gradient)
+TEST(fully_masked_rows_give_zero_output_and_zero_gradient)
 {
     cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 2, 3, 4));
     cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 2, 5, 4));
@@ -209,7 +209,7 @@ END_TEST
 
 /* NaN is data: it must reach the output, as it does in PyTorch and through
  * the same computation from ops, rather than pass for a masked row. */
-START_TEST(nan_in_a_query_gives_a_nan_row_on_both_paths)
+TEST(nan_in_a_query_gives_a_nan_row_on_both_paths)
 {
     cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 2, 3, 4));
     cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 2, 5, 4));
@@ -230,7 +230,7 @@ START_TEST(nan_in_a_query_gives_a_nan_row_on_both_paths)
 }
 END_TEST
 
-START_TEST(a_nan_scale_gives_nan_everywhere_on_both_paths)
+TEST(a_nan_scale_gives_nan_everywhere_on_both_paths)
 {
     cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 1, 2, 4));
     cf_tensor *k = rand_leaf(8, -1, 1, CF_SHAPE(1, 1, 3, 4));
@@ -247,7 +247,7 @@ START_TEST(a_nan_scale_gives_nan_everywhere_on_both_paths)
 }
 END_TEST
 
-START_TEST(a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path)
+TEST(a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path)
 {
     int64_t Tk = 300; /* three blocks of keys */
     cf_tensor *q = rand_leaf(7, -1, 1, CF_SHAPE(1, 1, 2, 4));
@@ -289,7 +289,7 @@ static cf_tensor *gc_fn(cf_tensor *const *in, void *ud)
     return cf_attention(cf_transpose(in[0], 2, 3), in[1], in[2], &o);
 }
 
-START_TEST(gradcheck_with_float_mask_and_transposed_query)
+TEST(gradcheck_with_float_mask_and_transposed_query)
 {
     cf_tensor *in[4] = {
         rand_leaf(10, -1, 1, CF_SHAPE(2, 2, 3, 4)), rand_leaf(11, -1, 1, CF_SHAPE(2, 2, 5, 3)),
@@ -298,7 +298,7 @@ START_TEST(gradcheck_with_float_mask_and_transposed_query)
 }
 END_TEST
 
-START_TEST(gradcheck_with_dropout)
+TEST(gradcheck_with_dropout)
 {
     cf_tensor *in[4] = {rand_leaf(17, -1, 1, CF_SHAPE(1, 2, 3, 4)),
                         rand_leaf(18, -1, 1, CF_SHAPE(1, 2, 5, 3)),
@@ -310,7 +310,7 @@ END_TEST
 /* ---- Dropout ---- */
 
 /* With V the identity, out = weights * keep / (1 - p) elementwise. */
-START_TEST(dropout_zeroes_weights_and_scales_the_rest)
+TEST(dropout_zeroes_weights_and_scales_the_rest)
 {
     const float p = 0.25f;
     cf_tensor *q = cf_uniform(NULL, -1, 1, CF_SHAPE(2, 2, 6, 4));
@@ -348,7 +348,7 @@ START_TEST(dropout_zeroes_weights_and_scales_the_rest)
 }
 END_TEST
 
-START_TEST(dropout_is_reproducible_from_the_generator)
+TEST(dropout_is_reproducible_from_the_generator)
 {
     cf_tensor *q = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 2, 8, 4));
     cf_tensor *k = cf_uniform(NULL, -1, 1, CF_SHAPE(1, 2, 8, 4));
@@ -370,7 +370,7 @@ START_TEST(dropout_is_reproducible_from_the_generator)
 }
 END_TEST
 
-START_TEST(dropout_of_one_drops_everything)
+TEST(dropout_of_one_drops_everything)
 {
     cf_tensor *q = rand_leaf(20, -1, 1, CF_SHAPE(1, 1, 3, 2));
     cf_tensor *k = rand_leaf(21, -1, 1, CF_SHAPE(1, 1, 3, 2));
@@ -419,7 +419,7 @@ static void same_for_thread_counts(int64_t B, int64_t H, bool grad)
     ck_assert_msg(same, "results differ between 1 and 4 threads");
 }
 
-START_TEST(results_do_not_depend_on_thread_count)
+TEST(results_do_not_depend_on_thread_count)
 {
     same_for_thread_counts(1, 2, true);  /* heads in turn, threads in BLIS */
     same_for_thread_counts(2, 4, true);  /* heads in parallel */
@@ -443,7 +443,7 @@ static void run_small_threads(int n, float *res)
     cf_copy_to(v->grad, res + 3 * 192);
 }
 
-START_TEST(small_heads_do_not_depend_on_thread_count)
+TEST(small_heads_do_not_depend_on_thread_count)
 {
     float a[4 * 192], b[4 * 192];
     run_small_threads(1, a);
@@ -452,7 +452,7 @@ START_TEST(small_heads_do_not_depend_on_thread_count)
 }
 END_TEST
 
-START_TEST(small_heads_match_the_blis_path)
+TEST(small_heads_match_the_blis_path)
 {
     /* A query whose rows are not contiguous sends the heads to BLIS; the
      * same values in contiguous rows take the small-head products. */
@@ -481,7 +481,7 @@ START_TEST(small_heads_match_the_blis_path)
 }
 END_TEST
 
-START_TEST(records_a_graph_only_when_a_gradient_is_needed)
+TEST(records_a_graph_only_when_a_gradient_is_needed)
 {
     cf_tensor *q = rand_leaf(40, -1, 1, CF_SHAPE(1, 1, 2, 2));
     cf_tensor *k = cf_detach(q), *v = cf_detach(q);
@@ -499,7 +499,7 @@ END_TEST
 
 static cf_tensor *z(int ndim, const int64_t *shape) { return cf_zeros(ndim, shape); }
 
-START_TEST(rejects_null_operand)
+TEST(rejects_null_operand)
 {
     cf_tensor *w = (cf_tensor *)1;
     cf_tensor *x = z(CF_SHAPE(1, 1, 2, 2));
@@ -509,7 +509,7 @@ START_TEST(rejects_null_operand)
 }
 END_TEST
 
-START_TEST(rejects_operands_that_are_not_4d)
+TEST(rejects_operands_that_are_not_4d)
 {
     cf_tensor *x = z(CF_SHAPE(1, 1, 2, 2)), *y = z(CF_SHAPE(1, 2, 2));
     ck_assert_ptr_null(cf_attention(x, y, x, NULL));
@@ -517,7 +517,7 @@ START_TEST(rejects_operands_that_are_not_4d)
 }
 END_TEST
 
-START_TEST(rejects_batch_or_head_mismatch)
+TEST(rejects_batch_or_head_mismatch)
 {
     cf_tensor *q = z(CF_SHAPE(2, 3, 4, 5)), *k = z(CF_SHAPE(2, 2, 4, 5));
     ck_assert_ptr_null(cf_attention(q, k, k, NULL));
@@ -528,7 +528,7 @@ START_TEST(rejects_batch_or_head_mismatch)
 }
 END_TEST
 
-START_TEST(rejects_query_and_key_size_mismatch)
+TEST(rejects_query_and_key_size_mismatch)
 {
     cf_tensor *q = z(CF_SHAPE(1, 2, 3, 4)), *k = z(CF_SHAPE(1, 2, 3, 5));
     ck_assert_ptr_null(cf_attention(q, k, q, NULL));
@@ -536,7 +536,7 @@ START_TEST(rejects_query_and_key_size_mismatch)
 }
 END_TEST
 
-START_TEST(rejects_key_and_value_count_mismatch)
+TEST(rejects_key_and_value_count_mismatch)
 {
     cf_tensor *q = z(CF_SHAPE(1, 2, 3, 4)), *v = z(CF_SHAPE(1, 2, 6, 4));
     ck_assert_ptr_null(cf_attention(q, q, v, NULL));
@@ -544,7 +544,7 @@ START_TEST(rejects_key_and_value_count_mismatch)
 }
 END_TEST
 
-START_TEST(rejects_mask_that_does_not_broadcast)
+TEST(rejects_mask_that_does_not_broadcast)
 {
     cf_tensor *q = z(CF_SHAPE(2, 2, 3, 4)), *k = z(CF_SHAPE(2, 2, 5, 4));
     cf_tensor *m = z(CF_SHAPE(3, 4));
@@ -556,7 +556,7 @@ START_TEST(rejects_mask_that_does_not_broadcast)
 }
 END_TEST
 
-START_TEST(rejects_int32_mask)
+TEST(rejects_int32_mask)
 {
     cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
     cf_tensor *m = cf_from_ints((const int32_t[]){1, 0, 1, 1}, CF_SHAPE(2, 2));
@@ -565,7 +565,7 @@ START_TEST(rejects_int32_mask)
 }
 END_TEST
 
-START_TEST(rejects_non_float_operand)
+TEST(rejects_non_float_operand)
 {
     cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
     cf_tensor *k = cf_from_ints((const int32_t[]){1, 0, 1, 1}, CF_SHAPE(1, 1, 2, 2));
@@ -574,7 +574,7 @@ START_TEST(rejects_non_float_operand)
 }
 END_TEST
 
-START_TEST(rejects_dropout_outside_unit_interval)
+TEST(rejects_dropout_outside_unit_interval)
 {
     cf_tensor *q = z(CF_SHAPE(1, 1, 2, 2));
     ck_assert_ptr_null(cf_attention(q, q, q, &(cf_attention_opts){.dropout = 1.5f}));
@@ -583,41 +583,3 @@ START_TEST(rejects_dropout_outside_unit_interval)
     assert_error(CF_ERR_ARG, "cf_attention", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("attention");
-    TCase *tc = tcase("golden");
-    tcase_add_loop_test(tc, attention_matches_pytorch, 0, (int)(sizeof CASES / sizeof CASES[0]));
-    suite_add_tcase(s, tc);
-
-    tc = tcase("attention");
-    tcase_add_test(tc, inference_path_matches_training_path_over_key_blocks_causal);
-    tcase_add_test(tc, inference_path_matches_training_path_with_padding_and_uneven_blocks);
-    tcase_add_test(tc, inference_path_matches_training_path_for_few_queries);
-    tcase_add_test(tc, inference_path_memory_is_linear_in_sequence_length);
-    tcase_add_test(tc, fully_masked_rows_give_zero_output_and_zero_gradient);
-    tcase_add_test(tc, nan_in_a_query_gives_a_nan_row_on_both_paths);
-    tcase_add_test(tc, a_nan_scale_gives_nan_everywhere_on_both_paths);
-    tcase_add_test(tc, a_nan_key_in_a_later_block_makes_every_row_nan_on_the_inference_path);
-    tcase_add_test(tc, gradcheck_with_float_mask_and_transposed_query);
-    tcase_add_test(tc, gradcheck_with_dropout);
-    tcase_add_test(tc, dropout_zeroes_weights_and_scales_the_rest);
-    tcase_add_test(tc, dropout_is_reproducible_from_the_generator);
-    tcase_add_test(tc, dropout_of_one_drops_everything);
-    tcase_add_test(tc, results_do_not_depend_on_thread_count);
-    tcase_add_test(tc, small_heads_do_not_depend_on_thread_count);
-    tcase_add_test(tc, small_heads_match_the_blis_path);
-    tcase_add_test(tc, records_a_graph_only_when_a_gradient_is_needed);
-    tcase_add_test(tc, rejects_null_operand);
-    tcase_add_test(tc, rejects_operands_that_are_not_4d);
-    tcase_add_test(tc, rejects_batch_or_head_mismatch);
-    tcase_add_test(tc, rejects_query_and_key_size_mismatch);
-    tcase_add_test(tc, rejects_key_and_value_count_mismatch);
-    tcase_add_test(tc, rejects_mask_that_does_not_broadcast);
-    tcase_add_test(tc, rejects_int32_mask);
-    tcase_add_test(tc, rejects_non_float_operand);
-    tcase_add_test(tc, rejects_dropout_outside_unit_interval);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(backward_fills_the_gradient_of_each_leaf)
+TEST(backward_fills_the_gradient_of_each_leaf)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3)), true);
     cf_tensor *w = cf_requires_grad(cf_from_array((float[]){4, 5, 6}, CF_SHAPE(3)), true);
@@ -19,7 +19,7 @@ START_TEST(backward_fills_the_gradient_of_each_leaf)
 }
 END_TEST
 
-START_TEST(a_tensor_used_twice_accumulates_both_paths)
+TEST(a_tensor_used_twice_accumulates_both_paths)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
     cf_tensor *y = cf_add(cf_mul(x, x), cf_mul_scalar(x, 2)); /* x^2 + 2x */
@@ -28,7 +28,7 @@ START_TEST(a_tensor_used_twice_accumulates_both_paths)
 }
 END_TEST
 
-START_TEST(gradients_accumulate_across_backward_calls)
+TEST(gradients_accumulate_across_backward_calls)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
     cf_backward(cf_sum_all(cf_mul_scalar(x, 3)));
@@ -39,7 +39,7 @@ START_TEST(gradients_accumulate_across_backward_calls)
 }
 END_TEST
 
-START_TEST(backward_twice_on_a_retained_graph_recomputes_intermediates)
+TEST(backward_twice_on_a_retained_graph_recomputes_intermediates)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
     cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
@@ -49,7 +49,7 @@ START_TEST(backward_twice_on_a_retained_graph_recomputes_intermediates)
 }
 END_TEST
 
-START_TEST(backward_twice_on_one_graph_is_a_state_error_and_changes_nothing)
+TEST(backward_twice_on_one_graph_is_a_state_error_and_changes_nothing)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
     cf_tensor *loss = cf_sum_all(cf_square(cf_mul_scalar(x, 3)));
@@ -60,7 +60,7 @@ START_TEST(backward_twice_on_one_graph_is_a_state_error_and_changes_nothing)
 }
 END_TEST
 
-START_TEST(two_losses_sharing_a_subgraph_need_a_retained_graph)
+TEST(two_losses_sharing_a_subgraph_need_a_retained_graph)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){2}, CF_SHAPE(1)), true);
     cf_tensor *h = cf_mul_scalar(x, 3);
@@ -79,7 +79,7 @@ START_TEST(two_losses_sharing_a_subgraph_need_a_retained_graph)
 }
 END_TEST
 
-START_TEST(backward_ex_takes_the_output_gradient)
+TEST(backward_ex_takes_the_output_gradient)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
     cf_tensor *y = cf_mul_scalar(x, 2);
@@ -91,7 +91,7 @@ START_TEST(backward_ex_takes_the_output_gradient)
 }
 END_TEST
 
-START_TEST(backward_with_takes_the_output_gradient)
+TEST(backward_with_takes_the_output_gradient)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1, 2}, CF_SHAPE(2)), true);
     cf_tensor *y = cf_mul_scalar(x, 2);
@@ -100,7 +100,7 @@ START_TEST(backward_with_takes_the_output_gradient)
 }
 END_TEST
 
-START_TEST(backward_of_a_non_scalar_is_an_error)
+TEST(backward_of_a_non_scalar_is_an_error)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(2, 2)), true);
     ck_assert_int_eq(cf_backward(cf_exp(x)), CF_ERR_SHAPE);
@@ -108,7 +108,7 @@ START_TEST(backward_of_a_non_scalar_is_an_error)
 }
 END_TEST
 
-START_TEST(backward_with_a_gradient_of_the_wrong_shape_is_an_error)
+TEST(backward_with_a_gradient_of_the_wrong_shape_is_an_error)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(2, 2)), true);
     ck_assert_int_eq(cf_backward_with(cf_exp(x), cf_zeros(CF_SHAPE(4))), CF_ERR_SHAPE);
@@ -116,14 +116,14 @@ START_TEST(backward_with_a_gradient_of_the_wrong_shape_is_an_error)
 }
 END_TEST
 
-START_TEST(backward_without_any_leaf_needing_a_gradient_is_an_error)
+TEST(backward_without_any_leaf_needing_a_gradient_is_an_error)
 {
     ck_assert_int_eq(cf_backward(cf_sum_all(cf_ones(CF_SHAPE(2)))), CF_ERR_STATE);
     assert_error(CF_ERR_STATE, "cf_backward", NULL);
 }
 END_TEST
 
-START_TEST(no_grad_scope_records_nothing)
+TEST(no_grad_scope_records_nothing)
 {
     cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
     cf_tensor *y = NULL;
@@ -134,7 +134,7 @@ START_TEST(no_grad_scope_records_nothing)
 }
 END_TEST
 
-START_TEST(detach_stops_the_gradient)
+TEST(detach_stops_the_gradient)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
     cf_tensor *y = cf_mul(x, cf_detach(x)); /* d/dx = detached x */
@@ -143,7 +143,7 @@ START_TEST(detach_stops_the_gradient)
 }
 END_TEST
 
-START_TEST(inputs_without_requires_grad_get_no_gradient)
+TEST(inputs_without_requires_grad_get_no_gradient)
 {
     cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
     cf_tensor *c = cf_ones(CF_SHAPE(2));
@@ -152,7 +152,7 @@ START_TEST(inputs_without_requires_grad_get_no_gradient)
 }
 END_TEST
 
-START_TEST(requires_grad_on_an_op_result_is_an_error)
+TEST(requires_grad_on_an_op_result_is_an_error)
 {
     cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(2)), true);
     ck_assert_ptr_null(cf_requires_grad(cf_exp(x), true));
@@ -160,7 +160,7 @@ START_TEST(requires_grad_on_an_op_result_is_an_error)
 }
 END_TEST
 
-START_TEST(heap_leaf_gradient_survives_arena_reset)
+TEST(heap_leaf_gradient_survives_arena_reset)
 {
     cf_tensor *w = cf_requires_grad(cf_tensor_new(CF_F32, CF_SHAPE(2)), true);
     cf_fill(w, 1);
@@ -174,7 +174,7 @@ START_TEST(heap_leaf_gradient_survives_arena_reset)
 }
 END_TEST
 
-START_TEST(a_deep_chain_backpropagates)
+TEST(a_deep_chain_backpropagates)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1}, CF_SHAPE(1)), true);
     cf_tensor *y = x;
@@ -218,14 +218,14 @@ static cf_tensor *cube_fn(cf_tensor *const *in, void *ud)
     return cf_mul_scalar(cube(in[0]), 2);
 }
 
-START_TEST(user_defined_op_passes_gradcheck)
+TEST(user_defined_op_passes_gradcheck)
 {
     cf_tensor *x = rand_leaf(1, -2, 2, CF_SHAPE(3, 4));
     assert_gradcheck(cube_fn, NULL, 1, &x, 1e-2f);
 }
 END_TEST
 
-START_TEST(user_defined_op_records_its_name)
+TEST(user_defined_op_records_its_name)
 {
     cf_tensor *x = rand_leaf(1, -2, 2, CF_SHAPE(2));
     cf_tensor *y = cube(x);
@@ -240,7 +240,7 @@ static cf_tensor *wrong_grad_fn(cf_tensor *const *in, void *ud)
     return cf_detach(cube(in[0])); /* forward without its backward */
 }
 
-START_TEST(gradcheck_catches_a_missing_gradient)
+TEST(gradcheck_catches_a_missing_gradient)
 {
     cf_tensor *x = rand_leaf(2, 1, 2, CF_SHAPE(3));
     cf_gradcheck_report rep;
@@ -254,7 +254,7 @@ END_TEST
 
 /* ---- errors through expressions ---- */
 
-START_TEST(shape_mismatch_names_the_op_and_both_shapes)
+TEST(shape_mismatch_names_the_op_and_both_shapes)
 {
     ck_assert_ptr_null(cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4))));
     assert_error(CF_ERR_SHAPE, "cf_add", "[2, 3]", "[4]", NULL);
@@ -263,7 +263,7 @@ START_TEST(shape_mismatch_names_the_op_and_both_shapes)
 }
 END_TEST
 
-START_TEST(a_failed_operand_keeps_the_first_error)
+TEST(a_failed_operand_keeps_the_first_error)
 {
     cf_tensor *bad = cf_add(cf_zeros(CF_SHAPE(2)), cf_zeros(CF_SHAPE(3)));
     cf_tensor *y = cf_relu(cf_mul(cf_exp(bad), cf_ones(CF_SHAPE(2))));
@@ -272,7 +272,7 @@ START_TEST(a_failed_operand_keeps_the_first_error)
 }
 END_TEST
 
-START_TEST(a_null_operand_alone_is_reported)
+TEST(a_null_operand_alone_is_reported)
 {
     ck_assert_ptr_null(cf_exp(NULL));
     assert_error(CF_ERR_ARG, "cf_exp", "NULL", NULL);
@@ -280,7 +280,7 @@ START_TEST(a_null_operand_alone_is_reported)
 END_TEST
 
 /* A status-returning call reports its own outcome (tensor.h, "Errors"). */
-START_TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient)
+TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient)
 {
     cf_item(cf_zeros(CF_SHAPE(2))); /* CF_ERR_SHAPE, handled but not cleared */
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
@@ -294,7 +294,7 @@ START_TEST(backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient
 }
 END_TEST
 
-START_TEST(backward_of_a_failed_expression_returns_its_root_cause)
+TEST(backward_of_a_failed_expression_returns_its_root_cause)
 {
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(3));
     ck_assert_int_eq(cf_backward(cf_sum_all(cf_add(x, cf_zeros(CF_SHAPE(4))))), CF_ERR_SHAPE);
@@ -304,7 +304,7 @@ START_TEST(backward_of_a_failed_expression_returns_its_root_cause)
 }
 END_TEST
 
-START_TEST(a_failing_status_call_replaces_an_older_error)
+TEST(a_failing_status_call_replaces_an_older_error)
 {
     cf_item(cf_zeros(CF_SHAPE(2)));
     cf_tensor *y = cf_sum(rand_leaf(1, -1, 1, CF_SHAPE(2, 3)), CF_DIMS(0), false);
@@ -313,7 +313,7 @@ START_TEST(a_failing_status_call_replaces_an_older_error)
 }
 END_TEST
 
-START_TEST(int_tensors_are_rejected_by_float_ops)
+TEST(int_tensors_are_rejected_by_float_ops)
 {
     ck_assert_ptr_null(cf_exp(cf_from_ints((int32_t[]){1}, CF_SHAPE(1))));
     assert_error(CF_ERR_DTYPE, "cf_exp", "int32", NULL);
@@ -341,7 +341,7 @@ static cf_status log_ready(cf_tensor *leaf, void *ud)
     return CF_OK;
 }
 
-START_TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
+TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
 {
     /* w1 feeds the first layer and is used twice; w2 the second. */
     cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
@@ -361,7 +361,7 @@ START_TEST(grad_ready_hook_reports_each_leaf_once_with_its_final_gradient)
 }
 END_TEST
 
-START_TEST(grad_ready_hook_skips_leaves_without_a_gradient)
+TEST(grad_ready_hook_skips_leaves_without_a_gradient)
 {
     cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
     cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3, 4}, CF_SHAPE(2)), true);
@@ -374,7 +374,7 @@ START_TEST(grad_ready_hook_skips_leaves_without_a_gradient)
 }
 END_TEST
 
-START_TEST(grad_ready_hook_error_stops_backward)
+TEST(grad_ready_hook_error_stops_backward)
 {
     cf_tensor *w1 = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
     cf_tensor *w2 = cf_requires_grad(cf_from_array((float[]){5}, CF_SHAPE(1)), true);
@@ -388,7 +388,7 @@ START_TEST(grad_ready_hook_error_stops_backward)
 }
 END_TEST
 
-START_TEST(grad_ready_hook_removed_is_not_called)
+TEST(grad_ready_hook_removed_is_not_called)
 {
     cf_tensor *w = cf_requires_grad(cf_from_array((float[]){3}, CF_SHAPE(1)), true);
     ready_log log = {.stop_at = -1};
@@ -401,7 +401,7 @@ END_TEST
 
 /* ---- determinism ---- */
 
-START_TEST(sums_are_bit_identical_for_any_thread_count)
+TEST(sums_are_bit_identical_for_any_thread_count)
 {
     cf_tensor *x = rand_leaf(9, -1, 1, CF_SHAPE(513, 1031));
     int nt = cf_get_num_threads();
@@ -419,68 +419,8 @@ END_TEST
 
 /* ---- profiling ---- */
 
-START_TEST(compositions_match_pytorch_and_finite_differences)
+TEST_WITH(compositions_match_pytorch_and_finite_differences, .golden = "chain.")
 {
     assert_golden_expr("ops.safetensors", "chain.", _i);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("autograd");
-    TCase *tc = tcase_golden_exprs("compositions",
-                                   compositions_match_pytorch_and_finite_differences, "chain.");
-    suite_add_tcase(s, tc);
-
-    tc = tcase("backward");
-    tcase_add_test(tc, backward_fills_the_gradient_of_each_leaf);
-    tcase_add_test(tc, a_tensor_used_twice_accumulates_both_paths);
-    tcase_add_test(tc, gradients_accumulate_across_backward_calls);
-    tcase_add_test(tc, backward_twice_on_a_retained_graph_recomputes_intermediates);
-    tcase_add_test(tc, backward_twice_on_one_graph_is_a_state_error_and_changes_nothing);
-    tcase_add_test(tc, two_losses_sharing_a_subgraph_need_a_retained_graph);
-    tcase_add_test(tc, backward_ex_takes_the_output_gradient);
-    tcase_add_test(tc, backward_with_takes_the_output_gradient);
-    tcase_add_test(tc, backward_of_a_non_scalar_is_an_error);
-    tcase_add_test(tc, backward_with_a_gradient_of_the_wrong_shape_is_an_error);
-    tcase_add_test(tc, backward_without_any_leaf_needing_a_gradient_is_an_error);
-    tcase_add_test(tc, inputs_without_requires_grad_get_no_gradient);
-    tcase_add_test(tc, requires_grad_on_an_op_result_is_an_error);
-    tcase_add_test(tc, heap_leaf_gradient_survives_arena_reset);
-    tcase_add_test(tc, a_deep_chain_backpropagates);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("grad_mode");
-    tcase_add_test(tc, no_grad_scope_records_nothing);
-    tcase_add_test(tc, detach_stops_the_gradient);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("user_ops");
-    tcase_add_test(tc, user_defined_op_passes_gradcheck);
-    tcase_add_test(tc, user_defined_op_records_its_name);
-    tcase_add_test(tc, gradcheck_catches_a_missing_gradient);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("errors");
-    tcase_add_test(tc, shape_mismatch_names_the_op_and_both_shapes);
-    tcase_add_test(tc, a_failed_operand_keeps_the_first_error);
-    tcase_add_test(tc, a_null_operand_alone_is_reported);
-    tcase_add_test(tc, int_tensors_are_rejected_by_float_ops);
-    tcase_add_test(tc, backward_after_an_unhandled_error_returns_ok_and_fills_every_gradient);
-    tcase_add_test(tc, backward_of_a_failed_expression_returns_its_root_cause);
-    tcase_add_test(tc, a_failing_status_call_replaces_an_older_error);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("grad_ready_hook");
-    tcase_add_test(tc, grad_ready_hook_reports_each_leaf_once_with_its_final_gradient);
-    tcase_add_test(tc, grad_ready_hook_skips_leaves_without_a_gradient);
-    tcase_add_test(tc, grad_ready_hook_error_stops_backward);
-    tcase_add_test(tc, grad_ready_hook_removed_is_not_called);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("determinism");
-    tcase_add_test(tc, sums_are_bit_identical_for_any_thread_count);
-    suite_add_tcase(s, tc);
-
-    return run_suite(s);
-}

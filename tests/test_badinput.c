@@ -744,7 +744,9 @@ static const struct {
     ROWS(TABLE_ROW)
 #undef TABLE_ROW
 };
-#define NROWS ((int)(sizeof rows / sizeof rows[0]))
+#define NROWS COUNT(rows)
+
+static void anomaly_off(void) { cf_set_anomaly(false); }
 
 /* Runs row i's call; true when it showed its failure (or, for rows that
  * expect CF_OK, its result) the way its kind says. */
@@ -759,7 +761,8 @@ static bool run_row(int i)
     return false;
 }
 
-START_TEST(hostile_call)
+TEST_WITH(hostile_call, .loop = NROWS, .scratch = true, .setup = anomaly_off,
+          .teardown = anomaly_off)
 {
     bool shown = run_row(_i);
     cf_set_anomaly(false);
@@ -778,18 +781,9 @@ START_TEST(hostile_call)
 }
 END_TEST
 
-START_TEST(the_table_has_at_least_150_rows) { ck_assert_int_ge(NROWS, 150); }
-END_TEST
-
-static void anomaly_off(void) { cf_set_anomaly(false); }
-
-int main(void)
+TEST_WITH(the_table_has_at_least_150_rows, .scratch = true, .setup = anomaly_off,
+          .teardown = anomaly_off)
 {
-    Suite *s = suite_create("badinput");
-    TCase *tc = tcase_scratch("table");
-    tcase_add_checked_fixture(tc, anomaly_off, anomaly_off);
-    tcase_add_test(tc, the_table_has_at_least_150_rows);
-    tcase_add_loop_test(tc, hostile_call, 0, NROWS);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
+    ck_assert_int_ge(NROWS, 150);
 }
+END_TEST

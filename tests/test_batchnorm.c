@@ -21,43 +21,43 @@ static cf_tensor *bn_train_fwd(cf_tensor *const *in, void *ud)
     return cf_batchnorm1d_forward(ud, in[0]);
 }
 
-START_TEST(golden_batchnorm_2d_input_training)
+TEST(golden_batchnorm_2d_input_training)
 {
     gold_unary(LAYERS, "bn2d", bn(4, 1e-5f, 0.1f, true, true), bn_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_batchnorm_3d_input_training_with_momentum)
+TEST(golden_batchnorm_3d_input_training_with_momentum)
 {
     gold_unary(LAYERS, "bn3d", bn(3, 1e-3f, 0.3f, true, true), bn_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_batchnorm_cumulative_average_without_momentum)
+TEST(golden_batchnorm_cumulative_average_without_momentum)
 {
     gold_unary(LAYERS, "bn_cumulative", bn(3, 1e-5f, -1, true, true), bn_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_batchnorm_eval_uses_running_statistics)
+TEST(golden_batchnorm_eval_uses_running_statistics)
 {
     gold_unary(LAYERS, "bn_eval", bn(4, 1e-5f, 0.1f, true, true), bn_fwd, false, false);
 }
 END_TEST
 
-START_TEST(golden_batchnorm_without_affine)
+TEST(golden_batchnorm_without_affine)
 {
     gold_unary(LAYERS, "bn_plain", bn(3, 1e-5f, 0.1f, false, true), bn_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_batchnorm_untracked_uses_batch_statistics_in_eval)
+TEST(golden_batchnorm_untracked_uses_batch_statistics_in_eval)
 {
     gold_unary(LAYERS, "bn_untracked_eval", bn(3, 1e-5f, 0.1f, true, false), bn_fwd, false, false);
 }
 END_TEST
 
-START_TEST(batchnorm_state_dict_has_torch_names_and_parameters_exclude_buffers)
+TEST(batchnorm_state_dict_has_torch_names_and_parameters_exclude_buffers)
 {
     cf_module *m = bn(4, 1e-5f, 0.1f, true, true);
     ck_assert_int_eq(cf_module_num_tensors(m), 5);
@@ -74,13 +74,13 @@ START_TEST(batchnorm_state_dict_has_torch_names_and_parameters_exclude_buffers)
 }
 END_TEST
 
-START_TEST(batchnorm_loads_a_pytorch_state_dict_with_an_int64_counter)
+TEST(batchnorm_loads_a_pytorch_state_dict_with_an_int64_counter)
 {
     /* The fixture's "bn3d.*" entries are a torch state_dict under the
      * prefix bn3d, num_batches_tracked int64. */
     cf_module *root = cf_module_new("Net", NULL, NULL);
     cf_batchnorm1d *b = cf_batchnorm1d_new(root, "bn3d", 3, 1e-3f, 0.3f, true, true);
-    ck_assert_int_eq(cf_module_load(root, FIXTURES "/layers.safetensors", false), CF_OK);
+    ck_assert_int_eq(cf_module_load(root, fixture_path("layers.safetensors"), false), CF_OK);
     ck_assert_int_eq(*(int32_t *)b->num_batches_tracked->data, 5);
     cf_safetensors *f = open_fixture("layers.safetensors");
     assert_golden(b->running_mean, f, "bn3d.running_mean");
@@ -89,7 +89,7 @@ START_TEST(batchnorm_loads_a_pytorch_state_dict_with_an_int64_counter)
 }
 END_TEST
 
-START_TEST(int64_tensors_narrow_to_int32_only_when_they_fit)
+TEST(int64_tensors_narrow_to_int32_only_when_they_fit)
 {
     cf_safetensors *f = open_fixture("layers.safetensors");
     cf_tensor *n = cf_empty(CF_I32, 0, NULL), *x = cf_empty(CF_F32, 0, NULL);
@@ -103,7 +103,7 @@ START_TEST(int64_tensors_narrow_to_int32_only_when_they_fit)
 }
 END_TEST
 
-START_TEST(batchnorm_updates_running_statistics_only_in_training)
+TEST(batchnorm_updates_running_statistics_only_in_training)
 {
     cf_batchnorm1d *m = (cf_batchnorm1d *)bn(2, 1e-5f, 0.1f, true, true);
     cf_tensor *x = rand_leaf(9, -1, 1, CF_SHAPE(4, 2));
@@ -119,7 +119,7 @@ START_TEST(batchnorm_updates_running_statistics_only_in_training)
 }
 END_TEST
 
-START_TEST(optimizers_leave_buffers_alone)
+TEST(optimizers_leave_buffers_alone)
 {
     cf_batchnorm1d *m = (cf_batchnorm1d *)bn(2, 1e-5f, 0.1f, true, true);
     cf_optim *o = cf_adamw_new(&m->base, &(cf_adamw_opts){.lr = 0.1f, .weight_decay = 0.5f});
@@ -136,7 +136,7 @@ START_TEST(optimizers_leave_buffers_alone)
 }
 END_TEST
 
-START_TEST(batchnorm_gradcheck_through_batch_statistics)
+TEST(batchnorm_gradcheck_through_batch_statistics)
 {
     cf_batchnorm1d *m = (cf_batchnorm1d *)bn(3, 1e-5f, 0.1f, true, false);
     cf_fill_uniform(&(cf_rng){11, 0}, m->weight, 0.5f, 1.5f);
@@ -146,7 +146,7 @@ START_TEST(batchnorm_gradcheck_through_batch_statistics)
 }
 END_TEST
 
-START_TEST(batchnorm_refuses_bad_input)
+TEST(batchnorm_refuses_bad_input)
 {
     cf_batchnorm1d *m = (cf_batchnorm1d *)bn(3, 1e-5f, 0.1f, true, true);
     ck_assert_ptr_null(cf_batchnorm1d_forward(m, cf_zeros(CF_SHAPE(4, 2))));
@@ -164,24 +164,3 @@ START_TEST(batchnorm_refuses_bad_input)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("batchnorm");
-    TCase *tc = tcase("batchnorm");
-    tcase_add_test(tc, golden_batchnorm_2d_input_training);
-    tcase_add_test(tc, golden_batchnorm_3d_input_training_with_momentum);
-    tcase_add_test(tc, golden_batchnorm_cumulative_average_without_momentum);
-    tcase_add_test(tc, golden_batchnorm_eval_uses_running_statistics);
-    tcase_add_test(tc, golden_batchnorm_without_affine);
-    tcase_add_test(tc, golden_batchnorm_untracked_uses_batch_statistics_in_eval);
-    tcase_add_test(tc, batchnorm_state_dict_has_torch_names_and_parameters_exclude_buffers);
-    tcase_add_test(tc, batchnorm_loads_a_pytorch_state_dict_with_an_int64_counter);
-    tcase_add_test(tc, int64_tensors_narrow_to_int32_only_when_they_fit);
-    tcase_add_test(tc, batchnorm_updates_running_statistics_only_in_training);
-    tcase_add_test(tc, optimizers_leave_buffers_alone);
-    tcase_add_test(tc, batchnorm_gradcheck_through_batch_statistics);
-    tcase_add_test(tc, batchnorm_refuses_bad_input);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -24,7 +24,7 @@ static const char *phones_of(const cmudict *d, int64_t i, char *buf, size_t n)
     return buf;
 }
 
-START_TEST(cmudict_flattens_syllables_and_drops_stress)
+TEST(cmudict_flattens_syllables_and_drops_stress)
 {
     cmudict d;
     ck_assert_int_eq(parse(&d, "MNCL\n(\"abandon\" nil (((ax) 0) ((b ae n) 1) ((d ax n) 0)))\n"),
@@ -38,7 +38,7 @@ START_TEST(cmudict_flattens_syllables_and_drops_stress)
 }
 END_TEST
 
-START_TEST(cmudict_keeps_the_first_pronunciation_of_a_word)
+TEST(cmudict_keeps_the_first_pronunciation_of_a_word)
 {
     cmudict d;
     ck_assert_int_eq(parse(&d, "(\"abject\" n (((ae b) 1) ((jh eh k t) 0)))\n"
@@ -53,7 +53,7 @@ START_TEST(cmudict_keeps_the_first_pronunciation_of_a_word)
 }
 END_TEST
 
-START_TEST(cmudict_lowercases_and_skips_other_characters)
+TEST(cmudict_lowercases_and_skips_other_characters)
 {
     cmudict d;
     ck_assert_int_eq(parse(&d, "(\"Chaim\" n (((ch ey m) 1)))\n"
@@ -67,7 +67,7 @@ START_TEST(cmudict_lowercases_and_skips_other_characters)
 }
 END_TEST
 
-START_TEST(cmudict_splits_by_crc32_of_the_word)
+TEST(cmudict_splits_by_crc32_of_the_word)
 {
     cmudict d;
     ck_assert_int_eq(parse(&d, "(\"a\" dt (((ax) 0)))\n(\"zzzz\" nil (((z iy z) 1)))\n"), CF_OK);
@@ -83,7 +83,7 @@ START_TEST(cmudict_splits_by_crc32_of_the_word)
 }
 END_TEST
 
-START_TEST(cmudict_names_the_line_of_an_unknown_phone)
+TEST(cmudict_names_the_line_of_an_unknown_phone)
 {
     cmudict d;
     cf_error_clear();
@@ -97,7 +97,7 @@ START_TEST(cmudict_names_the_line_of_an_unknown_phone)
 }
 END_TEST
 
-START_TEST(cmudict_refuses_malformed_lines)
+TEST(cmudict_refuses_malformed_lines)
 {
     const char *bad[] = {
         "(\"a\" nil (((ax) 0))",    /* unclosed entry */
@@ -121,7 +121,7 @@ START_TEST(cmudict_refuses_malformed_lines)
 }
 END_TEST
 
-START_TEST(cmudict_refuses_an_empty_dictionary)
+TEST(cmudict_refuses_an_empty_dictionary)
 {
     cmudict d;
     cf_error_clear();
@@ -131,7 +131,7 @@ START_TEST(cmudict_refuses_an_empty_dictionary)
 }
 END_TEST
 
-START_TEST(cmudict_names_the_package_of_a_missing_file)
+TEST(cmudict_names_the_package_of_a_missing_file)
 {
     cmudict d;
     cf_error_clear();
@@ -141,7 +141,7 @@ START_TEST(cmudict_names_the_package_of_a_missing_file)
 }
 END_TEST
 
-START_TEST(cmudict_reads_no_further_than_the_length)
+TEST(cmudict_reads_no_further_than_the_length)
 {
     const char text[] = "(\"a\" dt (((ax) 0)))\n(\"b\" nil (((b iy) 1)))\n";
     cmudict d;
@@ -153,7 +153,7 @@ START_TEST(cmudict_reads_no_further_than_the_length)
 }
 END_TEST
 
-START_TEST(metrics_count_edits_and_wrong_words)
+TEST(metrics_count_edits_and_wrong_words)
 {
     const int32_t ref[] = {1, 2, 3, 4}, same[] = {1, 2, 3, 4}, sub[] = {1, 9, 3, 4},
                   ins_del[] = {2, 3, 4, 5, 6};
@@ -168,25 +168,3 @@ START_TEST(metrics_count_edits_and_wrong_words)
     ck_assert_float_eq_tol(g2p_per(&s), 1.0 / 8, 1e-12);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("cmudict");
-    TCase *tc = tcase("parse");
-    tcase_add_test(tc, cmudict_flattens_syllables_and_drops_stress);
-    tcase_add_test(tc, cmudict_keeps_the_first_pronunciation_of_a_word);
-    tcase_add_test(tc, cmudict_lowercases_and_skips_other_characters);
-    tcase_add_test(tc, cmudict_splits_by_crc32_of_the_word);
-    tcase_add_test(tc, cmudict_reads_no_further_than_the_length);
-    suite_add_tcase(s, tc);
-    tc = tcase("errors");
-    tcase_add_test(tc, cmudict_names_the_line_of_an_unknown_phone);
-    tcase_add_test(tc, cmudict_refuses_malformed_lines);
-    tcase_add_test(tc, cmudict_refuses_an_empty_dictionary);
-    tcase_add_test(tc, cmudict_names_the_package_of_a_missing_file);
-    suite_add_tcase(s, tc);
-    tc = tcase("metrics");
-    tcase_add_test(tc, metrics_count_edits_and_wrong_words);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -125,7 +125,7 @@ static bool allowed(long gen, const shared_state *s)
     return gen >= atomic_load(&s->done) && gen <= atomic_load(&s->started);
 }
 
-START_TEST(a_killed_save_leaves_the_old_or_the_new_checkpoint)
+TEST_WITH(a_killed_save_leaves_the_old_or_the_new_checkpoint, .scratch = true, .timeout = 900)
 {
     shared_state *s = probe_shared(sizeof *s);
     ck_assert_ptr_nonnull(s);
@@ -191,13 +191,3 @@ START_TEST(a_killed_save_leaves_the_old_or_the_new_checkpoint)
     probe_unshare(s, sizeof *s);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("crash_save");
-    TCase *tc = tcase_scratch("kill");
-    tcase_set_timeout(tc, 900);
-    tcase_add_test(tc, a_killed_save_leaves_the_old_or_the_new_checkpoint);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

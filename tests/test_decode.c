@@ -63,7 +63,7 @@ static const float trap[V][V] = {
     {0.00f, 1.00f, 0.00f, 0.00f},
 };
 
-START_TEST(greedy_follows_the_likeliest_token_and_pads_after_eos)
+TEST(greedy_follows_the_likeliest_token_and_pads_after_eos)
 {
     chain c;
     chain_init(&c, trap);
@@ -76,7 +76,7 @@ START_TEST(greedy_follows_the_likeliest_token_and_pads_after_eos)
 }
 END_TEST
 
-START_TEST(greedy_stops_at_max_len_without_eos)
+TEST(greedy_stops_at_max_len_without_eos)
 {
     const float loop[V][V] = {{0, 0.1f, 0.9f, 0}, {0, 1, 0, 0}, {0, 0.1f, 0.9f, 0}, {0, 1, 0, 0}};
     chain c;
@@ -90,7 +90,7 @@ START_TEST(greedy_stops_at_max_len_without_eos)
 }
 END_TEST
 
-START_TEST(beam_of_width_one_is_greedy)
+TEST(beam_of_width_one_is_greedy)
 {
     chain c;
     chain_init(&c, trap);
@@ -102,7 +102,7 @@ START_TEST(beam_of_width_one_is_greedy)
 }
 END_TEST
 
-START_TEST(beam_finds_the_sequence_greedy_misses)
+TEST(beam_finds_the_sequence_greedy_misses)
 {
     /* greedy: 2 (0.6) then eos (0.3): 0.18; beam: eos at once: 0.4. */
     const float p[V][V] = {{0, 0.4f, 0.6f, 0}, {0, 1, 0, 0}, {0, 0.3f, 0.35f, 0.35f}, {0, 1, 0, 0}};
@@ -146,7 +146,7 @@ static float score_of(const chain *c, const int32_t *seq, int L, float alpha)
     return s / powf((5.0f + (float)len) / 6.0f, alpha);
 }
 
-START_TEST(wide_beam_matches_exhaustive_search)
+TEST(wide_beam_matches_exhaustive_search)
 {
     cf_rng g;
     cf_rng_init(&g, 11);
@@ -167,7 +167,7 @@ START_TEST(wide_beam_matches_exhaustive_search)
 }
 END_TEST
 
-START_TEST(search_reports_a_failing_step)
+TEST(search_reports_a_failing_step)
 {
     chain c;
     chain_init(&c, trap);
@@ -179,7 +179,7 @@ START_TEST(search_reports_a_failing_step)
 }
 END_TEST
 
-START_TEST(search_refuses_bad_arguments)
+TEST(search_refuses_bad_arguments)
 {
     chain c;
     chain_init(&c, trap);
@@ -225,7 +225,7 @@ static void softmax_of(float t, double *p)
         p[v] /= sum;
 }
 
-START_TEST(sample_frequencies_follow_the_softmax)
+TEST(sample_frequencies_follow_the_softmax)
 {
     double f[5], p[5];
     frequencies(NULL, 40000, f);
@@ -235,7 +235,7 @@ START_TEST(sample_frequencies_follow_the_softmax)
 }
 END_TEST
 
-START_TEST(sample_temperature_divides_the_logits)
+TEST(sample_temperature_divides_the_logits)
 {
     double f[5], p[5];
     frequencies(&(cf_sample_opts){.temperature = 0.5f}, 40000, f);
@@ -245,7 +245,7 @@ START_TEST(sample_temperature_divides_the_logits)
 }
 END_TEST
 
-START_TEST(sample_top_k_one_is_argmax)
+TEST(sample_top_k_one_is_argmax)
 {
     double f[5];
     frequencies(&(cf_sample_opts){.top_k = 1}, 100, f);
@@ -253,7 +253,7 @@ START_TEST(sample_top_k_one_is_argmax)
 }
 END_TEST
 
-START_TEST(sample_top_k_renormalises_the_kept_tokens)
+TEST(sample_top_k_renormalises_the_kept_tokens)
 {
     double f[5], p[5];
     frequencies(&(cf_sample_opts){.top_k = 2}, 40000, f);
@@ -263,7 +263,7 @@ START_TEST(sample_top_k_renormalises_the_kept_tokens)
 }
 END_TEST
 
-START_TEST(sample_top_p_keeps_the_smallest_nucleus)
+TEST(sample_top_p_keeps_the_smallest_nucleus)
 {
     /* Probabilities (rounded): 1: .49, 3: .18, 0: .11, 4: .07, 2: .02 ...
      * top_p 0.6 needs tokens 1 and 3. */
@@ -275,7 +275,7 @@ START_TEST(sample_top_p_keeps_the_smallest_nucleus)
 }
 END_TEST
 
-START_TEST(sample_is_reproducible_from_the_seed)
+TEST(sample_is_reproducible_from_the_seed)
 {
     double a[5], b[5];
     frequencies(&(cf_sample_opts){.temperature = 2}, 1000, a);
@@ -284,7 +284,7 @@ START_TEST(sample_is_reproducible_from_the_seed)
 }
 END_TEST
 
-START_TEST(sample_reads_strided_logits_and_vectors)
+TEST(sample_reads_strided_logits_and_vectors)
 {
     /* Columns of a transposed [5, 2] tensor; the likeliest token by far. */
     const float d[10] = {0, 0, 0, 0, 50, 0, 0, 50, 0, 0};
@@ -299,7 +299,7 @@ START_TEST(sample_reads_strided_logits_and_vectors)
 }
 END_TEST
 
-START_TEST(sample_refuses_bad_options_and_operands)
+TEST(sample_refuses_bad_options_and_operands)
 {
     cf_tensor *x = cf_from_array(row, CF_SHAPE(1, 5));
     ck_assert_ptr_null(cf_sample(x, &(cf_sample_opts){.temperature = -1}, NULL));
@@ -316,28 +316,3 @@ START_TEST(sample_refuses_bad_options_and_operands)
     ck_assert_ptr_null(cf_sample(NULL, NULL, NULL));
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("decode");
-    TCase *tc = tcase("search");
-    tcase_add_test(tc, greedy_follows_the_likeliest_token_and_pads_after_eos);
-    tcase_add_test(tc, greedy_stops_at_max_len_without_eos);
-    tcase_add_test(tc, beam_of_width_one_is_greedy);
-    tcase_add_test(tc, beam_finds_the_sequence_greedy_misses);
-    tcase_add_test(tc, wide_beam_matches_exhaustive_search);
-    tcase_add_test(tc, search_reports_a_failing_step);
-    tcase_add_test(tc, search_refuses_bad_arguments);
-    suite_add_tcase(s, tc);
-    tc = tcase("sample");
-    tcase_add_test(tc, sample_frequencies_follow_the_softmax);
-    tcase_add_test(tc, sample_temperature_divides_the_logits);
-    tcase_add_test(tc, sample_top_k_one_is_argmax);
-    tcase_add_test(tc, sample_top_k_renormalises_the_kept_tokens);
-    tcase_add_test(tc, sample_top_p_keeps_the_smallest_nucleus);
-    tcase_add_test(tc, sample_is_reproducible_from_the_seed);
-    tcase_add_test(tc, sample_reads_strided_logits_and_vectors);
-    tcase_add_test(tc, sample_refuses_bad_options_and_operands);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

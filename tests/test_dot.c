@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(graph_dot_names_ops_and_shapes)
+TEST(graph_dot_names_ops_and_shapes)
 {
     cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
     cf_tensor *w = rand_leaf(2, 0, 1, CF_SHAPE(3, 4));
@@ -20,7 +20,7 @@ START_TEST(graph_dot_names_ops_and_shapes)
 }
 END_TEST
 
-START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
+TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
 {
     cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(2, 3));
     x->name = "say \"hi\"\n";
@@ -32,13 +32,3 @@ START_TEST(graph_dot_labels_named_op_nodes_and_escapes_names)
     free(buf);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("dot");
-    TCase *tc = tcase("graph_dot");
-    tcase_add_test(tc, graph_dot_names_ops_and_shapes);
-    tcase_add_test(tc, graph_dot_labels_named_op_nodes_and_escapes_names);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(dropout_zeroes_about_p_of_the_elements)
+TEST(dropout_zeroes_about_p_of_the_elements)
 {
     cf_rng g;
     cf_rng_init(&g, 1);
@@ -22,7 +22,7 @@ START_TEST(dropout_zeroes_about_p_of_the_elements)
 }
 END_TEST
 
-START_TEST(dropout_scales_the_kept_elements_by_1_over_1_minus_p)
+TEST(dropout_scales_the_kept_elements_by_1_over_1_minus_p)
 {
     cf_rng g;
     cf_rng_init(&g, 2);
@@ -41,7 +41,7 @@ START_TEST(dropout_scales_the_kept_elements_by_1_over_1_minus_p)
 }
 END_TEST
 
-START_TEST(dropout_with_the_same_seed_repeats_its_mask)
+TEST(dropout_with_the_same_seed_repeats_its_mask)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 42);
@@ -51,7 +51,7 @@ START_TEST(dropout_with_the_same_seed_repeats_its_mask)
 }
 END_TEST
 
-START_TEST(dropout_draws_a_new_mask_each_call)
+TEST(dropout_draws_a_new_mask_each_call)
 {
     cf_rng g;
     cf_rng_init(&g, 42);
@@ -61,7 +61,7 @@ START_TEST(dropout_draws_a_new_mask_each_call)
 }
 END_TEST
 
-START_TEST(dropout_uses_the_global_generator_for_null)
+TEST(dropout_uses_the_global_generator_for_null)
 {
     cf_tensor *x = cf_ones(CF_SHAPE(64));
     cf_manual_seed(9);
@@ -71,7 +71,7 @@ START_TEST(dropout_uses_the_global_generator_for_null)
 }
 END_TEST
 
-START_TEST(dropout_mask_is_a_bernoulli_draw_of_1_minus_p)
+TEST(dropout_mask_is_a_bernoulli_draw_of_1_minus_p)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 5);
@@ -90,27 +90,27 @@ static void dropout_run(float *out)
     cf_copy_to(cf_dropout(x, 0.4f, true, &g), out);
 }
 
-START_TEST(dropout_does_not_depend_on_the_thread_count)
+TEST(dropout_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(dropout_run, 300 * 1001);
 }
 END_TEST
 
-START_TEST(dropout_with_p_0_returns_the_input)
+TEST(dropout_with_p_0_returns_the_input)
 {
     cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(4));
     ck_assert_ptr_eq(cf_dropout(x, 0, true, NULL), x);
 }
 END_TEST
 
-START_TEST(dropout_outside_training_returns_the_input)
+TEST(dropout_outside_training_returns_the_input)
 {
     cf_tensor *x = rand_leaf(1, 0, 1, CF_SHAPE(4));
     ck_assert_ptr_eq(cf_dropout(x, 0.5f, false, NULL), x);
 }
 END_TEST
 
-START_TEST(dropout_with_p_1_gives_zeros_and_zero_gradients)
+TEST(dropout_with_p_1_gives_zeros_and_zero_gradients)
 {
     cf_tensor *x =
         cf_requires_grad(cf_from_array((float[]){1, INFINITY, NAN, -2}, CF_SHAPE(4)), true);
@@ -121,7 +121,7 @@ START_TEST(dropout_with_p_1_gives_zeros_and_zero_gradients)
 }
 END_TEST
 
-START_TEST(dropout_gradient_is_the_mask_times_the_scale)
+TEST(dropout_gradient_is_the_mask_times_the_scale)
 {
     cf_rng g;
     cf_rng_init(&g, 8);
@@ -137,7 +137,7 @@ START_TEST(dropout_gradient_is_the_mask_times_the_scale)
 }
 END_TEST
 
-START_TEST(dropout_of_a_transposed_input_masks_it_in_row_major_order)
+TEST(dropout_of_a_transposed_input_masks_it_in_row_major_order)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 6);
@@ -156,14 +156,14 @@ static cf_tensor *dropout_fn(cf_tensor *const *in, void *ud)
     return cf_dropout(in[0], 0.3f, true, &g);
 }
 
-START_TEST(dropout_passes_gradcheck)
+TEST(dropout_passes_gradcheck)
 {
     cf_tensor *x = rand_leaf(4, -1, 1, CF_SHAPE(3, 8));
     assert_gradcheck(dropout_fn, NULL, 1, &x, 1e-2f);
 }
 END_TEST
 
-START_TEST(dropout_rejects_p_outside_0_1)
+TEST(dropout_rejects_p_outside_0_1)
 {
     cf_tensor *x = cf_ones(CF_SHAPE(2));
     ck_assert_ptr_null(cf_dropout(x, -0.1f, true, NULL));
@@ -175,7 +175,7 @@ START_TEST(dropout_rejects_p_outside_0_1)
 }
 END_TEST
 
-START_TEST(dropout_rejects_int_tensors_and_null)
+TEST(dropout_rejects_int_tensors_and_null)
 {
     ck_assert_ptr_null(cf_dropout(cf_from_ints((int32_t[]){1}, CF_SHAPE(1)), 0.5f, true, NULL));
     assert_error(CF_ERR_DTYPE, "cf_dropout", NULL);
@@ -183,26 +183,3 @@ START_TEST(dropout_rejects_int_tensors_and_null)
     assert_error(CF_ERR_ARG, "cf_dropout", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("dropout");
-    TCase *tc = tcase("dropout");
-    tcase_add_test(tc, dropout_zeroes_about_p_of_the_elements);
-    tcase_add_test(tc, dropout_scales_the_kept_elements_by_1_over_1_minus_p);
-    tcase_add_test(tc, dropout_with_the_same_seed_repeats_its_mask);
-    tcase_add_test(tc, dropout_draws_a_new_mask_each_call);
-    tcase_add_test(tc, dropout_uses_the_global_generator_for_null);
-    tcase_add_test(tc, dropout_mask_is_a_bernoulli_draw_of_1_minus_p);
-    tcase_add_test(tc, dropout_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, dropout_with_p_0_returns_the_input);
-    tcase_add_test(tc, dropout_outside_training_returns_the_input);
-    tcase_add_test(tc, dropout_with_p_1_gives_zeros_and_zero_gradients);
-    tcase_add_test(tc, dropout_gradient_is_the_mask_times_the_scale);
-    tcase_add_test(tc, dropout_of_a_transposed_input_masks_it_in_row_major_order);
-    tcase_add_test(tc, dropout_passes_gradcheck);
-    tcase_add_test(tc, dropout_rejects_p_outside_0_1);
-    tcase_add_test(tc, dropout_rejects_int_tensors_and_null);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

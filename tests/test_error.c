@@ -20,7 +20,7 @@ static cf_status user_call(bool fail)
     return cf_error_leave(&fr, fail ? CF_ERR_DIM : CF_OK);
 }
 
-START_TEST(error_handler_sees_the_first_error_only)
+TEST(error_handler_sees_the_first_error_only)
 {
     cf_set_error_handler(count_errors, NULL);
     cf_zeros(CF_SHAPE(-1));
@@ -31,7 +31,7 @@ START_TEST(error_handler_sees_the_first_error_only)
 }
 END_TEST
 
-START_TEST(status_strings_describe_each_status)
+TEST(status_strings_describe_each_status)
 {
     ck_assert_str_eq(cf_status_str(CF_OK), "ok");
     ck_assert_str_eq(cf_status_str(CF_ERR_SHAPE), "shape mismatch");
@@ -39,7 +39,7 @@ START_TEST(status_strings_describe_each_status)
 }
 END_TEST
 
-START_TEST(error_frames_report_the_call_not_an_older_error)
+TEST(error_frames_report_the_call_not_an_older_error)
 {
     cf_item(cf_zeros(CF_SHAPE(2))); /* an older error, left recorded */
     ck_assert_int_eq(user_call(false), CF_OK);
@@ -49,14 +49,3 @@ START_TEST(error_frames_report_the_call_not_an_older_error)
     assert_error(CF_ERR_DIM, "negative size", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("error");
-    TCase *tc = tcase("error");
-    tcase_add_test(tc, error_handler_sees_the_first_error_only);
-    tcase_add_test(tc, status_strings_describe_each_status);
-    tcase_add_test(tc, error_frames_report_the_call_not_an_older_error);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

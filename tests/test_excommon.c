@@ -48,7 +48,7 @@ static ex_flags_result parse(opts *o, ...)
     return ex_flags_parse(flags, EX_COUNT(flags), argc, argv);
 }
 
-START_TEST(flags_take_both_value_forms)
+TEST(flags_take_both_value_forms)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--epochs=3", "--batch", "7", "--lr=0.5", "--data", "/d", "--seed=9",
@@ -64,7 +64,7 @@ START_TEST(flags_take_both_value_forms)
 }
 END_TEST
 
-START_TEST(flags_bools_set_and_clear)
+TEST(flags_bools_set_and_clear)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--quick", "--no-flip", "--resume", NULL), EX_FLAGS_OK);
@@ -74,7 +74,7 @@ START_TEST(flags_bools_set_and_clear)
 }
 END_TEST
 
-START_TEST(flags_refuse_out_of_range)
+TEST(flags_refuse_out_of_range)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--epochs", "0", NULL), EX_FLAGS_ERROR);
@@ -89,7 +89,7 @@ START_TEST(flags_refuse_out_of_range)
 }
 END_TEST
 
-START_TEST(flags_refuse_malformed_values)
+TEST(flags_refuse_malformed_values)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--epochs=3x", NULL), EX_FLAGS_ERROR);
@@ -103,7 +103,7 @@ START_TEST(flags_refuse_malformed_values)
 }
 END_TEST
 
-START_TEST(flags_refuse_unknown_and_stray_words)
+TEST(flags_refuse_unknown_and_stray_words)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--colour", NULL), EX_FLAGS_ERROR);
@@ -115,7 +115,7 @@ START_TEST(flags_refuse_unknown_and_stray_words)
 }
 END_TEST
 
-START_TEST(flags_report_help)
+TEST(flags_report_help)
 {
     opts o = opts_default();
     ck_assert_int_eq(parse(&o, "--epochs=2", "--help", NULL), EX_FLAGS_HELP);
@@ -123,7 +123,7 @@ START_TEST(flags_report_help)
 }
 END_TEST
 
-START_TEST(flags_usage_lists_defaults_and_ranges)
+TEST(flags_usage_lists_defaults_and_ranges)
 {
     opts o = opts_default();
     const ex_flag flags[] = {EX_COMMON_FLAGS(&o.c),
@@ -146,7 +146,7 @@ END_TEST
 
 /* ---- Progress ---- */
 
-START_TEST(progress_prints_plain_lines_off_a_terminal)
+TEST(progress_prints_plain_lines_off_a_terminal)
 {
     char *text = NULL;
     size_t size = 0;
@@ -169,7 +169,7 @@ START_TEST(progress_prints_plain_lines_off_a_terminal)
 }
 END_TEST
 
-START_TEST(progress_clock_reads_minutes_and_hours)
+TEST(progress_clock_reads_minutes_and_hours)
 {
     char buf[32];
     ck_assert_str_eq(ex_clock(61.4, buf, sizeof buf), "1:01");
@@ -180,7 +180,7 @@ END_TEST
 
 /* ---- Report ---- */
 
-START_TEST(report_is_one_json_line)
+TEST(report_is_one_json_line)
 {
     ex_report r;
     ex_report_init(&r, "copy");
@@ -209,7 +209,7 @@ START_TEST(report_is_one_json_line)
 }
 END_TEST
 
-START_TEST(report_numbers_read_back_exactly)
+TEST(report_numbers_read_back_exactly)
 {
     ex_report r;
     ex_report_init(&r, "x");
@@ -311,7 +311,7 @@ static float toy_train(toy *t, ex_run *run, int epochs, const float *x, const in
     return last;
 }
 
-START_TEST(run_resumes_to_the_same_loss)
+TEST_WITH(run_resumes_to_the_same_loss, .scratch = true)
 {
     float x[N * IN];
     int32_t y[N];
@@ -355,7 +355,7 @@ START_TEST(run_resumes_to_the_same_loss)
 }
 END_TEST
 
-START_TEST(run_checkpoint_loads_as_weights)
+TEST_WITH(run_checkpoint_loads_as_weights, .scratch = true)
 {
     toy a = toy_new();
     ex_run r;
@@ -369,7 +369,7 @@ START_TEST(run_checkpoint_loads_as_weights)
 }
 END_TEST
 
-START_TEST(run_refuses_other_settings)
+TEST_WITH(run_refuses_other_settings, .scratch = true)
 {
     toy a = toy_new();
     ex_run r;
@@ -384,7 +384,7 @@ START_TEST(run_refuses_other_settings)
 }
 END_TEST
 
-START_TEST(run_refuses_plain_weights)
+TEST_WITH(run_refuses_plain_weights, .scratch = true)
 {
     toy a = toy_new();
     ex_run r;
@@ -397,7 +397,7 @@ START_TEST(run_refuses_plain_weights)
 }
 END_TEST
 
-START_TEST(run_refuses_a_model_it_lacks_parameters_of)
+TEST_WITH(run_refuses_a_model_it_lacks_parameters_of, .scratch = true)
 {
     toy a = toy_new();
     ex_run r;
@@ -415,7 +415,7 @@ START_TEST(run_refuses_a_model_it_lacks_parameters_of)
 }
 END_TEST
 
-START_TEST(run_names_a_missing_file)
+TEST_WITH(run_names_a_missing_file, .scratch = true)
 {
     toy a = toy_new();
     ex_run r;
@@ -441,7 +441,7 @@ static size_t idx_bytes(uint8_t *buf, int ndim, const uint32_t *dims, size_t n)
     return 4 + 4 * (size_t)ndim + n;
 }
 
-START_TEST(idx_parses_a_buffer)
+TEST(idx_parses_a_buffer)
 {
     uint8_t buf[64];
     size_t len = idx_bytes(buf, 3, (uint32_t[]){2, 3, 4}, 24);
@@ -454,7 +454,7 @@ START_TEST(idx_parses_a_buffer)
 }
 END_TEST
 
-START_TEST(idx_names_the_offset_of_a_fault)
+TEST(idx_names_the_offset_of_a_fault)
 {
     uint8_t buf[64];
     ex_idx x;
@@ -470,7 +470,7 @@ START_TEST(idx_names_the_offset_of_a_fault)
 }
 END_TEST
 
-START_TEST(idx_checks_claimed_sizes_against_the_length)
+TEST(idx_checks_claimed_sizes_against_the_length)
 {
     uint8_t buf[64];
     ex_idx x;
@@ -496,7 +496,7 @@ static void write_gzip(const char *path, const uint8_t *buf, size_t len)
     ck_assert_int_eq(gzclose(f), Z_OK);
 }
 
-START_TEST(idx_loads_a_set_gzip_or_plain)
+TEST_WITH(idx_loads_a_set_gzip_or_plain, .scratch = true)
 {
     uint8_t buf[64];
     size_t len = idx_bytes(buf, 3, (uint32_t[]){3, 2, 2}, 12);
@@ -515,7 +515,7 @@ START_TEST(idx_loads_a_set_gzip_or_plain)
 }
 END_TEST
 
-START_TEST(idx_names_the_package_of_a_missing_file)
+TEST_WITH(idx_names_the_package_of_a_missing_file, .scratch = true)
 {
     ex_idx_set s;
     ck_assert_int_eq(ex_idx_load_set(scratch_path(NULL), "t10k", 10, "dataset-fashion-mnist", &s),
@@ -525,7 +525,7 @@ START_TEST(idx_names_the_package_of_a_missing_file)
 }
 END_TEST
 
-START_TEST(idx_reports_a_truncated_gzip_file)
+TEST_WITH(idx_reports_a_truncated_gzip_file, .scratch = true)
 {
     uint8_t buf[4096];
     size_t len = idx_bytes(buf, 1, (uint32_t[]){4000}, 4000);
@@ -544,44 +544,3 @@ START_TEST(idx_reports_a_truncated_gzip_file)
     assert_error(CF_ERR_FORMAT, path, "offset", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("excommon");
-    TCase *tc = tcase("flags");
-    tcase_add_test(tc, flags_take_both_value_forms);
-    tcase_add_test(tc, flags_bools_set_and_clear);
-    tcase_add_test(tc, flags_refuse_out_of_range);
-    tcase_add_test(tc, flags_refuse_malformed_values);
-    tcase_add_test(tc, flags_refuse_unknown_and_stray_words);
-    tcase_add_test(tc, flags_report_help);
-    tcase_add_test(tc, flags_usage_lists_defaults_and_ranges);
-    suite_add_tcase(s, tc);
-    tc = tcase("progress");
-    tcase_add_test(tc, progress_prints_plain_lines_off_a_terminal);
-    tcase_add_test(tc, progress_clock_reads_minutes_and_hours);
-    suite_add_tcase(s, tc);
-    tc = tcase("report");
-    tcase_add_test(tc, report_is_one_json_line);
-    tcase_add_test(tc, report_numbers_read_back_exactly);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("run state");
-    tcase_add_test(tc, run_resumes_to_the_same_loss);
-    tcase_add_test(tc, run_checkpoint_loads_as_weights);
-    tcase_add_test(tc, run_refuses_other_settings);
-    tcase_add_test(tc, run_refuses_plain_weights);
-    tcase_add_test(tc, run_refuses_a_model_it_lacks_parameters_of);
-    tcase_add_test(tc, run_names_a_missing_file);
-    suite_add_tcase(s, tc);
-    tc = tcase("idx parse");
-    tcase_add_test(tc, idx_parses_a_buffer);
-    tcase_add_test(tc, idx_names_the_offset_of_a_fault);
-    tcase_add_test(tc, idx_checks_claimed_sizes_against_the_length);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("idx files");
-    tcase_add_test(tc, idx_loads_a_set_gzip_or_plain);
-    tcase_add_test(tc, idx_names_the_package_of_a_missing_file);
-    tcase_add_test(tc, idx_reports_a_truncated_gzip_file);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

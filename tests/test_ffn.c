@@ -11,21 +11,21 @@ static cf_tensor *ffn_fwd(cf_module *m, cf_tensor *x) { return cf_ffn_forward((c
 
 /* ---- ffn ---- */
 
-START_TEST(golden_ffn_relu_named_like_transformer_layer)
+TEST(golden_ffn_relu_named_like_transformer_layer)
 {
     gold_unary(NN, "ffn_relu", &cf_ffn_new(NULL, "", 6, 10, 0, CF_ACT_RELU, NULL)->base, ffn_fwd,
                true, false);
 }
 END_TEST
 
-START_TEST(golden_ffn_gelu)
+TEST(golden_ffn_gelu)
 {
     gold_unary(NN, "ffn_gelu", &cf_ffn_new(NULL, "ffn", 5, 7, 0, CF_ACT_GELU, NULL)->base, ffn_fwd,
                true, false);
 }
 END_TEST
 
-START_TEST(ffn_in_training_equals_its_composition_bit_for_bit)
+TEST(ffn_in_training_equals_its_composition_bit_for_bit)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_rng g;
@@ -55,7 +55,7 @@ START_TEST(ffn_in_training_equals_its_composition_bit_for_bit)
 }
 END_TEST
 
-START_TEST(ffn_rejects_wrong_input_size_naming_module)
+TEST(ffn_rejects_wrong_input_size_naming_module)
 {
     cf_ffn *m = cf_ffn_new(NULL, "ffn", 6, 10, 0, CF_ACT_RELU, NULL);
     ck_assert_ptr_null(cf_ffn_forward(m, cf_zeros(CF_SHAPE(2, 3, 5))));
@@ -64,7 +64,7 @@ START_TEST(ffn_rejects_wrong_input_size_naming_module)
 }
 END_TEST
 
-START_TEST(ffn_constructor_rejects_a_zero_width)
+TEST(ffn_constructor_rejects_a_zero_width)
 {
     ck_assert_ptr_null(cf_ffn_new(NULL, "ffn", 4, 0, 0, CF_ACT_RELU, NULL));
     assert_error(CF_ERR_ARG, NULL);
@@ -73,7 +73,7 @@ END_TEST
 
 /* ---- pos_embedding ---- */
 
-START_TEST(pos_embedding_returns_rows_of_its_table)
+TEST(pos_embedding_returns_rows_of_its_table)
 {
     cf_pos_embedding *m = cf_pos_embedding_new(NULL, "pos", 8, 4, NULL);
     assert_close(cf_pos_embedding_forward(m, 2, 3), cf_slice(m->weight, 0, 2, 5, 1), 0, 0);
@@ -81,7 +81,7 @@ START_TEST(pos_embedding_returns_rows_of_its_table)
 }
 END_TEST
 
-START_TEST(pos_embedding_rejects_positions_beyond_max_len)
+TEST(pos_embedding_rejects_positions_beyond_max_len)
 {
     cf_pos_embedding *m = cf_pos_embedding_new(NULL, "pos", 8, 4, NULL);
     ck_assert_ptr_nonnull(cf_pos_embedding_forward(m, 5, 3));
@@ -91,7 +91,7 @@ START_TEST(pos_embedding_rejects_positions_beyond_max_len)
 }
 END_TEST
 
-START_TEST(positions_past_int64_are_out_of_range_not_an_overflow)
+TEST(positions_past_int64_are_out_of_range_not_an_overflow)
 {
     cf_pos_embedding *pe = cf_pos_embedding_new(NULL, "pe", 8, 4, NULL);
     ck_assert_ptr_null(cf_pos_embedding_forward(pe, 2, INT64_MAX));
@@ -100,28 +100,9 @@ START_TEST(positions_past_int64_are_out_of_range_not_an_overflow)
 }
 END_TEST
 
-START_TEST(pos_embedding_constructor_rejects_zero_positions)
+TEST(pos_embedding_constructor_rejects_zero_positions)
 {
     ck_assert_ptr_null(cf_pos_embedding_new(NULL, "pos", 0, 4, NULL));
     assert_error(CF_ERR_ARG, "PositionalEmbedding", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("ffn");
-    TCase *tc = tcase("ffn");
-    tcase_add_test(tc, golden_ffn_relu_named_like_transformer_layer);
-    tcase_add_test(tc, golden_ffn_gelu);
-    tcase_add_test(tc, ffn_in_training_equals_its_composition_bit_for_bit);
-    tcase_add_test(tc, ffn_rejects_wrong_input_size_naming_module);
-    tcase_add_test(tc, ffn_constructor_rejects_a_zero_width);
-    suite_add_tcase(s, tc);
-    tc = tcase("pos_embedding");
-    tcase_add_test(tc, pos_embedding_returns_rows_of_its_table);
-    tcase_add_test(tc, pos_embedding_rejects_positions_beyond_max_len);
-    tcase_add_test(tc, positions_past_int64_are_out_of_range_not_an_overflow);
-    tcase_add_test(tc, pos_embedding_constructor_rejects_zero_positions);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -16,27 +16,6 @@ static void run_gru_cell(const char *c, bool with_h)
     gold_finish(&g, with_h ? 2 : 1, ins, (const char *[]){"x", "h"});
 }
 
-static void run_gru(const char *c, cf_gru *m, bool with_h0, bool views)
-{
-    gold g = gold_open(NN, c, &m->base);
-    cf_tensor *ins[2] = {gold_in(&g, "x"), with_h0 ? gold_in(&g, "h0") : NULL};
-    cf_tensor *outs[2];
-    outs[0] = cf_gru_forward(m, views ? strided(ins[0]) : ins[0],
-                             views && with_h0 ? strided(ins[1]) : ins[1], &outs[1]);
-    gold_outputs(&g, 2, outs, (const char *[]){"out", "h_n"});
-    gold_finish(&g, with_h0 ? 2 : 1, ins, (const char *[]){"x", "h0"});
-}
-
-static void run_gru_packed(const char *c, cf_gru *m, bool with_h0)
-{
-    gold g = gold_open(LAYERS, c, &m->base);
-    cf_tensor *ins[2] = {gold_in(&g, "x"), with_h0 ? gold_in(&g, "h0") : NULL};
-    cf_tensor *outs[2];
-    outs[0] = cf_gru_forward_packed(m, ins[0], gold_get(&g, "lengths"), ins[1], &outs[1]);
-    gold_outputs(&g, 2, outs, (const char *[]){"out", "h_n"});
-    gold_finish(&g, with_h0 ? 2 : 1, ins, (const char *[]){"x", "h0"});
-}
-
 typedef struct {
     cf_gru *m;
     cf_tensor *lengths;
@@ -55,16 +34,13 @@ static cf_tensor *packed_loss(cf_tensor *const *in, void *ud)
 
 /* ---- gru_cell ---- */
 
-START_TEST(golden_gru_cell) { run_gru_cell("gru_cell", true); }
+TEST(golden_gru_cell) { run_gru_cell("gru_cell", true); }
 END_TEST
 
-START_TEST(golden_gru_cell_without_state_starts_from_zeros)
-{
-    run_gru_cell("gru_cell_no_h", false);
-}
+TEST(golden_gru_cell_without_state_starts_from_zeros) { run_gru_cell("gru_cell_no_h", false); }
 END_TEST
 
-START_TEST(gru_cell_rejects_wrong_input_and_state_shapes)
+TEST(gru_cell_rejects_wrong_input_and_state_shapes)
 {
     cf_gru_cell *m = cf_gru_cell_new(NULL, "cell", 5, 7, true, NULL);
     ck_assert_ptr_null(cf_gru_cell_forward(m, cf_zeros(CF_SHAPE(3, 4)), NULL));
@@ -75,7 +51,7 @@ START_TEST(gru_cell_rejects_wrong_input_and_state_shapes)
 }
 END_TEST
 
-START_TEST(gru_cell_constructor_rejects_a_zero_hidden_size)
+TEST(gru_cell_constructor_rejects_a_zero_hidden_size)
 {
     ck_assert_ptr_null(cf_gru_cell_new(NULL, "cell", 3, 0, true, NULL));
     assert_error(CF_ERR_ARG, "GRUCell", "\"cell\"", NULL);
@@ -84,31 +60,44 @@ END_TEST
 
 /* ---- gru ---- */
 
-START_TEST(golden_gru_two_layers_bidirectional_with_h0)
+/* A golden case of GRU: its fixture, the constructor's arguments and the
+ * call. */
+typedef struct {
+    const char *file, *name;
+    int input, hidden, layers;
+    bool bidirectional, bias;
+    bool h0;     /* the fixture's initial state, else zeros */
+    bool views;  /* input and state as strided views */
+    bool packed; /* cf_gru_forward_packed with the fixture's lengths */
+} gru_case;
+
+static const gru_case GRU_CASES[] = {
+    {NN, "gru_bi2_h0", 5, 4, 2, true, true, .h0 = true},
+    {NN, "gru_bi2", 5, 4, 2, true, true, .h0 = false},
+    {NN, "gru_bi2_h0", 5, 4, 2, true, true, .h0 = true, .views = true},
+    {NN, "gru_nobias", 3, 5, 1, false, false, .h0 = false},
+    {LAYERS, "gru_packed", 5, 4, 2, true, true, .packed = true},
+    {LAYERS, "gru_packed_h0", 3, 4, 1, false, true, .h0 = true, .packed = true},
+};
+
+TEST_WITH(gru_matches_pytorch, .loop = COUNT(GRU_CASES))
 {
-    run_gru("gru_bi2_h0", cf_gru_new(NULL, "gru", 5, 4, 2, true, 0, true, NULL), true, false);
+    const gru_case *c = &GRU_CASES[_i];
+    cf_gru *m =
+        cf_gru_new(NULL, "gru", c->input, c->hidden, c->layers, c->bidirectional, 0, c->bias, NULL);
+    gold g = gold_open(c->file, c->name, &m->base);
+    cf_tensor *ins[2] = {gold_in(&g, "x"), c->h0 ? gold_in(&g, "h0") : NULL};
+    cf_tensor *x = c->views ? strided(ins[0]) : ins[0];
+    cf_tensor *h0 = c->views && c->h0 ? strided(ins[1]) : ins[1];
+    cf_tensor *outs[2];
+    outs[0] = c->packed ? cf_gru_forward_packed(m, x, gold_get(&g, "lengths"), h0, &outs[1])
+                        : cf_gru_forward(m, x, h0, &outs[1]);
+    gold_outputs(&g, 2, outs, (const char *[]){"out", "h_n"});
+    gold_finish(&g, c->h0 ? 2 : 1, ins, (const char *[]){"x", "h0"});
 }
 END_TEST
 
-START_TEST(golden_gru_two_layers_bidirectional_without_h0)
-{
-    run_gru("gru_bi2", cf_gru_new(NULL, "gru", 5, 4, 2, true, 0, true, NULL), false, false);
-}
-END_TEST
-
-START_TEST(golden_gru_on_strided_input_and_state)
-{
-    run_gru("gru_bi2_h0", cf_gru_new(NULL, "gru", 5, 4, 2, true, 0, true, NULL), true, true);
-}
-END_TEST
-
-START_TEST(golden_gru_one_layer_without_bias)
-{
-    run_gru("gru_nobias", cf_gru_new(NULL, "gru", 3, 5, 1, false, 0, false, NULL), false, false);
-}
-END_TEST
-
-START_TEST(gru_dropout_acts_between_layers_in_training_only)
+TEST(gru_dropout_acts_between_layers_in_training_only)
 {
     cf_tensor *x = rand_leaf(9, -1, 1, CF_SHAPE(2, 5, 3));
     cf_gru *one = cf_gru_new(NULL, "gru", 3, 8, 1, true, 0.5f, true, NULL);
@@ -129,7 +118,7 @@ START_TEST(gru_dropout_acts_between_layers_in_training_only)
 }
 END_TEST
 
-START_TEST(gru_rejects_more_parameters_than_a_module_holds)
+TEST(gru_rejects_more_parameters_than_a_module_holds)
 {
     /* 9 layers x 2 directions x 4 tensors > CF_MODULE_MAX_PARAMS */
     ck_assert_ptr_null(cf_gru_new(NULL, "gru", 3, 4, 9, true, 0, true, NULL));
@@ -137,7 +126,7 @@ START_TEST(gru_rejects_more_parameters_than_a_module_holds)
 }
 END_TEST
 
-START_TEST(gru_rejects_wrong_input_and_h0_shapes)
+TEST(gru_rejects_wrong_input_and_h0_shapes)
 {
     cf_gru *m = cf_gru_new(NULL, "enc", 5, 4, 2, true, 0, true, NULL);
     ck_assert_ptr_null(cf_gru_forward(m, cf_zeros(CF_SHAPE(2, 3, 6)), NULL, NULL));
@@ -149,7 +138,7 @@ START_TEST(gru_rejects_wrong_input_and_h0_shapes)
 }
 END_TEST
 
-START_TEST(gru_constructor_rejects_a_zero_hidden_size)
+TEST(gru_constructor_rejects_a_zero_hidden_size)
 {
     ck_assert_ptr_null(cf_gru_new(NULL, "gru", 3, 0, 1, false, 0, true, NULL));
     assert_error(CF_ERR_ARG, "GRU", "\"gru\"", NULL);
@@ -158,19 +147,7 @@ END_TEST
 
 /* ---- gru_packed ---- */
 
-START_TEST(golden_packed_gru_two_layers_bidirectional)
-{
-    run_gru_packed("gru_packed", cf_gru_new(NULL, "gru", 5, 4, 2, true, 0, true, NULL), false);
-}
-END_TEST
-
-START_TEST(golden_packed_gru_with_initial_state)
-{
-    run_gru_packed("gru_packed_h0", cf_gru_new(NULL, "gru", 3, 4, 1, false, 0, true, NULL), true);
-}
-END_TEST
-
-START_TEST(packed_gru_outputs_zeros_at_padding)
+TEST(packed_gru_outputs_zeros_at_padding)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 2, true, 0, true, NULL);
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(2, 5, 3));
@@ -187,7 +164,7 @@ START_TEST(packed_gru_outputs_zeros_at_padding)
 }
 END_TEST
 
-START_TEST(packed_gru_row_equals_the_row_run_alone)
+TEST(packed_gru_row_equals_the_row_run_alone)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 2, true, 0, true, NULL);
     cf_tensor *x = rand_leaf(2, -1, 1, CF_SHAPE(3, 6, 3)), *h_n = NULL, *h1 = NULL;
@@ -204,7 +181,7 @@ START_TEST(packed_gru_row_equals_the_row_run_alone)
 }
 END_TEST
 
-START_TEST(packed_gru_with_full_lengths_equals_the_plain_forward)
+TEST(packed_gru_with_full_lengths_equals_the_plain_forward)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 1, true, 0, true, NULL);
     cf_tensor *x = rand_leaf(3, -1, 1, CF_SHAPE(2, 4, 3)), *ha = NULL, *hb = NULL;
@@ -217,7 +194,7 @@ START_TEST(packed_gru_with_full_lengths_equals_the_plain_forward)
 }
 END_TEST
 
-START_TEST(packed_gru_length_zero_outputs_zeros_and_keeps_h0)
+TEST(packed_gru_length_zero_outputs_zeros_and_keeps_h0)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 1, true, 0, true, NULL);
     cf_tensor *x = rand_leaf(4, -1, 1, CF_SHAPE(2, 3, 3)),
@@ -231,7 +208,7 @@ START_TEST(packed_gru_length_zero_outputs_zeros_and_keeps_h0)
 }
 END_TEST
 
-START_TEST(packed_gru_gradcheck)
+TEST(packed_gru_gradcheck)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 2, true, 0, true, NULL);
     packed_case c = {m, cf_from_ints((int32_t[]){4, 1, 3}, CF_SHAPE(3))};
@@ -242,7 +219,7 @@ START_TEST(packed_gru_gradcheck)
 }
 END_TEST
 
-START_TEST(packed_gru_refuses_bad_lengths)
+TEST(packed_gru_refuses_bad_lengths)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 3, 4, 1, false, 0, true, NULL);
     cf_tensor *x = rand_leaf(8, -1, 1, CF_SHAPE(2, 3, 3));
@@ -262,35 +239,3 @@ START_TEST(packed_gru_refuses_bad_lengths)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("gru");
-    TCase *tc = tcase("gru_cell");
-    tcase_add_test(tc, golden_gru_cell);
-    tcase_add_test(tc, golden_gru_cell_without_state_starts_from_zeros);
-    tcase_add_test(tc, gru_cell_rejects_wrong_input_and_state_shapes);
-    tcase_add_test(tc, gru_cell_constructor_rejects_a_zero_hidden_size);
-    suite_add_tcase(s, tc);
-    tc = tcase("gru");
-    tcase_add_test(tc, golden_gru_two_layers_bidirectional_with_h0);
-    tcase_add_test(tc, golden_gru_two_layers_bidirectional_without_h0);
-    tcase_add_test(tc, golden_gru_on_strided_input_and_state);
-    tcase_add_test(tc, golden_gru_one_layer_without_bias);
-    tcase_add_test(tc, gru_dropout_acts_between_layers_in_training_only);
-    tcase_add_test(tc, gru_rejects_more_parameters_than_a_module_holds);
-    tcase_add_test(tc, gru_rejects_wrong_input_and_h0_shapes);
-    tcase_add_test(tc, gru_constructor_rejects_a_zero_hidden_size);
-    suite_add_tcase(s, tc);
-    tc = tcase("gru_packed");
-    tcase_add_test(tc, golden_packed_gru_two_layers_bidirectional);
-    tcase_add_test(tc, golden_packed_gru_with_initial_state);
-    tcase_add_test(tc, packed_gru_outputs_zeros_at_padding);
-    tcase_add_test(tc, packed_gru_row_equals_the_row_run_alone);
-    tcase_add_test(tc, packed_gru_with_full_lengths_equals_the_plain_forward);
-    tcase_add_test(tc, packed_gru_length_zero_outputs_zeros_and_keeps_h0);
-    tcase_add_test(tc, packed_gru_gradcheck);
-    tcase_add_test(tc, packed_gru_refuses_bad_lengths);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -37,18 +37,18 @@ static const golden_op GOLDEN[] = {
     {"gather_dim1_transposed", 2, g_gather_dim1_t},
 };
 
-/* Runs the golden cases whose names start with prefix. */
-static void check_golden(const char *prefix)
+TEST_WITH(cases_match_pytorch_and_finite_differences, .loop = COUNT(GOLDEN))
 {
-    assert_golden_ops("index.safetensors", GOLDEN, (int)(sizeof GOLDEN / sizeof GOLDEN[0]), prefix);
+    assert_golden_op("index.safetensors", &GOLDEN[_i]);
 }
+END_TEST
 
 /* The shapes of the thread-count tests below have fewer column tiles than 4,
  * so with 4 threads the scatter-add also splits the index range into parts. */
 
 /* ---- embedding ---- */
 
-START_TEST(embedding_picks_rows_of_the_weight)
+TEST(embedding_picks_rows_of_the_weight)
 {
     cf_tensor *w = cf_from_array((float[]){0, 1, 10, 11, 20, 21}, CF_SHAPE(3, 2));
     cf_tensor *y = cf_embedding(w, IDX(2, 0, 2), -1);
@@ -57,7 +57,7 @@ START_TEST(embedding_picks_rows_of_the_weight)
 }
 END_TEST
 
-START_TEST(embedding_appends_D_to_the_index_shape)
+TEST(embedding_appends_D_to_the_index_shape)
 {
     cf_tensor *w = cf_zeros(CF_SHAPE(5, 4));
     cf_tensor *y =
@@ -72,7 +72,7 @@ START_TEST(embedding_appends_D_to_the_index_shape)
 }
 END_TEST
 
-START_TEST(embedding_reads_a_transposed_weight)
+TEST(embedding_reads_a_transposed_weight)
 {
     /* wt is [3, 2] viewing a [2, 3] buffer. */
     cf_tensor *w = cf_from_array((float[]){0, 10, 20, 1, 11, 21}, CF_SHAPE(2, 3));
@@ -81,7 +81,7 @@ START_TEST(embedding_reads_a_transposed_weight)
 }
 END_TEST
 
-START_TEST(embedding_gradient_sums_repeated_indices)
+TEST(embedding_gradient_sums_repeated_indices)
 {
     cf_tensor *w = rand_leaf(1, -1, 1, CF_SHAPE(4, 2));
     cf_backward(cf_sum_all(cf_embedding(w, IDX(1, 3, 1, 1), -1)));
@@ -89,7 +89,7 @@ START_TEST(embedding_gradient_sums_repeated_indices)
 }
 END_TEST
 
-START_TEST(embedding_padding_row_gets_no_gradient)
+TEST(embedding_padding_row_gets_no_gradient)
 {
     cf_tensor *w = rand_leaf(1, -1, 1, CF_SHAPE(4, 2));
     cf_tensor *y = cf_embedding(w, IDX(0, 2, 0, 3), 0);
@@ -98,9 +98,6 @@ START_TEST(embedding_padding_row_gets_no_gradient)
     cf_backward(cf_sum_all(y));
     assert_values(w->grad, (float[]){0, 0, 0, 0, 1, 1, 1, 1}, 0, 0);
 }
-END_TEST
-
-START_TEST(embedding_matches_pytorch) { check_golden("embedding"); }
 END_TEST
 
 static void embedding_grad_run(float *out)
@@ -120,13 +117,13 @@ static void embedding_grad_run(float *out)
     cf_copy_to(w->grad, out);
 }
 
-START_TEST(embedding_gradient_does_not_depend_on_the_thread_count)
+TEST(embedding_gradient_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(embedding_grad_run, 37 * 100);
 }
 END_TEST
 
-START_TEST(embedding_names_an_index_out_of_range)
+TEST(embedding_names_an_index_out_of_range)
 {
     cf_tensor *w = cf_zeros(CF_SHAPE(5, 2));
     ck_assert_ptr_null(cf_embedding(w, IDX(1, 5, 0), -1));
@@ -136,14 +133,14 @@ START_TEST(embedding_names_an_index_out_of_range)
 }
 END_TEST
 
-START_TEST(embedding_rejects_a_padding_idx_out_of_range)
+TEST(embedding_rejects_a_padding_idx_out_of_range)
 {
     ck_assert_ptr_null(cf_embedding(cf_zeros(CF_SHAPE(5, 2)), IDX(1), 5));
     assert_error(CF_ERR_INDEX, "cf_embedding", "padding_idx 5", NULL);
 }
 END_TEST
 
-START_TEST(embedding_rejects_float_indices_and_a_weight_not_2d)
+TEST(embedding_rejects_float_indices_and_a_weight_not_2d)
 {
     ck_assert_ptr_null(cf_embedding(cf_zeros(CF_SHAPE(5, 2)), cf_zeros(CF_SHAPE(2)), -1));
     assert_error(CF_ERR_DTYPE, "cf_embedding", "int32", "float32", NULL);
@@ -156,7 +153,7 @@ END_TEST
 
 /* ---- index_select ---- */
 
-START_TEST(index_select_picks_entries_along_a_dim)
+TEST(index_select_picks_entries_along_a_dim)
 {
     cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
     assert_values(cf_index_select(a, 1, IDX(2, 0, 2, 1)), (float[]){2, 0, 2, 1, 12, 10, 12, 11}, 0,
@@ -165,7 +162,7 @@ START_TEST(index_select_picks_entries_along_a_dim)
 }
 END_TEST
 
-START_TEST(index_select_gradient_sums_repeated_indices)
+TEST(index_select_gradient_sums_repeated_indices)
 {
     cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2, 3));
     cf_backward(cf_sum_all(cf_index_select(a, 1, IDX(2, 0, 2, 2))));
@@ -173,15 +170,12 @@ START_TEST(index_select_gradient_sums_repeated_indices)
 }
 END_TEST
 
-START_TEST(index_select_matches_pytorch) { check_golden("index_select"); }
-END_TEST
-
 static cf_tensor *index_select_fn(cf_tensor *const *in, void *ud)
 {
     return cf_index_select(cf_transpose(in[0], 0, 2), *(int *)ud, in[1]);
 }
 
-START_TEST(index_select_passes_gradcheck_on_a_permuted_input)
+TEST(index_select_passes_gradcheck_on_a_permuted_input)
 {
     cf_tensor *in[2] = {rand_leaf(1, -1, 1, CF_SHAPE(3, 4, 5)), IDX(1, 0, 1, 2)};
     for (int dim = 0; dim < 3; dim++)
@@ -202,20 +196,20 @@ static void index_select_grad_run(float *out)
     cf_copy_to(a->grad, out);
 }
 
-START_TEST(index_select_gradient_does_not_depend_on_the_thread_count)
+TEST(index_select_gradient_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(index_select_grad_run, 3 * 50 * 7);
 }
 END_TEST
 
-START_TEST(index_select_names_an_index_out_of_range)
+TEST(index_select_names_an_index_out_of_range)
 {
     ck_assert_ptr_null(cf_index_select(cf_zeros(CF_SHAPE(2, 3)), 1, IDX(0, 3)));
     assert_error(CF_ERR_INDEX, "cf_index_select", "index 3", "[0, 3)", "dim 1", "[2, 3]", NULL);
 }
 END_TEST
 
-START_TEST(index_select_rejects_a_bad_index_or_dim)
+TEST(index_select_rejects_a_bad_index_or_dim)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_index_select(a, 0, cf_from_ints((int32_t[]){0, 1}, CF_SHAPE(1, 2))));
@@ -231,7 +225,7 @@ END_TEST
 
 /* ---- gather ---- */
 
-START_TEST(gather_along_dim_0_picks_rows_per_column)
+TEST(gather_along_dim_0_picks_rows_per_column)
 {
     cf_tensor *a = cf_from_array((float[]){0, 1, 10, 11, 20, 21}, CF_SHAPE(3, 2));
     cf_tensor *i = cf_from_ints((int32_t[]){2, 0, 1, 1}, CF_SHAPE(2, 2));
@@ -239,7 +233,7 @@ START_TEST(gather_along_dim_0_picks_rows_per_column)
 }
 END_TEST
 
-START_TEST(gather_along_dim_1_picks_columns_per_row)
+TEST(gather_along_dim_1_picks_columns_per_row)
 {
     cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
     cf_tensor *i = cf_from_ints((int32_t[]){2, 2, 0, 1}, CF_SHAPE(2, 2));
@@ -247,7 +241,7 @@ START_TEST(gather_along_dim_1_picks_columns_per_row)
 }
 END_TEST
 
-START_TEST(gather_takes_an_index_smaller_than_the_input)
+TEST(gather_takes_an_index_smaller_than_the_input)
 {
     cf_tensor *a = cf_from_array((float[]){0, 1, 2, 10, 11, 12}, CF_SHAPE(2, 3));
     cf_tensor *i = cf_from_ints((int32_t[]){1, 0, 1}, CF_SHAPE(1, 3));
@@ -255,16 +249,13 @@ START_TEST(gather_takes_an_index_smaller_than_the_input)
 }
 END_TEST
 
-START_TEST(gather_gradient_sums_repeated_indices)
+TEST(gather_gradient_sums_repeated_indices)
 {
     cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *i = cf_from_ints((int32_t[]){0, 0, 0, 2, 2, 1}, CF_SHAPE(2, 3));
     cf_backward(cf_sum_all(cf_gather(a, 1, i)));
     assert_values(a->grad, (float[]){3, 0, 0, 0, 1, 2}, 0, 0);
 }
-END_TEST
-
-START_TEST(gather_matches_pytorch) { check_golden("gather"); }
 END_TEST
 
 static void gather_grad_run(float *out)
@@ -282,13 +273,13 @@ static void gather_grad_run(float *out)
     cf_copy_to(a->grad, out);
 }
 
-START_TEST(gather_gradient_does_not_depend_on_the_thread_count)
+TEST(gather_gradient_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(gather_grad_run, 2000 * 61);
 }
 END_TEST
 
-START_TEST(gather_names_an_index_out_of_range)
+TEST(gather_names_an_index_out_of_range)
 {
     cf_tensor *i = cf_from_ints((int32_t[]){0, 4}, CF_SHAPE(1, 2));
     ck_assert_ptr_null(cf_gather(cf_zeros(CF_SHAPE(2, 3)), 1, i));
@@ -296,7 +287,7 @@ START_TEST(gather_names_an_index_out_of_range)
 }
 END_TEST
 
-START_TEST(gather_rejects_an_index_that_does_not_fit)
+TEST(gather_rejects_an_index_that_does_not_fit)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_gather(a, 0, cf_from_ints((int32_t[]){0, 0, 0, 0}, CF_SHAPE(1, 4))));
@@ -309,42 +300,3 @@ START_TEST(gather_rejects_an_index_that_does_not_fit)
     assert_error(CF_ERR_DIM, "cf_gather", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("index");
-    TCase *tc = tcase("embedding");
-    tcase_add_test(tc, embedding_picks_rows_of_the_weight);
-    tcase_add_test(tc, embedding_appends_D_to_the_index_shape);
-    tcase_add_test(tc, embedding_reads_a_transposed_weight);
-    tcase_add_test(tc, embedding_gradient_sums_repeated_indices);
-    tcase_add_test(tc, embedding_padding_row_gets_no_gradient);
-    tcase_add_test(tc, embedding_matches_pytorch);
-    tcase_add_test(tc, embedding_gradient_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, embedding_names_an_index_out_of_range);
-    tcase_add_test(tc, embedding_rejects_a_padding_idx_out_of_range);
-    tcase_add_test(tc, embedding_rejects_float_indices_and_a_weight_not_2d);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("index_select");
-    tcase_add_test(tc, index_select_picks_entries_along_a_dim);
-    tcase_add_test(tc, index_select_gradient_sums_repeated_indices);
-    tcase_add_test(tc, index_select_matches_pytorch);
-    tcase_add_test(tc, index_select_passes_gradcheck_on_a_permuted_input);
-    tcase_add_test(tc, index_select_gradient_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, index_select_names_an_index_out_of_range);
-    tcase_add_test(tc, index_select_rejects_a_bad_index_or_dim);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("gather");
-    tcase_add_test(tc, gather_along_dim_0_picks_rows_per_column);
-    tcase_add_test(tc, gather_along_dim_1_picks_columns_per_row);
-    tcase_add_test(tc, gather_takes_an_index_smaller_than_the_input);
-    tcase_add_test(tc, gather_gradient_sums_repeated_indices);
-    tcase_add_test(tc, gather_matches_pytorch);
-    tcase_add_test(tc, gather_gradient_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, gather_names_an_index_out_of_range);
-    tcase_add_test(tc, gather_rejects_an_index_that_does_not_fit);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

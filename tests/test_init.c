@@ -6,7 +6,7 @@
 
 #define NN "nn.safetensors"
 
-START_TEST(init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in)
+TEST(init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in)
 {
     cf_rng g;
     cf_rng_init(&g, 11);
@@ -23,7 +23,7 @@ START_TEST(init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in)
 }
 END_TEST
 
-START_TEST(init_xavier_uniform_bound_and_variance)
+TEST(init_xavier_uniform_bound_and_variance)
 {
     cf_tensor *w = cf_zeros(CF_SHAPE(300, 100));
     cf_init_xavier_uniform(w, 2.0f, NULL);
@@ -34,7 +34,7 @@ START_TEST(init_xavier_uniform_bound_and_variance)
 }
 END_TEST
 
-START_TEST(init_kaiming_uniform_counts_receptive_field_in_fan_in)
+TEST(init_kaiming_uniform_counts_receptive_field_in_fan_in)
 {
     cf_tensor *w = cf_zeros(CF_SHAPE(64, 4, 3, 3)); /* fan_in 36 */
     cf_init_kaiming_uniform(w, 0, NULL);
@@ -45,7 +45,7 @@ START_TEST(init_kaiming_uniform_counts_receptive_field_in_fan_in)
 }
 END_TEST
 
-START_TEST(init_kaiming_normal_std)
+TEST(init_kaiming_normal_std)
 {
     cf_tensor *w = cf_zeros(CF_SHAPE(400, 100));
     cf_init_kaiming_normal(w, 1.0f, NULL); /* std = sqrt(2 / 2) / sqrt(100) */
@@ -55,7 +55,7 @@ START_TEST(init_kaiming_normal_std)
 }
 END_TEST
 
-START_TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
+TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
 {
     cf_rng g;
     cf_rng_init(&g, 3);
@@ -77,7 +77,7 @@ START_TEST(init_normal_all_draws_matrices_zeroes_biases_keeps_norms)
 }
 END_TEST
 
-START_TEST(init_is_reproducible_from_the_generator)
+TEST(init_is_reproducible_from_the_generator)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 5);
@@ -91,7 +91,7 @@ START_TEST(init_is_reproducible_from_the_generator)
 }
 END_TEST
 
-START_TEST(init_embedding_is_standard_normal_with_zero_padding_row)
+TEST(init_embedding_is_standard_normal_with_zero_padding_row)
 {
     cf_embedding_mod *m = cf_embedding_new(NULL, "emb", 500, 64, 7, NULL);
     assert_all_equal(cf_slice(m->weight, 0, 7, 8, 1), 0);
@@ -102,7 +102,7 @@ START_TEST(init_embedding_is_standard_normal_with_zero_padding_row)
 }
 END_TEST
 
-START_TEST(init_layernorm_weight_ones_bias_zeros)
+TEST(init_layernorm_weight_ones_bias_zeros)
 {
     cf_layernorm *m = cf_layernorm_new(NULL, "norm", 9, 1e-5f, true);
     assert_all_equal(m->weight, 1);
@@ -116,7 +116,7 @@ START_TEST(init_layernorm_weight_ones_bias_zeros)
 }
 END_TEST
 
-START_TEST(init_mha_xavier_in_proj_and_zero_biases)
+TEST(init_mha_xavier_in_proj_and_zero_biases)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 32, 4, 0, true, NULL);
     assert_all_equal(m->in_proj_bias, 0);
@@ -129,7 +129,7 @@ START_TEST(init_mha_xavier_in_proj_and_zero_biases)
 }
 END_TEST
 
-START_TEST(init_gru_uniform_one_over_sqrt_hidden)
+TEST(init_gru_uniform_one_over_sqrt_hidden)
 {
     cf_gru *m = cf_gru_new(NULL, "gru", 6, 25, 1, true, 0, true, NULL);
     for (int d = 0; d < 2; d++) {
@@ -141,21 +141,3 @@ START_TEST(init_gru_uniform_one_over_sqrt_hidden)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("init");
-    TCase *tc = tcase("init");
-    tcase_add_test(tc, init_linear_is_kaiming_uniform_sqrt5_that_is_one_over_sqrt_in);
-    tcase_add_test(tc, init_xavier_uniform_bound_and_variance);
-    tcase_add_test(tc, init_kaiming_uniform_counts_receptive_field_in_fan_in);
-    tcase_add_test(tc, init_kaiming_normal_std);
-    tcase_add_test(tc, init_normal_all_draws_matrices_zeroes_biases_keeps_norms);
-    tcase_add_test(tc, init_is_reproducible_from_the_generator);
-    tcase_add_test(tc, init_embedding_is_standard_normal_with_zero_padding_row);
-    tcase_add_test(tc, init_layernorm_weight_ones_bias_zeros);
-    tcase_add_test(tc, init_mha_xavier_in_proj_and_zero_biases);
-    tcase_add_test(tc, init_gru_uniform_one_over_sqrt_hidden);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -25,15 +25,15 @@ static const golden_op GOLDEN[] = {
     {"stack_last", 2, g_stack_last},
 };
 
-/* Runs the golden cases whose names start with prefix. */
-static void check_golden(const char *prefix)
+TEST_WITH(cases_match_pytorch_and_finite_differences, .loop = COUNT(GOLDEN))
 {
-    assert_golden_ops("index.safetensors", GOLDEN, (int)(sizeof GOLDEN / sizeof GOLDEN[0]), prefix);
+    assert_golden_op("index.safetensors", &GOLDEN[_i]);
 }
+END_TEST
 
 /* ---- cat ---- */
 
-START_TEST(cat_joins_along_dim_0)
+TEST(cat_joins_along_dim_0)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(1, 2));
     cf_tensor *b = cf_from_array((float[]){3, 4, 5, 6}, CF_SHAPE(2, 2));
@@ -41,7 +41,7 @@ START_TEST(cat_joins_along_dim_0)
 }
 END_TEST
 
-START_TEST(cat_joins_along_the_last_dim)
+TEST(cat_joins_along_the_last_dim)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(2, 1));
     cf_tensor *b = cf_from_array((float[]){3, 4, 5, 6}, CF_SHAPE(2, 2));
@@ -50,7 +50,7 @@ START_TEST(cat_joins_along_the_last_dim)
 }
 END_TEST
 
-START_TEST(cat_copies_int_tensors)
+TEST(cat_copies_int_tensors)
 {
     cf_tensor *y = cf_cat(2, (cf_tensor *[]){IDX(1, 2), IDX(3)}, 0);
     ck_assert_int_eq(y->dtype, CF_I32);
@@ -58,10 +58,7 @@ START_TEST(cat_copies_int_tensors)
 }
 END_TEST
 
-START_TEST(cat_matches_pytorch) { check_golden("cat"); }
-END_TEST
-
-START_TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
+TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
 {
     enum { N = 40 };
     cf_tensor *ts[N];
@@ -88,7 +85,7 @@ START_TEST(cat_of_more_inputs_than_a_node_holds_routes_every_gradient)
 }
 END_TEST
 
-START_TEST(cat_of_a_tensor_with_itself_accumulates_both_slices)
+TEST(cat_of_a_tensor_with_itself_accumulates_both_slices)
 {
     cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(2));
     cf_tensor *y = cf_cat(2, (cf_tensor *[]){a, a}, 0);
@@ -97,7 +94,7 @@ START_TEST(cat_of_a_tensor_with_itself_accumulates_both_slices)
 }
 END_TEST
 
-START_TEST(cat_names_the_mismatching_shapes)
+TEST(cat_names_the_mismatching_shapes)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *b = cf_zeros(CF_SHAPE(3, 2));
     ck_assert_ptr_null(cf_cat(2, (cf_tensor *[]){a, b}, 0));
@@ -107,7 +104,7 @@ START_TEST(cat_names_the_mismatching_shapes)
 }
 END_TEST
 
-START_TEST(cat_rejects_bad_arguments)
+TEST(cat_rejects_bad_arguments)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2));
     ck_assert_ptr_null(cf_cat(0, (cf_tensor *[]){a}, 0));
@@ -125,7 +122,7 @@ END_TEST
 
 /* ---- stack ---- */
 
-START_TEST(stack_adds_a_new_dim)
+TEST(stack_adds_a_new_dim)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2}, CF_SHAPE(2));
     cf_tensor *b = cf_from_array((float[]){3, 4}, CF_SHAPE(2));
@@ -136,10 +133,7 @@ START_TEST(stack_adds_a_new_dim)
 }
 END_TEST
 
-START_TEST(stack_matches_pytorch) { check_golden("stack"); }
-END_TEST
-
-START_TEST(stack_of_more_inputs_than_a_node_holds_routes_every_gradient)
+TEST(stack_of_more_inputs_than_a_node_holds_routes_every_gradient)
 {
     enum { N = 13 };
     cf_tensor *ts[N];
@@ -156,7 +150,7 @@ START_TEST(stack_of_more_inputs_than_a_node_holds_routes_every_gradient)
 }
 END_TEST
 
-START_TEST(stack_names_the_mismatching_shapes)
+TEST(stack_names_the_mismatching_shapes)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *b = cf_zeros(CF_SHAPE(3, 2));
     ck_assert_ptr_null(cf_stack(2, (cf_tensor *[]){a, b}, 0));
@@ -177,7 +171,7 @@ static void assert_sizes(cf_tensor **parts, int n, int dim, const int64_t *want)
                       (long long)parts[i]->shape[dim], (long long)want[i]);
 }
 
-START_TEST(split_makes_views_of_size_with_a_smaller_last)
+TEST(split_makes_views_of_size_with_a_smaller_last)
 {
     cf_tensor *a = cf_arange(0, 10, 1);
     cf_tensor *a2 = cf_view(a, CF_SHAPE(2, 5));
@@ -192,7 +186,7 @@ START_TEST(split_makes_views_of_size_with_a_smaller_last)
 }
 END_TEST
 
-START_TEST(split_counts_all_parts_but_writes_at_most_max_out)
+TEST(split_counts_all_parts_but_writes_at_most_max_out)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(7));
     cf_tensor *p[2] = {NULL, NULL};
@@ -203,7 +197,7 @@ START_TEST(split_counts_all_parts_but_writes_at_most_max_out)
 }
 END_TEST
 
-START_TEST(split_of_an_empty_dim_gives_one_empty_view)
+TEST(split_of_an_empty_dim_gives_one_empty_view)
 {
     cf_tensor *p[2];
     ck_assert_int_eq(cf_split(cf_zeros(CF_SHAPE(3, 0)), 2, 1, p, 2), 1);
@@ -220,14 +214,14 @@ static cf_tensor *split_fn(cf_tensor *const *in, void *ud)
     return cf_add(cf_mul_scalar(p[0], 2), cf_mul(p[1], p[1]));
 }
 
-START_TEST(split_passes_gradcheck)
+TEST(split_passes_gradcheck)
 {
     cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(3, 5));
     assert_gradcheck(split_fn, NULL, 1, &a, 1e-2f);
 }
 END_TEST
 
-START_TEST(split_rejects_bad_arguments)
+TEST(split_rejects_bad_arguments)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2, 3)), *p[4];
     ck_assert_int_eq(cf_split(a, 0, 1, p, 4), -1);
@@ -245,7 +239,7 @@ START_TEST(split_rejects_bad_arguments)
 }
 END_TEST
 
-START_TEST(chunk_follows_torch_chunk_sizes)
+TEST(chunk_follows_torch_chunk_sizes)
 {
     cf_tensor *p[4];
     ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(5)), 4, 0, p), 3);
@@ -259,7 +253,7 @@ START_TEST(chunk_follows_torch_chunk_sizes)
 }
 END_TEST
 
-START_TEST(chunk_of_an_empty_dim_gives_chunks_empty_views)
+TEST(chunk_of_an_empty_dim_gives_chunks_empty_views)
 {
     cf_tensor *p[3];
     ck_assert_int_eq(cf_chunk(cf_zeros(CF_SHAPE(0, 2)), 3, 0, p), 3);
@@ -267,7 +261,7 @@ START_TEST(chunk_of_an_empty_dim_gives_chunks_empty_views)
 }
 END_TEST
 
-START_TEST(chunk_gradients_reach_the_input)
+TEST(chunk_gradients_reach_the_input)
 {
     cf_tensor *a = rand_leaf(1, -1, 1, CF_SHAPE(5, 2));
     cf_tensor *p[2];
@@ -277,7 +271,7 @@ START_TEST(chunk_gradients_reach_the_input)
 }
 END_TEST
 
-START_TEST(chunk_rejects_bad_arguments)
+TEST(chunk_rejects_bad_arguments)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(4)), *p[2];
     ck_assert_int_eq(cf_chunk(a, 0, 0, p), -1);
@@ -288,41 +282,3 @@ START_TEST(chunk_rejects_bad_arguments)
     assert_error(CF_ERR_DIM, "cf_chunk", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("join");
-    TCase *tc = tcase("cat");
-    tcase_add_test(tc, cat_joins_along_dim_0);
-    tcase_add_test(tc, cat_joins_along_the_last_dim);
-    tcase_add_test(tc, cat_copies_int_tensors);
-    tcase_add_test(tc, cat_matches_pytorch);
-    tcase_add_test(tc, cat_of_more_inputs_than_a_node_holds_routes_every_gradient);
-    tcase_add_test(tc, cat_of_a_tensor_with_itself_accumulates_both_slices);
-    tcase_add_test(tc, cat_names_the_mismatching_shapes);
-    tcase_add_test(tc, cat_rejects_bad_arguments);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("stack");
-    tcase_add_test(tc, stack_adds_a_new_dim);
-    tcase_add_test(tc, stack_matches_pytorch);
-    tcase_add_test(tc, stack_of_more_inputs_than_a_node_holds_routes_every_gradient);
-    tcase_add_test(tc, stack_names_the_mismatching_shapes);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("split");
-    tcase_add_test(tc, split_makes_views_of_size_with_a_smaller_last);
-    tcase_add_test(tc, split_counts_all_parts_but_writes_at_most_max_out);
-    tcase_add_test(tc, split_of_an_empty_dim_gives_one_empty_view);
-    tcase_add_test(tc, split_passes_gradcheck);
-    tcase_add_test(tc, split_rejects_bad_arguments);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("chunk");
-    tcase_add_test(tc, chunk_follows_torch_chunk_sizes);
-    tcase_add_test(tc, chunk_of_an_empty_dim_gives_chunks_empty_views);
-    tcase_add_test(tc, chunk_gradients_reach_the_input);
-    tcase_add_test(tc, chunk_rejects_bad_arguments);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -11,7 +11,7 @@
 /* A valid header entry, for the corrupt headers built around it. */
 #define T_OK "{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}"
 
-START_TEST(bad_json_is_refused)
+TEST_WITH(bad_json_is_refused, .scratch = true)
 {
     const char *bad[] = {
         "",
@@ -75,7 +75,7 @@ START_TEST(bad_json_is_refused)
 }
 END_TEST
 
-START_TEST(valid_json_variants_are_accepted)
+TEST_WITH(valid_json_variants_are_accepted, .scratch = true)
 {
     static const unsigned char data[16];
     const char *good[] = {
@@ -93,7 +93,7 @@ START_TEST(valid_json_variants_are_accepted)
 }
 END_TEST
 
-START_TEST(u0000_in_names_and_metadata_is_accepted_as_c0_80)
+TEST_WITH(u0000_in_names_and_metadata_is_accepted_as_c0_80, .scratch = true)
 {
     static const float two[2] = {1, 2};
     const char *path = write_raw_safetensors(
@@ -127,7 +127,7 @@ START_TEST(u0000_in_names_and_metadata_is_accepted_as_c0_80)
 }
 END_TEST
 
-START_TEST(metadata_round_trips_with_escapes_and_unicode)
+TEST_WITH(metadata_round_trips_with_escapes_and_unicode, .scratch = true)
 {
     const char *path = scratch_path("m.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -147,7 +147,7 @@ START_TEST(metadata_round_trips_with_escapes_and_unicode)
 }
 END_TEST
 
-START_TEST(invalid_metadata_json_is_an_argument_error_and_writes_nothing)
+TEST_WITH(invalid_metadata_json_is_an_argument_error_and_writes_nothing, .scratch = true)
 {
     const char *path = scratch_path("bad.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -170,7 +170,7 @@ START_TEST(invalid_metadata_json_is_an_argument_error_and_writes_nothing)
 }
 END_TEST
 
-START_TEST(escaped_names_and_metadata_are_decoded_to_utf8)
+TEST_WITH(escaped_names_and_metadata_are_decoded_to_utf8, .scratch = true)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     assert_values(cf_safetensors_get(f, "caf\xc3\xa9 \"quoted\""), (float[]){1}, 0, 0);
@@ -181,7 +181,7 @@ START_TEST(escaped_names_and_metadata_are_decoded_to_utf8)
 }
 END_TEST
 
-START_TEST(messages_escape_control_bytes_from_the_file)
+TEST_WITH(messages_escape_control_bytes_from_the_file, .scratch = true)
 {
     static const unsigned char zeros[16];
     const char *path =
@@ -198,18 +198,3 @@ START_TEST(messages_escape_control_bytes_from_the_file)
     assert_error(CF_ERR_FORMAT, "unknown dtype \"F\\r32\"", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("json");
-    TCase *tc = tcase_scratch("json");
-    tcase_add_test(tc, bad_json_is_refused);
-    tcase_add_test(tc, valid_json_variants_are_accepted);
-    tcase_add_test(tc, u0000_in_names_and_metadata_is_accepted_as_c0_80);
-    tcase_add_test(tc, metadata_round_trips_with_escapes_and_unicode);
-    tcase_add_test(tc, invalid_metadata_json_is_an_argument_error_and_writes_nothing);
-    tcase_add_test(tc, escaped_names_and_metadata_are_decoded_to_utf8);
-    tcase_add_test(tc, messages_escape_control_bytes_from_the_file);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -163,7 +163,8 @@ static cf_tensor *transformer_logits(cf_tensor *const *in, void *ud)
     return cf_transformer_forward(ud, tiny_src(), tiny_tgt(), NULL);
 }
 
-START_TEST(transformer_knob_changes_the_logits_and_gradients_check)
+TEST_WITH(transformer_knob_changes_the_logits_and_gradients_check, .loop = N_TRANSFORMER_KNOBS,
+          .timeout = 120)
 {
     const transformer_knob *k = &transformer_knobs[_i];
     cf_transformer_config c = tiny_transformer();
@@ -191,7 +192,7 @@ START_TEST(transformer_knob_changes_the_logits_and_gradients_check)
 }
 END_TEST
 
-START_TEST(norm_kinds_have_their_own_tensors)
+TEST_WITH(norm_kinds_have_their_own_tensors, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_BATCH;
@@ -222,7 +223,7 @@ END_TEST
 
 /* Scores q . k equal the default's q . k / sqrt(d_k) once every query
  * projection (weights and bias) is multiplied by sqrt(d_k). */
-START_TEST(unscaled_attention_is_scaled_queries_by_hand)
+TEST_WITH(unscaled_attention_is_scaled_queries_by_hand, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     cf_transformer *base = transformer(&c, 2);
@@ -260,7 +261,7 @@ END_TEST
 
 /* Without positions the encoder sees a set: permuting the source permutes
  * its outputs. The sinusoidal encoding breaks that. */
-START_TEST(without_positions_the_encoder_is_permutation_equivariant)
+TEST_WITH(without_positions_the_encoder_is_permutation_equivariant, .timeout = 120)
 {
     cf_tensor *src = cf_from_ints((int32_t[]){3, 4, 5, 6, 4}, CF_SHAPE(1, 5));
     cf_tensor *perm = cf_from_ints((int32_t[]){6, 4, 3, 4, 5}, CF_SHAPE(1, 5));
@@ -287,7 +288,7 @@ START_TEST(without_positions_the_encoder_is_permutation_equivariant)
 }
 END_TEST
 
-START_TEST(learned_positions_of_zero_are_no_positions)
+TEST_WITH(learned_positions_of_zero_are_no_positions, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     c.pos = CF_POS_LEARNED;
@@ -322,7 +323,7 @@ static cf_tensor *pad_more(cf_tensor *t, int k)
 /* In training, BatchNorm's statistics are those of the real tokens: more
  * padding changes neither the logits at real positions nor the running
  * statistics. */
-START_TEST(batchnorm_statistics_leave_padding_out)
+TEST_WITH(batchnorm_statistics_leave_padding_out, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_BATCH;
@@ -346,7 +347,7 @@ END_TEST
 
 /* In eval mode BatchNorm normalises with its running statistics, so a row
  * gets the logits alone that it gets in a batch. */
-START_TEST(batchnorm_in_eval_mode_treats_each_row_alone)
+TEST_WITH(batchnorm_in_eval_mode_treats_each_row_alone, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_BATCH;
@@ -362,7 +363,7 @@ START_TEST(batchnorm_in_eval_mode_treats_each_row_alone)
 }
 END_TEST
 
-START_TEST(invalid_knobs_are_refused_naming_them)
+TEST_WITH(invalid_knobs_are_refused_naming_them, .timeout = 120)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = (cf_norm_kind)7;
@@ -434,13 +435,13 @@ static void check_golden_transformer(const char *name)
     cf_safetensors_close(f);
 }
 
-START_TEST(batchnorm_transformer_without_positions_matches_torch)
+TEST_WITH(batchnorm_transformer_without_positions_matches_torch, .timeout = 120)
 {
     check_golden_transformer("tb");
 }
 END_TEST
 
-START_TEST(rms_learned_unscaled_pre_norm_residual_free_transformer_matches_torch)
+TEST_WITH(rms_learned_unscaled_pre_norm_residual_free_transformer_matches_torch, .timeout = 120)
 {
     check_golden_transformer("tr");
 }
@@ -501,7 +502,7 @@ static cf_tensor *vit_logits(cf_tensor *const *in, void *ud)
     return cf_vit_forward(ud, images(21, 3), NULL);
 }
 
-START_TEST(vit_knob_changes_the_logits_and_gradients_check)
+TEST_WITH(vit_knob_changes_the_logits_and_gradients_check, .loop = N_VIT_KNOBS, .timeout = 120)
 {
     const vit_knob *k = &vit_knobs[_i];
     cf_vit_config c = tiny_vit;
@@ -541,7 +542,7 @@ static cf_tensor *swap_patches(cf_tensor *x)
     return y;
 }
 
-START_TEST(vit_without_positions_ignores_where_patches_are)
+TEST_WITH(vit_without_positions_ignores_where_patches_are, .timeout = 120)
 {
     for (int pos = 0; pos < 2; pos++) {
         cf_vit_config c = tiny_vit;
@@ -561,7 +562,7 @@ END_TEST
 
 /* The 2-D sinusoidal encoding is a learned model whose pos_embed holds, by
  * hand, zeros for CLS and [enc(row) ; enc(column)] for each patch. */
-START_TEST(vit_sinusoidal_positions_are_the_2d_table)
+TEST_WITH(vit_sinusoidal_positions_are_the_2d_table, .timeout = 120)
 {
     cf_vit_config c = tiny_vit;
     c.image_size = 12; /* a 3 x 3 grid */
@@ -589,7 +590,7 @@ START_TEST(vit_sinusoidal_positions_are_the_2d_table)
 }
 END_TEST
 
-START_TEST(vit_batchnorm_uses_batch_statistics_in_training_only)
+TEST_WITH(vit_batchnorm_uses_batch_statistics_in_training_only, .timeout = 120)
 {
     cf_vit_config c = tiny_vit;
     c.norm = CF_NORM_BATCH;
@@ -607,7 +608,7 @@ START_TEST(vit_batchnorm_uses_batch_statistics_in_training_only)
 }
 END_TEST
 
-START_TEST(vit_sinusoidal_positions_need_an_even_dim)
+TEST_WITH(vit_sinusoidal_positions_need_an_even_dim, .timeout = 120)
 {
     cf_vit_config c = tiny_vit;
     c.dim = 9;
@@ -679,7 +680,7 @@ static cf_tensor *s2s_logits(cf_tensor *const *in, void *ud)
     return cf_seq2seq_forward(ud, s2s_src(), s2s_tgt(), 1, NULL, NULL);
 }
 
-START_TEST(seq2seq_knob_gradients_check)
+TEST_WITH(seq2seq_knob_gradients_check, .loop = 3, .timeout = 120)
 {
     const s2s_case *k = &s2s_cases[_i];
     cf_seq2seq *m = seq2seq(tiny_s2s, k, 1);
@@ -694,7 +695,7 @@ START_TEST(seq2seq_knob_gradients_check)
 }
 END_TEST
 
-START_TEST(seq2seq_knobs_size_the_model)
+TEST_WITH(seq2seq_knobs_size_the_model, .timeout = 120)
 {
     cf_module *m = cf_seq2seq_module(seq2seq(tiny_s2s, &s2s_cases[1], 1)); /* GRU, dot */
     ck_assert_int_eq(cf_module_find(m, "bridge.weight")->shape[0], 8);
@@ -713,7 +714,7 @@ END_TEST
 
 /* The packed LSTM encoder skips padding: a row alone gets the logits it
  * gets in a padded batch. */
-START_TEST(lstm_seq2seq_rows_do_not_depend_on_padding)
+TEST_WITH(lstm_seq2seq_rows_do_not_depend_on_padding, .timeout = 120)
 {
     cf_seq2seq *m = seq2seq(tiny_s2s, &s2s_cases[0], 2);
     cf_tensor *all = cf_seq2seq_forward(m, s2s_src(), s2s_tgt(), 1, NULL, NULL);
@@ -725,7 +726,7 @@ START_TEST(lstm_seq2seq_rows_do_not_depend_on_padding)
 }
 END_TEST
 
-START_TEST(seq2seq_beam_of_width_one_is_greedy_for_every_knob)
+TEST_WITH(seq2seq_beam_of_width_one_is_greedy_for_every_knob, .loop = 3, .timeout = 120)
 {
     const s2s_case *k = &s2s_cases[_i];
     cf_seq2seq *m = seq2seq(tiny_s2s, k, 3);
@@ -737,7 +738,7 @@ START_TEST(seq2seq_beam_of_width_one_is_greedy_for_every_knob)
 }
 END_TEST
 
-START_TEST(seq2seq_knobs_match_torch)
+TEST_WITH(seq2seq_knobs_match_torch, .loop = 3, .timeout = 120)
 {
     const s2s_case *k = &s2s_cases[_i];
     cf_safetensors *f = open_fixture("knobs_zoo.safetensors");
@@ -774,7 +775,7 @@ START_TEST(seq2seq_knobs_match_torch)
 }
 END_TEST
 
-START_TEST(seq2seq_invalid_knobs_are_refused)
+TEST_WITH(seq2seq_invalid_knobs_are_refused, .timeout = 120)
 {
     cf_seq2seq_config c = tiny_s2s;
     c.cell = (cf_rnn_cell)5;
@@ -789,7 +790,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-START_TEST(checkpoints_record_every_knob)
+TEST_WITH(checkpoints_record_every_knob, .scratch = true)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_RMS;
@@ -827,7 +828,7 @@ START_TEST(checkpoints_record_every_knob)
 }
 END_TEST
 
-START_TEST(a_checkpoint_reloads_into_the_model_it_came_from)
+TEST_WITH(a_checkpoint_reloads_into_the_model_it_came_from, .scratch = true)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_BATCH;
@@ -863,7 +864,7 @@ static void refuse_transformer(cf_transformer_config saved, cf_transformer_confi
     transformer_free(b);
 }
 
-START_TEST(a_checkpoint_with_other_knobs_is_refused_naming_the_knob)
+TEST_WITH(a_checkpoint_with_other_knobs_is_refused_naming_the_knob, .scratch = true)
 {
     cf_transformer_config c = tiny_transformer(), d = c;
     d.norm = CF_NORM_RMS;
@@ -900,7 +901,7 @@ END_TEST
 /* A cformer checkpoint from before the knobs (no config keys) stands for
  * the defaults; a file from elsewhere (PyTorch: no "format") is not
  * checked. */
-START_TEST(a_checkpoint_without_knobs_implies_the_defaults)
+TEST_WITH(a_checkpoint_without_knobs_implies_the_defaults, .scratch = true)
 {
     cf_transformer_config c = tiny_transformer(), u = c;
     u.unscaled = true;
@@ -930,46 +931,3 @@ START_TEST(a_checkpoint_without_knobs_implies_the_defaults)
     transformer_free(unscaled);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("knobs");
-    TCase *tc = tcase("transformer");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, transformer_knob_changes_the_logits_and_gradients_check, 0,
-                        N_TRANSFORMER_KNOBS);
-    tcase_add_test(tc, norm_kinds_have_their_own_tensors);
-    tcase_add_test(tc, unscaled_attention_is_scaled_queries_by_hand);
-    tcase_add_test(tc, without_positions_the_encoder_is_permutation_equivariant);
-    tcase_add_test(tc, learned_positions_of_zero_are_no_positions);
-    tcase_add_test(tc, batchnorm_statistics_leave_padding_out);
-    tcase_add_test(tc, batchnorm_in_eval_mode_treats_each_row_alone);
-    tcase_add_test(tc, invalid_knobs_are_refused_naming_them);
-    tcase_add_test(tc, batchnorm_transformer_without_positions_matches_torch);
-    tcase_add_test(tc, rms_learned_unscaled_pre_norm_residual_free_transformer_matches_torch);
-    suite_add_tcase(s, tc);
-    tc = tcase("vit");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, vit_knob_changes_the_logits_and_gradients_check, 0, N_VIT_KNOBS);
-    tcase_add_test(tc, vit_without_positions_ignores_where_patches_are);
-    tcase_add_test(tc, vit_sinusoidal_positions_are_the_2d_table);
-    tcase_add_test(tc, vit_batchnorm_uses_batch_statistics_in_training_only);
-    tcase_add_test(tc, vit_sinusoidal_positions_need_an_even_dim);
-    suite_add_tcase(s, tc);
-    tc = tcase("seq2seq");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, seq2seq_knob_gradients_check, 0, 3);
-    tcase_add_test(tc, seq2seq_knobs_size_the_model);
-    tcase_add_test(tc, lstm_seq2seq_rows_do_not_depend_on_padding);
-    tcase_add_loop_test(tc, seq2seq_beam_of_width_one_is_greedy_for_every_knob, 0, 3);
-    tcase_add_loop_test(tc, seq2seq_knobs_match_torch, 0, 3);
-    tcase_add_test(tc, seq2seq_invalid_knobs_are_refused);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("checkpoints");
-    tcase_add_test(tc, checkpoints_record_every_knob);
-    tcase_add_test(tc, a_checkpoint_reloads_into_the_model_it_came_from);
-    tcase_add_test(tc, a_checkpoint_with_other_knobs_is_refused_naming_the_knob);
-    tcase_add_test(tc, a_checkpoint_without_knobs_implies_the_defaults);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

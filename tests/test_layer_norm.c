@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-START_TEST(layer_norm_rows_have_zero_mean_and_unit_variance)
+TEST(layer_norm_rows_have_zero_mean_and_unit_variance)
 {
     cf_tensor *x = rand_leaf(1, -3, 5, CF_SHAPE(6, 37));
     cf_tensor *y = cf_layer_norm(x, 1, NULL, NULL, 0);
@@ -23,7 +23,7 @@ START_TEST(layer_norm_rows_have_zero_mean_and_unit_variance)
 }
 END_TEST
 
-START_TEST(layer_norm_scales_by_weight_and_shifts_by_bias)
+TEST(layer_norm_scales_by_weight_and_shifts_by_bias)
 {
     /* Row [1, 2, 3]: mean 2, biased variance 2/3. */
     cf_tensor *x = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(1, 3));
@@ -34,7 +34,7 @@ START_TEST(layer_norm_scales_by_weight_and_shifts_by_bias)
 }
 END_TEST
 
-START_TEST(layer_norm_of_a_constant_row_is_the_bias)
+TEST(layer_norm_of_a_constant_row_is_the_bias)
 {
     cf_tensor *x = cf_full(1e4f, CF_SHAPE(2, 5));
     cf_tensor *b = cf_from_array((float[]){1, 2, 3, 4, 5}, CF_SHAPE(5));
@@ -43,7 +43,7 @@ START_TEST(layer_norm_of_a_constant_row_is_the_bias)
 }
 END_TEST
 
-START_TEST(layer_norm_is_accurate_when_the_mean_dwarfs_the_spread)
+TEST(layer_norm_is_accurate_when_the_mean_dwarfs_the_spread)
 {
     cf_tensor *x = cf_from_array((float[]){1000, 1001, 1002, 1003}, CF_SHAPE(4));
     float s = (float)(1 / sqrt(1.25));
@@ -75,12 +75,10 @@ static cf_tensor *norm_case(cf_tensor *const *in, const void *ud)
                          c->eps);
 }
 
-START_TEST(layer_norm_matches_pytorch)
+TEST_WITH(layer_norm_matches_pytorch_and_finite_differences, .loop = COUNT(NORM_CASES))
 {
-    for (size_t i = 0; i < sizeof NORM_CASES / sizeof NORM_CASES[0]; i++) {
-        const struct norm_case *c = &NORM_CASES[i];
-        assert_golden_case("norm.safetensors", c->name, 1 + c->weight + c->bias, norm_case, c);
-    }
+    const struct norm_case *c = &NORM_CASES[_i];
+    assert_golden_case("norm.safetensors", c->name, 1 + c->weight + c->bias, norm_case, c);
 }
 END_TEST
 
@@ -102,13 +100,13 @@ static void ln_run(float *out)
     cf_copy_to(b->grad, out + 2 * R * N + N);
 }
 
-START_TEST(layer_norm_does_not_depend_on_the_thread_count)
+TEST(layer_norm_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(ln_run, 2 * 301 * 257 + 2 * 257);
 }
 END_TEST
 
-START_TEST(layer_norm_gives_parameter_gradients_when_x_needs_none)
+TEST(layer_norm_gives_parameter_gradients_when_x_needs_none)
 {
     /* Row [1, 2, 3] normalises to [-h, 0, h]. */
     cf_tensor *x = cf_from_array((float[]){1, 2, 3, 1, 2, 3}, CF_SHAPE(2, 3));
@@ -121,7 +119,7 @@ START_TEST(layer_norm_gives_parameter_gradients_when_x_needs_none)
 }
 END_TEST
 
-START_TEST(layer_norm_names_both_shapes_for_a_wrong_weight)
+TEST(layer_norm_names_both_shapes_for_a_wrong_weight)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3, 4));
     ck_assert_ptr_null(cf_layer_norm(x, 2, cf_zeros(CF_SHAPE(4, 3)), NULL, 1e-5f));
@@ -131,7 +129,7 @@ START_TEST(layer_norm_names_both_shapes_for_a_wrong_weight)
 }
 END_TEST
 
-START_TEST(layer_norm_names_both_shapes_for_a_wrong_bias)
+TEST(layer_norm_names_both_shapes_for_a_wrong_bias)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_layer_norm(x, 1, cf_ones(CF_SHAPE(3)), cf_zeros(CF_SHAPE(2)), 1e-5f));
@@ -139,7 +137,7 @@ START_TEST(layer_norm_names_both_shapes_for_a_wrong_bias)
 }
 END_TEST
 
-START_TEST(layer_norm_rejects_a_dim_count_out_of_range)
+TEST(layer_norm_rejects_a_dim_count_out_of_range)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_layer_norm(x, 0, NULL, NULL, 1e-5f));
@@ -149,7 +147,7 @@ START_TEST(layer_norm_rejects_a_dim_count_out_of_range)
 }
 END_TEST
 
-START_TEST(layer_norm_rejects_int_tensors_and_null)
+TEST(layer_norm_rejects_int_tensors_and_null)
 {
     ck_assert_ptr_null(
         cf_layer_norm(cf_from_ints((int32_t[]){1, 2}, CF_SHAPE(2)), 1, NULL, NULL, 0));
@@ -158,22 +156,3 @@ START_TEST(layer_norm_rejects_int_tensors_and_null)
     assert_error(CF_ERR_ARG, "cf_layer_norm", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("layer_norm");
-    TCase *tc = tcase("layer_norm");
-    tcase_add_test(tc, layer_norm_rows_have_zero_mean_and_unit_variance);
-    tcase_add_test(tc, layer_norm_scales_by_weight_and_shifts_by_bias);
-    tcase_add_test(tc, layer_norm_of_a_constant_row_is_the_bias);
-    tcase_add_test(tc, layer_norm_is_accurate_when_the_mean_dwarfs_the_spread);
-    tcase_add_test(tc, layer_norm_matches_pytorch);
-    tcase_add_test(tc, layer_norm_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, layer_norm_gives_parameter_gradients_when_x_needs_none);
-    tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_weight);
-    tcase_add_test(tc, layer_norm_names_both_shapes_for_a_wrong_bias);
-    tcase_add_test(tc, layer_norm_rejects_a_dim_count_out_of_range);
-    tcase_add_test(tc, layer_norm_rejects_int_tensors_and_null);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -19,14 +19,14 @@ static cf_tensor *layernorm_fwd(cf_module *m, cf_tensor *x)
 
 /* ---- embedding ---- */
 
-START_TEST(golden_embedding_with_padding_idx_and_repeated_indices)
+TEST(golden_embedding_with_padding_idx_and_repeated_indices)
 {
     gold_unary(NN, "embedding", &cf_embedding_new(NULL, "emb", 10, 4, 2, NULL)->base, embedding_fwd,
                true, false);
 }
 END_TEST
 
-START_TEST(embedding_rejects_float_indices_naming_module)
+TEST(embedding_rejects_float_indices_naming_module)
 {
     cf_embedding_mod *m = cf_embedding_new(NULL, "emb", 5, 3, -1, NULL);
     ck_assert_ptr_null(cf_embedding_forward(m, cf_zeros(CF_SHAPE(2))));
@@ -37,7 +37,7 @@ START_TEST(embedding_rejects_float_indices_naming_module)
 }
 END_TEST
 
-START_TEST(embedding_constructor_rejects_a_padding_index_out_of_range)
+TEST(embedding_constructor_rejects_a_padding_index_out_of_range)
 {
     ck_assert_ptr_null(cf_embedding_new(NULL, "emb", 5, 3, 5, NULL));
     assert_error(CF_ERR_ARG, "Embedding", "padding index 5", NULL);
@@ -46,28 +46,28 @@ END_TEST
 
 /* ---- layernorm ---- */
 
-START_TEST(golden_layernorm_affine)
+TEST(golden_layernorm_affine)
 {
     gold_unary(NN, "layernorm", &cf_layernorm_new(NULL, "norm", 7, 1e-5f, true)->base,
                layernorm_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_layernorm_without_affine)
+TEST(golden_layernorm_without_affine)
 {
     gold_unary(NN, "layernorm_plain", &cf_layernorm_new(NULL, "norm", 5, 1e-6f, false)->base,
                layernorm_fwd, true, false);
 }
 END_TEST
 
-START_TEST(golden_layernorm_on_a_transposed_view)
+TEST(golden_layernorm_on_a_transposed_view)
 {
     gold_unary(NN, "layernorm", &cf_layernorm_new(NULL, "norm", 7, 1e-5f, true)->base,
                layernorm_fwd, true, true);
 }
 END_TEST
 
-START_TEST(layernorm_rejects_wrong_last_dim_naming_module)
+TEST(layernorm_rejects_wrong_last_dim_naming_module)
 {
     cf_layernorm *m = cf_layernorm_new(NULL, "norm", 4, 1e-5f, false);
     ck_assert_ptr_null(cf_layernorm_forward(m, cf_zeros(CF_SHAPE(2, 3))));
@@ -76,7 +76,7 @@ START_TEST(layernorm_rejects_wrong_last_dim_naming_module)
 }
 END_TEST
 
-START_TEST(layernorm_constructor_rejects_a_zero_size)
+TEST(layernorm_constructor_rejects_a_zero_size)
 {
     ck_assert_ptr_null(cf_layernorm_new(NULL, "norm", 0, 1e-5f, true));
     assert_error(CF_ERR_ARG, "LayerNorm", NULL);
@@ -85,7 +85,7 @@ END_TEST
 
 /* ---- dropout ---- */
 
-START_TEST(dropout_module_is_identity_in_eval)
+TEST(dropout_module_is_identity_in_eval)
 {
     cf_dropout_mod *d = cf_dropout_new(NULL, "drop", 0.5f, 3);
     cf_tensor *x = rand_leaf(3, -1, 1, CF_SHAPE(4, 5));
@@ -95,7 +95,7 @@ START_TEST(dropout_module_is_identity_in_eval)
 }
 END_TEST
 
-START_TEST(dropout_module_scales_kept_elements_in_training)
+TEST(dropout_module_scales_kept_elements_in_training)
 {
     cf_dropout_mod *d = cf_dropout_new(NULL, "drop", 0.25f, 3);
     cf_tensor *x = cf_ones(CF_SHAPE(1000));
@@ -113,14 +113,14 @@ START_TEST(dropout_module_scales_kept_elements_in_training)
 }
 END_TEST
 
-START_TEST(dropout_constructor_rejects_p_above_one)
+TEST(dropout_constructor_rejects_p_above_one)
 {
     ck_assert_ptr_null(cf_dropout_new(NULL, "drop", 1.5f, 0));
     assert_error(CF_ERR_ARG, "Dropout", "1.5", NULL);
 }
 END_TEST
 
-START_TEST(layers_made_from_one_generator_drop_different_elements)
+TEST(layers_made_from_one_generator_drop_different_elements)
 {
     cf_rng g;
     cf_rng_init(&g, 42);
@@ -145,7 +145,7 @@ START_TEST(layers_made_from_one_generator_drop_different_elements)
 }
 END_TEST
 
-START_TEST(dropout_streams_are_reproducible_from_the_seed)
+TEST(dropout_streams_are_reproducible_from_the_seed)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 9);
@@ -180,7 +180,7 @@ static void residual_grads(bool fused, cf_dropout_mod *d, cf_linear *lin, cf_ten
     cf_copy_to(lin->weight->grad, gw);
 }
 
-START_TEST(residual_equals_add_of_dropout_bit_for_bit)
+TEST(residual_equals_add_of_dropout_bit_for_bit)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_rng g;
@@ -199,7 +199,7 @@ START_TEST(residual_equals_add_of_dropout_bit_for_bit)
 }
 END_TEST
 
-START_TEST(residual_writes_over_a_linear_output_but_not_over_a_leaf)
+TEST(residual_writes_over_a_linear_output_but_not_over_a_leaf)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_linear *lin = cf_linear_new(net, "lin", 4, 4, true, NULL);
@@ -230,7 +230,7 @@ static cf_tensor *f_residual(cf_tensor *const *in, void *ud)
     return cf_residual_forward(r->d, in[0], cf_linear_forward(r->lin, in[0]));
 }
 
-START_TEST(residual_gradient_with_dropout)
+TEST(residual_gradient_with_dropout)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     residual_net r = {cf_dropout_new(net, "drop", 0.3f, 1),
@@ -241,40 +241,9 @@ START_TEST(residual_gradient_with_dropout)
 }
 END_TEST
 
-START_TEST(residual_of_different_shapes_broadcasts_like_add)
+TEST(residual_of_different_shapes_broadcasts_like_add)
 {
     cf_tensor *x = rand_leaf(16, -1, 1, CF_SHAPE(3, 4)), *y = rand_leaf(17, -1, 1, CF_SHAPE(4));
     assert_close(cf_residual_forward(NULL, x, y), cf_add(x, y), 0, 0);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("layers");
-    TCase *tc = tcase("embedding");
-    tcase_add_test(tc, golden_embedding_with_padding_idx_and_repeated_indices);
-    tcase_add_test(tc, embedding_rejects_float_indices_naming_module);
-    tcase_add_test(tc, embedding_constructor_rejects_a_padding_index_out_of_range);
-    suite_add_tcase(s, tc);
-    tc = tcase("layernorm");
-    tcase_add_test(tc, golden_layernorm_affine);
-    tcase_add_test(tc, golden_layernorm_without_affine);
-    tcase_add_test(tc, golden_layernorm_on_a_transposed_view);
-    tcase_add_test(tc, layernorm_rejects_wrong_last_dim_naming_module);
-    tcase_add_test(tc, layernorm_constructor_rejects_a_zero_size);
-    suite_add_tcase(s, tc);
-    tc = tcase("dropout");
-    tcase_add_test(tc, dropout_module_is_identity_in_eval);
-    tcase_add_test(tc, dropout_module_scales_kept_elements_in_training);
-    tcase_add_test(tc, dropout_constructor_rejects_p_above_one);
-    tcase_add_test(tc, layers_made_from_one_generator_drop_different_elements);
-    tcase_add_test(tc, dropout_streams_are_reproducible_from_the_seed);
-    suite_add_tcase(s, tc);
-    tc = tcase("residual");
-    tcase_add_test(tc, residual_equals_add_of_dropout_bit_for_bit);
-    tcase_add_test(tc, residual_writes_over_a_linear_output_but_not_over_a_leaf);
-    tcase_add_test(tc, residual_gradient_with_dropout);
-    tcase_add_test(tc, residual_of_different_shapes_broadcasts_like_add);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -9,28 +9,28 @@ static cf_tensor *linear_fwd(cf_module *m, cf_tensor *x)
     return cf_linear_forward((cf_linear *)m, x);
 }
 
-START_TEST(golden_linear_on_3d_input)
+TEST(golden_linear_on_3d_input)
 {
     gold_unary(NN, "linear", &cf_linear_new(NULL, "fc", 5, 7, true, NULL)->base, linear_fwd, true,
                false);
 }
 END_TEST
 
-START_TEST(golden_linear_without_bias_on_a_vector)
+TEST(golden_linear_without_bias_on_a_vector)
 {
     gold_unary(NN, "linear_vec", &cf_linear_new(NULL, "fc", 4, 3, false, NULL)->base, linear_fwd,
                true, false);
 }
 END_TEST
 
-START_TEST(golden_linear_on_a_transposed_view)
+TEST(golden_linear_on_a_transposed_view)
 {
     gold_unary(NN, "linear", &cf_linear_new(NULL, "fc", 5, 7, true, NULL)->base, linear_fwd, true,
                true);
 }
 END_TEST
 
-START_TEST(linear_rejects_wrong_input_size_naming_module_and_shape)
+TEST(linear_rejects_wrong_input_size_naming_module_and_shape)
 {
     cf_linear *m = cf_linear_new(NULL, "fc", 5, 7, true, NULL);
     ck_assert_ptr_null(cf_linear_forward(m, cf_zeros(CF_SHAPE(2, 4))));
@@ -41,22 +41,9 @@ START_TEST(linear_rejects_wrong_input_size_naming_module_and_shape)
 }
 END_TEST
 
-START_TEST(linear_constructor_rejects_a_zero_size)
+TEST(linear_constructor_rejects_a_zero_size)
 {
     ck_assert_ptr_null(cf_linear_new(NULL, "fc", 0, 3, true, NULL));
     assert_error(CF_ERR_ARG, "Linear", "\"fc\"", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("linear");
-    TCase *tc = tcase("linear");
-    tcase_add_test(tc, golden_linear_on_3d_input);
-    tcase_add_test(tc, golden_linear_without_bias_on_a_vector);
-    tcase_add_test(tc, golden_linear_on_a_transposed_view);
-    tcase_add_test(tc, linear_rejects_wrong_input_size_naming_module_and_shape);
-    tcase_add_test(tc, linear_constructor_rejects_a_zero_size);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

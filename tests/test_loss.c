@@ -76,14 +76,13 @@ static cf_tensor *ce_case(cf_tensor *const *in, const void *ud)
                                             .reduction = c->reduction});
 }
 
-START_TEST(cross_entropy_matches_pytorch)
+TEST_WITH(cross_entropy_matches_pytorch_and_finite_differences, .loop = COUNT(ce_cases))
 {
-    for (size_t i = 0; i < sizeof ce_cases / sizeof ce_cases[0]; i++)
-        assert_golden_case("loss.safetensors", ce_cases[i].name, 2, ce_case, &ce_cases[i]);
+    assert_golden_case("loss.safetensors", ce_cases[_i].name, 2, ce_case, &ce_cases[_i]);
 }
 END_TEST
 
-START_TEST(cross_entropy_of_uniform_logits_is_log_of_the_class_count)
+TEST(cross_entropy_of_uniform_logits_is_log_of_the_class_count)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 4));
     cf_tensor *t = targets((int32_t[]){1, 3}, CF_SHAPE(2));
@@ -92,7 +91,7 @@ START_TEST(cross_entropy_of_uniform_logits_is_log_of_the_class_count)
 }
 END_TEST
 
-START_TEST(cross_entropy_gradient_is_softmax_minus_one_hot)
+TEST(cross_entropy_gradient_is_softmax_minus_one_hot)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){0, logf(3)}, CF_SHAPE(1, 2)), true);
     cf_tensor *t = targets((int32_t[]){1}, CF_SHAPE(1));
@@ -102,7 +101,7 @@ START_TEST(cross_entropy_gradient_is_softmax_minus_one_hot)
 }
 END_TEST
 
-START_TEST(cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot)
+TEST(cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(1, 4)), true);
     cf_tensor *t = targets((int32_t[]){2}, CF_SHAPE(1));
@@ -116,7 +115,7 @@ START_TEST(cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot)
 }
 END_TEST
 
-START_TEST(cross_entropy_mean_counts_only_targets_not_ignored)
+TEST(cross_entropy_mean_counts_only_targets_not_ignored)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(3, 4));
     cf_tensor *t = targets((int32_t[]){0, IGN, 1}, CF_SHAPE(3));
@@ -130,7 +129,7 @@ START_TEST(cross_entropy_mean_counts_only_targets_not_ignored)
 }
 END_TEST
 
-START_TEST(cross_entropy_ignored_targets_lose_nothing_and_get_no_gradient)
+TEST(cross_entropy_ignored_targets_lose_nothing_and_get_no_gradient)
 {
     cf_tensor *x = rand_leaf(3, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, 1}, CF_SHAPE(2));
@@ -145,7 +144,7 @@ START_TEST(cross_entropy_ignored_targets_lose_nothing_and_get_no_gradient)
 }
 END_TEST
 
-START_TEST(cross_entropy_mean_over_only_ignored_targets_is_nan_with_zero_gradient)
+TEST(cross_entropy_mean_over_only_ignored_targets_is_nan_with_zero_gradient)
 {
     cf_tensor *x = rand_leaf(4, -1, 1, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, IGN}, CF_SHAPE(2));
@@ -166,7 +165,7 @@ START_TEST(cross_entropy_mean_over_only_ignored_targets_is_nan_with_zero_gradien
 }
 END_TEST
 
-START_TEST(cross_entropy_is_stable_for_large_logits)
+TEST(cross_entropy_is_stable_for_large_logits)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){1000, 0, -1000}, CF_SHAPE(1, 3)), true);
     cf_tensor *out = cf_cross_entropy(
@@ -178,7 +177,7 @@ START_TEST(cross_entropy_is_stable_for_large_logits)
 }
 END_TEST
 
-START_TEST(cross_entropy_treats_minus_infinity_logits_as_impossible_classes)
+TEST(cross_entropy_treats_minus_infinity_logits_as_impossible_classes)
 {
     cf_tensor *x =
         cf_requires_grad(cf_from_array((float[]){0, -INFINITY, 0}, CF_SHAPE(1, 3)), true);
@@ -190,7 +189,7 @@ START_TEST(cross_entropy_treats_minus_infinity_logits_as_impossible_classes)
 }
 END_TEST
 
-START_TEST(cross_entropy_propagates_nan)
+TEST(cross_entropy_propagates_nan)
 {
     cf_tensor *x = cf_from_array((float[]){0, NAN, 1, 0, 1, 2}, CF_SHAPE(2, 3));
     cf_tensor *out = cf_cross_entropy(
@@ -201,7 +200,7 @@ START_TEST(cross_entropy_propagates_nan)
 }
 END_TEST
 
-START_TEST(cross_entropy_of_one_class_is_zero)
+TEST(cross_entropy_of_one_class_is_zero)
 {
     cf_tensor *x = rand_leaf(5, -3, 3, CF_SHAPE(3, 1));
     cf_tensor *out = cf_cross_entropy(x, targets((int32_t[]){0, 0, 0}, CF_SHAPE(3)),
@@ -215,7 +214,7 @@ START_TEST(cross_entropy_of_one_class_is_zero)
 }
 END_TEST
 
-START_TEST(cross_entropy_takes_a_single_prediction_of_shape_C)
+TEST(cross_entropy_takes_a_single_prediction_of_shape_C)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){0, logf(3)}, CF_SHAPE(2)), true);
     cf_tensor *t = cf_from_ints((int32_t[]){1}, 0, NULL);
@@ -228,7 +227,7 @@ START_TEST(cross_entropy_takes_a_single_prediction_of_shape_C)
 }
 END_TEST
 
-START_TEST(cross_entropy_reads_targets_of_any_strides)
+TEST(cross_entropy_reads_targets_of_any_strides)
 {
     cf_tensor *x = rand_leaf(10, -2, 2, CF_SHAPE(2, 4, 3));
     cf_tensor *t = targets((int32_t[]){0, 3, 1, IGN, 2, 1}, CF_SHAPE(3, 2));
@@ -262,7 +261,7 @@ static void ce_bytes(int nt, cf_tensor *x, cf_tensor *t, cf_reduction red, float
     cf_copy_to(x->grad, grad);
 }
 
-START_TEST(cross_entropy_is_identical_for_any_thread_count)
+TEST(cross_entropy_is_identical_for_any_thread_count)
 {
     int saved = cf_get_num_threads();
     cf_tensor *x = rand_leaf(6, -5, 5, CF_SHAPE(67, 1000, 3));
@@ -290,7 +289,7 @@ START_TEST(cross_entropy_is_identical_for_any_thread_count)
 }
 END_TEST
 
-START_TEST(cross_entropy_of_a_target_out_of_range_is_an_index_error)
+TEST(cross_entropy_of_a_target_out_of_range_is_an_index_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(3, 5));
     ck_assert_ptr_null(cf_cross_entropy(x, targets((int32_t[]){0, 7, 1}, CF_SHAPE(3)),
@@ -302,7 +301,7 @@ START_TEST(cross_entropy_of_a_target_out_of_range_is_an_index_error)
 }
 END_TEST
 
-START_TEST(cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error)
+TEST(cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(4, 5, 3));
     ck_assert_ptr_null(cf_cross_entropy(x, cf_empty(CF_I32, CF_SHAPE(4, 5)),
@@ -314,7 +313,7 @@ START_TEST(cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error)
 }
 END_TEST
 
-START_TEST(cross_entropy_with_float_targets_or_int_logits_is_a_dtype_error)
+TEST(cross_entropy_with_float_targets_or_int_logits_is_a_dtype_error)
 {
     ck_assert_ptr_null(cf_cross_entropy(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(2)),
                                         &(cf_loss_opts){.ignore = true, .ignore_index = IGN}));
@@ -326,7 +325,7 @@ START_TEST(cross_entropy_with_float_targets_or_int_logits_is_a_dtype_error)
 }
 END_TEST
 
-START_TEST(cross_entropy_with_bad_arguments_is_an_argument_error)
+TEST(cross_entropy_with_bad_arguments_is_an_argument_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){0, 1}, CF_SHAPE(2));
@@ -345,7 +344,7 @@ START_TEST(cross_entropy_with_bad_arguments_is_an_argument_error)
 }
 END_TEST
 
-START_TEST(cross_entropy_without_options_ignores_no_class_and_takes_the_mean)
+TEST(cross_entropy_without_options_ignores_no_class_and_takes_the_mean)
 {
     /* Target 0 counts: an ignore_index of 0 must be asked for. */
     cf_tensor *x = cf_from_array((float[]){0, 0, 0, 0, 0, 0}, CF_SHAPE(2, 3));
@@ -378,14 +377,13 @@ static cf_tensor *nll_case(cf_tensor *const *in, const void *ud)
         &(cf_loss_opts){.ignore = true, .ignore_index = IGN, .reduction = c->reduction});
 }
 
-START_TEST(nll_loss_matches_pytorch)
+TEST_WITH(nll_loss_matches_pytorch_and_finite_differences, .loop = COUNT(nll_cases))
 {
-    for (size_t i = 0; i < sizeof nll_cases / sizeof nll_cases[0]; i++)
-        assert_golden_case("loss.safetensors", nll_cases[i].name, 2, nll_case, &nll_cases[i]);
+    assert_golden_case("loss.safetensors", nll_cases[_i].name, 2, nll_case, &nll_cases[_i]);
 }
 END_TEST
 
-START_TEST(nll_loss_is_minus_the_log_probability_of_the_target)
+TEST(nll_loss_is_minus_the_log_probability_of_the_target)
 {
     cf_tensor *lp = cf_from_array((float[]){-1, -2, -3, -4, -5, -6}, CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){2, 0}, CF_SHAPE(2));
@@ -401,7 +399,7 @@ START_TEST(nll_loss_is_minus_the_log_probability_of_the_target)
 }
 END_TEST
 
-START_TEST(nll_loss_mean_over_only_ignored_targets_is_nan)
+TEST(nll_loss_mean_over_only_ignored_targets_is_nan)
 {
     cf_tensor *lp = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){IGN, IGN}, CF_SHAPE(2));
@@ -410,7 +408,7 @@ START_TEST(nll_loss_mean_over_only_ignored_targets_is_nan)
 }
 END_TEST
 
-START_TEST(nll_loss_of_a_target_out_of_range_is_an_index_error)
+TEST(nll_loss_of_a_target_out_of_range_is_an_index_error)
 {
     cf_tensor *lp = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_nll_loss(
@@ -420,7 +418,7 @@ START_TEST(nll_loss_of_a_target_out_of_range_is_an_index_error)
 }
 END_TEST
 
-START_TEST(nll_loss_with_targets_of_the_wrong_shape_is_a_shape_error)
+TEST(nll_loss_with_targets_of_the_wrong_shape_is_a_shape_error)
 {
     ck_assert_ptr_null(cf_nll_loss(
         cf_zeros(CF_SHAPE(2, 3)), cf_empty(CF_I32, CF_SHAPE(3)),
@@ -444,14 +442,13 @@ static cf_tensor *mse_case(cf_tensor *const *in, const void *ud)
     return cf_mse_loss(view_of(in[0], c->view), in[1], &(cf_loss_opts){.reduction = c->reduction});
 }
 
-START_TEST(mse_loss_matches_pytorch)
+TEST_WITH(mse_loss_matches_pytorch_and_finite_differences, .loop = COUNT(mse_cases))
 {
-    for (size_t i = 0; i < sizeof mse_cases / sizeof mse_cases[0]; i++)
-        assert_golden_case("loss.safetensors", mse_cases[i].name, 2, mse_case, &mse_cases[i]);
+    assert_golden_case("loss.safetensors", mse_cases[_i].name, 2, mse_case, &mse_cases[_i]);
 }
 END_TEST
 
-START_TEST(mse_loss_is_the_mean_squared_difference)
+TEST(mse_loss_is_the_mean_squared_difference)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3));
     cf_tensor *b = cf_from_array((float[]){1, 4, 0}, CF_SHAPE(3));
@@ -463,7 +460,7 @@ START_TEST(mse_loss_is_the_mean_squared_difference)
 }
 END_TEST
 
-START_TEST(mse_loss_mean_of_nothing_is_nan)
+TEST(mse_loss_mean_of_nothing_is_nan)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(0, 3));
     ck_assert(isnan(cf_item(cf_mse_loss(a, a, NULL))));
@@ -471,14 +468,14 @@ START_TEST(mse_loss_mean_of_nothing_is_nan)
 }
 END_TEST
 
-START_TEST(mse_loss_of_shapes_that_do_not_broadcast_is_a_shape_error)
+TEST(mse_loss_of_shapes_that_do_not_broadcast_is_a_shape_error)
 {
     ck_assert_ptr_null(cf_mse_loss(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)), NULL));
     assert_error(CF_ERR_SHAPE, "cf_mse_loss", "[2, 3]", "[4]", NULL);
 }
 END_TEST
 
-START_TEST(mse_loss_with_bad_arguments_is_an_error)
+TEST(mse_loss_with_bad_arguments_is_an_error)
 {
     cf_tensor *a = cf_zeros(CF_SHAPE(2));
     ck_assert_ptr_null(cf_mse_loss(a, cf_empty(CF_I32, CF_SHAPE(2)), NULL));
@@ -494,7 +491,7 @@ START_TEST(mse_loss_with_bad_arguments_is_an_error)
 }
 END_TEST
 
-START_TEST(nll_loss_refuses_label_smoothing)
+TEST(nll_loss_refuses_label_smoothing)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *t = targets((int32_t[]){0, 1}, CF_SHAPE(2));
@@ -502,47 +499,3 @@ START_TEST(nll_loss_refuses_label_smoothing)
     assert_error(CF_ERR_ARG, "cf_nll_loss", "label_smoothing", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("loss");
-    TCase *tc = tcase("cross_entropy");
-    tcase_add_test(tc, cross_entropy_matches_pytorch);
-    tcase_add_test(tc, cross_entropy_without_options_ignores_no_class_and_takes_the_mean);
-    tcase_add_test(tc, cross_entropy_of_uniform_logits_is_log_of_the_class_count);
-    tcase_add_test(tc, cross_entropy_gradient_is_softmax_minus_one_hot);
-    tcase_add_test(tc, cross_entropy_smoothed_gradient_subtracts_the_smoothed_one_hot);
-    tcase_add_test(tc, cross_entropy_mean_counts_only_targets_not_ignored);
-    tcase_add_test(tc, cross_entropy_ignored_targets_lose_nothing_and_get_no_gradient);
-    tcase_add_test(tc, cross_entropy_mean_over_only_ignored_targets_is_nan_with_zero_gradient);
-    tcase_add_test(tc, cross_entropy_is_stable_for_large_logits);
-    tcase_add_test(tc, cross_entropy_treats_minus_infinity_logits_as_impossible_classes);
-    tcase_add_test(tc, cross_entropy_propagates_nan);
-    tcase_add_test(tc, cross_entropy_of_one_class_is_zero);
-    tcase_add_test(tc, cross_entropy_takes_a_single_prediction_of_shape_C);
-    tcase_add_test(tc, cross_entropy_reads_targets_of_any_strides);
-    tcase_add_test(tc, cross_entropy_is_identical_for_any_thread_count);
-    tcase_add_test(tc, cross_entropy_of_a_target_out_of_range_is_an_index_error);
-    tcase_add_test(tc, cross_entropy_with_targets_of_the_wrong_shape_is_a_shape_error);
-    tcase_add_test(tc, cross_entropy_with_float_targets_or_int_logits_is_a_dtype_error);
-    tcase_add_test(tc, cross_entropy_with_bad_arguments_is_an_argument_error);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("nll_loss");
-    tcase_add_test(tc, nll_loss_matches_pytorch);
-    tcase_add_test(tc, nll_loss_is_minus_the_log_probability_of_the_target);
-    tcase_add_test(tc, nll_loss_mean_over_only_ignored_targets_is_nan);
-    tcase_add_test(tc, nll_loss_of_a_target_out_of_range_is_an_index_error);
-    tcase_add_test(tc, nll_loss_with_targets_of_the_wrong_shape_is_a_shape_error);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("mse_loss");
-    tcase_add_test(tc, mse_loss_matches_pytorch);
-    tcase_add_test(tc, mse_loss_is_the_mean_squared_difference);
-    tcase_add_test(tc, mse_loss_mean_of_nothing_is_nan);
-    tcase_add_test(tc, mse_loss_of_shapes_that_do_not_broadcast_is_a_shape_error);
-    tcase_add_test(tc, mse_loss_with_bad_arguments_is_an_error);
-    tcase_add_test(tc, nll_loss_refuses_label_smoothing);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

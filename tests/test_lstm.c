@@ -16,19 +16,6 @@ static void run_lstm_cell(const char *c, cf_lstm_cell *m, bool with_state)
     gold_finish(&g, with_state ? 3 : 1, ins, (const char *[]){"x", "h0", "c0"});
 }
 
-static void run_lstm(const char *c, cf_lstm *m, bool with_states, bool packed)
-{
-    gold g = gold_open(LAYERS, c, &m->base);
-    cf_tensor *ins[3] = {gold_in(&g, "x"), with_states ? gold_in(&g, "h0") : NULL,
-                         with_states ? gold_in(&g, "c0") : NULL};
-    cf_tensor *outs[3];
-    outs[0] = packed ? cf_lstm_forward_packed(m, ins[0], gold_get(&g, "lengths"), ins[1], ins[2],
-                                              &outs[1], &outs[2])
-                     : cf_lstm_forward(m, ins[0], ins[1], ins[2], &outs[1], &outs[2]);
-    gold_outputs(&g, 3, outs, (const char *[]){"out", "h_n", "c_n"});
-    gold_finish(&g, with_states ? 3 : 1, ins, (const char *[]){"x", "h0", "c0"});
-}
-
 typedef struct {
     cf_lstm *m;
     cf_tensor *lengths;
@@ -54,40 +41,52 @@ static cf_tensor *cell_gc(cf_tensor *const *in, void *ud)
     return cf_cat(2, (cf_tensor *[]){h, c_new}, 1);
 }
 
-START_TEST(golden_lstm_cell)
+TEST(golden_lstm_cell)
 {
     run_lstm_cell("lstm_cell", cf_lstm_cell_new(NULL, "cell", 5, 4, true, NULL), true);
 }
 END_TEST
 
-START_TEST(golden_lstm_cell_without_bias_from_zero_state)
+TEST(golden_lstm_cell_without_bias_from_zero_state)
 {
     run_lstm_cell("lstm_cell_zero", cf_lstm_cell_new(NULL, "cell", 3, 2, false, NULL), false);
 }
 END_TEST
 
-START_TEST(golden_lstm_two_layers_bidirectional_with_states)
+/* A golden case of LSTM: its fixture, the constructor's arguments and the
+ * call. */
+typedef struct {
+    const char *name;
+    int input, hidden, layers;
+    bool bidirectional, batch_first;
+    bool states; /* the fixture's h0 and c0, else zeros */
+    bool packed; /* cf_lstm_forward_packed with the fixture's lengths */
+} lstm_golden;
+
+static const lstm_golden LSTM_CASES[] = {
+    {"lstm_bi2", 5, 4, 2, true, true, .states = true},
+    {"lstm_time_first", 3, 5, 1, false, false, .states = false},
+    {"lstm_packed", 4, 3, 2, true, true, .packed = true},
+};
+
+TEST_WITH(lstm_matches_pytorch, .loop = COUNT(LSTM_CASES))
 {
-    run_lstm("lstm_bi2", cf_lstm_new(NULL, "lstm", 5, 4, 2, true, true, 0, true, NULL), true,
-             false);
+    const lstm_golden *c = &LSTM_CASES[_i];
+    cf_lstm *m = cf_lstm_new(NULL, "lstm", c->input, c->hidden, c->layers, c->bidirectional,
+                             c->batch_first, 0, true, NULL);
+    gold g = gold_open(LAYERS, c->name, &m->base);
+    cf_tensor *ins[3] = {gold_in(&g, "x"), c->states ? gold_in(&g, "h0") : NULL,
+                         c->states ? gold_in(&g, "c0") : NULL};
+    cf_tensor *outs[3];
+    outs[0] = c->packed ? cf_lstm_forward_packed(m, ins[0], gold_get(&g, "lengths"), ins[1], ins[2],
+                                                 &outs[1], &outs[2])
+                        : cf_lstm_forward(m, ins[0], ins[1], ins[2], &outs[1], &outs[2]);
+    gold_outputs(&g, 3, outs, (const char *[]){"out", "h_n", "c_n"});
+    gold_finish(&g, c->states ? 3 : 1, ins, (const char *[]){"x", "h0", "c0"});
 }
 END_TEST
 
-START_TEST(golden_lstm_time_first)
-{
-    run_lstm("lstm_time_first", cf_lstm_new(NULL, "lstm", 3, 5, 1, false, false, 0, true, NULL),
-             false, false);
-}
-END_TEST
-
-START_TEST(golden_lstm_over_padded_sequences)
-{
-    run_lstm("lstm_packed", cf_lstm_new(NULL, "lstm", 4, 3, 2, true, true, 0, true, NULL), false,
-             true);
-}
-END_TEST
-
-START_TEST(lstm_gradcheck)
+TEST(lstm_gradcheck)
 {
     cf_lstm *m = cf_lstm_new(NULL, "lstm", 3, 2, 2, true, true, 0, true, NULL);
     cf_tensor *in[3] = {rand_leaf(15, -1, 1, CF_SHAPE(2, 3, 3)),
@@ -100,7 +99,7 @@ START_TEST(lstm_gradcheck)
 }
 END_TEST
 
-START_TEST(lstm_cell_gradcheck)
+TEST(lstm_cell_gradcheck)
 {
     cf_lstm_cell *m = cf_lstm_cell_new(NULL, "cell", 3, 4, true, NULL);
     cf_tensor *in[3] = {rand_leaf(18, -1, 1, CF_SHAPE(2, 3)), rand_leaf(19, -1, 1, CF_SHAPE(2, 4)),
@@ -110,7 +109,7 @@ START_TEST(lstm_cell_gradcheck)
 }
 END_TEST
 
-START_TEST(lstm_refuses_bad_input)
+TEST(lstm_refuses_bad_input)
 {
     cf_lstm *m = cf_lstm_new(NULL, "lstm", 3, 4, 1, true, true, 0, true, NULL);
     cf_tensor *x = rand_leaf(21, -1, 1, CF_SHAPE(2, 5, 3));
@@ -135,19 +134,3 @@ START_TEST(lstm_refuses_bad_input)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("lstm");
-    TCase *tc = tcase("lstm");
-    tcase_add_test(tc, golden_lstm_cell);
-    tcase_add_test(tc, golden_lstm_cell_without_bias_from_zero_state);
-    tcase_add_test(tc, golden_lstm_two_layers_bidirectional_with_states);
-    tcase_add_test(tc, golden_lstm_time_first);
-    tcase_add_test(tc, golden_lstm_over_padded_sequences);
-    tcase_add_test(tc, lstm_gradcheck);
-    tcase_add_test(tc, lstm_cell_gradcheck);
-    tcase_add_test(tc, lstm_refuses_bad_input);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

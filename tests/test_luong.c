@@ -26,27 +26,27 @@ static cf_tensor *luong_gc(cf_tensor *const *in, void *ud)
     return cf_cat(2, (cf_tensor *[]){ctx, w}, 1);
 }
 
-START_TEST(golden_luong_dot_with_padding)
+TEST(golden_luong_dot_with_padding)
 {
     run_luong("luong_dot", cf_luong_attention_new(NULL, "attn", CF_LUONG_DOT, 5, 5, NULL), true);
 }
 END_TEST
 
-START_TEST(golden_luong_general_with_padding)
+TEST(golden_luong_general_with_padding)
 {
     run_luong("luong_general", cf_luong_attention_new(NULL, "attn", CF_LUONG_GENERAL, 4, 6, NULL),
               true);
 }
 END_TEST
 
-START_TEST(golden_luong_general_without_mask)
+TEST(golden_luong_general_without_mask)
 {
     run_luong("luong_general_nomask",
               cf_luong_attention_new(NULL, "attn", CF_LUONG_GENERAL, 3, 2, NULL), false);
 }
 END_TEST
 
-START_TEST(luong_gradcheck)
+TEST(luong_gradcheck)
 {
     cf_luong_attention *m = cf_luong_attention_new(NULL, "attn", CF_LUONG_GENERAL, 2, 3, NULL);
     cf_tensor *in[2] = {rand_leaf(22, -1, 1, CF_SHAPE(2, 2)),
@@ -56,7 +56,7 @@ START_TEST(luong_gradcheck)
 }
 END_TEST
 
-START_TEST(luong_masked_keys_get_no_weight)
+TEST(luong_masked_keys_get_no_weight)
 {
     cf_luong_attention *m = cf_luong_attention_new(NULL, "attn", CF_LUONG_DOT, 2, 2, NULL);
     cf_tensor *keys = rand_leaf(24, -1, 1, CF_SHAPE(1, 3, 2)), *w = NULL;
@@ -71,7 +71,7 @@ START_TEST(luong_masked_keys_get_no_weight)
 }
 END_TEST
 
-START_TEST(luong_refuses_bad_input)
+TEST(luong_refuses_bad_input)
 {
     ck_assert_ptr_null(cf_luong_attention_new(NULL, "attn", CF_LUONG_DOT, 3, 4, NULL));
     assert_error(CF_ERR_ARG, "LuongAttention \"attn\"", "dot", NULL);
@@ -87,17 +87,3 @@ START_TEST(luong_refuses_bad_input)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("luong");
-    TCase *tc = tcase("luong");
-    tcase_add_test(tc, golden_luong_dot_with_padding);
-    tcase_add_test(tc, golden_luong_general_with_padding);
-    tcase_add_test(tc, golden_luong_general_without_mask);
-    tcase_add_test(tc, luong_gradcheck);
-    tcase_add_test(tc, luong_masked_keys_get_no_weight);
-    tcase_add_test(tc, luong_refuses_bad_input);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -13,13 +13,13 @@
 
 #define TOL 1e-2f
 
-START_TEST(products_match_pytorch_and_finite_differences)
+TEST_WITH(products_match_pytorch_and_finite_differences, .golden = "matmul.")
 {
     assert_golden_expr("ops.safetensors", "matmul.", _i);
 }
 END_TEST
 
-START_TEST(matmul_of_a_column_by_a_row_is_their_outer_product)
+TEST(matmul_of_a_column_by_a_row_is_their_outer_product)
 {
     /* k = 1 skips BLIS: contiguous and strided rows give the same products. */
     cf_tensor *a = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3, 1));
@@ -33,7 +33,7 @@ START_TEST(matmul_of_a_column_by_a_row_is_their_outer_product)
 }
 END_TEST
 
-START_TEST(matmul_of_2x3_by_3x2)
+TEST(matmul_of_2x3_by_3x2)
 {
     cf_tensor *a = cf_from_array((float[]){1, 2, 3, 4, 5, 6}, CF_SHAPE(2, 3));
     cf_tensor *b = cf_from_array((float[]){7, 8, 9, 10, 11, 12}, CF_SHAPE(3, 2));
@@ -44,7 +44,7 @@ START_TEST(matmul_of_2x3_by_3x2)
 }
 END_TEST
 
-START_TEST(matmul_of_transposed_views_reads_their_strides)
+TEST(matmul_of_transposed_views_reads_their_strides)
 {
     /* a^T with a = [[1, 4], [2, 5], [3, 6]] is [[1, 2, 3], [4, 5, 6]]. */
     cf_tensor *a = cf_from_array((float[]){1, 4, 2, 5, 3, 6}, CF_SHAPE(3, 2));
@@ -55,7 +55,7 @@ START_TEST(matmul_of_transposed_views_reads_their_strides)
 }
 END_TEST
 
-START_TEST(matmul_1d_operands_drop_their_dim)
+TEST(matmul_1d_operands_drop_their_dim)
 {
     cf_tensor *v = cf_from_array((float[]){1, 2, 3}, CF_SHAPE(3));
     cf_tensor *m = cf_from_array((float[]){1, 2, 3, 4, 5, 6}, CF_SHAPE(3, 2));
@@ -72,7 +72,7 @@ START_TEST(matmul_1d_operands_drop_their_dim)
 }
 END_TEST
 
-START_TEST(matmul_batch_dims_broadcast)
+TEST(matmul_batch_dims_broadcast)
 {
     assert_shape(cf_matmul(cf_ones(CF_SHAPE(2, 3, 2, 4)), cf_ones(CF_SHAPE(4, 5))),
                  CF_SHAPE(2, 3, 2, 5));
@@ -83,7 +83,7 @@ START_TEST(matmul_batch_dims_broadcast)
 }
 END_TEST
 
-START_TEST(matmul_batched_values_use_each_batch)
+TEST(matmul_batched_values_use_each_batch)
 {
     /* Batch 0 multiplies by I, batch 1 by 2I. */
     cf_tensor *a = cf_from_array((float[]){1, 2, 3, 4, 1, 2, 3, 4}, CF_SHAPE(2, 2, 2));
@@ -92,7 +92,7 @@ START_TEST(matmul_batched_values_use_each_batch)
 }
 END_TEST
 
-START_TEST(matmul_weight_gradient_sums_over_the_batch)
+TEST(matmul_weight_gradient_sums_over_the_batch)
 {
     /* x is ones [2, 2, 1, 3] and y = sum(x @ w): dy/dw[k][n] counts the
      * 2 * 2 * 1 rows of x. */
@@ -104,7 +104,7 @@ START_TEST(matmul_weight_gradient_sums_over_the_batch)
 }
 END_TEST
 
-START_TEST(matmul_with_mismatched_inner_sizes_is_an_error)
+TEST(matmul_with_mismatched_inner_sizes_is_an_error)
 {
     ck_assert_ptr_null(cf_matmul(cf_ones(CF_SHAPE(2, 3)), cf_ones(CF_SHAPE(4, 2))));
     assert_error(CF_ERR_SHAPE, "[2, 3]", "[4, 2]", NULL);
@@ -118,7 +118,7 @@ static cf_tensor *f_affine_nobias(cf_tensor *const *in, void *ud)
     (void)ud;
     return cf_affine(in[0], in[1], NULL);
 }
-START_TEST(affine_gradient_without_bias)
+TEST(affine_gradient_without_bias)
 {
     cf_tensor *in[] = {rand_leaf(153, -1, 1, CF_SHAPE(3, 4)),
                        rand_leaf(154, -1, 1, CF_SHAPE(5, 4))};
@@ -126,7 +126,7 @@ START_TEST(affine_gradient_without_bias)
 }
 END_TEST
 
-START_TEST(affine_equals_matmul_plus_bias)
+TEST(affine_equals_matmul_plus_bias)
 {
     cf_tensor *x = rand_leaf(164, -1, 1, CF_SHAPE(2, 3, 4));
     cf_tensor *w = rand_leaf(165, -1, 1, CF_SHAPE(5, 4)), *b = rand_leaf(166, -1, 1, CF_SHAPE(5));
@@ -135,7 +135,7 @@ START_TEST(affine_equals_matmul_plus_bias)
 }
 END_TEST
 
-START_TEST(affine_with_mismatched_sizes_is_an_error)
+TEST(affine_with_mismatched_sizes_is_an_error)
 {
     ck_assert_ptr_null(cf_affine(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(5, 4)), NULL));
     assert_error(CF_ERR_SHAPE, "cf_affine", "[2, 3]", "[5, 4]", NULL);
@@ -144,23 +144,3 @@ START_TEST(affine_with_mismatched_sizes_is_an_error)
     assert_error(CF_ERR_SHAPE, "cf_affine", "bias [4]", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("matmul");
-    TCase *tc =
-        tcase_golden_exprs("matmul", products_match_pytorch_and_finite_differences, "matmul.");
-    tcase_add_test(tc, matmul_of_a_column_by_a_row_is_their_outer_product);
-    tcase_add_test(tc, matmul_of_2x3_by_3x2);
-    tcase_add_test(tc, matmul_of_transposed_views_reads_their_strides);
-    tcase_add_test(tc, matmul_1d_operands_drop_their_dim);
-    tcase_add_test(tc, matmul_batch_dims_broadcast);
-    tcase_add_test(tc, matmul_batched_values_use_each_batch);
-    tcase_add_test(tc, matmul_weight_gradient_sums_over_the_batch);
-    tcase_add_test(tc, matmul_with_mismatched_inner_sizes_is_an_error);
-    tcase_add_test(tc, affine_gradient_without_bias);
-    tcase_add_test(tc, affine_equals_matmul_plus_bias);
-    tcase_add_test(tc, affine_with_mismatched_sizes_is_an_error);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -114,10 +114,10 @@ static const mha_case MHA_CASES[] = {
     {"mha_nobias", 6, 3, false, "q", "kv", "kv", .weights = true, .average = true},
 };
 
-START_TEST(mha_matches_pytorch) { run_mha(MHA_CASES[_i]); }
+TEST_WITH(mha_matches_pytorch, .loop = COUNT(MHA_CASES)) { run_mha(MHA_CASES[_i]); }
 END_TEST
 
-START_TEST(mha_dropout_acts_in_training_only)
+TEST(mha_dropout_acts_in_training_only)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0.5f, true, NULL);
     cf_tensor *x = rand_leaf(10, -1, 1, CF_SHAPE(2, 6, 8));
@@ -131,7 +131,7 @@ START_TEST(mha_dropout_acts_in_training_only)
 }
 END_TEST
 
-START_TEST(mha_rejects_wrong_input_shapes_naming_module)
+TEST(mha_rejects_wrong_input_shapes_naming_module)
 {
     cf_mha *m = cf_mha_new(NULL, "self_attn", 8, 2, 0, true, NULL);
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 5, 8));
@@ -147,7 +147,7 @@ START_TEST(mha_rejects_wrong_input_shapes_naming_module)
 }
 END_TEST
 
-START_TEST(mha_rejects_key_padding_mask_of_wrong_shape)
+TEST(mha_rejects_key_padding_mask_of_wrong_shape)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
     cf_tensor *q = cf_zeros(CF_SHAPE(2, 3, 8)), *kv = cf_zeros(CF_SHAPE(2, 5, 8));
@@ -159,7 +159,7 @@ START_TEST(mha_rejects_key_padding_mask_of_wrong_shape)
 }
 END_TEST
 
-START_TEST(mha_rejects_key_padding_mask_of_wrong_dtype)
+TEST(mha_rejects_key_padding_mask_of_wrong_dtype)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 5, 8));
@@ -170,7 +170,7 @@ START_TEST(mha_rejects_key_padding_mask_of_wrong_dtype)
 }
 END_TEST
 
-START_TEST(mha_rejects_attn_mask_of_wrong_shape_or_dtype)
+TEST(mha_rejects_attn_mask_of_wrong_shape_or_dtype)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 5, 8));
@@ -187,7 +187,7 @@ START_TEST(mha_rejects_attn_mask_of_wrong_shape_or_dtype)
 }
 END_TEST
 
-START_TEST(mha_constructor_rejects_heads_not_dividing_the_width)
+TEST(mha_constructor_rejects_heads_not_dividing_the_width)
 {
     ck_assert_ptr_null(cf_mha_new(NULL, "attn", 10, 3, 0, true, NULL));
     assert_error(CF_ERR_ARG, "MultiheadAttention", "\"attn\"", NULL);
@@ -196,7 +196,7 @@ END_TEST
 
 /* ---- kv_cache ---- */
 
-START_TEST(mha_cache_step_by_step_equals_causal_full_sequence)
+TEST(mha_cache_step_by_step_equals_causal_full_sequence)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
     cf_fill_uniform(NULL, m->in_proj_bias, -0.5f, 0.5f);
@@ -212,7 +212,7 @@ START_TEST(mha_cache_step_by_step_equals_causal_full_sequence)
 }
 END_TEST
 
-START_TEST(mha_cache_prefill_of_several_positions_then_steps)
+TEST(mha_cache_prefill_of_several_positions_then_steps)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 6, 3, 0, true, NULL);
     cf_fill_uniform(NULL, m->in_proj_bias, -0.5f, 0.5f);
@@ -228,7 +228,7 @@ START_TEST(mha_cache_prefill_of_several_positions_then_steps)
 }
 END_TEST
 
-START_TEST(mha_cache_with_key_padding_mask_over_all_cached_positions)
+TEST(mha_cache_with_key_padding_mask_over_all_cached_positions)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 8, 2, 0, true, NULL);
     cf_tensor *x = rand_leaf(11, -1, 1, CF_SHAPE(2, 5, 8));
@@ -254,7 +254,7 @@ START_TEST(mha_cache_with_key_padding_mask_over_all_cached_positions)
 }
 END_TEST
 
-START_TEST(mha_cache_clear_starts_a_new_sequence)
+TEST(mha_cache_clear_starts_a_new_sequence)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 4, 2, 0, true, NULL);
     cf_tensor *x = rand_leaf(6, -1, 1, CF_SHAPE(1, 3, 4));
@@ -272,7 +272,7 @@ START_TEST(mha_cache_clear_starts_a_new_sequence)
 }
 END_TEST
 
-START_TEST(mha_cache_overflow_is_an_index_error)
+TEST(mha_cache_overflow_is_an_index_error)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 4, 2, 0, true, NULL);
     cf_tensor *x = rand_leaf(8, -1, 1, CF_SHAPE(1, 2, 4));
@@ -287,7 +287,7 @@ START_TEST(mha_cache_overflow_is_an_index_error)
 }
 END_TEST
 
-START_TEST(mha_cache_of_another_batch_size_is_a_shape_error)
+TEST(mha_cache_of_another_batch_size_is_a_shape_error)
 {
     cf_mha *m = cf_mha_new(NULL, "attn", 4, 2, 0, true, NULL);
     cf_tensor *x = rand_leaf(8, -1, 1, CF_SHAPE(2, 1, 4));
@@ -300,7 +300,7 @@ START_TEST(mha_cache_of_another_batch_size_is_a_shape_error)
 }
 END_TEST
 
-START_TEST(kv_cache_free_null_is_a_no_op)
+TEST(kv_cache_free_null_is_a_no_op)
 {
     cf_kv_cache_free(NULL);
     cf_kv_cache_clear(NULL);
@@ -309,19 +309,19 @@ END_TEST
 
 /* ---- sinusoidal ---- */
 
-START_TEST(golden_sinusoidal_from_offset) { run_sinusoidal("small", 3, 9, 16); }
+TEST(golden_sinusoidal_from_offset) { run_sinusoidal("small", 3, 9, 16); }
 END_TEST
 
-START_TEST(golden_sinusoidal_64_positions) { run_sinusoidal("long", 0, 64, 32); }
+TEST(golden_sinusoidal_64_positions) { run_sinusoidal("long", 0, 64, 32); }
 END_TEST
 
-START_TEST(golden_sinusoidal_two_columns) { run_sinusoidal("two", 5, 2, 2); }
+TEST(golden_sinusoidal_two_columns) { run_sinusoidal("two", 5, 2, 2); }
 END_TEST
 
-START_TEST(golden_sinusoidal_far_positions_odd_half_width) { run_sinusoidal("far", 900, 10, 18); }
+TEST(golden_sinusoidal_far_positions_odd_half_width) { run_sinusoidal("far", 900, 10, 18); }
 END_TEST
 
-START_TEST(sinusoidal_from_offset_is_a_slice_of_the_full_table)
+TEST(sinusoidal_from_offset_is_a_slice_of_the_full_table)
 {
     cf_tensor *all = cf_sinusoidal_encoding(0, 12, 10);
     cf_tensor *part = cf_sinusoidal_encoding(5, 4, 10);
@@ -329,7 +329,7 @@ START_TEST(sinusoidal_from_offset_is_a_slice_of_the_full_table)
 }
 END_TEST
 
-START_TEST(sinusoidal_odd_dim_ends_with_a_sine_column)
+TEST(sinusoidal_odd_dim_ends_with_a_sine_column)
 {
     cf_tensor *pe = cf_sinusoidal_encoding(0, 3, 5);
     ASSERT_NO_ERROR();
@@ -339,35 +339,3 @@ START_TEST(sinusoidal_odd_dim_ends_with_a_sine_column)
         ck_assert_float_eq_tol(cf_get(pe, CF_IDX(t, 4)), sinf((float)t * powf(1e4f, -0.8f)), 1e-6f);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("mha");
-    TCase *tc = tcase("mha");
-    tcase_add_loop_test(tc, mha_matches_pytorch, 0, (int)(sizeof MHA_CASES / sizeof MHA_CASES[0]));
-    tcase_add_test(tc, mha_dropout_acts_in_training_only);
-    tcase_add_test(tc, mha_rejects_wrong_input_shapes_naming_module);
-    tcase_add_test(tc, mha_rejects_key_padding_mask_of_wrong_shape);
-    tcase_add_test(tc, mha_rejects_key_padding_mask_of_wrong_dtype);
-    tcase_add_test(tc, mha_rejects_attn_mask_of_wrong_shape_or_dtype);
-    tcase_add_test(tc, mha_constructor_rejects_heads_not_dividing_the_width);
-    suite_add_tcase(s, tc);
-    tc = tcase("kv_cache");
-    tcase_add_test(tc, mha_cache_step_by_step_equals_causal_full_sequence);
-    tcase_add_test(tc, mha_cache_prefill_of_several_positions_then_steps);
-    tcase_add_test(tc, mha_cache_with_key_padding_mask_over_all_cached_positions);
-    tcase_add_test(tc, mha_cache_clear_starts_a_new_sequence);
-    tcase_add_test(tc, mha_cache_overflow_is_an_index_error);
-    tcase_add_test(tc, mha_cache_of_another_batch_size_is_a_shape_error);
-    tcase_add_test(tc, kv_cache_free_null_is_a_no_op);
-    suite_add_tcase(s, tc);
-    tc = tcase("sinusoidal");
-    tcase_add_test(tc, golden_sinusoidal_from_offset);
-    tcase_add_test(tc, golden_sinusoidal_64_positions);
-    tcase_add_test(tc, golden_sinusoidal_two_columns);
-    tcase_add_test(tc, golden_sinusoidal_far_positions_odd_half_width);
-    tcase_add_test(tc, sinusoidal_from_offset_is_a_slice_of_the_full_table);
-    tcase_add_test(tc, sinusoidal_odd_dim_ends_with_a_sine_column);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

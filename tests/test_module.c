@@ -17,7 +17,7 @@ static int collect(cf_module *m, cf_module **out, int n)
     return n;
 }
 
-START_TEST(module_parameter_names_are_dotted_paths_without_the_root)
+TEST(module_parameter_names_are_dotted_paths_without_the_root)
 {
     cf_module *net = cf_module_new("Net", NULL, "net");
     cf_module *enc = cf_module_new("Encoder", net, "encoder");
@@ -33,7 +33,7 @@ START_TEST(module_parameter_names_are_dotted_paths_without_the_root)
 }
 END_TEST
 
-START_TEST(module_own_parameters_come_before_children)
+TEST(module_own_parameters_come_before_children)
 {
     cf_module *root = cf_module_new("Root", NULL, NULL);
     cf_linear_new(root, "fc", 2, 2, false, NULL);
@@ -45,7 +45,7 @@ START_TEST(module_own_parameters_come_before_children)
 }
 END_TEST
 
-START_TEST(module_child_named_empty_merges_into_parent_namespace)
+TEST(module_child_named_empty_merges_into_parent_namespace)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_module *layer = cf_module_new("TransformerEncoderLayer", net, "layer");
@@ -64,7 +64,7 @@ START_TEST(module_child_named_empty_merges_into_parent_namespace)
 }
 END_TEST
 
-START_TEST(module_rejects_duplicate_child_name)
+TEST(module_rejects_duplicate_child_name)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_nonnull(cf_linear_new(net, "fc", 2, 3, true, NULL));
@@ -75,7 +75,7 @@ START_TEST(module_rejects_duplicate_child_name)
 }
 END_TEST
 
-START_TEST(module_rejects_duplicate_parameter_name)
+TEST(module_rejects_duplicate_parameter_name)
 {
     cf_module *m = cf_module_new("M", NULL, NULL);
     ck_assert_ptr_nonnull(cf_module_param(m, "w", CF_SHAPE(2)));
@@ -87,7 +87,7 @@ START_TEST(module_rejects_duplicate_parameter_name)
 }
 END_TEST
 
-START_TEST(module_rejects_name_taken_in_merged_namespace)
+TEST(module_rejects_name_taken_in_merged_namespace)
 {
     cf_module *layer = cf_module_new("Layer", NULL, NULL);
     cf_ffn_new(layer, "", 4, 8, 0, CF_ACT_RELU, NULL);
@@ -106,7 +106,7 @@ START_TEST(module_rejects_name_taken_in_merged_namespace)
 }
 END_TEST
 
-START_TEST(module_rejects_names_too_long)
+TEST(module_rejects_names_too_long)
 {
     char name[CF_NAME_MAX + 1];
     memset(name, 'a', CF_NAME_MAX);
@@ -120,7 +120,7 @@ START_TEST(module_rejects_names_too_long)
 }
 END_TEST
 
-START_TEST(module_rejects_more_parameters_than_the_limit)
+TEST(module_rejects_more_parameters_than_the_limit)
 {
     cf_module *m = cf_module_new("M", NULL, NULL);
     for (int i = 0; i < CF_MODULE_MAX_PARAMS; i++) {
@@ -134,7 +134,7 @@ START_TEST(module_rejects_more_parameters_than_the_limit)
 }
 END_TEST
 
-START_TEST(module_parameters_are_zeroed_and_require_grad)
+TEST(module_parameters_are_zeroed_and_require_grad)
 {
     cf_module *m = cf_module_new("M", NULL, NULL);
     cf_tensor *p = cf_module_param(m, "w", CF_SHAPE(3, 2));
@@ -145,7 +145,7 @@ START_TEST(module_parameters_are_zeroed_and_require_grad)
 }
 END_TEST
 
-START_TEST(module_find_returns_parameters_by_full_name)
+TEST(module_find_returns_parameters_by_full_name)
 {
     cf_module *net = cf_module_new("Net", NULL, "net");
     cf_mha *attn = cf_mha_new(net, "attn", 4, 2, 0, true, NULL);
@@ -160,7 +160,7 @@ START_TEST(module_find_returns_parameters_by_full_name)
 }
 END_TEST
 
-START_TEST(module_counts_tensors_and_scalars)
+TEST(module_counts_tensors_and_scalars)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_mha_new(net, "attn", 8, 2, 0, true, NULL); /* 3*8*8 + 3*8 + 8*8 + 8 */
@@ -174,7 +174,7 @@ START_TEST(module_counts_tensors_and_scalars)
 }
 END_TEST
 
-START_TEST(module_train_and_eval_reach_every_submodule)
+TEST(module_train_and_eval_reach_every_submodule)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_module *layer = cf_module_new("Layer", net, "layer");
@@ -197,7 +197,7 @@ START_TEST(module_train_and_eval_reach_every_submodule)
 }
 END_TEST
 
-START_TEST(module_eval_turns_off_dropout_in_submodules)
+TEST(module_eval_turns_off_dropout_in_submodules)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_ffn *ffn = cf_ffn_new(net, "ffn", 3, 16, 1.0f, CF_ACT_RELU, NULL);
@@ -215,7 +215,7 @@ START_TEST(module_eval_turns_off_dropout_in_submodules)
 }
 END_TEST
 
-START_TEST(module_zero_grad_zeroes_every_gradient)
+TEST(module_zero_grad_zeroes_every_gradient)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_linear *a = cf_linear_new(net, "a", 3, 4, true, NULL);
@@ -232,7 +232,7 @@ START_TEST(module_zero_grad_zeroes_every_gradient)
 }
 END_TEST
 
-START_TEST(module_free_of_a_child_detaches_it)
+TEST(module_free_of_a_child_detaches_it)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     cf_linear *a = cf_linear_new(net, "a", 2, 2, true, NULL);
@@ -259,10 +259,10 @@ START_TEST(module_free_of_a_child_detaches_it)
 }
 END_TEST
 
-START_TEST(module_free_null_is_a_no_op) { cf_module_free(NULL); }
+TEST(module_free_null_is_a_no_op) { cf_module_free(NULL); }
 END_TEST
 
-START_TEST(module_visit_and_queries_accept_null)
+TEST(module_visit_and_queries_accept_null)
 {
     ck_assert_int_eq(cf_module_num_tensors(NULL), 0);
     ck_assert_int_eq(cf_module_num_params(NULL), 0);
@@ -271,7 +271,7 @@ START_TEST(module_visit_and_queries_accept_null)
 }
 END_TEST
 
-START_TEST(forward_of_a_null_module_is_an_argument_error)
+TEST(forward_of_a_null_module_is_an_argument_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 4));
     ck_assert_ptr_null(cf_linear_forward(NULL, x));
@@ -298,7 +298,7 @@ START_TEST(forward_of_a_null_module_is_an_argument_error)
 }
 END_TEST
 
-START_TEST(a_null_module_after_a_failed_constructor_keeps_the_root_cause)
+TEST(a_null_module_after_a_failed_constructor_keeps_the_root_cause)
 {
     cf_linear *l = cf_linear_new(NULL, "fc", -1, 2, true, NULL);
     ck_assert_ptr_null(l);
@@ -310,7 +310,7 @@ START_TEST(a_null_module_after_a_failed_constructor_keeps_the_root_cause)
 }
 END_TEST
 
-START_TEST(parameters_are_labelled_with_their_state_dict_names)
+TEST(parameters_are_labelled_with_their_state_dict_names)
 {
     cf_module *net = cf_module_new("Net", NULL, "root");
     cf_module *enc = cf_module_new("Encoder", net, "encoder");
@@ -329,31 +329,3 @@ START_TEST(parameters_are_labelled_with_their_state_dict_names)
     cf_module_free(net);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("module");
-    TCase *tc = tcase("module");
-    tcase_add_test(tc, module_parameter_names_are_dotted_paths_without_the_root);
-    tcase_add_test(tc, module_own_parameters_come_before_children);
-    tcase_add_test(tc, module_child_named_empty_merges_into_parent_namespace);
-    tcase_add_test(tc, module_rejects_duplicate_child_name);
-    tcase_add_test(tc, module_rejects_duplicate_parameter_name);
-    tcase_add_test(tc, module_rejects_name_taken_in_merged_namespace);
-    tcase_add_test(tc, module_rejects_names_too_long);
-    tcase_add_test(tc, module_rejects_more_parameters_than_the_limit);
-    tcase_add_test(tc, module_parameters_are_zeroed_and_require_grad);
-    tcase_add_test(tc, module_find_returns_parameters_by_full_name);
-    tcase_add_test(tc, module_counts_tensors_and_scalars);
-    tcase_add_test(tc, module_train_and_eval_reach_every_submodule);
-    tcase_add_test(tc, module_eval_turns_off_dropout_in_submodules);
-    tcase_add_test(tc, module_zero_grad_zeroes_every_gradient);
-    tcase_add_test(tc, module_free_of_a_child_detaches_it);
-    tcase_add_test(tc, module_free_null_is_a_no_op);
-    tcase_add_test(tc, module_visit_and_queries_accept_null);
-    tcase_add_test(tc, forward_of_a_null_module_is_an_argument_error);
-    tcase_add_test(tc, a_null_module_after_a_failed_constructor_keeps_the_root_cause);
-    tcase_add_test(tc, parameters_are_labelled_with_their_state_dict_names);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -132,36 +132,33 @@ static void run_case(const optim_case *c)
 
 #define ADAM_DEFAULTS .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f
 
-#define CASE_TEST(test, ...)                                                                       \
-    START_TEST(test) { run_case(&(optim_case){__VA_ARGS__}); }                                     \
-    END_TEST
+/* A row a run of tests/golden/gen_optim.py. */
+static const optim_case CASES[] = {
+    {"sgd.plain", SGD, .lr = 0.1f},
+    {"sgd.momentum", SGD, .lr = 0.1f, .momentum = 0.9f},
+    {"sgd.dampening", SGD, .lr = 0.1f, .momentum = 0.9f, .dampening = 0.1f},
+    {"sgd.nesterov", SGD, .lr = 0.1f, .momentum = 0.9f, .nesterov = true},
+    {"sgd.weight_decay", SGD, .lr = 0.1f, .weight_decay = 0.05f},
+    {"sgd.momentum_decay", SGD, .lr = 0.05f, .momentum = 0.9f, .dampening = 0.1f,
+     .weight_decay = 0.05f},
+    {"adam.default", ADAM, .lr = 1e-3f, ADAM_DEFAULTS},
+    {"adam.lr", ADAM, .lr = 0.05f, ADAM_DEFAULTS},
+    {"adam.weight_decay", ADAM, .lr = 0.05f, .weight_decay = 0.1f, ADAM_DEFAULTS},
+    {"adam.betas", ADAM, .lr = 0.05f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-6f},
+    {"adamw.default", ADAMW, .lr = 0.05f, .weight_decay = 0.01f, ADAM_DEFAULTS},
+    {"adamw.decay", ADAMW, .lr = 0.05f, .weight_decay = 0.1f, ADAM_DEFAULTS},
+    {"adamw.scheduled", ADAMW, .lr = 0.05f, .weight_decay = 0.1f, ADAM_DEFAULTS, .scheduled = true},
+};
 
-CASE_TEST(sgd_plain_matches_torch, "sgd.plain", SGD, .lr = 0.1f)
-CASE_TEST(sgd_momentum_matches_torch, "sgd.momentum", SGD, .lr = 0.1f, .momentum = 0.9f)
-CASE_TEST(sgd_dampening_matches_torch, "sgd.dampening", SGD, .lr = 0.1f, .momentum = 0.9f,
-          .dampening = 0.1f)
-CASE_TEST(sgd_nesterov_matches_torch, "sgd.nesterov", SGD, .lr = 0.1f, .momentum = 0.9f,
-          .nesterov = true)
-CASE_TEST(sgd_weight_decay_matches_torch, "sgd.weight_decay", SGD, .lr = 0.1f,
-          .weight_decay = 0.05f)
-CASE_TEST(sgd_momentum_dampening_and_decay_match_torch, "sgd.momentum_decay", SGD, .lr = 0.05f,
-          .momentum = 0.9f, .dampening = 0.1f, .weight_decay = 0.05f)
-CASE_TEST(adam_defaults_match_torch, "adam.default", ADAM, .lr = 1e-3f, ADAM_DEFAULTS)
-CASE_TEST(adam_large_lr_matches_torch, "adam.lr", ADAM, .lr = 0.05f, ADAM_DEFAULTS)
-CASE_TEST(adam_l2_weight_decay_matches_torch, "adam.weight_decay", ADAM, .lr = 0.05f,
-          .weight_decay = 0.1f, ADAM_DEFAULTS)
-CASE_TEST(adam_betas_and_eps_match_torch, "adam.betas", ADAM, .lr = 0.05f, .beta1 = 0.8f,
-          .beta2 = 0.99f, .eps = 1e-6f)
-CASE_TEST(adamw_default_decay_matches_torch, "adamw.default", ADAMW, .lr = 0.05f,
-          .weight_decay = 0.01f, ADAM_DEFAULTS)
-CASE_TEST(adamw_decay_matches_torch, "adamw.decay", ADAMW, .lr = 0.05f, .weight_decay = 0.1f,
-          ADAM_DEFAULTS)
-CASE_TEST(adamw_lr_changed_every_step_matches_torch, "adamw.scheduled", ADAMW, .lr = 0.05f,
-          .weight_decay = 0.1f, ADAM_DEFAULTS, .scheduled = true)
+TEST_WITH(optimizers_match_torch_step_by_step, .loop = COUNT(CASES), .scratch = true)
+{
+    run_case(&CASES[_i]);
+}
+END_TEST
 
 /* ---- Optimizer behaviour ---- */
 
-START_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
+TEST_WITH(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count, .scratch = true)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(3));
@@ -190,7 +187,7 @@ START_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
 }
 END_TEST
 
-START_TEST(sgd_momentum_buffer_starts_at_the_first_gradient)
+TEST_WITH(sgd_momentum_buffer_starts_at_the_first_gradient, .scratch = true)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));
@@ -207,7 +204,7 @@ START_TEST(sgd_momentum_buffer_starts_at_the_first_gradient)
 }
 END_TEST
 
-START_TEST(optim_zero_grad_zeroes_every_gradient)
+TEST(optim_zero_grad_zeroes_every_gradient)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));
@@ -223,7 +220,7 @@ START_TEST(optim_zero_grad_zeroes_every_gradient)
 }
 END_TEST
 
-START_TEST(optim_lr_and_step_count_are_readable)
+TEST(optim_lr_and_step_count_are_readable)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_module_param(m, "a", CF_SHAPE(2));
@@ -239,7 +236,7 @@ START_TEST(optim_lr_and_step_count_are_readable)
 }
 END_TEST
 
-START_TEST(optim_null_is_harmless)
+TEST(optim_null_is_harmless)
 {
     cf_optim_step(NULL);
     cf_optim_zero_grad(NULL);
@@ -253,7 +250,7 @@ START_TEST(optim_null_is_harmless)
 }
 END_TEST
 
-START_TEST(optim_rejects_invalid_hyperparameters)
+TEST(optim_rejects_invalid_hyperparameters)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_null(cf_sgd_new(m, &(cf_sgd_opts){.lr = 0.1f, .nesterov = true}));
@@ -320,7 +317,7 @@ static cf_optim *adamw_all(cf_module *m)
 }
 static cf_optim *adamw_none(cf_module *m) { return cf_adamw_new(m, &(cf_adamw_opts){.lr = 0.1f}); }
 
-START_TEST(adam_options_left_zero_are_torch_defaults)
+TEST(adam_options_left_zero_are_torch_defaults)
 {
     float w1[12], b1[3], w2[12], b2[3];
     one_update(adam_null, w1, b1);
@@ -330,7 +327,7 @@ START_TEST(adam_options_left_zero_are_torch_defaults)
 }
 END_TEST
 
-START_TEST(decay_matrices_exempts_biases_and_norm_weights)
+TEST(decay_matrices_exempts_biases_and_norm_weights)
 {
     float wg[12], bg[3], wa[12], ba[3], wn[12], bn[3];
     one_update(adamw_grouped, wg, bg);
@@ -342,7 +339,7 @@ START_TEST(decay_matrices_exempts_biases_and_norm_weights)
 }
 END_TEST
 
-START_TEST(sgd_needs_options_with_a_learning_rate)
+TEST(sgd_needs_options_with_a_learning_rate)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_null(cf_sgd_new(m, NULL));
@@ -376,7 +373,7 @@ static void three_steps(int threads, bool adam, float *out, int64_t n)
     cf_module_free(m);
 }
 
-START_TEST(updates_are_the_same_for_any_thread_count)
+TEST(updates_are_the_same_for_any_thread_count)
 {
     int64_t n = 300007;
     float *one = malloc(sizeof(float) * n), *many = malloc(sizeof(float) * n);
@@ -395,7 +392,7 @@ END_TEST
 
 /* ---- A model trained end to end ---- */
 
-START_TEST(mlp_trained_with_adam_matches_torch)
+TEST(mlp_trained_with_adam_matches_torch)
 {
     cf_safetensors *f = open_fixture("optim.safetensors");
     cf_module *net = cf_module_new("Net", NULL, NULL);
@@ -426,45 +423,3 @@ START_TEST(mlp_trained_with_adam_matches_torch)
     cf_safetensors_close(f);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("optim");
-    TCase *tc = tcase_scratch("sgd");
-    tcase_add_test(tc, sgd_plain_matches_torch);
-    tcase_add_test(tc, sgd_momentum_matches_torch);
-    tcase_add_test(tc, sgd_dampening_matches_torch);
-    tcase_add_test(tc, sgd_nesterov_matches_torch);
-    tcase_add_test(tc, sgd_weight_decay_matches_torch);
-    tcase_add_test(tc, sgd_momentum_dampening_and_decay_match_torch);
-    tcase_add_test(tc, sgd_momentum_buffer_starts_at_the_first_gradient);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("adam");
-    tcase_add_test(tc, adam_defaults_match_torch);
-    tcase_add_test(tc, adam_large_lr_matches_torch);
-    tcase_add_test(tc, adam_l2_weight_decay_matches_torch);
-    tcase_add_test(tc, adam_betas_and_eps_match_torch);
-    tcase_add_test(tc, adam_skips_a_parameter_without_gradient_and_keeps_its_step_count);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("adamw");
-    tcase_add_test(tc, adamw_default_decay_matches_torch);
-    tcase_add_test(tc, adamw_decay_matches_torch);
-    tcase_add_test(tc, adamw_lr_changed_every_step_matches_torch);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("optim");
-    tcase_add_test(tc, optim_zero_grad_zeroes_every_gradient);
-    tcase_add_test(tc, optim_lr_and_step_count_are_readable);
-    tcase_add_test(tc, optim_null_is_harmless);
-    tcase_add_test(tc, optim_rejects_invalid_hyperparameters);
-    tcase_add_test(tc, adam_options_left_zero_are_torch_defaults);
-    tcase_add_test(tc, decay_matrices_exempts_biases_and_norm_weights);
-    tcase_add_test(tc, sgd_needs_options_with_a_learning_rate);
-    tcase_add_test(tc, updates_are_the_same_for_any_thread_count);
-    tcase_add_test(tc, mlp_trained_with_adam_matches_torch);
-    suite_add_tcase(s, tc);
-
-    return run_suite(s);
-}

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(print_truncates_long_dims)
+TEST(print_truncates_long_dims)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -18,12 +18,3 @@ START_TEST(print_truncates_long_dims)
     free(buf);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("print");
-    TCase *tc = tcase("print");
-    tcase_add_test(tc, print_truncates_long_dims);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(profile_counts_matrix_product_flops)
+TEST(profile_counts_matrix_product_flops)
 {
     cf_tensor *x = rand_leaf(1, -1, 1, CF_SHAPE(4, 8));
     cf_tensor *w = rand_leaf(2, -1, 1, CF_SHAPE(8, 3));
@@ -17,7 +17,7 @@ START_TEST(profile_counts_matrix_product_flops)
 }
 END_TEST
 
-START_TEST(profile_reports_each_op_forward_and_backward)
+TEST(profile_reports_each_op_forward_and_backward)
 {
     cf_profile_reset();
     cf_profile_enable(true);
@@ -36,13 +36,3 @@ START_TEST(profile_reports_each_op_forward_and_backward)
     cf_profile_reset();
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("profile");
-    TCase *tc = tcase("profile");
-    tcase_add_test(tc, profile_counts_matrix_product_flops);
-    tcase_add_test(tc, profile_reports_each_op_forward_and_backward);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-START_TEST(same_seed_gives_same_numbers)
+TEST(same_seed_gives_same_numbers)
 {
     cf_rng a, b;
     cf_rng_init(&a, 42);
@@ -17,7 +17,7 @@ END_TEST
 /* Random123's known answer for Philox4x32-10 with counter and key zero:
  * the words 6627e8d5 e169c58d bc57ac4c 9b00dbd8, each giving a uniform
  * from its top 24 bits. */
-START_TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
+TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
 {
     static const uint32_t words[4] = {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u};
     cf_rng g;
@@ -28,7 +28,7 @@ START_TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
 }
 END_TEST
 
-START_TEST(successive_draws_differ)
+TEST(successive_draws_differ)
 {
     cf_rng g;
     cf_rng_init(&g, 1);
@@ -37,7 +37,7 @@ START_TEST(successive_draws_differ)
 }
 END_TEST
 
-START_TEST(random_numbers_do_not_depend_on_thread_count)
+TEST(random_numbers_do_not_depend_on_thread_count)
 {
     int nt = cf_get_num_threads();
     cf_rng g;
@@ -52,7 +52,7 @@ START_TEST(random_numbers_do_not_depend_on_thread_count)
 }
 END_TEST
 
-START_TEST(normal_has_the_requested_moments)
+TEST(normal_has_the_requested_moments)
 {
     cf_rng g;
     cf_rng_init(&g, 3);
@@ -64,7 +64,7 @@ START_TEST(normal_has_the_requested_moments)
 }
 END_TEST
 
-START_TEST(uniform_stays_in_range_and_bernoulli_hits_its_rate)
+TEST(uniform_stays_in_range_and_bernoulli_hits_its_rate)
 {
     cf_rng g;
     cf_rng_init(&g, 5);
@@ -78,17 +78,3 @@ START_TEST(uniform_stays_in_range_and_bernoulli_hits_its_rate)
     assert_error(CF_ERR_ARG, "cf_bernoulli", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("random");
-    TCase *tc = tcase("random");
-    tcase_add_test(tc, same_seed_gives_same_numbers);
-    tcase_add_test(tc, first_draws_of_seed_zero_are_philoxs_known_answer);
-    tcase_add_test(tc, successive_draws_differ);
-    tcase_add_test(tc, random_numbers_do_not_depend_on_thread_count);
-    tcase_add_test(tc, normal_has_the_requested_moments);
-    tcase_add_test(tc, uniform_stays_in_range_and_bernoulli_hits_its_rate);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

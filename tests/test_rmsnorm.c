@@ -11,21 +11,21 @@ static cf_tensor *rms_fwd(cf_module *m, cf_tensor *x)
 
 static cf_tensor *rms_gc(cf_tensor *const *in, void *ud) { return cf_rmsnorm_forward(ud, in[0]); }
 
-START_TEST(golden_rmsnorm_with_weight)
+TEST(golden_rmsnorm_with_weight)
 {
     gold_unary(LAYERS, "rmsnorm", &cf_rmsnorm_new(NULL, "norm", 6, 1e-6f, true)->base, rms_fwd,
                true, false);
 }
 END_TEST
 
-START_TEST(golden_rmsnorm_without_weight_at_torch_default_eps)
+TEST(golden_rmsnorm_without_weight_at_torch_default_eps)
 {
     gold_unary(LAYERS, "rmsnorm_plain",
                &cf_rmsnorm_new(NULL, "norm", 5, 1.1920929e-07f, false)->base, rms_fwd, true, false);
 }
 END_TEST
 
-START_TEST(rmsnorm_gradcheck)
+TEST(rmsnorm_gradcheck)
 {
     cf_rmsnorm *m = cf_rmsnorm_new(NULL, "norm", 4, 1e-5f, true);
     cf_fill_uniform(&(cf_rng){13, 0}, m->weight, 0.5f, 1.5f);
@@ -35,7 +35,7 @@ START_TEST(rmsnorm_gradcheck)
 }
 END_TEST
 
-START_TEST(rmsnorm_refuses_bad_input)
+TEST(rmsnorm_refuses_bad_input)
 {
     cf_rmsnorm *m = cf_rmsnorm_new(NULL, "norm", 4, 1e-5f, true);
     ck_assert_ptr_null(cf_rmsnorm_forward(m, cf_zeros(CF_SHAPE(2, 3))));
@@ -45,15 +45,3 @@ START_TEST(rmsnorm_refuses_bad_input)
     cf_module_free(&m->base);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("rmsnorm");
-    TCase *tc = tcase("rmsnorm");
-    tcase_add_test(tc, golden_rmsnorm_with_weight);
-    tcase_add_test(tc, golden_rmsnorm_without_weight_at_torch_default_eps);
-    tcase_add_test(tc, rmsnorm_gradcheck);
-    tcase_add_test(tc, rmsnorm_refuses_bad_input);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

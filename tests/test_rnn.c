@@ -29,22 +29,22 @@ static void golden(const char *name, view v)
     assert_golden_case("rnn.safetensors", name, 3, build, &v);
 }
 
-START_TEST(gru_gates_match_pytorch_on_rows) { golden("gru_gates.rows", PLAIN); }
+TEST(gru_gates_match_pytorch_on_rows) { golden("gru_gates.rows", PLAIN); }
 END_TEST
 
-START_TEST(gru_gates_match_pytorch_on_a_time_step_of_the_projection)
+TEST(gru_gates_match_pytorch_on_a_time_step_of_the_projection)
 {
     golden("gru_gates.time_step", TIME_STEP);
 }
 END_TEST
 
-START_TEST(gru_gates_match_pytorch_with_a_broadcast_state)
+TEST(gru_gates_match_pytorch_with_a_broadcast_state)
 {
     golden("gru_gates.broadcast_state", BROADCAST_STATE);
 }
 END_TEST
 
-START_TEST(gru_gates_match_pytorch_on_transposed_saturated_projections)
+TEST(gru_gates_match_pytorch_on_transposed_saturated_projections)
 {
     golden("gru_gates.transposed", TRANSPOSED);
 }
@@ -52,7 +52,7 @@ END_TEST
 
 static cf_tensor *gates_fn(cf_tensor *const *in, void *ud) { return gates_of(in, *(view *)ud); }
 
-START_TEST(gru_gates_equal_the_unfused_equations)
+TEST(gru_gates_equal_the_unfused_equations)
 {
     int64_t H = 6;
     cf_tensor *gi = rand_leaf(7, -3, 3, CF_SHAPE(5, 3 * H)),
@@ -67,7 +67,7 @@ START_TEST(gru_gates_equal_the_unfused_equations)
 }
 END_TEST
 
-START_TEST(gru_gates_give_gate_gradients_when_the_state_needs_none)
+TEST(gru_gates_give_gate_gradients_when_the_state_needs_none)
 {
     cf_tensor *in[3] = {rand_leaf(10, -2, 2, CF_SHAPE(4, 6)), rand_leaf(11, -2, 2, CF_SHAPE(4, 6)),
                         cf_requires_grad(rand_leaf(12, -1, 1, CF_SHAPE(4, 2)), false)};
@@ -93,13 +93,13 @@ static void gates_run(float *buf)
     cf_copy_to(gh->grad, buf + 5 * B * H);
 }
 
-START_TEST(gru_gates_do_not_depend_on_the_thread_count)
+TEST(gru_gates_do_not_depend_on_the_thread_count)
 {
     assert_thread_independent(gates_run, 8 * 67 * 131);
 }
 END_TEST
 
-START_TEST(gru_gates_of_an_empty_batch_are_empty)
+TEST(gru_gates_of_an_empty_batch_are_empty)
 {
     cf_tensor *out =
         cf_gru_gates(cf_zeros(CF_SHAPE(0, 6)), cf_zeros(CF_SHAPE(0, 6)), cf_zeros(CF_SHAPE(0, 2)));
@@ -109,7 +109,7 @@ START_TEST(gru_gates_of_an_empty_batch_are_empty)
 }
 END_TEST
 
-START_TEST(gru_gates_name_all_three_shapes_when_the_gates_are_not_3h)
+TEST(gru_gates_name_all_three_shapes_when_the_gates_are_not_3h)
 {
     ck_assert_ptr_null(
         cf_gru_gates(cf_zeros(CF_SHAPE(2, 8)), cf_zeros(CF_SHAPE(2, 8)), cf_zeros(CF_SHAPE(2, 3))));
@@ -117,7 +117,7 @@ START_TEST(gru_gates_name_all_three_shapes_when_the_gates_are_not_3h)
 }
 END_TEST
 
-START_TEST(gru_gates_name_all_three_shapes_when_the_batches_differ)
+TEST(gru_gates_name_all_three_shapes_when_the_batches_differ)
 {
     ck_assert_ptr_null(
         cf_gru_gates(cf_zeros(CF_SHAPE(2, 9)), cf_zeros(CF_SHAPE(4, 9)), cf_zeros(CF_SHAPE(2, 3))));
@@ -125,7 +125,7 @@ START_TEST(gru_gates_name_all_three_shapes_when_the_batches_differ)
 }
 END_TEST
 
-START_TEST(gru_gates_reject_int_tensors_and_null)
+TEST(gru_gates_reject_int_tensors_and_null)
 {
     cf_tensor *f = cf_zeros(CF_SHAPE(2, 6)), *h = cf_zeros(CF_SHAPE(2, 2));
     ck_assert_ptr_null(cf_gru_gates(cf_empty(CF_I32, 2, (int64_t[]){2, 6}), f, h));
@@ -134,22 +134,3 @@ START_TEST(gru_gates_reject_int_tensors_and_null)
     assert_error(CF_ERR_ARG, "cf_gru_gates", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("rnn");
-    TCase *tc = tcase("gru_gates");
-    tcase_add_test(tc, gru_gates_match_pytorch_on_rows);
-    tcase_add_test(tc, gru_gates_match_pytorch_on_a_time_step_of_the_projection);
-    tcase_add_test(tc, gru_gates_match_pytorch_with_a_broadcast_state);
-    tcase_add_test(tc, gru_gates_match_pytorch_on_transposed_saturated_projections);
-    tcase_add_test(tc, gru_gates_equal_the_unfused_equations);
-    tcase_add_test(tc, gru_gates_give_gate_gradients_when_the_state_needs_none);
-    tcase_add_test(tc, gru_gates_do_not_depend_on_the_thread_count);
-    tcase_add_test(tc, gru_gates_of_an_empty_batch_are_empty);
-    tcase_add_test(tc, gru_gates_name_all_three_shapes_when_the_gates_are_not_3h);
-    tcase_add_test(tc, gru_gates_name_all_three_shapes_when_the_batches_differ);
-    tcase_add_test(tc, gru_gates_reject_int_tensors_and_null);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

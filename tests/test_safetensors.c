@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-START_TEST(values_written_by_pytorch_read_back_exactly)
+TEST_WITH(values_written_by_pytorch_read_back_exactly, .scratch = true)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     assert_values(cf_safetensors_get(f, "f32"), (float[]){0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, 0, 0);
@@ -34,7 +34,7 @@ START_TEST(values_written_by_pytorch_read_back_exactly)
 }
 END_TEST
 
-START_TEST(other_dtypes_open_but_are_refused_when_requested)
+TEST_WITH(other_dtypes_open_but_are_refused_when_requested, .scratch = true)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     ck_assert_int_eq(cf_safetensors_count(f), 12);
@@ -52,7 +52,7 @@ START_TEST(other_dtypes_open_but_are_refused_when_requested)
 }
 END_TEST
 
-START_TEST(a_missing_name_is_a_format_error_naming_it)
+TEST_WITH(a_missing_name_is_a_format_error_naming_it, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -66,7 +66,7 @@ START_TEST(a_missing_name_is_a_format_error_naming_it)
 }
 END_TEST
 
-START_TEST(read_into_a_wrong_shape_names_file_tensor_and_both_shapes)
+TEST_WITH(read_into_a_wrong_shape_names_file_tensor_and_both_shapes, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -80,7 +80,7 @@ START_TEST(read_into_a_wrong_shape_names_file_tensor_and_both_shapes)
 }
 END_TEST
 
-START_TEST(read_into_a_wrong_dtype_is_a_dtype_error)
+TEST_WITH(read_into_a_wrong_dtype_is_a_dtype_error, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -92,7 +92,7 @@ START_TEST(read_into_a_wrong_dtype_is_a_dtype_error)
 }
 END_TEST
 
-START_TEST(read_into_a_broadcast_view_is_refused)
+TEST_WITH(read_into_a_broadcast_view_is_refused, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -103,7 +103,7 @@ START_TEST(read_into_a_broadcast_view_is_refused)
 }
 END_TEST
 
-START_TEST(read_into_an_empty_tensor_with_zero_strides_succeeds)
+TEST_WITH(read_into_an_empty_tensor_with_zero_strides_succeeds, .scratch = true)
 {
     const char *path = scratch_path("e.safetensors");
     cf_tensor *e = cf_zeros(CF_SHAPE(5, 0));
@@ -116,7 +116,7 @@ START_TEST(read_into_an_empty_tensor_with_zero_strides_succeeds)
 }
 END_TEST
 
-START_TEST(a_failing_call_reports_its_own_error_over_an_older_one)
+TEST_WITH(a_failing_call_reports_its_own_error_over_an_older_one, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -129,7 +129,7 @@ START_TEST(a_failing_call_reports_its_own_error_over_an_older_one)
 }
 END_TEST
 
-START_TEST(a_succeeding_call_returns_ok_and_keeps_an_older_error)
+TEST_WITH(a_succeeding_call_returns_ok_and_keeps_an_older_error, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -142,7 +142,7 @@ START_TEST(a_succeeding_call_returns_ok_and_keeps_an_older_error)
 }
 END_TEST
 
-START_TEST(more_dims_than_cformer_holds_is_refused_on_get)
+TEST_WITH(more_dims_than_cformer_holds_is_refused_on_get, .scratch = true)
 {
     static const unsigned char data[4];
     cf_safetensors *f = open_safetensors(write_raw_safetensors(
@@ -157,7 +157,7 @@ END_TEST
 /* A valid header entry, for the corrupt headers built around it. */
 #define T_OK "{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}"
 
-START_TEST(a_missing_file_or_a_directory_is_an_io_error)
+TEST_WITH(a_missing_file_or_a_directory_is_an_io_error, .scratch = true)
 {
     expect_open_error(scratch_path("absent.safetensors"), CF_ERR_IO, strerror(ENOENT));
     expect_open_error(scratch_path(NULL), CF_ERR_IO, strerror(EISDIR));
@@ -170,7 +170,7 @@ START_TEST(a_missing_file_or_a_directory_is_an_io_error)
 }
 END_TEST
 
-START_TEST(opening_a_fifo_is_refused_without_waiting_for_a_writer)
+TEST_WITH(opening_a_fifo_is_refused_without_waiting_for_a_writer, .scratch = true)
 {
     const char *fifo = scratch_path("fifo.safetensors");
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -178,7 +178,7 @@ START_TEST(opening_a_fifo_is_refused_without_waiting_for_a_writer)
 }
 END_TEST
 
-START_TEST(a_file_shorter_than_the_length_prefix_is_refused)
+TEST_WITH(a_file_shorter_than_the_length_prefix_is_refused, .scratch = true)
 {
     const char *path = scratch_path("short.safetensors");
     write_file(path, "", 0);
@@ -188,7 +188,7 @@ START_TEST(a_file_shorter_than_the_length_prefix_is_refused)
 }
 END_TEST
 
-START_TEST(a_header_length_beyond_the_file_is_refused)
+TEST_WITH(a_header_length_beyond_the_file_is_refused, .scratch = true)
 {
     const char *path = scratch_path("long.safetensors");
     unsigned char b[8 + 2] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
@@ -200,7 +200,7 @@ START_TEST(a_header_length_beyond_the_file_is_refused)
 }
 END_TEST
 
-START_TEST(a_header_longer_than_the_100_mb_limit_is_refused)
+TEST_WITH(a_header_longer_than_the_100_mb_limit_is_refused, .scratch = true)
 {
     /* A sparse file, so the test writes almost nothing. */
     const char *path = scratch_path("huge.safetensors");
@@ -214,7 +214,7 @@ START_TEST(a_header_longer_than_the_100_mb_limit_is_refused)
 }
 END_TEST
 
-START_TEST(a_truncated_header_is_refused)
+TEST_WITH(a_truncated_header_is_refused, .scratch = true)
 {
     const char *full = "{\"a\":" T_OK "}";
     for (size_t n = 0; n < strlen(full); n++) {
@@ -226,7 +226,7 @@ START_TEST(a_truncated_header_is_refused)
 }
 END_TEST
 
-START_TEST(an_unknown_dtype_is_refused_naming_the_tensor)
+TEST_WITH(an_unknown_dtype_is_refused_naming_the_tensor, .scratch = true)
 {
     expect_bad_header("{\"w1\":{\"dtype\":\"F12\",\"shape\":[4],\"data_offsets\":[0,16]}}", "w1");
     expect_bad_header("{\"w1\":{\"dtype\":\"f32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
@@ -234,7 +234,7 @@ START_TEST(an_unknown_dtype_is_refused_naming_the_tensor)
 }
 END_TEST
 
-START_TEST(a_shape_that_does_not_match_its_byte_range_is_refused)
+TEST_WITH(a_shape_that_does_not_match_its_byte_range_is_refused, .scratch = true)
 {
     expect_bad_header("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}",
                       "needs 24 bytes");
@@ -248,7 +248,7 @@ START_TEST(a_shape_that_does_not_match_its_byte_range_is_refused)
 }
 END_TEST
 
-START_TEST(byte_ranges_outside_the_data_area_are_refused)
+TEST_WITH(byte_ranges_outside_the_data_area_are_refused, .scratch = true)
 {
     expect_bad_header("{\"w\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}",
                       "outside the data area");
@@ -262,7 +262,7 @@ START_TEST(byte_ranges_outside_the_data_area_are_refused)
 }
 END_TEST
 
-START_TEST(overlapping_or_gapped_byte_ranges_are_refused)
+TEST_WITH(overlapping_or_gapped_byte_ranges_are_refused, .scratch = true)
 {
     expect_bad_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
@@ -278,7 +278,7 @@ START_TEST(overlapping_or_gapped_byte_ranges_are_refused)
 }
 END_TEST
 
-START_TEST(duplicate_tensor_names_are_refused)
+TEST_WITH(duplicate_tensor_names_are_refused, .scratch = true)
 {
     expect_bad_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
@@ -286,7 +286,7 @@ START_TEST(duplicate_tensor_names_are_refused)
 }
 END_TEST
 
-START_TEST(data_truncated_after_the_header_is_refused_naming_the_tensor)
+TEST_WITH(data_truncated_after_the_header_is_refused_naming_the_tensor, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -323,7 +323,7 @@ static void open_anything(const char *path)
     cf_arena_reset(cf_arena_current());
 }
 
-START_TEST(truncating_a_valid_file_anywhere_gives_a_clean_error)
+TEST_WITH(truncating_a_valid_file_anywhere_gives_a_clean_error, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -342,7 +342,7 @@ START_TEST(truncating_a_valid_file_anywhere_gives_a_clean_error)
 }
 END_TEST
 
-START_TEST(flipping_bits_in_the_header_gives_a_clean_result)
+TEST_WITH(flipping_bits_in_the_header_gives_a_clean_result, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -364,7 +364,7 @@ START_TEST(flipping_bits_in_the_header_gives_a_clean_result)
 }
 END_TEST
 
-START_TEST(random_bytes_after_a_plausible_prefix_give_a_clean_result)
+TEST_WITH(random_bytes_after_a_plausible_prefix_give_a_clean_result, .scratch = true)
 {
     /* A tiny generator (xorshift) so the cases are the same on every run. */
     uint64_t x = 0x9E3779B97F4A7C15ull;
@@ -390,45 +390,3 @@ START_TEST(random_bytes_after_a_plausible_prefix_give_a_clean_result)
     }
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("safetensors");
-    TCase *tc = tcase_scratch("pytorch_files");
-    tcase_add_test(tc, values_written_by_pytorch_read_back_exactly);
-    tcase_add_test(tc, other_dtypes_open_but_are_refused_when_requested);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("lookup_errors");
-    tcase_add_test(tc, a_missing_name_is_a_format_error_naming_it);
-    tcase_add_test(tc, read_into_a_wrong_shape_names_file_tensor_and_both_shapes);
-    tcase_add_test(tc, read_into_a_wrong_dtype_is_a_dtype_error);
-    tcase_add_test(tc, read_into_a_broadcast_view_is_refused);
-    tcase_add_test(tc, read_into_an_empty_tensor_with_zero_strides_succeeds);
-    tcase_add_test(tc, a_failing_call_reports_its_own_error_over_an_older_one);
-    tcase_add_test(tc, a_succeeding_call_returns_ok_and_keeps_an_older_error);
-    tcase_add_test(tc, more_dims_than_cformer_holds_is_refused_on_get);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("corrupt_files");
-    tcase_add_test(tc, a_missing_file_or_a_directory_is_an_io_error);
-    tcase_add_test(tc, opening_a_fifo_is_refused_without_waiting_for_a_writer);
-    tcase_add_test(tc, a_file_shorter_than_the_length_prefix_is_refused);
-    tcase_add_test(tc, a_header_length_beyond_the_file_is_refused);
-    tcase_add_test(tc, a_header_longer_than_the_100_mb_limit_is_refused);
-    tcase_add_test(tc, a_truncated_header_is_refused);
-    tcase_add_test(tc, an_unknown_dtype_is_refused_naming_the_tensor);
-    tcase_add_test(tc, a_shape_that_does_not_match_its_byte_range_is_refused);
-    tcase_add_test(tc, byte_ranges_outside_the_data_area_are_refused);
-    tcase_add_test(tc, overlapping_or_gapped_byte_ranges_are_refused);
-    tcase_add_test(tc, duplicate_tensor_names_are_refused);
-    tcase_add_test(tc, data_truncated_after_the_header_is_refused_naming_the_tensor);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("fuzz");
-    tcase_add_test(tc, truncating_a_valid_file_anywhere_gives_a_clean_error);
-    tcase_add_test(tc, flipping_bits_in_the_header_gives_a_clean_result);
-    tcase_add_test(tc, random_bytes_after_a_plausible_prefix_give_a_clean_result);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-START_TEST(saved_tensors_load_with_the_same_dtypes_shapes_and_values)
+TEST_WITH(saved_tensors_load_with_the_same_dtypes_shapes_and_values, .scratch = true)
 {
     const char *path = scratch_path("a.safetensors");
     cf_tensor *f32 = cf_from_array((float[]){1.5f, -2, 3e-38f, 1e30f, 0, -0.0f}, CF_SHAPE(2, 3));
@@ -44,7 +44,7 @@ START_TEST(saved_tensors_load_with_the_same_dtypes_shapes_and_values)
 }
 END_TEST
 
-START_TEST(names_come_back_in_the_order_they_were_saved)
+TEST_WITH(names_come_back_in_the_order_they_were_saved, .scratch = true)
 {
     const char *path = scratch_path("order.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -63,7 +63,7 @@ START_TEST(names_come_back_in_the_order_they_were_saved)
 }
 END_TEST
 
-START_TEST(strided_views_are_written_row_major)
+TEST_WITH(strided_views_are_written_row_major, .scratch = true)
 {
     const char *path = scratch_path("t.safetensors");
     cf_tensor *x = cf_from_array((float[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, CF_SHAPE(3, 4));
@@ -82,7 +82,7 @@ START_TEST(strided_views_are_written_row_major)
 }
 END_TEST
 
-START_TEST(read_into_fills_a_parameter_and_strided_destinations)
+TEST_WITH(read_into_fills_a_parameter_and_strided_destinations, .scratch = true)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -104,7 +104,7 @@ START_TEST(read_into_fills_a_parameter_and_strided_destinations)
 }
 END_TEST
 
-START_TEST(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned)
+TEST_WITH(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned, .scratch = true)
 {
     const char *path = scratch_path("align.safetensors");
     cf_tensor *b = cf_empty(CF_BOOL, CF_SHAPE(3));
@@ -127,7 +127,7 @@ START_TEST(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned)
 }
 END_TEST
 
-START_TEST(a_file_larger_than_a_mebibyte_round_trips)
+TEST_WITH(a_file_larger_than_a_mebibyte_round_trips, .scratch = true)
 {
     const char *path = scratch_path("big.safetensors");
     cf_rng g;
@@ -143,7 +143,7 @@ START_TEST(a_file_larger_than_a_mebibyte_round_trips)
 }
 END_TEST
 
-START_TEST(a_file_with_no_tensors_round_trips)
+TEST_WITH(a_file_with_no_tensors_round_trips, .scratch = true)
 {
     const char *path = scratch_path("none.safetensors");
     ck_assert_int_eq(cf_safetensors_save(path, 0, NULL, NULL, NULL), CF_OK);
@@ -153,7 +153,7 @@ START_TEST(a_file_with_no_tensors_round_trips)
 }
 END_TEST
 
-START_TEST(names_with_quotes_and_control_characters_round_trip)
+TEST_WITH(names_with_quotes_and_control_characters_round_trip, .scratch = true)
 {
     const char *path = scratch_path("q.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1)), cf_zeros(CF_SHAPE(1))};
@@ -167,7 +167,7 @@ START_TEST(names_with_quotes_and_control_characters_round_trip)
 }
 END_TEST
 
-START_TEST(a_file_without_metadata_has_none)
+TEST_WITH(a_file_without_metadata_has_none, .scratch = true)
 {
     const char *path = scratch_path("nm.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -179,7 +179,7 @@ START_TEST(a_file_without_metadata_has_none)
 }
 END_TEST
 
-START_TEST(duplicate_names_are_an_argument_error)
+TEST_WITH(duplicate_names_are_an_argument_error, .scratch = true)
 {
     const char *path = scratch_path("dup.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -191,7 +191,7 @@ START_TEST(duplicate_names_are_an_argument_error)
 }
 END_TEST
 
-START_TEST(null_and_reserved_arguments_are_argument_errors)
+TEST_WITH(null_and_reserved_arguments_are_argument_errors, .scratch = true)
 {
     const char *path = scratch_path("x.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -213,7 +213,7 @@ START_TEST(null_and_reserved_arguments_are_argument_errors)
 }
 END_TEST
 
-START_TEST(saving_into_a_missing_directory_is_an_io_error_naming_the_path)
+TEST_WITH(saving_into_a_missing_directory_is_an_io_error_naming_the_path, .scratch = true)
 {
     const char *path = scratch_path("no/such/dir/x.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -222,29 +222,3 @@ START_TEST(saving_into_a_missing_directory_is_an_io_error_naming_the_path)
     assert_error(CF_ERR_IO, path, strerror(ENOENT), NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("safetensors_save");
-    TCase *tc = tcase_scratch("round_trip");
-    tcase_add_test(tc, saved_tensors_load_with_the_same_dtypes_shapes_and_values);
-    tcase_add_test(tc, names_come_back_in_the_order_they_were_saved);
-    tcase_add_test(tc, strided_views_are_written_row_major);
-    tcase_add_test(tc, read_into_fills_a_parameter_and_strided_destinations);
-    tcase_add_test(tc, the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned);
-    tcase_add_test(tc, a_file_larger_than_a_mebibyte_round_trips);
-    tcase_add_test(tc, a_file_with_no_tensors_round_trips);
-    tcase_add_test(tc, names_with_quotes_and_control_characters_round_trip);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("metadata");
-    tcase_add_test(tc, a_file_without_metadata_has_none);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_scratch("save_errors");
-    tcase_add_test(tc, duplicate_names_are_an_argument_error);
-    tcase_add_test(tc, null_and_reserved_arguments_are_argument_errors);
-    tcase_add_test(tc, saving_into_a_missing_directory_is_an_io_error_naming_the_path);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -63,13 +63,13 @@ static void clip_case(const char *c)
 
 /* ---- schedule ---- */
 
-START_TEST(transformer_schedule_matches_lambda_lr)
+TEST(transformer_schedule_matches_lambda_lr)
 {
     expect_schedule("sched.transformer", 32, transformer16);
 }
 END_TEST
 
-START_TEST(transformer_schedule_treats_step_zero_as_one)
+TEST(transformer_schedule_treats_step_zero_as_one)
 {
     ck_assert_float_eq(cf_lr_transformer(0, 512, 4000), cf_lr_transformer(1, 512, 4000));
     /* The peak, at step = warmup: d^-0.5 * warmup^-0.5. */
@@ -77,17 +77,17 @@ START_TEST(transformer_schedule_treats_step_zero_as_one)
 }
 END_TEST
 
-START_TEST(step_schedule_matches_step_lr)
+TEST(step_schedule_matches_step_lr)
 {
     expect_schedule("sched.step", 32, step7);
     expect_schedule("sched.step_small", 32, step3);
 }
 END_TEST
 
-START_TEST(cosine_schedule_matches_lambda_lr) { expect_schedule("sched.cosine", 32, cosine); }
+TEST(cosine_schedule_matches_lambda_lr) { expect_schedule("sched.cosine", 32, cosine); }
 END_TEST
 
-START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
+TEST(cosine_schedule_matches_sequential_lr_until_the_end)
 {
     cf_safetensors *f = open_fixture("optim.safetensors");
     cf_tensor *want = fixture(f, "sched.cosine_seq");
@@ -100,7 +100,7 @@ START_TEST(cosine_schedule_matches_sequential_lr_until_the_end)
 }
 END_TEST
 
-START_TEST(cosine_schedule_edges)
+TEST(cosine_schedule_edges)
 {
     ck_assert_float_eq(cf_lr_cosine(0, 10, 100, 1, 0.1f), 0.1f);
     ck_assert_float_eq(cf_lr_cosine(-3, 10, 100, 1, 0.1f), 0.1f);
@@ -115,22 +115,22 @@ END_TEST
 
 /* ---- clip ---- */
 
-START_TEST(clip_scales_gradients_above_max_norm) { clip_case("above"); }
+TEST(clip_scales_gradients_above_max_norm) { clip_case("above"); }
 END_TEST
 
-START_TEST(clip_scales_to_a_tiny_max_norm) { clip_case("tiny"); }
+TEST(clip_scales_to_a_tiny_max_norm) { clip_case("tiny"); }
 END_TEST
 
-START_TEST(clip_skips_parameters_without_gradient) { clip_case("absent"); }
+TEST(clip_skips_parameters_without_gradient) { clip_case("absent"); }
 END_TEST
 
-START_TEST(clip_with_an_infinite_gradient_matches_torch) { clip_case("inf"); }
+TEST(clip_with_an_infinite_gradient_matches_torch) { clip_case("inf"); }
 END_TEST
 
-START_TEST(clip_with_a_nan_gradient_matches_torch) { clip_case("nan"); }
+TEST(clip_with_a_nan_gradient_matches_torch) { clip_case("nan"); }
 END_TEST
 
-START_TEST(clip_leaves_gradients_below_max_norm_untouched)
+TEST(clip_leaves_gradients_below_max_norm_untouched)
 {
     clip_case("below");
     /* Bit for bit: nothing is scaled. */
@@ -147,7 +147,7 @@ START_TEST(clip_leaves_gradients_below_max_norm_untouched)
 }
 END_TEST
 
-START_TEST(clip_of_no_gradients_returns_zero)
+TEST(clip_of_no_gradients_returns_zero)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_module_param(m, "a", CF_SHAPE(3));
@@ -156,26 +156,3 @@ START_TEST(clip_of_no_gradients_returns_zero)
     cf_module_free(m);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("schedule");
-    TCase *tc = tcase("schedule");
-    tcase_add_test(tc, transformer_schedule_matches_lambda_lr);
-    tcase_add_test(tc, transformer_schedule_treats_step_zero_as_one);
-    tcase_add_test(tc, step_schedule_matches_step_lr);
-    tcase_add_test(tc, cosine_schedule_matches_lambda_lr);
-    tcase_add_test(tc, cosine_schedule_matches_sequential_lr_until_the_end);
-    tcase_add_test(tc, cosine_schedule_edges);
-    suite_add_tcase(s, tc);
-    tc = tcase("clip");
-    tcase_add_test(tc, clip_scales_gradients_above_max_norm);
-    tcase_add_test(tc, clip_scales_to_a_tiny_max_norm);
-    tcase_add_test(tc, clip_skips_parameters_without_gradient);
-    tcase_add_test(tc, clip_with_an_infinite_gradient_matches_torch);
-    tcase_add_test(tc, clip_with_a_nan_gradient_matches_torch);
-    tcase_add_test(tc, clip_leaves_gradients_below_max_norm_untouched);
-    tcase_add_test(tc, clip_of_no_gradients_returns_zero);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

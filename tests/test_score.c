@@ -16,27 +16,13 @@ static const golden_op GOLDEN[] = {
     {"additive_score.transposed_keys", 3, transposed_keys},
 };
 
-static void golden(const char *name)
+TEST_WITH(cases_match_pytorch_and_finite_differences, .loop = COUNT(GOLDEN))
 {
-    assert_golden_ops("score.safetensors", GOLDEN, (int)(sizeof GOLDEN / sizeof GOLDEN[0]), name);
-}
-
-START_TEST(additive_score_matches_pytorch) { golden("additive_score.rows"); }
-END_TEST
-
-START_TEST(additive_score_matches_pytorch_for_a_width_not_a_multiple_of_8)
-{
-    golden("additive_score.odd_width");
+    assert_golden_op("score.safetensors", &GOLDEN[_i]);
 }
 END_TEST
 
-START_TEST(additive_score_matches_pytorch_on_transposed_saturated_keys)
-{
-    golden("additive_score.transposed_keys");
-}
-END_TEST
-
-START_TEST(additive_score_equals_the_unfused_ops)
+TEST(additive_score_equals_the_unfused_ops)
 {
     cf_tensor *k = rand_leaf(4, -2, 2, CF_SHAPE(3, 7, 20)),
               *q = rand_leaf(5, -2, 2, CF_SHAPE(3, 20));
@@ -63,13 +49,13 @@ static void score_run(float *buf)
     cf_copy_to(v->grad, buf + B * S + B * S * A + B * A);
 }
 
-START_TEST(additive_score_does_not_depend_on_the_thread_count)
+TEST(additive_score_does_not_depend_on_the_thread_count)
 {
     assert_thread_independent(score_run, 37 * 29 + 37 * 29 * 67 + 37 * 67 + 67);
 }
 END_TEST
 
-START_TEST(additive_score_of_no_keys_is_empty)
+TEST(additive_score_of_no_keys_is_empty)
 {
     cf_tensor *e = cf_additive_score(cf_zeros(CF_SHAPE(2, 0, 4)), cf_zeros(CF_SHAPE(2, 4)),
                                      cf_zeros(CF_SHAPE(4)));
@@ -79,7 +65,7 @@ START_TEST(additive_score_of_no_keys_is_empty)
 }
 END_TEST
 
-START_TEST(additive_score_names_all_three_shapes_when_the_widths_differ)
+TEST(additive_score_names_all_three_shapes_when_the_widths_differ)
 {
     ck_assert_ptr_null(cf_additive_score(cf_zeros(CF_SHAPE(2, 3, 4)), cf_zeros(CF_SHAPE(2, 5)),
                                          cf_zeros(CF_SHAPE(4))));
@@ -87,7 +73,7 @@ START_TEST(additive_score_names_all_three_shapes_when_the_widths_differ)
 }
 END_TEST
 
-START_TEST(additive_score_names_all_three_shapes_when_the_batches_differ)
+TEST(additive_score_names_all_three_shapes_when_the_batches_differ)
 {
     ck_assert_ptr_null(cf_additive_score(cf_zeros(CF_SHAPE(2, 3, 4)), cf_zeros(CF_SHAPE(3, 4)),
                                          cf_zeros(CF_SHAPE(4))));
@@ -95,7 +81,7 @@ START_TEST(additive_score_names_all_three_shapes_when_the_batches_differ)
 }
 END_TEST
 
-START_TEST(additive_score_rejects_int_tensors_and_null)
+TEST(additive_score_rejects_int_tensors_and_null)
 {
     cf_tensor *k = cf_zeros(CF_SHAPE(1, 2, 3)), *q = cf_zeros(CF_SHAPE(1, 3));
     ck_assert_ptr_null(cf_additive_score(k, q, cf_empty(CF_I32, 1, (int64_t[]){3})));
@@ -104,20 +90,3 @@ START_TEST(additive_score_rejects_int_tensors_and_null)
     assert_error(CF_ERR_ARG, "cf_additive_score", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("score");
-    TCase *tc = tcase("additive_score");
-    tcase_add_test(tc, additive_score_matches_pytorch);
-    tcase_add_test(tc, additive_score_matches_pytorch_for_a_width_not_a_multiple_of_8);
-    tcase_add_test(tc, additive_score_matches_pytorch_on_transposed_saturated_keys);
-    tcase_add_test(tc, additive_score_equals_the_unfused_ops);
-    tcase_add_test(tc, additive_score_does_not_depend_on_the_thread_count);
-    tcase_add_test(tc, additive_score_of_no_keys_is_empty);
-    tcase_add_test(tc, additive_score_names_all_three_shapes_when_the_widths_differ);
-    tcase_add_test(tc, additive_score_names_all_three_shapes_when_the_batches_differ);
-    tcase_add_test(tc, additive_score_rejects_int_tensors_and_null);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

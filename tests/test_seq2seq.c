@@ -59,10 +59,10 @@ static void assert_golden_logits(float teacher_forcing, const char *want)
     cf_safetensors_close(f);
 }
 
-START_TEST(golden_teacher_forced_logits_match_pytorch) { assert_golden_logits(1, "s2s.logits"); }
+TEST(golden_teacher_forced_logits_match_pytorch) { assert_golden_logits(1, "s2s.logits"); }
 END_TEST
 
-START_TEST(golden_attention_weights_match_and_ignore_padding)
+TEST(golden_attention_weights_match_and_ignore_padding)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -80,7 +80,7 @@ START_TEST(golden_attention_weights_match_and_ignore_padding)
 }
 END_TEST
 
-START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
+TEST(golden_cross_entropy_gradients_match_for_every_parameter)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -98,10 +98,10 @@ START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
 }
 END_TEST
 
-START_TEST(golden_free_running_logits_match_pytorch) { assert_golden_logits(0, "s2s.free_logits"); }
+TEST(golden_free_running_logits_match_pytorch) { assert_golden_logits(0, "s2s.free_logits"); }
 END_TEST
 
-START_TEST(golden_greedy_decoding_matches_pytorch)
+TEST(golden_greedy_decoding_matches_pytorch)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -126,7 +126,7 @@ static cf_tensor *alone(cf_tensor *tokens, int64_t b, int64_t len)
     return cf_contiguous(cf_slice(cf_slice(tokens, 0, b, b + 1, 1), 1, 0, len, 1));
 }
 
-START_TEST(a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch)
+TEST(a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -150,7 +150,7 @@ START_TEST(a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch)
 }
 END_TEST
 
-START_TEST(a_row_decodes_the_same_alone_as_in_a_padded_batch)
+TEST(a_row_decodes_the_same_alone_as_in_a_padded_batch)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -168,7 +168,7 @@ START_TEST(a_row_decodes_the_same_alone_as_in_a_padded_batch)
 }
 END_TEST
 
-START_TEST(extra_source_padding_leaves_the_logits_unchanged)
+TEST(extra_source_padding_leaves_the_logits_unchanged)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -204,7 +204,7 @@ static void check_in_fixture(const char *name, cf_tensor *p, void *ud)
     l->n++;
 }
 
-START_TEST(parameters_have_the_pytorch_names_and_shapes)
+TEST(parameters_have_the_pytorch_names_and_shapes)
 {
     cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
     listing l = {open_fixture("seq2seq.safetensors"), 0};
@@ -218,7 +218,7 @@ START_TEST(parameters_have_the_pytorch_names_and_shapes)
 }
 END_TEST
 
-START_TEST(embedding_padding_rows_start_at_zero_and_get_no_gradient)
+TEST(embedding_padding_rows_start_at_zero_and_get_no_gradient)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *fresh = cf_seq2seq_new(&golden_cfg, NULL), *m = golden_model(f);
@@ -242,7 +242,7 @@ START_TEST(embedding_padding_rows_start_at_zero_and_get_no_gradient)
 }
 END_TEST
 
-START_TEST(only_the_attention_key_projection_has_a_bias)
+TEST(only_the_attention_key_projection_has_a_bias)
 {
     cf_seq2seq *m = cf_seq2seq_new(&golden_cfg, NULL);
     cf_module *mod = cf_seq2seq_module(m);
@@ -298,20 +298,20 @@ static void assert_successor_predicts(float teacher_forcing, const int32_t *want
     cf_module_free(cf_seq2seq_module(m));
 }
 
-START_TEST(teacher_forcing_one_reads_the_reference_tokens)
+TEST(teacher_forcing_one_reads_the_reference_tokens)
 {
     assert_successor_predicts(1, (int32_t[]){2, 5, 5, 3});
 }
 END_TEST
 
-START_TEST(teacher_forcing_zero_reads_the_models_own_argmax)
+TEST(teacher_forcing_zero_reads_the_models_own_argmax)
 {
     /* Only tgt[0] is read: 1 -> 2 -> 3 -> 4 -> 5. */
     assert_successor_predicts(0, (int32_t[]){2, 3, 4, 5});
 }
 END_TEST
 
-START_TEST(partial_teacher_forcing_draws_from_the_generator)
+TEST(partial_teacher_forcing_draws_from_the_generator)
 {
     cf_seq2seq *m = successor_model();
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
@@ -340,7 +340,7 @@ START_TEST(partial_teacher_forcing_draws_from_the_generator)
 }
 END_TEST
 
-START_TEST(teacher_forcing_zero_or_one_leaves_the_generator_alone)
+TEST(teacher_forcing_zero_or_one_leaves_the_generator_alone)
 {
     cf_seq2seq *m = successor_model();
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
@@ -395,7 +395,7 @@ static double hyp_score(cf_seq2seq *m, cf_tensor *src, int64_t b, const int32_t 
     return sum / pow((5.0 + len) / 6.0, alpha);
 }
 
-START_TEST(beam_of_width_one_equals_greedy)
+TEST(beam_of_width_one_equals_greedy)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -409,7 +409,7 @@ START_TEST(beam_of_width_one_equals_greedy)
 }
 END_TEST
 
-START_TEST(beam_of_width_four_scores_at_least_as_well_as_greedy)
+TEST_WITH(beam_of_width_four_scores_at_least_as_well_as_greedy, .loop = 3)
 {
     const float alphas[] = {0, 0.6f, 1};
     float alpha = alphas[_i];
@@ -432,7 +432,7 @@ START_TEST(beam_of_width_four_scores_at_least_as_well_as_greedy)
 }
 END_TEST
 
-START_TEST(beam_as_wide_as_the_search_space_finds_the_best_sequence)
+TEST(beam_as_wide_as_the_search_space_finds_the_best_sequence)
 {
     /* Over every sequence of up to MAX_LEN tokens the best score is hard to
      * know, but a width of V^2 keeps every two-token prefix: on a search
@@ -471,7 +471,7 @@ START_TEST(beam_as_wide_as_the_search_space_finds_the_best_sequence)
 }
 END_TEST
 
-START_TEST(greedy_pads_after_eos_and_stops_when_every_sequence_has_ended)
+TEST(greedy_pads_after_eos_and_stops_when_every_sequence_has_ended)
 {
     cf_seq2seq *m = successor_model(); /* bos 1 -> 2 -> 3 -> 4 -> eos 5 */
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 4, 0, 0}, CF_SHAPE(2, 3));
@@ -499,7 +499,7 @@ START_TEST(greedy_pads_after_eos_and_stops_when_every_sequence_has_ended)
 }
 END_TEST
 
-START_TEST(decoding_ignores_an_error_recorded_earlier)
+TEST(decoding_ignores_an_error_recorded_earlier)
 {
     cf_seq2seq *m = successor_model();
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4}, CF_SHAPE(1, 3));
@@ -515,7 +515,7 @@ START_TEST(decoding_ignores_an_error_recorded_earlier)
 }
 END_TEST
 
-START_TEST(decoding_restores_training_and_grad_modes)
+TEST(decoding_restores_training_and_grad_modes)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -536,7 +536,7 @@ END_TEST
 
 /* ---- Dropout ---- */
 
-START_TEST(dropout_acts_in_training_only)
+TEST(dropout_acts_in_training_only)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model_with_dropout(f, 0.5f);
@@ -555,7 +555,7 @@ END_TEST
 
 /* ---- Threads ---- */
 
-START_TEST(results_are_identical_for_any_thread_count)
+TEST(results_are_identical_for_any_thread_count)
 {
     cf_safetensors *f = open_fixture("seq2seq.safetensors");
     cf_seq2seq *m = golden_model(f);
@@ -584,7 +584,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
+TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
@@ -596,7 +596,7 @@ START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 }
 END_TEST
 
-START_TEST(strict_load_refuses_a_missing_parameter_naming_it)
+TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
@@ -607,7 +607,7 @@ START_TEST(strict_load_refuses_a_missing_parameter_naming_it)
 }
 END_TEST
 
-START_TEST(save_then_load_reproduces_the_decoding)
+TEST_WITH(save_then_load_reproduces_the_decoding, .scratch = true)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_rng g;
@@ -633,7 +633,7 @@ static void refuse_config(cf_seq2seq_config cfg, const char *fragment)
     assert_error(CF_ERR_ARG, "cf_seq2seq_new", fragment, NULL);
 }
 
-START_TEST(invalid_configurations_are_refused)
+TEST(invalid_configurations_are_refused)
 {
     cf_seq2seq_config c = tiny;
     c.hidden = 0;
@@ -655,7 +655,7 @@ START_TEST(invalid_configurations_are_refused)
 }
 END_TEST
 
-START_TEST(forward_refuses_tokens_of_the_wrong_dtype)
+TEST(forward_refuses_tokens_of_the_wrong_dtype)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -668,7 +668,7 @@ START_TEST(forward_refuses_tokens_of_the_wrong_dtype)
 }
 END_TEST
 
-START_TEST(forward_refuses_mismatched_shapes)
+TEST(forward_refuses_mismatched_shapes)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -689,7 +689,7 @@ START_TEST(forward_refuses_mismatched_shapes)
 }
 END_TEST
 
-START_TEST(forward_refuses_tokens_out_of_range)
+TEST(forward_refuses_tokens_out_of_range)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -704,7 +704,7 @@ START_TEST(forward_refuses_tokens_out_of_range)
 }
 END_TEST
 
-START_TEST(forward_refuses_a_teacher_forcing_ratio_outside_zero_one)
+TEST(forward_refuses_a_teacher_forcing_ratio_outside_zero_one)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -717,7 +717,7 @@ START_TEST(forward_refuses_a_teacher_forcing_ratio_outside_zero_one)
 }
 END_TEST
 
-START_TEST(a_source_row_of_only_padding_is_refused)
+TEST(a_source_row_of_only_padding_is_refused)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 0, 0}, CF_SHAPE(2, 2));
@@ -733,7 +733,7 @@ START_TEST(a_source_row_of_only_padding_is_refused)
 }
 END_TEST
 
-START_TEST(decoding_refuses_bad_arguments)
+TEST(decoding_refuses_bad_arguments)
 {
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
     cf_tensor *src = cf_from_ints((int32_t[]){2, 3, 4, 0}, CF_SHAPE(2, 2));
@@ -764,60 +764,3 @@ START_TEST(decoding_refuses_bad_arguments)
     cf_module_free(cf_seq2seq_module(m));
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("seq2seq");
-    TCase *tc = tcase("golden");
-    tcase_add_test(tc, golden_teacher_forced_logits_match_pytorch);
-    tcase_add_test(tc, golden_attention_weights_match_and_ignore_padding);
-    tcase_add_test(tc, golden_cross_entropy_gradients_match_for_every_parameter);
-    tcase_add_test(tc, golden_free_running_logits_match_pytorch);
-    tcase_add_test(tc, golden_greedy_decoding_matches_pytorch);
-    suite_add_tcase(s, tc);
-    tc = tcase("padding");
-    tcase_add_test(tc, a_row_gives_the_same_logits_and_weights_alone_as_in_a_padded_batch);
-    tcase_add_test(tc, a_row_decodes_the_same_alone_as_in_a_padded_batch);
-    tcase_add_test(tc, extra_source_padding_leaves_the_logits_unchanged);
-    suite_add_tcase(s, tc);
-    tc = tcase("layout");
-    tcase_add_test(tc, parameters_have_the_pytorch_names_and_shapes);
-    tcase_add_test(tc, embedding_padding_rows_start_at_zero_and_get_no_gradient);
-    tcase_add_test(tc, only_the_attention_key_projection_has_a_bias);
-    suite_add_tcase(s, tc);
-    tc = tcase("teacher_forcing");
-    tcase_add_test(tc, teacher_forcing_one_reads_the_reference_tokens);
-    tcase_add_test(tc, teacher_forcing_zero_reads_the_models_own_argmax);
-    tcase_add_test(tc, partial_teacher_forcing_draws_from_the_generator);
-    tcase_add_test(tc, teacher_forcing_zero_or_one_leaves_the_generator_alone);
-    suite_add_tcase(s, tc);
-    tc = tcase("decoding");
-    tcase_add_test(tc, beam_of_width_one_equals_greedy);
-    tcase_add_loop_test(tc, beam_of_width_four_scores_at_least_as_well_as_greedy, 0, 3);
-    tcase_add_test(tc, beam_as_wide_as_the_search_space_finds_the_best_sequence);
-    tcase_add_test(tc, greedy_pads_after_eos_and_stops_when_every_sequence_has_ended);
-    tcase_add_test(tc, decoding_ignores_an_error_recorded_earlier);
-    tcase_add_test(tc, decoding_restores_training_and_grad_modes);
-    suite_add_tcase(s, tc);
-    tc = tcase("dropout");
-    tcase_add_test(tc, dropout_acts_in_training_only);
-    suite_add_tcase(s, tc);
-    tc = tcase("threads");
-    tcase_add_test(tc, results_are_identical_for_any_thread_count);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("checkpoint");
-    tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
-    tcase_add_test(tc, strict_load_refuses_a_missing_parameter_naming_it);
-    tcase_add_test(tc, save_then_load_reproduces_the_decoding);
-    suite_add_tcase(s, tc);
-    tc = tcase("bad_input");
-    tcase_add_test(tc, invalid_configurations_are_refused);
-    tcase_add_test(tc, forward_refuses_tokens_of_the_wrong_dtype);
-    tcase_add_test(tc, forward_refuses_mismatched_shapes);
-    tcase_add_test(tc, forward_refuses_tokens_out_of_range);
-    tcase_add_test(tc, forward_refuses_a_teacher_forcing_ratio_outside_zero_one);
-    tcase_add_test(tc, decoding_refuses_bad_arguments);
-    tcase_add_test(tc, a_source_row_of_only_padding_is_refused);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

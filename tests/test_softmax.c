@@ -56,19 +56,18 @@ static cf_tensor *softmax_build(cf_tensor *const *in, const void *ud)
     return a->log ? cf_log_softmax(x, a->dim) : cf_softmax(x, a->dim);
 }
 
-static void assert_golden_cases(bool log)
+/* Row i of GOLDEN, of log_softmax if log, else of softmax. */
+static void assert_golden_row(bool log, int i)
 {
     char name[64];
-    for (size_t i = 0; i < sizeof GOLDEN / sizeof GOLDEN[0]; i++) {
-        snprintf(name, sizeof name, "%s.%s", log ? "log_softmax" : "softmax", GOLDEN[i].name);
-        golden_arg a = {log, GOLDEN[i].view, GOLDEN[i].dim};
-        assert_golden_case("softmax.safetensors", name, 1, softmax_build, &a);
-    }
+    snprintf(name, sizeof name, "%s.%s", log ? "log_softmax" : "softmax", GOLDEN[i].name);
+    golden_arg a = {log, GOLDEN[i].view, GOLDEN[i].dim};
+    assert_golden_case("softmax.safetensors", name, 1, softmax_build, &a);
 }
 
 /* ---- softmax ---- */
 
-START_TEST(softmax_matches_the_definition)
+TEST(softmax_matches_the_definition)
 {
     cf_tensor *x = cf_from_array((float[]){1, 2, 3, -1, 0, 1}, CF_SHAPE(2, 3));
     float e = expf(1), z = 1 + e + e * e;
@@ -77,7 +76,7 @@ START_TEST(softmax_matches_the_definition)
 }
 END_TEST
 
-START_TEST(softmax_rows_sum_to_one)
+TEST(softmax_rows_sum_to_one)
 {
     cf_tensor *x = rand_leaf(1, -5, 5, CF_SHAPE(7, 301));
     cf_tensor *s = cf_sum(cf_softmax(x, -1), CF_DIMS(-1), false);
@@ -86,7 +85,7 @@ START_TEST(softmax_rows_sum_to_one)
 }
 END_TEST
 
-START_TEST(softmax_is_stable_for_large_inputs)
+TEST(softmax_is_stable_for_large_inputs)
 {
     cf_tensor *big =
         cf_from_array((float[]){1000, 1001, 1002, -1000, -1001, -1002}, CF_SHAPE(2, 3));
@@ -95,14 +94,14 @@ START_TEST(softmax_is_stable_for_large_inputs)
 }
 END_TEST
 
-START_TEST(softmax_gives_zero_where_the_input_is_minus_infinity)
+TEST(softmax_gives_zero_where_the_input_is_minus_infinity)
 {
     cf_tensor *x = cf_from_array((float[]){0, -INFINITY, 0, -INFINITY}, CF_SHAPE(4));
     assert_values(cf_softmax(x, 0), (float[]){0.5f, 0, 0.5f, 0}, 0, 0);
 }
 END_TEST
 
-START_TEST(softmax_of_a_row_of_minus_infinity_or_nan_is_nan)
+TEST(softmax_of_a_row_of_minus_infinity_or_nan_is_nan)
 {
     cf_tensor *x = cf_from_array((float[]){-INFINITY, -INFINITY, 1, NAN}, CF_SHAPE(2, 2));
     float *y = row_major(cf_softmax(x, 1));
@@ -114,7 +113,7 @@ END_TEST
 
 /* The exponentials are rounded like expf, and summed in double: each output
  * is within 2 ulp of the exact softmax, even in rows of thousands. */
-START_TEST(softmax_of_long_rows_is_accurate_to_float_rounding)
+TEST(softmax_of_long_rows_is_accurate_to_float_rounding)
 {
     int64_t n = 10007;
     cf_tensor *x = rand_leaf(2, -30, 30, CF_SHAPE(2, n));
@@ -137,7 +136,7 @@ START_TEST(softmax_of_long_rows_is_accurate_to_float_rounding)
 }
 END_TEST
 
-START_TEST(softmax_along_any_dim_of_a_view_equals_it_on_a_contiguous_copy)
+TEST(softmax_along_any_dim_of_a_view_equals_it_on_a_contiguous_copy)
 {
     cf_tensor *x = rand_leaf(3, -3, 3, CF_SHAPE(4, 5, 6));
     cf_tensor *views[] = {cf_transpose(x, 0, 2), cf_slice(x, 2, 1, 6, 2),
@@ -151,7 +150,7 @@ START_TEST(softmax_along_any_dim_of_a_view_equals_it_on_a_contiguous_copy)
 }
 END_TEST
 
-START_TEST(softmax_of_a_size1_dim_is_one)
+TEST(softmax_of_a_size1_dim_is_one)
 {
     cf_tensor *x = rand_leaf(4, -3, 3, CF_SHAPE(3, 1, 2));
     assert_values(cf_softmax(x, 1), (float[]){1, 1, 1, 1, 1, 1}, 0, 0);
@@ -160,7 +159,7 @@ START_TEST(softmax_of_a_size1_dim_is_one)
 }
 END_TEST
 
-START_TEST(softmax_of_a_0d_tensor_is_one)
+TEST(softmax_of_a_0d_tensor_is_one)
 {
     cf_tensor *x = cf_requires_grad(cf_scalar(5), true);
     cf_tensor *y = cf_softmax(x, 0);
@@ -171,7 +170,7 @@ START_TEST(softmax_of_a_0d_tensor_is_one)
 }
 END_TEST
 
-START_TEST(softmax_of_an_empty_tensor_is_empty)
+TEST(softmax_of_an_empty_tensor_is_empty)
 {
     cf_tensor *a = cf_requires_grad(cf_zeros(CF_SHAPE(0, 3)), true);
     cf_tensor *b = cf_requires_grad(cf_zeros(CF_SHAPE(2, 0)), true);
@@ -183,14 +182,14 @@ START_TEST(softmax_of_an_empty_tensor_is_empty)
 }
 END_TEST
 
-START_TEST(softmax_gradient_accumulates_over_uses)
+TEST(softmax_gradient_accumulates_over_uses)
 {
     cf_tensor *x = rand_leaf(6, -2, 2, CF_SHAPE(4, 3));
     assert_gradcheck(softmax_both_dims, NULL, 1, &x, 1e-2f);
 }
 END_TEST
 
-START_TEST(softmax_is_the_same_for_any_thread_count)
+TEST(softmax_is_the_same_for_any_thread_count)
 {
     int saved = cf_get_num_threads();
     cf_tensor *x = rand_leaf(7, -8, 8, CF_SHAPE(64, 33, 40));
@@ -215,10 +214,13 @@ START_TEST(softmax_is_the_same_for_any_thread_count)
 }
 END_TEST
 
-START_TEST(softmax_matches_pytorch) { assert_golden_cases(false); }
+TEST_WITH(softmax_matches_pytorch_and_finite_differences, .loop = COUNT(GOLDEN))
+{
+    assert_golden_row(false, _i);
+}
 END_TEST
 
-START_TEST(softmax_of_bad_input_is_an_error)
+TEST(softmax_of_bad_input_is_an_error)
 {
     ck_assert_ptr_null(cf_softmax(cf_zeros(CF_SHAPE(2, 3)), 2));
     assert_error(CF_ERR_DIM, "cf_softmax", "dim 2", NULL);
@@ -233,14 +235,14 @@ END_TEST
 
 /* ---- log_softmax ---- */
 
-START_TEST(log_softmax_is_the_log_of_softmax)
+TEST(log_softmax_is_the_log_of_softmax)
 {
     cf_tensor *x = rand_leaf(8, -4, 4, CF_SHAPE(3, 17));
     assert_close(cf_log_softmax(x, 1), cf_log(cf_softmax(x, 1)), 1e-6f, 1e-6f);
 }
 END_TEST
 
-START_TEST(log_softmax_is_stable_for_large_inputs)
+TEST(log_softmax_is_stable_for_large_inputs)
 {
     cf_tensor *x = cf_from_array((float[]){1000, 1001, -1000, -2000}, CF_SHAPE(2, 2));
     float l = logf(1 + expf(-1));
@@ -248,7 +250,7 @@ START_TEST(log_softmax_is_stable_for_large_inputs)
 }
 END_TEST
 
-START_TEST(log_softmax_gives_minus_infinity_and_passes_the_gradient_there)
+TEST(log_softmax_gives_minus_infinity_and_passes_the_gradient_there)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){0, -INFINITY, 0}, CF_SHAPE(3)), true);
     cf_tensor *y = cf_log_softmax(x, 0);
@@ -258,17 +260,20 @@ START_TEST(log_softmax_gives_minus_infinity_and_passes_the_gradient_there)
 }
 END_TEST
 
-START_TEST(log_softmax_of_a_size1_dim_is_zero)
+TEST(log_softmax_of_a_size1_dim_is_zero)
 {
     cf_tensor *x = rand_leaf(9, -3, 3, CF_SHAPE(4, 1));
     assert_values(cf_log_softmax(x, -1), (float[]){0, 0, 0, 0}, 0, 0);
 }
 END_TEST
 
-START_TEST(log_softmax_matches_pytorch) { assert_golden_cases(true); }
+TEST_WITH(log_softmax_matches_pytorch_and_finite_differences, .loop = COUNT(GOLDEN))
+{
+    assert_golden_row(true, _i);
+}
 END_TEST
 
-START_TEST(log_softmax_of_bad_input_is_an_error)
+TEST(log_softmax_of_bad_input_is_an_error)
 {
     ck_assert_ptr_null(cf_log_softmax(cf_zeros(CF_SHAPE(2)), 1));
     assert_error(CF_ERR_DIM, "cf_log_softmax", "dim 1", NULL);
@@ -276,34 +281,3 @@ START_TEST(log_softmax_of_bad_input_is_an_error)
     assert_error(CF_ERR_DTYPE, "cf_log_softmax", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("softmax");
-    TCase *tc = tcase("softmax");
-    tcase_add_test(tc, softmax_matches_the_definition);
-    tcase_add_test(tc, softmax_rows_sum_to_one);
-    tcase_add_test(tc, softmax_is_stable_for_large_inputs);
-    tcase_add_test(tc, softmax_gives_zero_where_the_input_is_minus_infinity);
-    tcase_add_test(tc, softmax_of_a_row_of_minus_infinity_or_nan_is_nan);
-    tcase_add_test(tc, softmax_of_long_rows_is_accurate_to_float_rounding);
-    tcase_add_test(tc, softmax_along_any_dim_of_a_view_equals_it_on_a_contiguous_copy);
-    tcase_add_test(tc, softmax_of_a_size1_dim_is_one);
-    tcase_add_test(tc, softmax_of_a_0d_tensor_is_one);
-    tcase_add_test(tc, softmax_of_an_empty_tensor_is_empty);
-    tcase_add_test(tc, softmax_gradient_accumulates_over_uses);
-    tcase_add_test(tc, softmax_is_the_same_for_any_thread_count);
-    tcase_add_test(tc, softmax_matches_pytorch);
-    tcase_add_test(tc, softmax_of_bad_input_is_an_error);
-    suite_add_tcase(s, tc);
-
-    tc = tcase("log_softmax");
-    tcase_add_test(tc, log_softmax_is_the_log_of_softmax);
-    tcase_add_test(tc, log_softmax_is_stable_for_large_inputs);
-    tcase_add_test(tc, log_softmax_gives_minus_infinity_and_passes_the_gradient_there);
-    tcase_add_test(tc, log_softmax_of_a_size1_dim_is_zero);
-    tcase_add_test(tc, log_softmax_matches_pytorch);
-    tcase_add_test(tc, log_softmax_of_bad_input_is_an_error);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -2,7 +2,7 @@
  * and the errors of bad shapes, sizes and indices. */
 #include "tests/util.h"
 
-START_TEST(zeros_ones_and_full_fill_every_element)
+TEST(zeros_ones_and_full_fill_every_element)
 {
     assert_values(cf_zeros(CF_SHAPE(2, 2)), (float[]){0, 0, 0, 0}, 0, 0);
     assert_values(cf_ones(CF_SHAPE(3)), (float[]){1, 1, 1}, 0, 0);
@@ -10,7 +10,7 @@ START_TEST(zeros_ones_and_full_fill_every_element)
 }
 END_TEST
 
-START_TEST(arange_counts_up_and_down_like_torch)
+TEST(arange_counts_up_and_down_like_torch)
 {
     cf_tensor *up = cf_arange(0, 5, 2);
     ck_assert_int_eq(up->shape[0], 3);
@@ -20,7 +20,7 @@ START_TEST(arange_counts_up_and_down_like_torch)
 }
 END_TEST
 
-START_TEST(from_array_copies_the_data)
+TEST(from_array_copies_the_data)
 {
     float src[] = {1, 2, 3, 4, 5, 6};
     cf_tensor *t = cf_from_array(src, CF_SHAPE(2, 3));
@@ -31,7 +31,7 @@ START_TEST(from_array_copies_the_data)
 }
 END_TEST
 
-START_TEST(int_tensors_hold_indices)
+TEST(int_tensors_hold_indices)
 {
     cf_tensor *t = cf_from_ints((int32_t[]){3, -1, 7}, CF_SHAPE(3));
     ck_assert_int_eq(t->dtype, CF_I32);
@@ -40,7 +40,7 @@ START_TEST(int_tensors_hold_indices)
 }
 END_TEST
 
-START_TEST(scalar_has_zero_dims_and_one_element)
+TEST(scalar_has_zero_dims_and_one_element)
 {
     cf_tensor *s = cf_scalar(4);
     ck_assert_int_eq(s->ndim, 0);
@@ -49,7 +49,7 @@ START_TEST(scalar_has_zero_dims_and_one_element)
 }
 END_TEST
 
-START_TEST(item_of_a_larger_tensor_is_an_error)
+TEST(item_of_a_larger_tensor_is_an_error)
 {
     float v = cf_item(cf_zeros(CF_SHAPE(2)));
     ck_assert(v != v);
@@ -57,7 +57,7 @@ START_TEST(item_of_a_larger_tensor_is_an_error)
 }
 END_TEST
 
-START_TEST(heap_tensor_outlives_arena_reset)
+TEST(heap_tensor_outlives_arena_reset)
 {
     cf_tensor *p = cf_tensor_new(CF_F32, CF_SHAPE(4));
     cf_fill(p, 3);
@@ -69,7 +69,7 @@ START_TEST(heap_tensor_outlives_arena_reset)
 }
 END_TEST
 
-START_TEST(too_many_dims_is_an_error)
+TEST(too_many_dims_is_an_error)
 {
     int64_t shape[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     ck_assert_ptr_null(cf_zeros(9, shape));
@@ -77,14 +77,14 @@ START_TEST(too_many_dims_is_an_error)
 }
 END_TEST
 
-START_TEST(negative_size_is_an_error)
+TEST(negative_size_is_an_error)
 {
     ck_assert_ptr_null(cf_zeros(CF_SHAPE(2, -1)));
     assert_error(CF_ERR_DIM, "negative size", "[2, -1]", NULL);
 }
 END_TEST
 
-START_TEST(a_shape_of_more_than_2_pow_60_elements_is_refused)
+TEST(a_shape_of_more_than_2_pow_60_elements_is_refused)
 {
     int64_t big = (int64_t)1 << 32;
     ck_assert_ptr_null(cf_tensor_new(CF_F32, CF_SHAPE(big, big)));
@@ -97,7 +97,7 @@ START_TEST(a_shape_of_more_than_2_pow_60_elements_is_refused)
 }
 END_TEST
 
-START_TEST(a_null_shape_or_data_is_an_argument_error)
+TEST(a_null_shape_or_data_is_an_argument_error)
 {
     ck_assert_ptr_null(cf_zeros(2, NULL));
     assert_error(CF_ERR_ARG, "cf_zeros", "shape is NULL", NULL);
@@ -109,7 +109,7 @@ START_TEST(a_null_shape_or_data_is_an_argument_error)
 }
 END_TEST
 
-START_TEST(an_invalid_dtype_is_refused)
+TEST(an_invalid_dtype_is_refused)
 {
     ck_assert_ptr_null(cf_empty((cf_dtype)7, CF_SHAPE(2)));
     assert_error(CF_ERR_DTYPE, "cf_empty", "invalid dtype 7", NULL);
@@ -118,21 +118,21 @@ START_TEST(an_invalid_dtype_is_refused)
 }
 END_TEST
 
-START_TEST(item_of_null_is_an_argument_error)
+TEST(item_of_null_is_an_argument_error)
 {
     ck_assert(isnan(cf_item(NULL)));
     assert_error(CF_ERR_ARG, "cf_item", "NULL", NULL);
 }
 END_TEST
 
-START_TEST(arange_of_too_many_elements_says_too_large)
+TEST(arange_of_too_many_elements_says_too_large)
 {
     ck_assert_ptr_null(cf_arange(0, 1e30f, 1));
     assert_error(CF_ERR_ARG, "cf_arange", "too large", NULL);
 }
 END_TEST
 
-START_TEST(get_and_set_out_of_range_are_index_errors)
+TEST(get_and_set_out_of_range_are_index_errors)
 {
     cf_tensor *t = cf_arange(0, 6, 1);
     ck_assert(isnan(cf_get(t, CF_IDX(6))));
@@ -148,26 +148,3 @@ START_TEST(get_and_set_out_of_range_are_index_errors)
     assert_error(CF_ERR_ARG, "cf_get", "idx is NULL", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("tensor");
-    TCase *tc = tcase("creation");
-    tcase_add_test(tc, zeros_ones_and_full_fill_every_element);
-    tcase_add_test(tc, arange_counts_up_and_down_like_torch);
-    tcase_add_test(tc, from_array_copies_the_data);
-    tcase_add_test(tc, int_tensors_hold_indices);
-    tcase_add_test(tc, scalar_has_zero_dims_and_one_element);
-    tcase_add_test(tc, item_of_a_larger_tensor_is_an_error);
-    tcase_add_test(tc, heap_tensor_outlives_arena_reset);
-    tcase_add_test(tc, too_many_dims_is_an_error);
-    tcase_add_test(tc, negative_size_is_an_error);
-    tcase_add_test(tc, a_shape_of_more_than_2_pow_60_elements_is_refused);
-    tcase_add_test(tc, a_null_shape_or_data_is_an_argument_error);
-    tcase_add_test(tc, an_invalid_dtype_is_refused);
-    tcase_add_test(tc, item_of_null_is_an_argument_error);
-    tcase_add_test(tc, arange_of_too_many_elements_says_too_large);
-    tcase_add_test(tc, get_and_set_out_of_range_are_index_errors);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -29,35 +29,35 @@ static void env(const char *cf, const char *omp)
         unsetenv("OMP_NUM_THREADS");
 }
 
-START_TEST(test_cf_num_threads_wins_over_omp)
+TEST(test_cf_num_threads_wins_over_omp)
 {
     env("3", "5");
     ck_assert_int_eq(cf_get_num_threads(), 3);
 }
 END_TEST
 
-START_TEST(test_omp_num_threads_used_when_cf_unset)
+TEST(test_omp_num_threads_used_when_cf_unset)
 {
     env(NULL, "5");
     ck_assert_int_eq(cf_get_num_threads(), 5);
 }
 END_TEST
 
-START_TEST(test_omp_num_threads_list_gives_its_first_level)
+TEST(test_omp_num_threads_list_gives_its_first_level)
 {
     env(NULL, "6,2");
     ck_assert_int_eq(cf_get_num_threads(), 6);
 }
 END_TEST
 
-START_TEST(test_invalid_cf_num_threads_falls_back_to_omp)
+TEST(test_invalid_cf_num_threads_falls_back_to_omp)
 {
     env("lots", "2");
     ck_assert_int_eq(cf_get_num_threads(), 2);
 }
 END_TEST
 
-START_TEST(test_no_setting_gives_the_processor_count)
+TEST(test_no_setting_gives_the_processor_count)
 {
     env(NULL, NULL);
     ck_assert_int_eq(cf_get_num_threads(), procs());
@@ -66,14 +66,14 @@ END_TEST
 
 /* OMP_NUM_THREADS is only given "0" here: LLVM's libomp 14 aborts at random
  * ("Out of heap memory") when it parses a malformed value itself. */
-START_TEST(test_invalid_values_give_the_processor_count)
+TEST(test_invalid_values_give_the_processor_count)
 {
     env("-2", "0");
     ck_assert_int_eq(cf_get_num_threads(), procs());
 }
 END_TEST
 
-START_TEST(test_set_num_threads_overrides_the_environment)
+TEST(test_set_num_threads_overrides_the_environment)
 {
     env("3", "5");
     cf_set_num_threads(2);
@@ -83,37 +83,4 @@ START_TEST(test_set_num_threads_overrides_the_environment)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("threads");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
-        {"CF_NUM_THREADS wins over OMP_NUM_THREADS", test_cf_num_threads_wins_over_omp},
-        {"OMP_NUM_THREADS used when CF_NUM_THREADS unset", test_omp_num_threads_used_when_cf_unset},
-        {"OMP_NUM_THREADS list gives its first level",
-         test_omp_num_threads_list_gives_its_first_level},
-        {"invalid CF_NUM_THREADS falls back to OMP", test_invalid_cf_num_threads_falls_back_to_omp},
-        {"no setting gives the processor count", test_no_setting_gives_the_processor_count},
-        {"invalid values give the processor count", test_invalid_values_give_the_processor_count},
-        {"set_num_threads overrides the environment",
-         test_set_num_threads_overrides_the_environment},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_tests(true); }

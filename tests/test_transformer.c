@@ -86,10 +86,10 @@ static void check_names(const char *prefix)
     cf_safetensors_close(f);
 }
 
-START_TEST(parameters_are_named_and_shaped_as_torch) { check_names("post"); }
+TEST(parameters_are_named_and_shaped_as_torch) { check_names("post"); }
 END_TEST
 
-START_TEST(shared_tied_model_has_one_table_and_a_generator_bias)
+TEST(shared_tied_model_has_one_table_and_a_generator_bias)
 {
     check_names("pre");
     cf_transformer_config c = fixture_config(true);
@@ -128,13 +128,13 @@ static void check_pad_rows(bool no_padding_idx)
     cf_module_free(cf_transformer_module(m));
 }
 
-START_TEST(pad_rows_are_zero_and_frozen_by_default) { check_pad_rows(false); }
+TEST(pad_rows_are_zero_and_frozen_by_default) { check_pad_rows(false); }
 END_TEST
 
-START_TEST(no_padding_idx_makes_pad_rows_learned) { check_pad_rows(true); }
+TEST(no_padding_idx_makes_pad_rows_learned) { check_pad_rows(true); }
 END_TEST
 
-START_TEST(presets_follow_the_paper)
+TEST(presets_follow_the_paper)
 {
     cf_transformer_config b = cf_transformer_base(100, 200), s = cf_transformer_small(100, 200);
     ck_assert_int_eq(b.d_model, 512);
@@ -158,7 +158,7 @@ static void refuse(cf_transformer_config c, const char *f1, const char *f2)
     assert_error(CF_ERR_ARG, "cf_transformer_new", f1, f2, NULL);
 }
 
-START_TEST(invalid_config_is_refused_naming_the_field)
+TEST(invalid_config_is_refused_naming_the_field)
 {
     cf_transformer_config c = fixture_config(false);
     cf_transformer_config d = c;
@@ -213,10 +213,10 @@ static void check_golden(const char *prefix)
     cf_safetensors_close(f);
 }
 
-START_TEST(post_norm_logits_and_gradients_match_torch) { check_golden("post"); }
+TEST(post_norm_logits_and_gradients_match_torch) { check_golden("post"); }
 END_TEST
 
-START_TEST(pre_norm_shared_tied_logits_and_gradients_match_torch) { check_golden("pre"); }
+TEST(pre_norm_shared_tied_logits_and_gradients_match_torch) { check_golden("pre"); }
 END_TEST
 
 /* ---- Generation ---- */
@@ -238,7 +238,7 @@ static void check_greedy(const char *prefix)
     cf_safetensors_close(f);
 }
 
-START_TEST(greedy_decoding_matches_torch)
+TEST(greedy_decoding_matches_torch)
 {
     check_greedy("post");
     check_greedy("pre");
@@ -279,7 +279,7 @@ static void greedy_uncached(cf_transformer *m, cf_tensor *src, int max_len, int3
     free(row);
 }
 
-START_TEST(cached_greedy_equals_uncached)
+TEST(cached_greedy_equals_uncached)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     const char *names[] = {"post", "pre"};
@@ -299,7 +299,7 @@ START_TEST(cached_greedy_equals_uncached)
 }
 END_TEST
 
-START_TEST(beam_of_width_one_equals_greedy)
+TEST(beam_of_width_one_equals_greedy)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     const char *names[] = {"post", "pre"};
@@ -336,7 +336,7 @@ static double sequence_logp(cf_transformer *m, cf_tensor *src, const int32_t *to
     return total;
 }
 
-START_TEST(wider_beam_finds_a_sequence_at_least_as_likely)
+TEST(wider_beam_finds_a_sequence_at_least_as_likely)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "pre");
@@ -355,7 +355,7 @@ START_TEST(wider_beam_finds_a_sequence_at_least_as_likely)
 }
 END_TEST
 
-START_TEST(generation_restores_mode_and_leaves_the_arena_alone)
+TEST(generation_restores_mode_and_leaves_the_arena_alone)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "post");
@@ -375,7 +375,7 @@ START_TEST(generation_restores_mode_and_leaves_the_arena_alone)
 }
 END_TEST
 
-START_TEST(generation_needs_no_arena_in_use)
+TEST(generation_needs_no_arena_in_use)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "post");
@@ -392,7 +392,7 @@ START_TEST(generation_needs_no_arena_in_use)
 }
 END_TEST
 
-START_TEST(beam_output_ends_with_eos_then_padding)
+TEST(beam_output_ends_with_eos_then_padding)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "post");
@@ -413,7 +413,7 @@ START_TEST(beam_output_ends_with_eos_then_padding)
 }
 END_TEST
 
-START_TEST(generation_refuses_a_max_len_beyond_the_model)
+TEST(generation_refuses_a_max_len_beyond_the_model)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "post");
@@ -461,7 +461,7 @@ static void check_rows_alone(const char *prefix)
     cf_safetensors_close(f);
 }
 
-START_TEST(a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch)
+TEST(a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch)
 {
     check_rows_alone("post");
     check_rows_alone("pre");
@@ -470,7 +470,7 @@ END_TEST
 
 /* ---- Attention maps ---- */
 
-START_TEST(maps_hold_per_layer_weights_that_ignore_padding)
+TEST(maps_hold_per_layer_weights_that_ignore_padding)
 {
     cf_safetensors *f = open_fixture("transformer.safetensors");
     cf_transformer *m = fixture_model(f, "post");
@@ -507,7 +507,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-START_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
+TEST_WITH(load_refuses_a_wrong_shape_naming_the_parameter, .scratch = true)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(false);
@@ -522,7 +522,7 @@ START_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
 }
 END_TEST
 
-START_TEST(strict_load_refuses_a_missing_name_naming_the_parameter)
+TEST_WITH(strict_load_refuses_a_missing_name_naming_the_parameter, .scratch = true)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(true); /* shared and tied */
@@ -539,7 +539,7 @@ START_TEST(strict_load_refuses_a_missing_name_naming_the_parameter)
 }
 END_TEST
 
-START_TEST(saved_model_loads_into_a_fresh_one_with_the_same_outputs)
+TEST_WITH(saved_model_loads_into_a_fresh_one_with_the_same_outputs, .scratch = true)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_safetensors *f = open_fixture("transformer.safetensors");
@@ -561,7 +561,7 @@ END_TEST
 
 /* ---- Inputs ---- */
 
-START_TEST(forward_refuses_bad_tokens)
+TEST(forward_refuses_bad_tokens)
 {
     cf_transformer_config c = fixture_config(false);
     cf_transformer *m = cf_transformer_new(&c, NULL);
@@ -581,7 +581,7 @@ START_TEST(forward_refuses_bad_tokens)
 }
 END_TEST
 
-START_TEST(dropout_is_active_in_training_only)
+TEST(dropout_is_active_in_training_only)
 {
     cf_transformer_config c = fixture_config(false);
     c.dropout = 0.3f;
@@ -600,7 +600,7 @@ START_TEST(dropout_is_active_in_training_only)
 }
 END_TEST
 
-START_TEST(forward_of_a_null_model_is_an_argument_error)
+TEST(forward_of_a_null_model_is_an_argument_error)
 {
     cf_tensor *tok = cf_from_ints((int32_t[]){1, 2}, CF_SHAPE(1, 2));
     ck_assert_ptr_null(cf_transformer_forward(NULL, tok, tok, NULL));
@@ -609,47 +609,3 @@ START_TEST(forward_of_a_null_model_is_an_argument_error)
     assert_error(CF_ERR_ARG, "cf_transformer_encode", "model is NULL", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("transformer");
-    TCase *tc = tcase("structure");
-    tcase_add_test(tc, parameters_are_named_and_shaped_as_torch);
-    tcase_add_test(tc, shared_tied_model_has_one_table_and_a_generator_bias);
-    tcase_add_test(tc, presets_follow_the_paper);
-    tcase_add_test(tc, pad_rows_are_zero_and_frozen_by_default);
-    tcase_add_test(tc, no_padding_idx_makes_pad_rows_learned);
-    tcase_add_test(tc, invalid_config_is_refused_naming_the_field);
-    suite_add_tcase(s, tc);
-    tc = tcase("golden");
-    tcase_add_test(tc, post_norm_logits_and_gradients_match_torch);
-    tcase_add_test(tc, pre_norm_shared_tied_logits_and_gradients_match_torch);
-    suite_add_tcase(s, tc);
-    tc = tcase("generation");
-    tcase_add_test(tc, greedy_decoding_matches_torch);
-    tcase_add_test(tc, cached_greedy_equals_uncached);
-    tcase_add_test(tc, beam_of_width_one_equals_greedy);
-    tcase_add_test(tc, wider_beam_finds_a_sequence_at_least_as_likely);
-    tcase_add_test(tc, generation_restores_mode_and_leaves_the_arena_alone);
-    tcase_add_test(tc, generation_needs_no_arena_in_use);
-    tcase_add_test(tc, beam_output_ends_with_eos_then_padding);
-    tcase_add_test(tc, generation_refuses_a_max_len_beyond_the_model);
-    suite_add_tcase(s, tc);
-    tc = tcase("padding");
-    tcase_add_test(tc, a_row_gives_the_same_logits_and_decoding_alone_as_in_a_padded_batch);
-    suite_add_tcase(s, tc);
-    tc = tcase("maps");
-    tcase_add_test(tc, maps_hold_per_layer_weights_that_ignore_padding);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("checkpoint");
-    tcase_add_test(tc, load_refuses_a_wrong_shape_naming_the_parameter);
-    tcase_add_test(tc, strict_load_refuses_a_missing_name_naming_the_parameter);
-    tcase_add_test(tc, saved_model_loads_into_a_fresh_one_with_the_same_outputs);
-    suite_add_tcase(s, tc);
-    tc = tcase("inputs");
-    tcase_add_test(tc, forward_refuses_bad_tokens);
-    tcase_add_test(tc, forward_of_a_null_model_is_an_argument_error);
-    tcase_add_test(tc, dropout_is_active_in_training_only);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

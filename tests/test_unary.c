@@ -9,13 +9,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-START_TEST(unary_ops_match_pytorch_and_finite_differences)
+TEST_WITH(unary_ops_match_pytorch_and_finite_differences, .golden = "unary.")
 {
     assert_golden_expr("ops.safetensors", "unary.", _i);
 }
 END_TEST
 
-START_TEST(relu_gradient_at_zero_is_zero)
+TEST(relu_gradient_at_zero_is_zero)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){-1, 0, 2}, CF_SHAPE(3)), true);
     cf_backward(cf_sum_all(cf_relu(x)));
@@ -23,7 +23,7 @@ START_TEST(relu_gradient_at_zero_is_zero)
 }
 END_TEST
 
-START_TEST(relu_passes_nan_and_its_gradient_like_pytorch)
+TEST(relu_passes_nan_and_its_gradient_like_pytorch)
 {
     cf_tensor *x = cf_requires_grad(cf_from_array((float[]){NAN, -1}, CF_SHAPE(2)), true);
     cf_tensor *y = cf_relu(x);
@@ -33,7 +33,7 @@ START_TEST(relu_passes_nan_and_its_gradient_like_pytorch)
 }
 END_TEST
 
-START_TEST(unary_functions_compute_their_values)
+TEST(unary_functions_compute_their_values)
 {
     cf_tensor *x = cf_from_array((float[]){-1, 0, 2}, CF_SHAPE(3));
     assert_values(cf_exp(x), (float[]){expf(-1), 1, expf(2)}, 0, 1e-6f);
@@ -46,22 +46,9 @@ START_TEST(unary_functions_compute_their_values)
 }
 END_TEST
 
-START_TEST(sigmoid_saturates_without_overflow)
+TEST(sigmoid_saturates_without_overflow)
 {
     cf_tensor *y = cf_sigmoid(cf_from_array((float[]){-100, 100}, CF_SHAPE(2)));
     assert_values(y, (float[]){0, 1}, 1e-7f, 0);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("unary");
-    TCase *tc =
-        tcase_golden_exprs("unary", unary_ops_match_pytorch_and_finite_differences, "unary.");
-    tcase_add_test(tc, relu_gradient_at_zero_is_zero);
-    tcase_add_test(tc, relu_passes_nan_and_its_gradient_like_pytorch);
-    tcase_add_test(tc, unary_functions_compute_their_values);
-    tcase_add_test(tc, sigmoid_saturates_without_overflow);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

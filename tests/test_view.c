@@ -8,20 +8,20 @@
 #include <math.h>
 #include <stdlib.h>
 
-START_TEST(views_match_pytorch_and_finite_differences)
+TEST_WITH(views_match_pytorch_and_finite_differences, .golden = "view.")
 {
     assert_golden_expr("ops.safetensors", "view.", _i);
 }
 END_TEST
 
-START_TEST(reshape_infers_the_minus_one_size)
+TEST(reshape_infers_the_minus_one_size)
 {
     cf_tensor *y = cf_reshape(cf_zeros(CF_SHAPE(4, 6)), CF_SHAPE(-1, 2, 3));
     assert_shape(y, CF_SHAPE(4, 2, 3));
 }
 END_TEST
 
-START_TEST(reshape_of_a_contiguous_tensor_shares_storage)
+TEST(reshape_of_a_contiguous_tensor_shares_storage)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     cf_tensor *y = cf_reshape(x, CF_SHAPE(3, 2));
@@ -30,7 +30,7 @@ START_TEST(reshape_of_a_contiguous_tensor_shares_storage)
 }
 END_TEST
 
-START_TEST(reshape_of_a_transposed_tensor_copies_in_its_order)
+TEST(reshape_of_a_transposed_tensor_copies_in_its_order)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     cf_tensor *y = cf_reshape(cf_transpose(x, 0, 1), CF_SHAPE(6));
@@ -40,14 +40,14 @@ START_TEST(reshape_of_a_transposed_tensor_copies_in_its_order)
 }
 END_TEST
 
-START_TEST(reshape_with_a_wrong_size_is_an_error)
+TEST(reshape_with_a_wrong_size_is_an_error)
 {
     ck_assert_ptr_null(cf_reshape(cf_zeros(CF_SHAPE(2, 3)), CF_SHAPE(4, 2)));
     assert_error(CF_ERR_SHAPE, "cf_reshape", NULL);
 }
 END_TEST
 
-START_TEST(view_of_a_transposed_tensor_that_needs_a_copy_is_an_error)
+TEST(view_of_a_transposed_tensor_that_needs_a_copy_is_an_error)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_null(cf_view(cf_transpose(x, 0, 1), CF_SHAPE(6)));
@@ -55,7 +55,7 @@ START_TEST(view_of_a_transposed_tensor_that_needs_a_copy_is_an_error)
 }
 END_TEST
 
-START_TEST(view_shares_storage)
+TEST(view_shares_storage)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     cf_tensor *y = cf_view(x, CF_SHAPE(6));
@@ -65,7 +65,7 @@ START_TEST(view_shares_storage)
 }
 END_TEST
 
-START_TEST(permute_moves_dims)
+TEST(permute_moves_dims)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3, 4));
     cf_tensor *y = cf_permute(x, (const int[]){2, 0, 1});
@@ -78,7 +78,7 @@ START_TEST(permute_moves_dims)
 }
 END_TEST
 
-START_TEST(transpose_swaps_two_dims)
+TEST(transpose_swaps_two_dims)
 {
     cf_tensor *y = cf_transpose(arange_as(CF_SHAPE(2, 3)), 0, 1);
     assert_shape(y, CF_SHAPE(3, 2));
@@ -87,7 +87,7 @@ START_TEST(transpose_swaps_two_dims)
 }
 END_TEST
 
-START_TEST(slice_gradient_is_zero_outside_the_slice)
+TEST(slice_gradient_is_zero_outside_the_slice)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(6)), true);
     cf_backward(cf_sum_all(cf_slice(x, 0, 1, 6, 2)));
@@ -95,7 +95,7 @@ START_TEST(slice_gradient_is_zero_outside_the_slice)
 }
 END_TEST
 
-START_TEST(slice_takes_every_step_th_element)
+TEST(slice_takes_every_step_th_element)
 {
     cf_tensor *x = cf_arange(0, 10, 1);
     cf_tensor *y = cf_slice(x, 0, 1, 8, 3);
@@ -104,7 +104,7 @@ START_TEST(slice_takes_every_step_th_element)
 }
 END_TEST
 
-START_TEST(slice_negative_start_counts_from_the_end)
+TEST(slice_negative_start_counts_from_the_end)
 {
     cf_tensor *y = cf_slice(cf_arange(0, 10, 1), 0, -4, 10, 2);
     assert_shape(y, CF_SHAPE(2));
@@ -112,14 +112,14 @@ START_TEST(slice_negative_start_counts_from_the_end)
 }
 END_TEST
 
-START_TEST(slice_clamps_an_end_past_the_size)
+TEST(slice_clamps_an_end_past_the_size)
 {
     cf_tensor *y = cf_slice(cf_arange(0, 10, 1), 0, 2, 100, 3);
     assert_values(y, (float[]){2, 5, 8}, 0, 0);
 }
 END_TEST
 
-START_TEST(slice_along_an_inner_dim)
+TEST(slice_along_an_inner_dim)
 {
     /* [[0..4], [5..9]] columns 1 and 3 */
     cf_tensor *y = cf_slice(arange_as(CF_SHAPE(2, 5)), 1, 1, 5, 2);
@@ -128,21 +128,21 @@ START_TEST(slice_along_an_inner_dim)
 }
 END_TEST
 
-START_TEST(slice_with_start_past_end_is_empty)
+TEST(slice_with_start_past_end_is_empty)
 {
     cf_tensor *y = cf_slice(cf_arange(0, 10, 1), 0, 7, 3, 1);
     assert_shape(y, CF_SHAPE(0));
 }
 END_TEST
 
-START_TEST(slice_with_zero_step_is_an_error)
+TEST(slice_with_zero_step_is_an_error)
 {
     ck_assert_ptr_null(cf_slice(cf_arange(0, 10, 1), 0, 0, 10, 0));
     assert_error(CF_ERR_ARG, "cf_slice", NULL);
 }
 END_TEST
 
-START_TEST(expand_gradient_counts_the_copies)
+TEST(expand_gradient_counts_the_copies)
 {
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(3, 1)), true);
     cf_backward(cf_sum_all(cf_expand(x, CF_SHAPE(2, 3, 4))));
@@ -150,7 +150,7 @@ START_TEST(expand_gradient_counts_the_copies)
 }
 END_TEST
 
-START_TEST(expand_repeats_without_copying)
+TEST(expand_repeats_without_copying)
 {
     cf_tensor *x = cf_from_array((float[]){1, 2}, CF_SHAPE(2, 1));
     cf_tensor *y = cf_expand(x, CF_SHAPE(2, -1, 3));
@@ -160,14 +160,14 @@ START_TEST(expand_repeats_without_copying)
 }
 END_TEST
 
-START_TEST(expand_of_a_non_one_size_is_an_error)
+TEST(expand_of_a_non_one_size_is_an_error)
 {
     ck_assert_ptr_null(cf_expand(cf_zeros(CF_SHAPE(3, 2)), CF_SHAPE(3, 4)));
     assert_error(CF_ERR_SHAPE, "cf_expand", "[3, 2]", "[3, 4]", NULL);
 }
 END_TEST
 
-START_TEST(squeeze_removes_only_a_size_one_dim)
+TEST(squeeze_removes_only_a_size_one_dim)
 {
     cf_tensor *x = cf_zeros(CF_SHAPE(2, 1, 3));
     assert_shape(cf_squeeze(x, 1), CF_SHAPE(2, 3));
@@ -176,7 +176,7 @@ START_TEST(squeeze_removes_only_a_size_one_dim)
 }
 END_TEST
 
-START_TEST(unsqueeze_inserts_a_size_one_dim)
+TEST(unsqueeze_inserts_a_size_one_dim)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     assert_shape(cf_unsqueeze(x, 0), CF_SHAPE(1, 2, 3));
@@ -186,7 +186,7 @@ START_TEST(unsqueeze_inserts_a_size_one_dim)
 }
 END_TEST
 
-START_TEST(contiguous_of_a_transposed_tensor_lays_it_out_row_major)
+TEST(contiguous_of_a_transposed_tensor_lays_it_out_row_major)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     cf_tensor *y = cf_contiguous(cf_transpose(x, 0, 1));
@@ -199,14 +199,14 @@ START_TEST(contiguous_of_a_transposed_tensor_lays_it_out_row_major)
 }
 END_TEST
 
-START_TEST(contiguous_of_a_contiguous_tensor_is_itself)
+TEST(contiguous_of_a_contiguous_tensor_is_itself)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     ck_assert_ptr_eq(cf_contiguous(x), x);
 }
 END_TEST
 
-START_TEST(clone_copies_the_storage)
+TEST(clone_copies_the_storage)
 {
     cf_tensor *x = arange_as(CF_SHAPE(2, 3));
     cf_tensor *y = cf_clone(x);
@@ -217,7 +217,7 @@ START_TEST(clone_copies_the_storage)
 }
 END_TEST
 
-START_TEST(a_view_gradient_flows_back_through_a_chain_of_views)
+TEST(a_view_gradient_flows_back_through_a_chain_of_views)
 {
     /* sum(w * x^T[1:, ::2].unsqueeze(0)) for x [4, 3] */
     cf_tensor *x = cf_requires_grad(cf_zeros(CF_SHAPE(4, 3)), true);
@@ -231,7 +231,7 @@ END_TEST
 
 /* ---- storage: views share it, copies happen only when needed ---- */
 
-START_TEST(views_share_storage_with_their_source)
+TEST(views_share_storage_with_their_source)
 {
     cf_tensor *t = cf_arange(0, 6, 1);
     cf_tensor *v = cf_view(t, CF_SHAPE(2, 3));
@@ -242,7 +242,7 @@ START_TEST(views_share_storage_with_their_source)
 }
 END_TEST
 
-START_TEST(transpose_swaps_strides_without_copying)
+TEST(transpose_swaps_strides_without_copying)
 {
     cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *tt = cf_transpose(t, 0, 1);
@@ -253,7 +253,7 @@ START_TEST(transpose_swaps_strides_without_copying)
 }
 END_TEST
 
-START_TEST(view_of_a_transposed_tensor_needs_reshape)
+TEST(view_of_a_transposed_tensor_needs_reshape)
 {
     cf_tensor *tt = cf_transpose(cf_view(cf_arange(0, 6, 1), CF_SHAPE(2, 3)), 0, 1);
     ck_assert_ptr_null(cf_view(tt, CF_SHAPE(6)));
@@ -263,7 +263,7 @@ START_TEST(view_of_a_transposed_tensor_needs_reshape)
 }
 END_TEST
 
-START_TEST(view_infers_one_size)
+TEST(view_infers_one_size)
 {
     cf_tensor *v = cf_view(cf_zeros(CF_SHAPE(4, 6)), CF_SHAPE(-1, 3));
     ck_assert_int_eq(v->shape[0], 8);
@@ -272,7 +272,7 @@ START_TEST(view_infers_one_size)
 }
 END_TEST
 
-START_TEST(slice_with_step_picks_every_other_element)
+TEST(slice_with_step_picks_every_other_element)
 {
     cf_tensor *t = cf_arange(0, 10, 1);
     assert_values(cf_slice(t, 0, 1, 8, 2), (float[]){1, 3, 5, 7}, 0, 0);
@@ -281,7 +281,7 @@ START_TEST(slice_with_step_picks_every_other_element)
 }
 END_TEST
 
-START_TEST(expand_broadcasts_with_zero_stride)
+TEST(expand_broadcasts_with_zero_stride)
 {
     cf_tensor *e = cf_expand(cf_arange(0, 3, 1), CF_SHAPE(2, 3));
     ck_assert_int_eq(e->stride[0], 0);
@@ -291,7 +291,7 @@ START_TEST(expand_broadcasts_with_zero_stride)
 }
 END_TEST
 
-START_TEST(slice_with_extreme_bounds_and_step_does_not_overflow)
+TEST(slice_with_extreme_bounds_and_step_does_not_overflow)
 {
     cf_tensor *t = cf_arange(0, 4, 1);
     cf_tensor *s = cf_slice(t, 0, INT64_MIN, INT64_MAX, INT64_MAX);
@@ -302,7 +302,7 @@ START_TEST(slice_with_extreme_bounds_and_step_does_not_overflow)
 }
 END_TEST
 
-START_TEST(expand_or_view_to_more_than_2_pow_60_elements_is_refused)
+TEST(expand_or_view_to_more_than_2_pow_60_elements_is_refused)
 {
     int64_t big = (int64_t)1 << 32;
     ck_assert_ptr_null(cf_expand(cf_zeros(CF_SHAPE(1, 1)), CF_SHAPE(big, big)));
@@ -312,7 +312,7 @@ START_TEST(expand_or_view_to_more_than_2_pow_60_elements_is_refused)
 }
 END_TEST
 
-START_TEST(squeeze_and_unsqueeze_add_and_remove_unit_dims)
+TEST(squeeze_and_unsqueeze_add_and_remove_unit_dims)
 {
     cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
     cf_tensor *u = cf_unsqueeze(t, 1);
@@ -325,14 +325,14 @@ START_TEST(squeeze_and_unsqueeze_add_and_remove_unit_dims)
 }
 END_TEST
 
-START_TEST(permute_rejects_a_repeated_dim)
+TEST(permute_rejects_a_repeated_dim)
 {
     ck_assert_ptr_null(cf_permute(cf_zeros(CF_SHAPE(2, 3)), (int[]){0, 0}));
     assert_error(CF_ERR_DIM, "cf_permute", NULL);
 }
 END_TEST
 
-START_TEST(contiguous_copies_only_when_needed)
+TEST(contiguous_copies_only_when_needed)
 {
     cf_tensor *t = cf_zeros(CF_SHAPE(2, 3));
     ck_assert_ptr_eq(cf_contiguous(t), t);
@@ -342,55 +342,9 @@ START_TEST(contiguous_copies_only_when_needed)
 }
 END_TEST
 
-START_TEST(dim_out_of_range_names_the_op)
+TEST(dim_out_of_range_names_the_op)
 {
     ck_assert_ptr_null(cf_transpose(cf_zeros(CF_SHAPE(2, 3)), 0, 2));
     assert_error(CF_ERR_DIM, "cf_transpose", "dim 2", NULL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("view");
-    TCase *tc = tcase_golden_exprs("view", views_match_pytorch_and_finite_differences, "view.");
-    tcase_add_test(tc, reshape_infers_the_minus_one_size);
-    tcase_add_test(tc, reshape_of_a_contiguous_tensor_shares_storage);
-    tcase_add_test(tc, reshape_of_a_transposed_tensor_copies_in_its_order);
-    tcase_add_test(tc, reshape_with_a_wrong_size_is_an_error);
-    tcase_add_test(tc, view_of_a_transposed_tensor_that_needs_a_copy_is_an_error);
-    tcase_add_test(tc, view_shares_storage);
-    tcase_add_test(tc, permute_moves_dims);
-    tcase_add_test(tc, transpose_swaps_two_dims);
-    tcase_add_test(tc, slice_gradient_is_zero_outside_the_slice);
-    tcase_add_test(tc, slice_takes_every_step_th_element);
-    tcase_add_test(tc, slice_negative_start_counts_from_the_end);
-    tcase_add_test(tc, slice_clamps_an_end_past_the_size);
-    tcase_add_test(tc, slice_along_an_inner_dim);
-    tcase_add_test(tc, slice_with_start_past_end_is_empty);
-    tcase_add_test(tc, slice_with_zero_step_is_an_error);
-    tcase_add_test(tc, expand_gradient_counts_the_copies);
-    tcase_add_test(tc, expand_repeats_without_copying);
-    tcase_add_test(tc, expand_of_a_non_one_size_is_an_error);
-    tcase_add_test(tc, squeeze_removes_only_a_size_one_dim);
-    tcase_add_test(tc, unsqueeze_inserts_a_size_one_dim);
-    tcase_add_test(tc, contiguous_of_a_transposed_tensor_lays_it_out_row_major);
-    tcase_add_test(tc, contiguous_of_a_contiguous_tensor_is_itself);
-    tcase_add_test(tc, clone_copies_the_storage);
-    tcase_add_test(tc, a_view_gradient_flows_back_through_a_chain_of_views);
-    suite_add_tcase(s, tc);
-    tc = tcase("storage");
-    tcase_add_test(tc, views_share_storage_with_their_source);
-    tcase_add_test(tc, transpose_swaps_strides_without_copying);
-    tcase_add_test(tc, view_of_a_transposed_tensor_needs_reshape);
-    tcase_add_test(tc, view_infers_one_size);
-    tcase_add_test(tc, slice_with_step_picks_every_other_element);
-    tcase_add_test(tc, expand_broadcasts_with_zero_stride);
-    tcase_add_test(tc, slice_with_extreme_bounds_and_step_does_not_overflow);
-    tcase_add_test(tc, expand_or_view_to_more_than_2_pow_60_elements_is_refused);
-    tcase_add_test(tc, squeeze_and_unsqueeze_add_and_remove_unit_dims);
-    tcase_add_test(tc, permute_rejects_a_repeated_dim);
-    tcase_add_test(tc, contiguous_copies_only_when_needed);
-    tcase_add_test(tc, dim_out_of_range_names_the_op);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -88,10 +88,13 @@ static void assert_golden_logits(const golden_case *c, float dropout, bool train
 
 /* ---- Golden cases ---- */
 
-START_TEST(golden_logits_match_the_timm_reference) { assert_golden_logits(&cases[_i], 0, true); }
+TEST_WITH(golden_logits_match_the_timm_reference, .loop = COUNT(cases))
+{
+    assert_golden_logits(&cases[_i], 0, true);
+}
 END_TEST
 
-START_TEST(golden_logits_without_recording_match)
+TEST_WITH(golden_logits_without_recording_match, .loop = COUNT(cases))
 {
     /* No gradient and no maps: attention takes its online-softmax path. */
     const golden_case *c = &cases[_i];
@@ -106,7 +109,7 @@ START_TEST(golden_logits_without_recording_match)
 }
 END_TEST
 
-START_TEST(golden_attention_maps_match_per_layer)
+TEST_WITH(golden_attention_maps_match_per_layer, .loop = COUNT(cases))
 {
     const golden_case *c = &cases[_i];
     cf_safetensors *f = open_fixture("vit.safetensors");
@@ -123,7 +126,7 @@ START_TEST(golden_attention_maps_match_per_layer)
 }
 END_TEST
 
-START_TEST(golden_rollout_matches_torch)
+TEST_WITH(golden_rollout_matches_torch, .loop = COUNT(cases))
 {
     const golden_case *c = &cases[_i];
     cf_safetensors *f = open_fixture("vit.safetensors");
@@ -136,7 +139,7 @@ START_TEST(golden_rollout_matches_torch)
 }
 END_TEST
 
-START_TEST(golden_cross_entropy_gradients_match_for_every_parameter)
+TEST_WITH(golden_cross_entropy_gradients_match_for_every_parameter, .loop = COUNT(cases))
 {
     const golden_case *c = &cases[_i];
     cf_safetensors *f = open_fixture("vit.safetensors");
@@ -171,7 +174,7 @@ static void list_param(const char *name, cf_tensor *p, void *ud)
     l->numel[l->n++] = cf_numel(p);
 }
 
-START_TEST(parameters_have_timm_names_and_shapes)
+TEST(parameters_have_timm_names_and_shapes)
 {
     cf_vit *m = cf_vit_new(&cases[0].cfg, NULL);
     cf_module *mod = cf_vit_module(m);
@@ -242,7 +245,7 @@ static float param_max_abs(cf_module *m, const char *name)
     return worst;
 }
 
-START_TEST(initialisation_follows_timm)
+TEST(initialisation_follows_timm)
 {
     cf_rng g;
     cf_rng_init(&g, 7);
@@ -292,7 +295,7 @@ START_TEST(initialisation_follows_timm)
 }
 END_TEST
 
-START_TEST(same_seed_gives_same_weights)
+TEST(same_seed_gives_same_weights)
 {
     cf_rng g1, g2;
     cf_rng_init(&g1, 3);
@@ -308,7 +311,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
+TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
@@ -319,7 +322,7 @@ START_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 }
 END_TEST
 
-START_TEST(strict_load_refuses_a_missing_parameter_naming_it)
+TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
@@ -330,7 +333,7 @@ START_TEST(strict_load_refuses_a_missing_parameter_naming_it)
 }
 END_TEST
 
-START_TEST(save_then_load_reproduces_the_logits)
+TEST_WITH(save_then_load_reproduces_the_logits, .scratch = true)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_rng g;
@@ -351,10 +354,10 @@ END_TEST
 
 /* ---- Dropout ---- */
 
-START_TEST(eval_mode_makes_dropout_a_no_op) { assert_golden_logits(&cases[0], 0.5f, false); }
+TEST(eval_mode_makes_dropout_a_no_op) { assert_golden_logits(&cases[0], 0.5f, false); }
 END_TEST
 
-START_TEST(training_mode_applies_dropout)
+TEST(training_mode_applies_dropout)
 {
     const golden_case *c = &cases[0];
     cf_safetensors *f = open_fixture("vit.safetensors");
@@ -373,7 +376,7 @@ START_TEST(training_mode_applies_dropout)
 }
 END_TEST
 
-START_TEST(dropout_modules_carry_no_parameters)
+TEST(dropout_modules_carry_no_parameters)
 {
     cf_vit_config cfg = tiny;
     cfg.dropout = 0.1f;
@@ -388,7 +391,7 @@ END_TEST
 
 /* ---- Batches ---- */
 
-START_TEST(each_image_gets_the_same_logits_and_maps_alone_as_in_a_batch)
+TEST_WITH(each_image_gets_the_same_logits_and_maps_alone_as_in_a_batch, .loop = 2)
 {
     const golden_case *c = &cases[_i];
     cf_safetensors *f = open_fixture("vit.safetensors");
@@ -410,7 +413,7 @@ END_TEST
 
 /* ---- Threads ---- */
 
-START_TEST(logits_are_identical_for_any_thread_count)
+TEST(logits_are_identical_for_any_thread_count)
 {
     cf_rng g;
     cf_rng_init(&g, 5);
@@ -437,7 +440,7 @@ static void refuse_config(cf_vit_config cfg, const char *fragment)
     assert_error(CF_ERR_ARG, "cf_vit_new", fragment, NULL);
 }
 
-START_TEST(image_size_not_a_multiple_of_patch_size_is_refused)
+TEST(image_size_not_a_multiple_of_patch_size_is_refused)
 {
     cf_vit_config c = tiny;
     c.image_size = 10;
@@ -445,7 +448,7 @@ START_TEST(image_size_not_a_multiple_of_patch_size_is_refused)
 }
 END_TEST
 
-START_TEST(dim_not_a_multiple_of_heads_is_refused)
+TEST(dim_not_a_multiple_of_heads_is_refused)
 {
     cf_vit_config c = tiny;
     c.heads = 3;
@@ -453,7 +456,7 @@ START_TEST(dim_not_a_multiple_of_heads_is_refused)
 }
 END_TEST
 
-START_TEST(non_positive_sizes_are_refused)
+TEST(non_positive_sizes_are_refused)
 {
     cf_vit_config c = tiny;
     c.depth = 0;
@@ -464,7 +467,7 @@ START_TEST(non_positive_sizes_are_refused)
 }
 END_TEST
 
-START_TEST(mlp_ratio_without_hidden_units_is_refused)
+TEST(mlp_ratio_without_hidden_units_is_refused)
 {
     cf_vit_config c = tiny;
     c.mlp_ratio = 0.1f;
@@ -472,7 +475,7 @@ START_TEST(mlp_ratio_without_hidden_units_is_refused)
 }
 END_TEST
 
-START_TEST(dropout_outside_unit_interval_is_refused)
+TEST(dropout_outside_unit_interval_is_refused)
 {
     cf_vit_config c = tiny;
     c.dropout = 1.5f;
@@ -480,14 +483,14 @@ START_TEST(dropout_outside_unit_interval_is_refused)
 }
 END_TEST
 
-START_TEST(null_config_is_refused)
+TEST(null_config_is_refused)
 {
     ck_assert_ptr_null(cf_vit_new(NULL, NULL));
     assert_error(CF_ERR_ARG, "cf_vit_new", "config", NULL);
 }
 END_TEST
 
-START_TEST(forward_refuses_images_of_the_wrong_shape)
+TEST(forward_refuses_images_of_the_wrong_shape)
 {
     cf_vit *m = cf_vit_new(&tiny, NULL);
     ck_assert_ptr_null(cf_vit_forward(m, cf_zeros(CF_SHAPE(2, 3, 8, 8)), NULL));
@@ -500,7 +503,7 @@ START_TEST(forward_refuses_images_of_the_wrong_shape)
 }
 END_TEST
 
-START_TEST(rollout_refuses_maps_of_the_wrong_shape)
+TEST(rollout_refuses_maps_of_the_wrong_shape)
 {
     cf_vit *m = cf_vit_new(&tiny, NULL);
     cf_tensor *maps[2] = {cf_zeros(CF_SHAPE(1, 2, 5, 5)), cf_zeros(CF_SHAPE(1, 2, 4, 5))};
@@ -512,48 +515,3 @@ START_TEST(rollout_refuses_maps_of_the_wrong_shape)
     cf_module_free(cf_vit_module(m));
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("vit");
-    int n = (int)(sizeof cases / sizeof cases[0]);
-    TCase *tc = tcase("golden");
-    tcase_add_loop_test(tc, golden_logits_match_the_timm_reference, 0, n);
-    tcase_add_loop_test(tc, golden_logits_without_recording_match, 0, n);
-    tcase_add_loop_test(tc, golden_attention_maps_match_per_layer, 0, n);
-    tcase_add_loop_test(tc, golden_rollout_matches_torch, 0, n);
-    tcase_add_loop_test(tc, golden_cross_entropy_gradients_match_for_every_parameter, 0, n);
-    suite_add_tcase(s, tc);
-    tc = tcase("layout");
-    tcase_add_test(tc, parameters_have_timm_names_and_shapes);
-    tcase_add_test(tc, initialisation_follows_timm);
-    tcase_add_test(tc, same_seed_gives_same_weights);
-    suite_add_tcase(s, tc);
-    tc = tcase_scratch("checkpoint");
-    tcase_add_test(tc, load_refuses_a_parameter_of_the_wrong_shape_naming_it);
-    tcase_add_test(tc, strict_load_refuses_a_missing_parameter_naming_it);
-    tcase_add_test(tc, save_then_load_reproduces_the_logits);
-    suite_add_tcase(s, tc);
-    tc = tcase("dropout");
-    tcase_add_test(tc, eval_mode_makes_dropout_a_no_op);
-    tcase_add_test(tc, training_mode_applies_dropout);
-    tcase_add_test(tc, dropout_modules_carry_no_parameters);
-    suite_add_tcase(s, tc);
-    tc = tcase("batches");
-    tcase_add_loop_test(tc, each_image_gets_the_same_logits_and_maps_alone_as_in_a_batch, 0, 2);
-    suite_add_tcase(s, tc);
-    tc = tcase("threads");
-    tcase_add_test(tc, logits_are_identical_for_any_thread_count);
-    suite_add_tcase(s, tc);
-    tc = tcase("bad_input");
-    tcase_add_test(tc, image_size_not_a_multiple_of_patch_size_is_refused);
-    tcase_add_test(tc, dim_not_a_multiple_of_heads_is_refused);
-    tcase_add_test(tc, non_positive_sizes_are_refused);
-    tcase_add_test(tc, mlp_ratio_without_hidden_units_is_refused);
-    tcase_add_test(tc, dropout_outside_unit_interval_is_refused);
-    tcase_add_test(tc, null_config_is_refused);
-    tcase_add_test(tc, forward_refuses_images_of_the_wrong_shape);
-    tcase_add_test(tc, rollout_refuses_maps_of_the_wrong_shape);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

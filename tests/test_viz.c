@@ -94,7 +94,7 @@ static cf_tensor *matrix(int rows, int cols, const float *v)
     return cf_from_array(v, CF_SHAPE(rows, cols));
 }
 
-START_TEST(test_heatmap_cells_have_the_requested_size)
+TEST_WITH(test_heatmap_cells_have_the_requested_size, .scratch = true)
 {
     float v[15];
     for (int i = 0; i < 15; i++)
@@ -111,7 +111,7 @@ START_TEST(test_heatmap_cells_have_the_requested_size)
 }
 END_TEST
 
-START_TEST(test_heatmap_default_cells_fit_about_640_pixels)
+TEST_WITH(test_heatmap_default_cells_fit_about_640_pixels, .scratch = true)
 {
     float v[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), matrix(2, 4, v), NULL), CF_OK);
@@ -131,7 +131,7 @@ static void cell_centre(const box *b, int rows, int cols, int i, int j, int *x, 
     *y = b->y0 + i * ch + ch / 2;
 }
 
-START_TEST(test_heatmap_largest_cell_is_brightest)
+TEST_WITH(test_heatmap_largest_cell_is_brightest, .scratch = true)
 {
     enum { R = 4, C = 6 };
     float v[R * C];
@@ -162,7 +162,7 @@ START_TEST(test_heatmap_largest_cell_is_brightest)
 }
 END_TEST
 
-START_TEST(test_heatmap_brightness_follows_values)
+TEST_WITH(test_heatmap_brightness_follows_values, .scratch = true)
 {
     float v[6] = {0, 1, 2, 3, 4, 5};
     cf_heatmap_opts o = {.cell = 8, .no_colorbar = true};
@@ -180,7 +180,7 @@ START_TEST(test_heatmap_brightness_follows_values)
 }
 END_TEST
 
-START_TEST(test_heatmap_reads_any_strides)
+TEST_WITH(test_heatmap_reads_any_strides, .scratch = true)
 {
     float v[6] = {0, 1, 2, 3, 4, 5}, vt[6] = {0, 3, 1, 4, 2, 5};
     cf_heatmap_opts o = {.cell = 6};
@@ -197,7 +197,7 @@ START_TEST(test_heatmap_reads_any_strides)
 }
 END_TEST
 
-START_TEST(test_heatmap_nonfinite_cells_are_red)
+TEST_WITH(test_heatmap_nonfinite_cells_are_red, .scratch = true)
 {
     float v[4] = {0, NAN, INFINITY, 2};
     cf_heatmap_opts o = {.cell = 10, .no_colorbar = true};
@@ -221,7 +221,7 @@ START_TEST(test_heatmap_nonfinite_cells_are_red)
 }
 END_TEST
 
-START_TEST(test_heatmap_vmin_vmax_clamp)
+TEST_WITH(test_heatmap_vmin_vmax_clamp, .scratch = true)
 {
     float v[3] = {-10, 0.5f, 10};
     cf_heatmap_opts o = {.cell = 10, .no_colorbar = true, .vmin = 0, .vmax = 1};
@@ -235,7 +235,7 @@ START_TEST(test_heatmap_vmin_vmax_clamp)
 }
 END_TEST
 
-START_TEST(test_heatmap_row_labels_sit_left_of_their_rows)
+TEST_WITH(test_heatmap_row_labels_sit_left_of_their_rows, .scratch = true)
 {
     float v[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     const char *rows[3] = {"AB", NULL, "CD"};
@@ -253,7 +253,7 @@ START_TEST(test_heatmap_row_labels_sit_left_of_their_rows)
 }
 END_TEST
 
-START_TEST(test_heatmap_column_labels_and_titles_sit_around_the_cells)
+TEST_WITH(test_heatmap_column_labels_and_titles_sit_around_the_cells, .scratch = true)
 {
     float v[4] = {0, 1, 2, 3};
     const char *cols[2] = {"x", "long column name"};
@@ -284,7 +284,7 @@ START_TEST(test_heatmap_column_labels_and_titles_sit_around_the_cells)
 }
 END_TEST
 
-START_TEST(test_heatmap_colorbar_runs_bright_at_top)
+TEST_WITH(test_heatmap_colorbar_runs_bright_at_top, .scratch = true)
 {
     float v[4] = {0, 1, 2, 3};
     cf_heatmap_opts o = {.cell = 40};
@@ -301,7 +301,7 @@ START_TEST(test_heatmap_colorbar_runs_bright_at_top)
 }
 END_TEST
 
-START_TEST(test_heatmap_leaves_no_temporary_files)
+TEST_WITH(test_heatmap_leaves_no_temporary_files, .scratch = true)
 {
     float v[4] = {0, 1, 2, 3};
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), matrix(2, 2, v), NULL), CF_OK);
@@ -320,7 +320,7 @@ START_TEST(test_heatmap_leaves_no_temporary_files)
 END_TEST
 
 /* Saves go through the library's atomic writer, as checkpoints do. */
-START_TEST(test_heatmap_writes_through_a_symlink_and_keeps_the_mode)
+TEST_WITH(test_heatmap_writes_through_a_symlink_and_keeps_the_mode, .scratch = true)
 {
     float v[4] = {0, 1, 2, 3};
     char target[512];
@@ -337,7 +337,7 @@ START_TEST(test_heatmap_writes_through_a_symlink_and_keeps_the_mode)
 }
 END_TEST
 
-START_TEST(test_heatmap_removes_temporaries_of_killed_saves)
+TEST_WITH(test_heatmap_removes_temporaries_of_killed_saves, .scratch = true)
 {
     float v[4] = {0, 1, 2, 3};
     FILE *f = fopen(scratch_path("h.png.tmp-abc123"), "w");
@@ -348,7 +348,7 @@ START_TEST(test_heatmap_removes_temporaries_of_killed_saves)
 }
 END_TEST
 
-START_TEST(test_heatmap_bad_arguments_are_errors)
+TEST_WITH(test_heatmap_bad_arguments_are_errors, .scratch = true)
 {
     float v[6] = {0};
     cf_tensor *m = matrix(2, 3, v);
@@ -373,7 +373,7 @@ START_TEST(test_heatmap_bad_arguments_are_errors)
 }
 END_TEST
 
-START_TEST(test_failed_call_reports_itself_over_an_older_error)
+TEST_WITH(test_failed_call_reports_itself_over_an_older_error, .scratch = true)
 {
     cf_error_set(CF_ERR_INDEX, "an older error");
     float y[2] = {1, 2};
@@ -386,7 +386,7 @@ START_TEST(test_failed_call_reports_itself_over_an_older_error)
 }
 END_TEST
 
-START_TEST(test_null_tensor_from_a_failed_op_reports_that_failure)
+TEST_WITH(test_null_tensor_from_a_failed_op_reports_that_failure, .scratch = true)
 {
     cf_tensor *bad = cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)));
     ck_assert_ptr_null(bad);
@@ -400,7 +400,7 @@ END_TEST
 
 /* ---- line plots ---- */
 
-START_TEST(test_lines_default_size_is_800_by_500)
+TEST_WITH(test_lines_default_size_is_800_by_500, .scratch = true)
 {
     float y[3] = {1, 2, 3};
     cf_series s = {.y = y, .n = 3};
@@ -434,7 +434,7 @@ static void band_rows(const picture *p, int x0, int x1, int k, double *rows)
     }
 }
 
-START_TEST(test_lines_rising_data_draw_a_rising_curve)
+TEST_WITH(test_lines_rising_data_draw_a_rising_curve, .scratch = true)
 {
     enum { N = 50, K = 8 };
     float x[N], up[N], down[N];
@@ -461,7 +461,7 @@ START_TEST(test_lines_rising_data_draw_a_rising_curve)
 }
 END_TEST
 
-START_TEST(test_lines_legend_shows_labelled_series)
+TEST_WITH(test_lines_legend_shows_labelled_series, .scratch = true)
 {
     float y[20];
     for (int i = 0; i < 20; i++)
@@ -487,7 +487,7 @@ START_TEST(test_lines_legend_shows_labelled_series)
 }
 END_TEST
 
-START_TEST(test_lines_skip_nonfinite_points)
+TEST_WITH(test_lines_skip_nonfinite_points, .scratch = true)
 {
     enum { N = 41 };
     float y[N];
@@ -509,7 +509,7 @@ START_TEST(test_lines_skip_nonfinite_points)
 }
 END_TEST
 
-START_TEST(test_lines_log_y_skips_nonpositive_values)
+TEST_WITH(test_lines_log_y_skips_nonpositive_values, .scratch = true)
 {
     float y[5] = {1, 10, 0, -1, 1000};
     cf_series s = {.y = y, .n = 5, .label = "loss"};
@@ -546,7 +546,7 @@ static int ink_bands_below(const picture *p, int y)
     return bands;
 }
 
-START_TEST(test_lines_axis_titles_are_drawn)
+TEST_WITH(test_lines_axis_titles_are_drawn, .scratch = true)
 {
     float y[4] = {3, 1, 4, 1};
     cf_series s = {.y = y, .n = 4};
@@ -576,7 +576,7 @@ START_TEST(test_lines_axis_titles_are_drawn)
 }
 END_TEST
 
-START_TEST(test_lines_tick_numbers_are_drawn)
+TEST_WITH(test_lines_tick_numbers_are_drawn, .scratch = true)
 {
     float y[2] = {0, 100};
     cf_series s = {.y = y, .n = 2};
@@ -590,7 +590,7 @@ START_TEST(test_lines_tick_numbers_are_drawn)
 }
 END_TEST
 
-START_TEST(test_lines_handle_empty_and_constant_series)
+TEST_WITH(test_lines_handle_empty_and_constant_series, .scratch = true)
 {
     float y[1] = {2};
     cf_series s[2] = {{.y = y, .n = 1, .label = "one point"}, {.y = NULL, .n = 0, .label = "none"}};
@@ -601,7 +601,7 @@ START_TEST(test_lines_handle_empty_and_constant_series)
 }
 END_TEST
 
-START_TEST(test_lines_bad_arguments_are_errors)
+TEST_WITH(test_lines_bad_arguments_are_errors, .scratch = true)
 {
     float y[3] = {1, 2, 3};
     cf_series s = {.y = y, .n = 3};
@@ -629,7 +629,7 @@ END_TEST
 
 static bool black(const uint8_t *c) { return c[0] == 0 && c[1] == 0 && c[2] == 0; }
 
-START_TEST(test_grid_places_scaled_images_in_columns)
+TEST_WITH(test_grid_places_scaled_images_in_columns, .scratch = true)
 {
     cf_grid_opts o = {.cols = 2, .scale = 2};
     ck_assert_int_eq(
@@ -649,7 +649,7 @@ START_TEST(test_grid_places_scaled_images_in_columns)
 }
 END_TEST
 
-START_TEST(test_grid_draws_rgb_images)
+TEST_WITH(test_grid_draws_rgb_images, .scratch = true)
 {
     float v[12] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}; /* red */
     ck_assert_int_eq(cf_viz_image_grid(scratch_path("g.png"),
@@ -667,7 +667,7 @@ START_TEST(test_grid_draws_rgb_images)
 }
 END_TEST
 
-START_TEST(test_grid_overlay_is_upsampled_and_colour_mapped)
+TEST_WITH(test_grid_overlay_is_upsampled_and_colour_mapped, .scratch = true)
 {
     float heat[4] = {1, 0, 0, 0}; /* hot top left */
     cf_grid_opts o = {.scale = 1, .alpha = 1};
@@ -689,7 +689,7 @@ END_TEST
 
 static bool nonwhite(const uint8_t *c) { return c[0] != 255 || c[1] != 255 || c[2] != 255; }
 
-START_TEST(test_grid_overlay_blends_with_alpha)
+TEST_WITH(test_grid_overlay_blends_with_alpha, .scratch = true)
 {
     float heat[1] = {0};
     cf_tensor *black_image = cf_zeros(CF_SHAPE(1, 4, 4)),
@@ -710,7 +710,7 @@ START_TEST(test_grid_overlay_blends_with_alpha)
 }
 END_TEST
 
-START_TEST(test_grid_captions_go_under_images)
+TEST_WITH(test_grid_captions_go_under_images, .scratch = true)
 {
     const char *labels[2] = {"shirt", "boot"};
     cf_grid_opts o = {.labels = labels, .scale = 3};
@@ -731,7 +731,7 @@ START_TEST(test_grid_captions_go_under_images)
 }
 END_TEST
 
-START_TEST(test_grid_bad_arguments_are_errors)
+TEST_WITH(test_grid_bad_arguments_are_errors, .scratch = true)
 {
     cf_tensor *im = cf_zeros(CF_SHAPE(2, 4, 4));
     ck_assert_int_eq(cf_viz_image_grid(NULL, im, NULL, NULL), CF_ERR_ARG);
@@ -761,7 +761,7 @@ START_TEST(test_grid_bad_arguments_are_errors)
 END_TEST
 
 /* A change here is an ABI change (tests/test_abi.c). Sizes of LP64. */
-START_TEST(test_options_keep_their_size)
+TEST_WITH(test_options_keep_their_size, .scratch = true)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8)
         return;
@@ -772,7 +772,7 @@ START_TEST(test_options_keep_their_size)
 }
 END_TEST
 
-START_TEST(test_options_with_reserved_bytes_are_refused)
+TEST_WITH(test_options_with_reserved_bytes_are_refused, .scratch = true)
 {
     cf_tensor *t = cf_zeros(CF_SHAPE(2, 2));
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), t, &(cf_heatmap_opts){.reserved[0] = 1}),
@@ -792,62 +792,3 @@ START_TEST(test_options_with_reserved_bytes_are_refused)
     assert_error(CF_ERR_ARG, "cf_viz_image_grid", "cf_grid_opts.reserved[2]", NULL);
 }
 END_TEST
-
-static Suite *suite(void)
-{
-    Suite *s = suite_create("viz");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
-        {"heatmap cells have the requested size", test_heatmap_cells_have_the_requested_size},
-        {"heatmap default cells fit about 640 pixels",
-         test_heatmap_default_cells_fit_about_640_pixels},
-        {"heatmap largest cell is brightest", test_heatmap_largest_cell_is_brightest},
-        {"heatmap brightness follows values", test_heatmap_brightness_follows_values},
-        {"heatmap reads any strides", test_heatmap_reads_any_strides},
-        {"heatmap non-finite cells are red", test_heatmap_nonfinite_cells_are_red},
-        {"heatmap vmin and vmax clamp", test_heatmap_vmin_vmax_clamp},
-        {"heatmap row labels sit left of their rows",
-         test_heatmap_row_labels_sit_left_of_their_rows},
-        {"heatmap column labels and titles sit around the cells",
-         test_heatmap_column_labels_and_titles_sit_around_the_cells},
-        {"heatmap colour bar runs bright at top", test_heatmap_colorbar_runs_bright_at_top},
-        {"heatmap leaves no temporary files", test_heatmap_leaves_no_temporary_files},
-        {"heatmap writes through a symlink and keeps the mode",
-         test_heatmap_writes_through_a_symlink_and_keeps_the_mode},
-        {"heatmap removes temporaries of killed saves",
-         test_heatmap_removes_temporaries_of_killed_saves},
-        {"heatmap bad arguments are errors", test_heatmap_bad_arguments_are_errors},
-        {"failed call reports itself over an older error",
-         test_failed_call_reports_itself_over_an_older_error},
-        {"null tensor from a failed op reports that failure",
-         test_null_tensor_from_a_failed_op_reports_that_failure},
-        {"lines default size is 800 by 500", test_lines_default_size_is_800_by_500},
-        {"lines rising data draw a rising curve", test_lines_rising_data_draw_a_rising_curve},
-        {"lines legend shows labelled series", test_lines_legend_shows_labelled_series},
-        {"lines skip non-finite points", test_lines_skip_nonfinite_points},
-        {"lines log y skips non-positive values", test_lines_log_y_skips_nonpositive_values},
-        {"lines axis titles are drawn", test_lines_axis_titles_are_drawn},
-        {"lines tick numbers are drawn", test_lines_tick_numbers_are_drawn},
-        {"lines handle empty and constant series", test_lines_handle_empty_and_constant_series},
-        {"lines bad arguments are errors", test_lines_bad_arguments_are_errors},
-        {"grid places scaled images in columns", test_grid_places_scaled_images_in_columns},
-        {"grid draws rgb images", test_grid_draws_rgb_images},
-        {"grid overlay is upsampled and colour mapped",
-         test_grid_overlay_is_upsampled_and_colour_mapped},
-        {"grid overlay blends with alpha", test_grid_overlay_blends_with_alpha},
-        {"grid captions go under images", test_grid_captions_go_under_images},
-        {"grid bad arguments are errors", test_grid_bad_arguments_are_errors},
-        {"options keep their size", test_options_keep_their_size},
-        {"options with reserved bytes are refused", test_options_with_reserved_bytes_are_refused},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_scratch(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void) { return run_suite(suite()); }

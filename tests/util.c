@@ -1,4 +1,5 @@
 #include "tests/util.h"
+#include "tests/expr.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -27,14 +28,6 @@ void arena_teardown(void)
     cf_arena_free(arena);
     arena = NULL;
     ck_assert_msg(s == CF_OK, "error left recorded: %s", msg);
-}
-
-TCase *tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, arena_setup, arena_teardown);
-    tcase_set_timeout(tc, 60);
-    return tc;
 }
 
 static char scratch_dir[256];
@@ -70,11 +63,70 @@ static void remove_tree(const char *path)
 
 static void scratch_teardown(void) { remove_tree(scratch_dir); }
 
-TCase *tcase_scratch(const char *name)
+/* The file's tests, as registered: before main(), in no set order. */
+#define MAX_TESTS 256
+typedef struct {
+    const TTest *t;
+    test_opts o;
+} registered;
+static registered tests[MAX_TESTS];
+static int ntests;
+
+void test_register(const TTest *t, test_opts o)
 {
-    TCase *tc = tcase(name);
-    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
-    return tc;
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "%s: more than %d tests\n", t->file, MAX_TESTS);
+        abort();
+    }
+    tests[ntests].t = t;
+    tests[ntests++].o = o;
+}
+
+static int by_line(const void *a, const void *b)
+{
+    int la = ((const registered *)a)->t->line, lb = ((const registered *)b)->t->line;
+    return (la > lb) - (la < lb);
+}
+
+int run_tests(bool fork)
+{
+    if (!ntests) {
+        fputs("no tests registered\n", stderr);
+        return EXIT_FAILURE;
+    }
+    qsort(tests, ntests, sizeof tests[0], by_line);
+    /* tests/test_math.c -> "math" */
+    char name[64];
+    const char *base = strrchr(tests[0].t->file, '/');
+    base = base ? base + 1 : tests[0].t->file;
+    if (strncmp(base, "test_", 5) == 0)
+        base += 5;
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(base, "."), base);
+    Suite *s = suite_create(name);
+    for (int i = 0; i < ntests; i++) {
+        const TTest *t = tests[i].t;
+        test_opts o = tests[i].o;
+        TCase *tc = tcase_create(t->name);
+        tcase_add_checked_fixture(tc, arena_setup, arena_teardown);
+        if (o.scratch)
+            tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+        if (o.setup || o.teardown)
+            tcase_add_checked_fixture(tc, o.setup, o.teardown);
+        tcase_set_timeout(tc, o.timeout ? o.timeout : 60);
+        int n = o.golden ? golden_expr_count("ops.safetensors", o.golden) : o.loop;
+        if (o.golden || o.loop)
+            tcase_add_loop_test(tc, t, 0, n > 0 ? n : 1);
+        else
+            tcase_add_test(tc, t);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    if (fork)
+        srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 const char *scratch_path(const char *file)
@@ -264,23 +316,22 @@ float *row_major(const cf_tensor *t)
     return v;
 }
 
-int run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
 #ifndef FIXTURES
 #define FIXTURES "tests/golden"
 #endif
 
+const char *fixture_path(const char *file)
+{
+    static char paths[4][1024];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s/%s", FIXTURES, file);
+    return p;
+}
+
 cf_safetensors *open_fixture(const char *file)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
+    const char *path = fixture_path(file);
     cf_safetensors *f = NULL;
     cf_status s = cf_safetensors_open(path, &f);
     ck_assert_msg(s == CF_OK, "cannot open fixture %s: %s", path, cf_error_message());
@@ -368,16 +419,9 @@ static cf_tensor *golden_op_build(cf_tensor *const *in, const void *ud)
     return ((const golden_op *)ud)->fn(in);
 }
 
-void assert_golden_ops(const char *file, const golden_op *cases, int n, const char *prefix)
+void assert_golden_op(const char *file, const golden_op *c)
 {
-    int ran = 0;
-    for (int c = 0; c < n; c++) {
-        if (strncmp(cases[c].name, prefix, strlen(prefix)) != 0)
-            continue;
-        assert_golden_case(file, cases[c].name, cases[c].nin, golden_op_build, &cases[c]);
-        ran++;
-    }
-    ck_assert_msg(ran > 0, "%s: no case starts with \"%s\"", file, prefix);
+    assert_golden_case(file, c->name, c->nin, golden_op_build, c);
 }
 
 void assert_golden_tensor(const cf_tensor *t, const cf_tensor *want, const char *name)

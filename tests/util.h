@@ -10,12 +10,49 @@
  * the teardown fails the test if an error was left recorded. */
 void arena_setup(void);
 void arena_teardown(void);
-/* A TCase with the arena fixture. */
-TCase *tcase(const char *name);
-/* A TCase with the arena fixture and a scratch directory: an empty
- * directory (under $TMPDIR, else /tmp) made before each test and removed
- * with its files after it. */
-TCase *tcase_scratch(const char *name);
+/* Tests register themselves where they stand, so adding one is writing it:
+ *
+ *     TEST(name) { ... } END_TEST                 // arena fixture, 60 s
+ *     TEST_WITH(name, .loop = n, .scratch = true) { ... _i ... } END_TEST
+ *
+ * run_tests() runs a file's tests in the order they stand, each its own
+ * test case named after it, with the arena fixture (arena_setup) and then
+ * the options':
+ * - loop: a loop test over _i = 0 .. loop-1 (a table's rows);
+ * - golden: a loop over the expression cases of ops.safetensors whose
+ *   names start so (tests/expr.h);
+ * - scratch: a scratch directory, an empty directory (under $TMPDIR,
+ *   else /tmp) made before each test and removed with its files after it;
+ * - timeout: seconds instead of 60;
+ * - setup, teardown: one more checked fixture, run after the others.
+ * tests/main.c's main() calls run_tests(false); the suite is named after
+ * the file (tests/test_math.c: "math"). */
+typedef struct {
+    int loop;
+    const char *golden;
+    bool scratch;
+    int timeout;
+    SFun setup, teardown;
+} test_opts;
+
+#define TEST_WITH(name, ...)                                                                       \
+    static const TTest *name;                                                                      \
+    __attribute__((constructor)) static void name##_register(void)                                 \
+    {                                                                                              \
+        test_register(name, (test_opts){__VA_ARGS__});                                             \
+    }                                                                                              \
+    START_TEST(name)
+#define TEST(name) TEST_WITH(name, 0)
+
+/* The number of elements of array a, as an int (a loop test's count). */
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Adds t to the file's tests (TEST_WITH does). */
+void test_register(const TTest *t, test_opts o);
+/* Runs the registered tests; fork: each in a child process even under
+ * CK_FORK=no. Returns the process exit status. */
+int run_tests(bool fork);
+
 /* The path of file in the scratch directory, or of the directory itself
  * for NULL; valid until eight more calls. */
 const char *scratch_path(const char *file);
@@ -80,12 +117,12 @@ bool same_bits(const cf_tensor *a, const cf_tensor *b);
 /* t's values in row-major order, malloc'd (free them). */
 float *row_major(const cf_tensor *t);
 
-/* Runs the suite; returns the process exit status. */
-int run_suite(Suite *s);
-
 #include "cformer/io.h"
 
-/* Opens a fixture file under tests/golden (FIXTURES); fails the test if it
+/* The path of file under tests/golden (the source tree's, FIXTURES);
+ * valid until four more calls. Callable outside a test. */
+const char *fixture_path(const char *file);
+/* Opens a fixture file under tests/golden (fixture_path); fails the test if it
  * cannot. Close with cf_safetensors_close. */
 cf_safetensors *open_fixture(const char *file);
 /* The named tensor of a fixture, in the arena; fails the test if absent. */
@@ -115,9 +152,8 @@ typedef struct {
     int nin;
     cf_tensor *(*fn)(cf_tensor *const *in);
 } golden_op;
-/* assert_golden_case of every case of the table whose name starts with
- * prefix; fails if there is none. */
-void assert_golden_ops(const char *file, const golden_op *cases, int n, const char *prefix);
+/* assert_golden_case of a row of a golden_op table. */
+void assert_golden_op(const char *file, const golden_op *c);
 
 /* Safetensors files in the scratch directory, for the tests of the reader
  * and the writer. */
