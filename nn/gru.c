@@ -1,36 +1,6 @@
 /* GRU and GRUCell with the equations and parameter names of torch.nn.GRU. */
 #include "nn/internal.h"
 
-#include <math.h>
-#include <stdio.h>
-
-static void init_uniform(cf_tensor *t, int hidden, cf_rng *g)
-{
-    if (t)
-        cf_fill_uniform(g, t, -1.0f / sqrtf((float)hidden), 1.0f / sqrtf((float)hidden));
-}
-
-/* Creates the four tensors of one cell under the given suffix. */
-static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, bool bias, cf_rng *g,
-                      cf_tensor **w)
-{
-    static const char *names[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-    for (int i = 0; i < 4; i++) {
-        char name[CF_NAME_MAX];
-        snprintf(name, sizeof name, "%s%s", names[i], suffix);
-        w[i] = NULL;
-        if (i >= 2 && !bias)
-            continue;
-        w[i] = i == 0   ? cf_module_param(m, name, CF_SHAPE(3 * hidden, input))
-               : i == 1 ? cf_module_param(m, name, CF_SHAPE(3 * hidden, hidden))
-                        : cf_module_param(m, name, CF_SHAPE(3 * hidden));
-        if (!w[i])
-            return false;
-        init_uniform(w[i], hidden, g);
-    }
-    return true;
-}
-
 /* x W^T + b, or without b. */
 static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b) { return cf_affine(x, w, b); }
 
@@ -38,16 +8,6 @@ static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b) { return cf_a
 static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *const *w)
 {
     return cf_gru_gates(gi, affine(h, w[1], w[3]), h);
-}
-
-static bool check_input(const char *what, const char *name, const cf_tensor *x, int ndim, int input)
-{
-    if (x->ndim == ndim && x->shape[ndim - 1] == input)
-        return true;
-    char b[CF_SHAPE_BUF];
-    cf__error(CF_ERR_SHAPE, "%s \"%s\": input of shape %s, expected %d dims ending in %d", what,
-              name, cf_shape_str(x, b, sizeof b), ndim, input);
-    return false;
 }
 
 cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int hidden, bool bias,
@@ -64,7 +24,7 @@ cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int
     m->input = input;
     m->hidden = hidden;
     cf_tensor *w[4];
-    if (!make_cell(&m->base, "", input, hidden, bias, g, w)) {
+    if (!nn__rnn_cell(&m->base, "", 3, input, hidden, bias, g, w)) {
         cf_module_free(&m->base);
         return NULL;
     }
@@ -75,16 +35,12 @@ cf_gru_cell *cf_gru_cell_new(cf_module *parent, const char *name, int input, int
 cf_tensor *cf_gru_cell_forward(cf_gru_cell *m, cf_tensor *x, cf_tensor *h)
 {
     if (!cf__nonnull("GRUCell", m, "module") || !cf__check("GRUCell", 1, &x) ||
-        !check_input("GRUCell", m->base.name, x, 2, m->input))
+        !nn__rnn_input("GRUCell", m->base.name, x, 2, m->input))
+        return NULL;
+    if (!nn__rnn_state("GRUCell", m->base.name, "state", h, 0, x->shape[0], m->hidden))
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(x->shape[0], m->hidden));
-    else if (h->ndim != 2 || h->shape[0] != x->shape[0] || h->shape[1] != m->hidden) {
-        char b[CF_SHAPE_BUF];
-        cf__error(CF_ERR_SHAPE, "GRUCell \"%s\": state of shape %s, expected [%lld, %d]",
-                  m->base.name, cf_shape_str(h, b, sizeof b), (long long)x->shape[0], m->hidden);
-        return NULL;
-    }
     cf_tensor *w[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
     return step(affine(x, w[0], w[2]), h, w);
 }
@@ -93,21 +49,8 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
                    bool bidirectional, float dropout, bool bias, cf_rng *g)
 {
     int dirs = bidirectional ? 2 : 1;
-    if (layers < 1 || input < 1 || hidden < 1 || !(dropout >= 0 && dropout <= 1)) {
-        cf__error(CF_ERR_ARG,
-                  "GRU \"%s\": invalid sizes (input %d, hidden %d, %d layers) or dropout %g",
-                  name ? name : "", input, hidden, layers, dropout);
+    if (!nn__rnn_check("GRU", name, input, hidden, layers, dirs, dropout, bias))
         return NULL;
-    }
-    /* All cells' tensors are parameters of this one module, as in PyTorch. */
-    if (layers * dirs * (bias ? 4 : 2) > CF_MODULE_MAX_PARAMS) {
-        cf__error(CF_ERR_ARG,
-                  "GRU \"%s\": %d layers x %d directions need %d parameter tensors, more than "
-                  "the %d a module holds",
-                  name ? name : "", layers, dirs, layers * dirs * (bias ? 4 : 2),
-                  CF_MODULE_MAX_PARAMS);
-        return NULL;
-    }
     cf_gru *m = nn__new(sizeof *m, "GRU", parent, name);
     if (!m)
         return NULL;
@@ -118,16 +61,9 @@ cf_gru *cf_gru_new(cf_module *parent, const char *name, int input, int hidden, i
     m->dropout = dropout;
     cf_rng_init(&m->rng, nn__seed(g));
     m->base.rng = &m->rng;
-    for (int l = 0; l < layers; l++) {
-        for (int d = 0; d < dirs; d++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
-            if (!make_cell(&m->base, suffix, l ? hidden * dirs : input, hidden, bias, g,
-                           m->w[l * dirs + d])) {
-                cf_module_free(&m->base);
-                return NULL;
-            }
-        }
+    if (!nn__rnn_cells(&m->base, 3, input, hidden, layers, dirs, bias, g, m->w)) {
+        cf_module_free(&m->base);
+        return NULL;
     }
     return m;
 }
@@ -163,14 +99,8 @@ static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__pack
 {
     int dirs = m->bidirectional ? 2 : 1;
     int64_t B = x->shape[0], H = m->hidden;
-    if (h0 && (h0->ndim != 3 || h0->shape[0] != m->layers * dirs || h0->shape[1] != B ||
-               h0->shape[2] != H)) {
-        char b[CF_SHAPE_BUF];
-        cf__error(CF_ERR_SHAPE, "GRU \"%s\": h0 of shape %s, expected [%d, %lld, %lld]",
-                  m->base.name, cf_shape_str(h0, b, sizeof b), m->layers * dirs, (long long)B,
-                  (long long)H);
+    if (!nn__rnn_state("GRU", m->base.name, "h0", h0, m->layers * dirs, B, H))
         return NULL;
-    }
     cf_tensor *finals[CF_MODULE_MAX_PARAMS / 2];
     for (int l = 0; l < m->layers; l++) {
         cf_tensor *outs[2];
@@ -194,7 +124,7 @@ static cf_tensor *forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, const nn__pack
 cf_tensor *cf_gru_forward(cf_gru *m, cf_tensor *x, cf_tensor *h0, cf_tensor **h_n)
 {
     if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 1, &x) ||
-        !check_input("GRU", m->base.name, x, 3, m->input))
+        !nn__rnn_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     return forward(m, x, h0, NULL, h_n);
 }
@@ -204,7 +134,7 @@ cf_tensor *cf_gru_forward_packed(cf_gru *m, cf_tensor *x, cf_tensor *lengths, cf
 {
     cf_tensor *in[2] = {x, lengths};
     if (!cf__nonnull("GRU", m, "module") || !cf__check("GRU", 2, in) ||
-        !check_input("GRU", m->base.name, x, 3, m->input))
+        !nn__rnn_input("GRU", m->base.name, x, 3, m->input))
         return NULL;
     nn__packing p;
     if (!nn__pack("GRU", m->base.name, x, lengths, &p))

@@ -5,32 +5,6 @@
  * H-wide blocks of the [B, 4H] pre-activations, in that order. */
 #include "nn/internal.h"
 
-#include <math.h>
-#include <stdio.h>
-
-/* Creates the four tensors of one cell under the given suffix, all
- * ~ U(-1/sqrt(H), 1/sqrt(H)). */
-static bool make_cell(cf_module *m, const char *suffix, int input, int hidden, bool bias, cf_rng *g,
-                      cf_tensor **w)
-{
-    static const char *names[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-    float bound = 1.0f / sqrtf((float)hidden);
-    for (int i = 0; i < 4; i++) {
-        char name[CF_NAME_MAX];
-        snprintf(name, sizeof name, "%s%s", names[i], suffix);
-        w[i] = NULL;
-        if (i >= 2 && !bias)
-            continue;
-        w[i] = i == 0   ? cf_module_param(m, name, CF_SHAPE(4 * hidden, input))
-               : i == 1 ? cf_module_param(m, name, CF_SHAPE(4 * hidden, hidden))
-                        : cf_module_param(m, name, CF_SHAPE(4 * hidden));
-        if (!w[i])
-            return false;
-        cf_fill_uniform(g, w[i], -bound, bound);
-    }
-    return true;
-}
-
 /* x W^T + b, or without b. */
 static cf_tensor *affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
 {
@@ -52,37 +26,6 @@ static cf_tensor *step(cf_tensor *gi, cf_tensor *h, cf_tensor *c, cf_tensor *con
     return cf_mul(o, cf_tanh(*c_new));
 }
 
-/* Whether state s (h or c, named what) is NULL or [rows..., B, H]. */
-static bool state_ok(const char *type, const char *name, const char *what, const cf_tensor *s,
-                     int lead, int64_t B, int64_t H)
-{
-    if (!s)
-        return true;
-    bool ok = s->ndim == (lead ? 3 : 2) && s->shape[s->ndim - 2] == B && s->shape[s->ndim - 1] == H;
-    if (ok && lead)
-        ok = s->shape[0] == lead;
-    if (!ok) {
-        char b[CF_SHAPE_BUF], want[64];
-        if (lead)
-            snprintf(want, sizeof want, "[%d, %lld, %lld]", lead, (long long)B, (long long)H);
-        else
-            snprintf(want, sizeof want, "[%lld, %lld]", (long long)B, (long long)H);
-        cf__error(CF_ERR_SHAPE, "%s \"%s\": %s of shape %s, expected %s", type, name, what,
-                  cf_shape_str(s, b, sizeof b), want);
-    }
-    return ok;
-}
-
-static bool check_input(const char *type, const char *name, const cf_tensor *x, int ndim, int input)
-{
-    if (x->ndim == ndim && x->shape[ndim - 1] == input)
-        return true;
-    char b[CF_SHAPE_BUF];
-    cf__error(CF_ERR_SHAPE, "%s \"%s\": input of shape %s, expected %d dims ending in %d", type,
-              name, cf_shape_str(x, b, sizeof b), ndim, input);
-    return false;
-}
-
 cf_lstm_cell *cf_lstm_cell_new(cf_module *parent, const char *name, int input, int hidden,
                                bool bias, cf_rng *g)
 {
@@ -97,7 +40,7 @@ cf_lstm_cell *cf_lstm_cell_new(cf_module *parent, const char *name, int input, i
     m->input = input;
     m->hidden = hidden;
     cf_tensor *w[4];
-    if (!make_cell(&m->base, "", input, hidden, bias, g, w)) {
+    if (!nn__rnn_cell(&m->base, "", 4, input, hidden, bias, g, w)) {
         cf_module_free(&m->base);
         return NULL;
     }
@@ -109,11 +52,11 @@ cf_tensor *cf_lstm_cell_forward(cf_lstm_cell *m, cf_tensor *x, cf_tensor *h, cf_
                                 cf_tensor **c_new)
 {
     if (!cf__nonnull("LSTMCell", m, "module") || !cf__check("LSTMCell", 1, &x) ||
-        !check_input("LSTMCell", m->base.name, x, 2, m->input))
+        !nn__rnn_input("LSTMCell", m->base.name, x, 2, m->input))
         return NULL;
     int64_t B = x->shape[0], H = m->hidden;
-    if (!state_ok("LSTMCell", m->base.name, "h", h, 0, B, H) ||
-        !state_ok("LSTMCell", m->base.name, "c", c, 0, B, H))
+    if (!nn__rnn_state("LSTMCell", m->base.name, "h", h, 0, B, H) ||
+        !nn__rnn_state("LSTMCell", m->base.name, "c", c, 0, B, H))
         return NULL;
     if (!h)
         h = cf_zeros(CF_SHAPE(B, H));
@@ -131,21 +74,8 @@ cf_lstm *cf_lstm_new(cf_module *parent, const char *name, int input, int hidden,
                      bool bidirectional, bool batch_first, float dropout, bool bias, cf_rng *g)
 {
     int dirs = bidirectional ? 2 : 1;
-    if (layers < 1 || input < 1 || hidden < 1 || !(dropout >= 0 && dropout <= 1)) {
-        cf__error(CF_ERR_ARG,
-                  "LSTM \"%s\": invalid sizes (input %d, hidden %d, %d layers) or dropout %g",
-                  name ? name : "", input, hidden, layers, dropout);
+    if (!nn__rnn_check("LSTM", name, input, hidden, layers, dirs, dropout, bias))
         return NULL;
-    }
-    /* All cells' tensors are parameters of this one module, as in PyTorch. */
-    if (layers * dirs * (bias ? 4 : 2) > CF_MODULE_MAX_PARAMS) {
-        cf__error(CF_ERR_ARG,
-                  "LSTM \"%s\": %d layers x %d directions need %d parameter tensors, more than "
-                  "the %d a module holds",
-                  name ? name : "", layers, dirs, layers * dirs * (bias ? 4 : 2),
-                  CF_MODULE_MAX_PARAMS);
-        return NULL;
-    }
     cf_lstm *m = nn__new(sizeof *m, "LSTM", parent, name);
     if (!m)
         return NULL;
@@ -157,16 +87,9 @@ cf_lstm *cf_lstm_new(cf_module *parent, const char *name, int input, int hidden,
     m->dropout = dropout;
     cf_rng_init(&m->rng, nn__seed(g));
     m->base.rng = &m->rng;
-    for (int l = 0; l < layers; l++) {
-        for (int d = 0; d < dirs; d++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
-            if (!make_cell(&m->base, suffix, l ? hidden * dirs : input, hidden, bias, g,
-                           m->w[l * dirs + d])) {
-                cf_module_free(&m->base);
-                return NULL;
-            }
-        }
+    if (!nn__rnn_cells(&m->base, 4, input, hidden, layers, dirs, bias, g, m->w)) {
+        cf_module_free(&m->base);
+        return NULL;
     }
     return m;
 }
@@ -207,14 +130,14 @@ static cf_tensor *forward(cf_lstm *m, cf_tensor *x, cf_tensor *lengths, cf_tenso
 {
     cf_tensor *in[2] = {x, lengths};
     if (!cf__nonnull("LSTM", m, "module") || !cf__check("LSTM", lengths ? 2 : 1, in) ||
-        !check_input("LSTM", m->base.name, x, 3, m->input))
+        !nn__rnn_input("LSTM", m->base.name, x, 3, m->input))
         return NULL;
     if (!m->batch_first)
         x = cf_transpose(x, 0, 1); /* [T, B, in] -> [B, T, in] */
     int dirs = m->bidirectional ? 2 : 1;
     int64_t B = x->shape[0], H = m->hidden;
-    if (!state_ok("LSTM", m->base.name, "h0", h0, m->layers * dirs, B, H) ||
-        !state_ok("LSTM", m->base.name, "c0", c0, m->layers * dirs, B, H))
+    if (!nn__rnn_state("LSTM", m->base.name, "h0", h0, m->layers * dirs, B, H) ||
+        !nn__rnn_state("LSTM", m->base.name, "c0", c0, m->layers * dirs, B, H))
         return NULL;
     nn__packing p;
     if (lengths && !nn__pack("LSTM", m->base.name, x, lengths, &p))
