@@ -142,7 +142,7 @@ static cf_tensor *square(cf_tensor *const *in, void *ud)
     return cf_square(in[0]);
 }
 
-TEST_WITH(test_gradcheck_report_comes_back_with_reserved_zeroed, .scratch = true)
+SCRATCH_TEST(test_gradcheck_report_comes_back_with_reserved_zeroed)
 {
     cf_tensor *x = rand_leaf(6, -1, 1, CF_SHAPE(3));
     cf_gradcheck_report rep;
@@ -153,7 +153,7 @@ TEST_WITH(test_gradcheck_report_comes_back_with_reserved_zeroed, .scratch = true
 }
 END_TEST
 
-TEST_WITH(test_load_report_comes_back_with_reserved_zeroed, .scratch = true)
+SCRATCH_TEST(test_load_report_comes_back_with_reserved_zeroed)
 {
     cf_module *net = cf_module_new("Net", NULL, NULL);
     ck_assert_ptr_nonnull(net);

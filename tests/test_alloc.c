@@ -407,7 +407,7 @@ static int save_child(void *ud)
  * file. Regression: the name of the directory to sync was allocated after
  * the rename, so running out of memory there failed a save that had
  * replaced the file, as an i/o error with whatever errno was left. */
-TEST_WITH(a_save_out_of_memory_says_so_and_keeps_the_old_file, .scratch = true)
+SCRATCH_TEST(a_save_out_of_memory_says_so_and_keeps_the_old_file)
 {
     save_trial *t = probe_shared(sizeof *t);
     ck_assert_ptr_nonnull(t);

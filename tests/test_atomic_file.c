@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-TEST_WITH(saving_over_a_file_replaces_it, .scratch = true)
+SCRATCH_TEST(saving_over_a_file_replaces_it)
 {
     const char *path = scratch_path("m.safetensors");
     const char *names[] = {"x"};
@@ -29,7 +29,7 @@ TEST_WITH(saving_over_a_file_replaces_it, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary, .scratch = true)
+SCRATCH_TEST(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary)
 {
     const char *path = scratch_path("m.safetensors");
     const char *names[] = {"x"};
@@ -58,7 +58,7 @@ TEST_WITH(a_save_that_fails_midway_keeps_the_old_file_and_no_temporary, .scratch
 }
 END_TEST
 
-TEST_WITH(a_save_whose_rename_fails_leaves_no_temporary, .scratch = true)
+SCRATCH_TEST(a_save_whose_rename_fails_leaves_no_temporary)
 {
     const char *path = scratch_path("sub");
     ck_assert_int_eq(mkdir(path, 0700), 0); /* a directory where the file should go */
@@ -70,7 +70,7 @@ TEST_WITH(a_save_whose_rename_fails_leaves_no_temporary, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_save_into_a_read_only_directory_fails_cleanly, .scratch = true)
+SCRATCH_TEST(a_save_into_a_read_only_directory_fails_cleanly)
 {
     const char *sub = scratch_path("ro");
     ck_assert_int_eq(mkdir(sub, 0500), 0);
@@ -99,7 +99,7 @@ END_TEST
 #endif
 #endif
 
-TEST_WITH(a_save_whose_header_cannot_grow_returns_nomem, .scratch = true)
+SCRATCH_TEST(a_save_whose_header_cannot_grow_returns_nomem)
 {
 #ifdef NO_AS_LIMIT
     return;
@@ -133,7 +133,7 @@ TEST_WITH(a_save_whose_header_cannot_grow_returns_nomem, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(saving_over_a_file_keeps_its_permissions, .scratch = true)
+SCRATCH_TEST(saving_over_a_file_keeps_its_permissions)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     ck_assert_int_eq(chmod(path, 0600), 0);
@@ -148,7 +148,7 @@ TEST_WITH(saving_over_a_file_keeps_its_permissions, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(saving_to_a_symbolic_link_writes_through_to_its_target, .scratch = true)
+SCRATCH_TEST(saving_to_a_symbolic_link_writes_through_to_its_target)
 {
     const char *target = save_sample_safetensors("real.safetensors");
     const char *link = scratch_path("link.safetensors");
@@ -167,7 +167,7 @@ TEST_WITH(saving_to_a_symbolic_link_writes_through_to_its_target, .scratch = tru
 }
 END_TEST
 
-TEST_WITH(saving_to_a_link_to_nothing_is_refused_saying_so, .scratch = true)
+SCRATCH_TEST(saving_to_a_link_to_nothing_is_refused_saying_so)
 {
     const char *link = scratch_path("dangling.safetensors");
     ck_assert_int_eq(symlink("missing/x.safetensors", link), 0);
@@ -178,7 +178,7 @@ TEST_WITH(saving_to_a_link_to_nothing_is_refused_saying_so, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(saving_over_a_directory_or_a_fifo_is_refused, .scratch = true)
+SCRATCH_TEST(saving_over_a_directory_or_a_fifo_is_refused)
 {
     const char *names[] = {"y"};
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(2))};
@@ -194,7 +194,7 @@ TEST_WITH(saving_over_a_directory_or_a_fifo_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_save_removes_the_stale_temporaries_of_its_target_only, .scratch = true)
+SCRATCH_TEST(a_save_removes_the_stale_temporaries_of_its_target_only)
 {
     static const char junk[] = "left by a killed save";
     write_file(scratch_path("m.safetensors.tmp-Ab3xY9"), junk, sizeof junk);

@@ -73,7 +73,7 @@ static void expect_same(cf_module *m, snapshot s, const char *what)
 
 /* ---- Module round trips ---- */
 
-TEST_WITH(module_round_trip_is_bit_exact, .scratch = true)
+SCRATCH_TEST(module_round_trip_is_bit_exact)
 {
     net a = net_new(1, 16, true), b = net_new(2, 16, true);
     cf_tensor *x = cf_uniform(NULL, -1, 1, CF_SHAPE(3, 6));
@@ -89,7 +89,7 @@ TEST_WITH(module_round_trip_is_bit_exact, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(module_save_names_parameters_as_pytorch_does, .scratch = true)
+SCRATCH_TEST(module_save_names_parameters_as_pytorch_does)
 {
     net a = net_new(1, 16, true);
     cf_module *block = cf_module_new("Block", a.root, "layers");
@@ -113,7 +113,7 @@ TEST_WITH(module_save_names_parameters_as_pytorch_does, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(module_load_restores_attention_and_gru_generators, .scratch = true)
+SCRATCH_TEST(module_load_restores_attention_and_gru_generators)
 {
     cf_module *m[2];
     cf_mha *mha[2];
@@ -139,7 +139,7 @@ TEST_WITH(module_load_restores_attention_and_gru_generators, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(module_names_with_quotes_survive_the_metadata, .scratch = true)
+SCRATCH_TEST(module_names_with_quotes_survive_the_metadata)
 {
     cf_module *m[2];
     cf_dropout_mod *d[2];
@@ -156,7 +156,7 @@ TEST_WITH(module_names_with_quotes_survive_the_metadata, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(non_strict_load_ignores_extra_tensors, .scratch = true)
+SCRATCH_TEST(non_strict_load_ignores_extra_tensors)
 {
     /* The file has layers.0.norm.*, which b lacks. */
     net a = net_new(1, 16, true), b = net_new(2, 16, true);
@@ -173,7 +173,7 @@ TEST_WITH(non_strict_load_ignores_extra_tensors, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(load_needs_no_arena_and_keeps_the_callers, .scratch = true)
+SCRATCH_TEST(load_needs_no_arena_and_keeps_the_callers)
 {
     net a = net_new(1, 16, true);
     ck_assert_int_eq(cf_module_save(a.root, scratch_path("a.safetensors")), CF_OK);
@@ -186,7 +186,7 @@ TEST_WITH(load_needs_no_arena_and_keeps_the_callers, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(module_save_and_load_reject_null, .scratch = true)
+SCRATCH_TEST(module_save_and_load_reject_null)
 {
     ck_assert_int_eq(cf_module_save(NULL, scratch_path("a.safetensors")), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_module_save", NULL);
@@ -198,7 +198,7 @@ END_TEST
 
 /* ---- Atomic writes ---- */
 
-TEST_WITH(save_leaves_no_temporary_file, .scratch = true)
+SCRATCH_TEST(save_leaves_no_temporary_file)
 {
     net a = net_new(1, 16, true);
     for (int i = 0; i < 3; i++)
@@ -208,7 +208,7 @@ TEST_WITH(save_leaves_no_temporary_file, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(save_into_a_missing_directory_fails_and_leaves_nothing, .scratch = true)
+SCRATCH_TEST(save_into_a_missing_directory_fails_and_leaves_nothing)
 {
     net a = net_new(1, 16, true);
     ck_assert_int_eq(cf_module_save(a.root, scratch_path("nowhere/a.safetensors")), CF_ERR_IO);
@@ -218,7 +218,7 @@ TEST_WITH(save_into_a_missing_directory_fails_and_leaves_nothing, .scratch = tru
 }
 END_TEST
 
-TEST_WITH(failed_save_keeps_the_existing_checkpoint, .scratch = true)
+SCRATCH_TEST(failed_save_keeps_the_existing_checkpoint)
 {
     net a = net_new(1, 16, true);
     const char *path = scratch_path("a.safetensors");
@@ -281,13 +281,13 @@ static const char *saved(cf_module *root, const char *file)
 /* Saves a good checkpoint of the standard model; returns its path. */
 static const char *good(void) { return saved(net_new(1, 16, true).root, "good.safetensors"); }
 
-TEST_WITH(load_of_a_missing_file_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_missing_file_fails)
 {
     expect_bad(scratch_path("none.safetensors"), true, CF_ERR_IO, NULL);
 }
 END_TEST
 
-TEST_WITH(load_of_a_truncated_file_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_truncated_file_fails)
 {
     const char *path = good();
     size_t size;
@@ -299,7 +299,7 @@ TEST_WITH(load_of_a_truncated_file_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(load_of_a_corrupt_header_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_corrupt_header_fails)
 {
     const char *path = good();
     size_t size;
@@ -311,7 +311,7 @@ TEST_WITH(load_of_a_corrupt_header_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(load_of_a_header_longer_than_the_file_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_header_longer_than_the_file_fails)
 {
     unsigned char b[40] = {0x00, 0x10}; /* 4096 */
     memcpy(b + 8, "{\"__metadata__\":{}}             ", 32);
@@ -320,14 +320,14 @@ TEST_WITH(load_of_a_header_longer_than_the_file_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(strict_load_of_a_file_without_a_parameter_fails, .scratch = true)
+SCRATCH_TEST(strict_load_of_a_file_without_a_parameter_fails)
 {
     const char *path = saved(net_new(1, 16, false).root, "a.safetensors"); /* no fc2.bias */
     expect_bad(path, true, CF_ERR_FORMAT, "fc2.bias");
 }
 END_TEST
 
-TEST_WITH(non_strict_load_keeps_parameters_the_file_lacks_and_reports_both_lists, .scratch = true)
+SCRATCH_TEST(non_strict_load_keeps_parameters_the_file_lacks_and_reports_both_lists)
 {
     net a = net_new(1, 16, false); /* no fc2.bias */
     cf_module_param(a.root, "temperature", CF_SHAPE(1));
@@ -349,7 +349,7 @@ TEST_WITH(non_strict_load_keeps_parameters_the_file_lacks_and_reports_both_lists
 }
 END_TEST
 
-TEST_WITH(strict_load_with_a_report_lists_every_mismatch_then_fails, .scratch = true)
+SCRATCH_TEST(strict_load_with_a_report_lists_every_mismatch_then_fails)
 {
     net a = net_new(1, 16, false);
     cf_module_param(a.root, "t1", CF_SHAPE(1));
@@ -367,13 +367,13 @@ TEST_WITH(strict_load_with_a_report_lists_every_mismatch_then_fails, .scratch = 
 }
 END_TEST
 
-TEST_WITH(load_of_a_wrong_shape_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_wrong_shape_fails)
 {
     expect_bad(saved(net_new(1, 8, true).root, "a.safetensors"), false, CF_ERR_SHAPE, "fc1.weight");
 }
 END_TEST
 
-TEST_WITH(load_of_a_wrong_dtype_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_wrong_dtype_fails)
 {
     /* fc2.bias, the last parameter, as int32: the others would load. */
     net a = net_new(1, 16, true);
@@ -384,7 +384,7 @@ TEST_WITH(load_of_a_wrong_dtype_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(strict_load_rejects_an_extra_tensor, .scratch = true)
+SCRATCH_TEST(strict_load_rejects_an_extra_tensor)
 {
     net a = net_new(1, 16, true);
     cf_module_param(a.root, "temperature", CF_SHAPE(1));
@@ -392,7 +392,7 @@ TEST_WITH(strict_load_rejects_an_extra_tensor, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(load_of_a_bad_generator_state_fails, .scratch = true)
+SCRATCH_TEST(load_of_a_bad_generator_state_fails)
 {
     net a = net_new(1, 16, true);
     const char *names[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
@@ -485,16 +485,16 @@ static void expect_resume(int kind)
     cf_module_free(c.root);
 }
 
-TEST_WITH(adam_training_resumes_bit_for_bit, .scratch = true) { expect_resume(0); }
+SCRATCH_TEST(adam_training_resumes_bit_for_bit) { expect_resume(0); }
 END_TEST
 
-TEST_WITH(adamw_training_resumes_bit_for_bit, .scratch = true) { expect_resume(1); }
+SCRATCH_TEST(adamw_training_resumes_bit_for_bit) { expect_resume(1); }
 END_TEST
 
-TEST_WITH(sgd_training_resumes_bit_for_bit, .scratch = true) { expect_resume(2); }
+SCRATCH_TEST(sgd_training_resumes_bit_for_bit) { expect_resume(2); }
 END_TEST
 
-TEST_WITH(optim_save_writes_state_under_parameter_names, .scratch = true)
+SCRATCH_TEST(optim_save_writes_state_under_parameter_names)
 {
     net a = net_new(1, 16, true);
     cf_optim *o = make_optim(a.root, 0);
@@ -546,7 +546,7 @@ static void expect_bad_optim(const char *path, cf_status status, const char *fra
     cf_module_free(b.root);
 }
 
-TEST_WITH(optim_load_of_another_kind_fails, .scratch = true)
+SCRATCH_TEST(optim_load_of_another_kind_fails)
 {
     net a = net_new(1, 16, true);
     save_optim(&a, 2, scratch_path("sgd.safetensors"));
@@ -557,7 +557,7 @@ TEST_WITH(optim_load_of_another_kind_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(optim_load_for_other_parameters_fails, .scratch = true)
+SCRATCH_TEST(optim_load_for_other_parameters_fails)
 {
     /* Same kind, other names. */
     cf_module *m = cf_module_new("Other", NULL, NULL);
@@ -572,7 +572,7 @@ TEST_WITH(optim_load_for_other_parameters_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(optim_load_of_other_shapes_fails, .scratch = true)
+SCRATCH_TEST(optim_load_of_other_shapes_fails)
 {
     net a = net_new(1, 8, true);
     save_optim(&a, 0, scratch_path("narrow.safetensors"));
@@ -581,13 +581,13 @@ TEST_WITH(optim_load_of_other_shapes_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(optim_load_of_a_module_checkpoint_fails, .scratch = true)
+SCRATCH_TEST(optim_load_of_a_module_checkpoint_fails)
 {
     expect_bad_optim(good(), CF_ERR_FORMAT, "not an optimizer checkpoint");
 }
 END_TEST
 
-TEST_WITH(optim_load_of_incomplete_adam_state_fails, .scratch = true)
+SCRATCH_TEST(optim_load_of_incomplete_adam_state_fails)
 {
     net a = net_new(1, 16, true);
     const char *names[] = {"fc1.weight.exp_avg"};
@@ -606,7 +606,7 @@ TEST_WITH(optim_load_of_incomplete_adam_state_fails, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(optim_save_and_load_reject_null, .scratch = true)
+SCRATCH_TEST(optim_save_and_load_reject_null)
 {
     ck_assert_int_eq(cf_optim_save(NULL, scratch_path("o.safetensors")), CF_ERR_ARG);
     assert_error(CF_ERR_ARG, "cf_optim_save", NULL);
@@ -642,7 +642,7 @@ static cf_tensor *torch_net_forward(torch_net *n, cf_tensor *x)
     return cf_linear_forward(n->fc2, h);
 }
 
-TEST_WITH(pytorch_state_dict_loads_and_runs_as_in_torch, .scratch = true)
+SCRATCH_TEST(pytorch_state_dict_loads_and_runs_as_in_torch)
 {
     torch_net n = torch_net_new(3);
     ck_assert_int_eq(cf_module_load(n.root, fixture_path("torch_net.safetensors"), true), CF_OK);
@@ -653,7 +653,7 @@ TEST_WITH(pytorch_state_dict_loads_and_runs_as_in_torch, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(pytorch_state_dict_is_refused_by_another_model, .scratch = true)
+SCRATCH_TEST(pytorch_state_dict_is_refused_by_another_model)
 {
     net n = net_new(1, 16, true);
     snapshot s = snap(n.root);
@@ -720,7 +720,7 @@ static void expect_safetensors_layout(const char *path, cf_module *m)
     free(b);
 }
 
-TEST_WITH(saved_checkpoint_follows_the_safetensors_layout, .scratch = true)
+SCRATCH_TEST(saved_checkpoint_follows_the_safetensors_layout)
 {
     torch_net n = torch_net_new(3);
     ck_assert_int_eq(cf_module_save(n.root, scratch_path("net.safetensors")), CF_OK);
@@ -729,7 +729,7 @@ TEST_WITH(saved_checkpoint_follows_the_safetensors_layout, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(pytorch_loads_a_cformer_checkpoint, .scratch = true)
+SCRATCH_TEST(pytorch_loads_a_cformer_checkpoint)
 {
     if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
         printf("pytorch_loads_a_cformer_checkpoint: skipped, /usr/bin/python3 cannot import "

@@ -311,7 +311,7 @@ static float toy_train(toy *t, ex_run *run, int epochs, const float *x, const in
     return last;
 }
 
-TEST_WITH(run_resumes_to_the_same_loss, .scratch = true)
+SCRATCH_TEST(run_resumes_to_the_same_loss)
 {
     float x[N * IN];
     int32_t y[N];
@@ -355,7 +355,7 @@ TEST_WITH(run_resumes_to_the_same_loss, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(run_checkpoint_loads_as_weights, .scratch = true)
+SCRATCH_TEST(run_checkpoint_loads_as_weights)
 {
     toy a = toy_new();
     ex_run r;
@@ -369,7 +369,7 @@ TEST_WITH(run_checkpoint_loads_as_weights, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(run_refuses_other_settings, .scratch = true)
+SCRATCH_TEST(run_refuses_other_settings)
 {
     toy a = toy_new();
     ex_run r;
@@ -384,7 +384,7 @@ TEST_WITH(run_refuses_other_settings, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(run_refuses_plain_weights, .scratch = true)
+SCRATCH_TEST(run_refuses_plain_weights)
 {
     toy a = toy_new();
     ex_run r;
@@ -397,7 +397,7 @@ TEST_WITH(run_refuses_plain_weights, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(run_refuses_a_model_it_lacks_parameters_of, .scratch = true)
+SCRATCH_TEST(run_refuses_a_model_it_lacks_parameters_of)
 {
     toy a = toy_new();
     ex_run r;
@@ -415,7 +415,7 @@ TEST_WITH(run_refuses_a_model_it_lacks_parameters_of, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(run_names_a_missing_file, .scratch = true)
+SCRATCH_TEST(run_names_a_missing_file)
 {
     toy a = toy_new();
     ex_run r;
@@ -496,7 +496,7 @@ static void write_gzip(const char *path, const uint8_t *buf, size_t len)
     ck_assert_int_eq(gzclose(f), Z_OK);
 }
 
-TEST_WITH(idx_loads_a_set_gzip_or_plain, .scratch = true)
+SCRATCH_TEST(idx_loads_a_set_gzip_or_plain)
 {
     uint8_t buf[64];
     size_t len = idx_bytes(buf, 3, (uint32_t[]){3, 2, 2}, 12);
@@ -515,7 +515,7 @@ TEST_WITH(idx_loads_a_set_gzip_or_plain, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(idx_names_the_package_of_a_missing_file, .scratch = true)
+SCRATCH_TEST(idx_names_the_package_of_a_missing_file)
 {
     ex_idx_set s;
     ck_assert_int_eq(ex_idx_load_set(scratch_path(NULL), "t10k", 10, "dataset-fashion-mnist", &s),
@@ -525,7 +525,7 @@ TEST_WITH(idx_names_the_package_of_a_missing_file, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(idx_reports_a_truncated_gzip_file, .scratch = true)
+SCRATCH_TEST(idx_reports_a_truncated_gzip_file)
 {
     uint8_t buf[4096];
     size_t len = idx_bytes(buf, 1, (uint32_t[]){4000}, 4000);

@@ -11,7 +11,7 @@
 /* A valid header entry, for the corrupt headers built around it. */
 #define T_OK "{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}"
 
-TEST_WITH(bad_json_is_refused, .scratch = true)
+SCRATCH_TEST(bad_json_is_refused)
 {
     const char *bad[] = {
         "",
@@ -75,7 +75,7 @@ TEST_WITH(bad_json_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(valid_json_variants_are_accepted, .scratch = true)
+SCRATCH_TEST(valid_json_variants_are_accepted)
 {
     static const unsigned char data[16];
     const char *good[] = {
@@ -93,7 +93,7 @@ TEST_WITH(valid_json_variants_are_accepted, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(u0000_in_names_and_metadata_is_accepted_as_c0_80, .scratch = true)
+SCRATCH_TEST(u0000_in_names_and_metadata_is_accepted_as_c0_80)
 {
     static const float two[2] = {1, 2};
     const char *path = write_raw_safetensors(
@@ -127,7 +127,7 @@ TEST_WITH(u0000_in_names_and_metadata_is_accepted_as_c0_80, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(metadata_round_trips_with_escapes_and_unicode, .scratch = true)
+SCRATCH_TEST(metadata_round_trips_with_escapes_and_unicode)
 {
     const char *path = scratch_path("m.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -147,7 +147,7 @@ TEST_WITH(metadata_round_trips_with_escapes_and_unicode, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(invalid_metadata_json_is_an_argument_error_and_writes_nothing, .scratch = true)
+SCRATCH_TEST(invalid_metadata_json_is_an_argument_error_and_writes_nothing)
 {
     const char *path = scratch_path("bad.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -170,7 +170,7 @@ TEST_WITH(invalid_metadata_json_is_an_argument_error_and_writes_nothing, .scratc
 }
 END_TEST
 
-TEST_WITH(escaped_names_and_metadata_are_decoded_to_utf8, .scratch = true)
+SCRATCH_TEST(escaped_names_and_metadata_are_decoded_to_utf8)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     assert_values(cf_safetensors_get(f, "caf\xc3\xa9 \"quoted\""), (float[]){1}, 0, 0);
@@ -181,7 +181,7 @@ TEST_WITH(escaped_names_and_metadata_are_decoded_to_utf8, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(messages_escape_control_bytes_from_the_file, .scratch = true)
+SCRATCH_TEST(messages_escape_control_bytes_from_the_file)
 {
     static const unsigned char zeros[16];
     const char *path =

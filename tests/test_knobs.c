@@ -790,7 +790,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-TEST_WITH(checkpoints_record_every_knob, .scratch = true)
+SCRATCH_TEST(checkpoints_record_every_knob)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_RMS;
@@ -828,7 +828,7 @@ TEST_WITH(checkpoints_record_every_knob, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_checkpoint_reloads_into_the_model_it_came_from, .scratch = true)
+SCRATCH_TEST(a_checkpoint_reloads_into_the_model_it_came_from)
 {
     cf_transformer_config c = tiny_transformer();
     c.norm = CF_NORM_BATCH;
@@ -864,7 +864,7 @@ static void refuse_transformer(cf_transformer_config saved, cf_transformer_confi
     transformer_free(b);
 }
 
-TEST_WITH(a_checkpoint_with_other_knobs_is_refused_naming_the_knob, .scratch = true)
+SCRATCH_TEST(a_checkpoint_with_other_knobs_is_refused_naming_the_knob)
 {
     cf_transformer_config c = tiny_transformer(), d = c;
     d.norm = CF_NORM_RMS;
@@ -901,7 +901,7 @@ END_TEST
 /* A cformer checkpoint from before the knobs (no config keys) stands for
  * the defaults; a file from elsewhere (PyTorch: no "format") is not
  * checked. */
-TEST_WITH(a_checkpoint_without_knobs_implies_the_defaults, .scratch = true)
+SCRATCH_TEST(a_checkpoint_without_knobs_implies_the_defaults)
 {
     cf_transformer_config c = tiny_transformer(), u = c;
     u.unscaled = true;

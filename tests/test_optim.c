@@ -158,7 +158,7 @@ END_TEST
 
 /* ---- Optimizer behaviour ---- */
 
-TEST_WITH(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count, .scratch = true)
+SCRATCH_TEST(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(3));
@@ -187,7 +187,7 @@ TEST_WITH(adam_skips_a_parameter_without_gradient_and_keeps_its_step_count, .scr
 }
 END_TEST
 
-TEST_WITH(sgd_momentum_buffer_starts_at_the_first_gradient, .scratch = true)
+SCRATCH_TEST(sgd_momentum_buffer_starts_at_the_first_gradient)
 {
     cf_module *m = cf_module_new("Net", NULL, NULL);
     cf_tensor *a = cf_module_param(m, "a", CF_SHAPE(2));

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-TEST_WITH(values_written_by_pytorch_read_back_exactly, .scratch = true)
+SCRATCH_TEST(values_written_by_pytorch_read_back_exactly)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     assert_values(cf_safetensors_get(f, "f32"), (float[]){0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, 0, 0);
@@ -34,7 +34,7 @@ TEST_WITH(values_written_by_pytorch_read_back_exactly, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(other_dtypes_open_but_are_refused_when_requested, .scratch = true)
+SCRATCH_TEST(other_dtypes_open_but_are_refused_when_requested)
 {
     cf_safetensors *f = open_fixture("io.safetensors");
     ck_assert_int_eq(cf_safetensors_count(f), 12);
@@ -52,7 +52,7 @@ TEST_WITH(other_dtypes_open_but_are_refused_when_requested, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_missing_name_is_a_format_error_naming_it, .scratch = true)
+SCRATCH_TEST(a_missing_name_is_a_format_error_naming_it)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -66,7 +66,7 @@ TEST_WITH(a_missing_name_is_a_format_error_naming_it, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(read_into_a_wrong_shape_names_file_tensor_and_both_shapes, .scratch = true)
+SCRATCH_TEST(read_into_a_wrong_shape_names_file_tensor_and_both_shapes)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -80,7 +80,7 @@ TEST_WITH(read_into_a_wrong_shape_names_file_tensor_and_both_shapes, .scratch = 
 }
 END_TEST
 
-TEST_WITH(read_into_a_wrong_dtype_is_a_dtype_error, .scratch = true)
+SCRATCH_TEST(read_into_a_wrong_dtype_is_a_dtype_error)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -92,7 +92,7 @@ TEST_WITH(read_into_a_wrong_dtype_is_a_dtype_error, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(read_into_a_broadcast_view_is_refused, .scratch = true)
+SCRATCH_TEST(read_into_a_broadcast_view_is_refused)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -103,7 +103,7 @@ TEST_WITH(read_into_a_broadcast_view_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(read_into_an_empty_tensor_with_zero_strides_succeeds, .scratch = true)
+SCRATCH_TEST(read_into_an_empty_tensor_with_zero_strides_succeeds)
 {
     const char *path = scratch_path("e.safetensors");
     cf_tensor *e = cf_zeros(CF_SHAPE(5, 0));
@@ -116,7 +116,7 @@ TEST_WITH(read_into_an_empty_tensor_with_zero_strides_succeeds, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_failing_call_reports_its_own_error_over_an_older_one, .scratch = true)
+SCRATCH_TEST(a_failing_call_reports_its_own_error_over_an_older_one)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -129,7 +129,7 @@ TEST_WITH(a_failing_call_reports_its_own_error_over_an_older_one, .scratch = tru
 }
 END_TEST
 
-TEST_WITH(a_succeeding_call_returns_ok_and_keeps_an_older_error, .scratch = true)
+SCRATCH_TEST(a_succeeding_call_returns_ok_and_keeps_an_older_error)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -142,7 +142,7 @@ TEST_WITH(a_succeeding_call_returns_ok_and_keeps_an_older_error, .scratch = true
 }
 END_TEST
 
-TEST_WITH(more_dims_than_cformer_holds_is_refused_on_get, .scratch = true)
+SCRATCH_TEST(more_dims_than_cformer_holds_is_refused_on_get)
 {
     static const unsigned char data[4];
     cf_safetensors *f = open_safetensors(write_raw_safetensors(
@@ -157,7 +157,7 @@ END_TEST
 /* A valid header entry, for the corrupt headers built around it. */
 #define T_OK "{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}"
 
-TEST_WITH(a_missing_file_or_a_directory_is_an_io_error, .scratch = true)
+SCRATCH_TEST(a_missing_file_or_a_directory_is_an_io_error)
 {
     expect_open_error(scratch_path("absent.safetensors"), CF_ERR_IO, strerror(ENOENT));
     expect_open_error(scratch_path(NULL), CF_ERR_IO, strerror(EISDIR));
@@ -170,7 +170,7 @@ TEST_WITH(a_missing_file_or_a_directory_is_an_io_error, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(opening_a_fifo_is_refused_without_waiting_for_a_writer, .scratch = true)
+SCRATCH_TEST(opening_a_fifo_is_refused_without_waiting_for_a_writer)
 {
     const char *fifo = scratch_path("fifo.safetensors");
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -178,7 +178,7 @@ TEST_WITH(opening_a_fifo_is_refused_without_waiting_for_a_writer, .scratch = tru
 }
 END_TEST
 
-TEST_WITH(a_file_shorter_than_the_length_prefix_is_refused, .scratch = true)
+SCRATCH_TEST(a_file_shorter_than_the_length_prefix_is_refused)
 {
     const char *path = scratch_path("short.safetensors");
     write_file(path, "", 0);
@@ -188,7 +188,7 @@ TEST_WITH(a_file_shorter_than_the_length_prefix_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_header_length_beyond_the_file_is_refused, .scratch = true)
+SCRATCH_TEST(a_header_length_beyond_the_file_is_refused)
 {
     const char *path = scratch_path("long.safetensors");
     unsigned char b[8 + 2] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
@@ -200,7 +200,7 @@ TEST_WITH(a_header_length_beyond_the_file_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_header_longer_than_the_100_mb_limit_is_refused, .scratch = true)
+SCRATCH_TEST(a_header_longer_than_the_100_mb_limit_is_refused)
 {
     /* A sparse file, so the test writes almost nothing. */
     const char *path = scratch_path("huge.safetensors");
@@ -214,7 +214,7 @@ TEST_WITH(a_header_longer_than_the_100_mb_limit_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_truncated_header_is_refused, .scratch = true)
+SCRATCH_TEST(a_truncated_header_is_refused)
 {
     const char *full = "{\"a\":" T_OK "}";
     for (size_t n = 0; n < strlen(full); n++) {
@@ -226,7 +226,7 @@ TEST_WITH(a_truncated_header_is_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(an_unknown_dtype_is_refused_naming_the_tensor, .scratch = true)
+SCRATCH_TEST(an_unknown_dtype_is_refused_naming_the_tensor)
 {
     expect_bad_header("{\"w1\":{\"dtype\":\"F12\",\"shape\":[4],\"data_offsets\":[0,16]}}", "w1");
     expect_bad_header("{\"w1\":{\"dtype\":\"f32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
@@ -234,7 +234,7 @@ TEST_WITH(an_unknown_dtype_is_refused_naming_the_tensor, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_shape_that_does_not_match_its_byte_range_is_refused, .scratch = true)
+SCRATCH_TEST(a_shape_that_does_not_match_its_byte_range_is_refused)
 {
     expect_bad_header("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}",
                       "needs 24 bytes");
@@ -248,7 +248,7 @@ TEST_WITH(a_shape_that_does_not_match_its_byte_range_is_refused, .scratch = true
 }
 END_TEST
 
-TEST_WITH(byte_ranges_outside_the_data_area_are_refused, .scratch = true)
+SCRATCH_TEST(byte_ranges_outside_the_data_area_are_refused)
 {
     expect_bad_header("{\"w\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}",
                       "outside the data area");
@@ -262,7 +262,7 @@ TEST_WITH(byte_ranges_outside_the_data_area_are_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(overlapping_or_gapped_byte_ranges_are_refused, .scratch = true)
+SCRATCH_TEST(overlapping_or_gapped_byte_ranges_are_refused)
 {
     expect_bad_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
@@ -278,7 +278,7 @@ TEST_WITH(overlapping_or_gapped_byte_ranges_are_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(duplicate_tensor_names_are_refused, .scratch = true)
+SCRATCH_TEST(duplicate_tensor_names_are_refused)
 {
     expect_bad_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
@@ -286,7 +286,7 @@ TEST_WITH(duplicate_tensor_names_are_refused, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(data_truncated_after_the_header_is_refused_naming_the_tensor, .scratch = true)
+SCRATCH_TEST(data_truncated_after_the_header_is_refused_naming_the_tensor)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -323,7 +323,7 @@ static void open_anything(const char *path)
     cf_arena_reset(cf_arena_current());
 }
 
-TEST_WITH(truncating_a_valid_file_anywhere_gives_a_clean_error, .scratch = true)
+SCRATCH_TEST(truncating_a_valid_file_anywhere_gives_a_clean_error)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -342,7 +342,7 @@ TEST_WITH(truncating_a_valid_file_anywhere_gives_a_clean_error, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(flipping_bits_in_the_header_gives_a_clean_result, .scratch = true)
+SCRATCH_TEST(flipping_bits_in_the_header_gives_a_clean_result)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     size_t n;
@@ -364,7 +364,7 @@ TEST_WITH(flipping_bits_in_the_header_gives_a_clean_result, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(random_bytes_after_a_plausible_prefix_give_a_clean_result, .scratch = true)
+SCRATCH_TEST(random_bytes_after_a_plausible_prefix_give_a_clean_result)
 {
     /* A tiny generator (xorshift) so the cases are the same on every run. */
     uint64_t x = 0x9E3779B97F4A7C15ull;

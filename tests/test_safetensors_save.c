@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-TEST_WITH(saved_tensors_load_with_the_same_dtypes_shapes_and_values, .scratch = true)
+SCRATCH_TEST(saved_tensors_load_with_the_same_dtypes_shapes_and_values)
 {
     const char *path = scratch_path("a.safetensors");
     cf_tensor *f32 = cf_from_array((float[]){1.5f, -2, 3e-38f, 1e30f, 0, -0.0f}, CF_SHAPE(2, 3));
@@ -44,7 +44,7 @@ TEST_WITH(saved_tensors_load_with_the_same_dtypes_shapes_and_values, .scratch = 
 }
 END_TEST
 
-TEST_WITH(names_come_back_in_the_order_they_were_saved, .scratch = true)
+SCRATCH_TEST(names_come_back_in_the_order_they_were_saved)
 {
     const char *path = scratch_path("order.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -63,7 +63,7 @@ TEST_WITH(names_come_back_in_the_order_they_were_saved, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(strided_views_are_written_row_major, .scratch = true)
+SCRATCH_TEST(strided_views_are_written_row_major)
 {
     const char *path = scratch_path("t.safetensors");
     cf_tensor *x = cf_from_array((float[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, CF_SHAPE(3, 4));
@@ -82,7 +82,7 @@ TEST_WITH(strided_views_are_written_row_major, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(read_into_fills_a_parameter_and_strided_destinations, .scratch = true)
+SCRATCH_TEST(read_into_fills_a_parameter_and_strided_destinations)
 {
     const char *path = save_sample_safetensors("s.safetensors");
     cf_safetensors *f = open_safetensors(path);
@@ -104,7 +104,7 @@ TEST_WITH(read_into_fills_a_parameter_and_strided_destinations, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned, .scratch = true)
+SCRATCH_TEST(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned)
 {
     const char *path = scratch_path("align.safetensors");
     cf_tensor *b = cf_empty(CF_BOOL, CF_SHAPE(3));
@@ -127,7 +127,7 @@ TEST_WITH(the_header_is_padded_to_eight_bytes_and_float_data_stays_aligned, .scr
 }
 END_TEST
 
-TEST_WITH(a_file_larger_than_a_mebibyte_round_trips, .scratch = true)
+SCRATCH_TEST(a_file_larger_than_a_mebibyte_round_trips)
 {
     const char *path = scratch_path("big.safetensors");
     cf_rng g;
@@ -143,7 +143,7 @@ TEST_WITH(a_file_larger_than_a_mebibyte_round_trips, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_file_with_no_tensors_round_trips, .scratch = true)
+SCRATCH_TEST(a_file_with_no_tensors_round_trips)
 {
     const char *path = scratch_path("none.safetensors");
     ck_assert_int_eq(cf_safetensors_save(path, 0, NULL, NULL, NULL), CF_OK);
@@ -153,7 +153,7 @@ TEST_WITH(a_file_with_no_tensors_round_trips, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(names_with_quotes_and_control_characters_round_trip, .scratch = true)
+SCRATCH_TEST(names_with_quotes_and_control_characters_round_trip)
 {
     const char *path = scratch_path("q.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1)), cf_zeros(CF_SHAPE(1))};
@@ -167,7 +167,7 @@ TEST_WITH(names_with_quotes_and_control_characters_round_trip, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(a_file_without_metadata_has_none, .scratch = true)
+SCRATCH_TEST(a_file_without_metadata_has_none)
 {
     const char *path = scratch_path("nm.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};
@@ -179,7 +179,7 @@ TEST_WITH(a_file_without_metadata_has_none, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(duplicate_names_are_an_argument_error, .scratch = true)
+SCRATCH_TEST(duplicate_names_are_an_argument_error)
 {
     const char *path = scratch_path("dup.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -191,7 +191,7 @@ TEST_WITH(duplicate_names_are_an_argument_error, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(null_and_reserved_arguments_are_argument_errors, .scratch = true)
+SCRATCH_TEST(null_and_reserved_arguments_are_argument_errors)
 {
     const char *path = scratch_path("x.safetensors");
     cf_tensor *t = cf_ones(CF_SHAPE(1));
@@ -213,7 +213,7 @@ TEST_WITH(null_and_reserved_arguments_are_argument_errors, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(saving_into_a_missing_directory_is_an_io_error_naming_the_path, .scratch = true)
+SCRATCH_TEST(saving_into_a_missing_directory_is_an_io_error_naming_the_path)
 {
     const char *path = scratch_path("no/such/dir/x.safetensors");
     cf_tensor *ts[] = {cf_ones(CF_SHAPE(1))};

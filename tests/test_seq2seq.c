@@ -584,7 +584,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true)
+SCRATCH_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
@@ -596,7 +596,7 @@ TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true
 }
 END_TEST
 
-TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
+SCRATCH_TEST(strict_load_refuses_a_missing_parameter_naming_it)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_seq2seq *m = cf_seq2seq_new(&tiny, NULL);
@@ -607,7 +607,7 @@ TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(save_then_load_reproduces_the_decoding, .scratch = true)
+SCRATCH_TEST(save_then_load_reproduces_the_decoding)
 {
     const char *path = scratch_path("seq2seq.safetensors");
     cf_rng g;

@@ -507,7 +507,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-TEST_WITH(load_refuses_a_wrong_shape_naming_the_parameter, .scratch = true)
+SCRATCH_TEST(load_refuses_a_wrong_shape_naming_the_parameter)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(false);
@@ -522,7 +522,7 @@ TEST_WITH(load_refuses_a_wrong_shape_naming_the_parameter, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(strict_load_refuses_a_missing_name_naming_the_parameter, .scratch = true)
+SCRATCH_TEST(strict_load_refuses_a_missing_name_naming_the_parameter)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_transformer_config c = fixture_config(true); /* shared and tied */
@@ -539,7 +539,7 @@ TEST_WITH(strict_load_refuses_a_missing_name_naming_the_parameter, .scratch = tr
 }
 END_TEST
 
-TEST_WITH(saved_model_loads_into_a_fresh_one_with_the_same_outputs, .scratch = true)
+SCRATCH_TEST(saved_model_loads_into_a_fresh_one_with_the_same_outputs)
 {
     const char *path = scratch_path("transformer.safetensors");
     cf_safetensors *f = open_fixture("transformer.safetensors");

@@ -311,7 +311,7 @@ END_TEST
 
 /* ---- Checkpoints ---- */
 
-TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true)
+SCRATCH_TEST(load_refuses_a_parameter_of_the_wrong_shape_naming_it)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
@@ -322,7 +322,7 @@ TEST_WITH(load_refuses_a_parameter_of_the_wrong_shape_naming_it, .scratch = true
 }
 END_TEST
 
-TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
+SCRATCH_TEST(strict_load_refuses_a_missing_parameter_naming_it)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_vit *m = cf_vit_new(&tiny, NULL);
@@ -333,7 +333,7 @@ TEST_WITH(strict_load_refuses_a_missing_parameter_naming_it, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(save_then_load_reproduces_the_logits, .scratch = true)
+SCRATCH_TEST(save_then_load_reproduces_the_logits)
 {
     const char *path = scratch_path("vit.safetensors");
     cf_rng g;

@@ -94,7 +94,7 @@ static cf_tensor *matrix(int rows, int cols, const float *v)
     return cf_from_array(v, CF_SHAPE(rows, cols));
 }
 
-TEST_WITH(test_heatmap_cells_have_the_requested_size, .scratch = true)
+SCRATCH_TEST(test_heatmap_cells_have_the_requested_size)
 {
     float v[15];
     for (int i = 0; i < 15; i++)
@@ -111,7 +111,7 @@ TEST_WITH(test_heatmap_cells_have_the_requested_size, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_default_cells_fit_about_640_pixels, .scratch = true)
+SCRATCH_TEST(test_heatmap_default_cells_fit_about_640_pixels)
 {
     float v[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), matrix(2, 4, v), NULL), CF_OK);
@@ -131,7 +131,7 @@ static void cell_centre(const box *b, int rows, int cols, int i, int j, int *x, 
     *y = b->y0 + i * ch + ch / 2;
 }
 
-TEST_WITH(test_heatmap_largest_cell_is_brightest, .scratch = true)
+SCRATCH_TEST(test_heatmap_largest_cell_is_brightest)
 {
     enum { R = 4, C = 6 };
     float v[R * C];
@@ -162,7 +162,7 @@ TEST_WITH(test_heatmap_largest_cell_is_brightest, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_brightness_follows_values, .scratch = true)
+SCRATCH_TEST(test_heatmap_brightness_follows_values)
 {
     float v[6] = {0, 1, 2, 3, 4, 5};
     cf_heatmap_opts o = {.cell = 8, .no_colorbar = true};
@@ -180,7 +180,7 @@ TEST_WITH(test_heatmap_brightness_follows_values, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_reads_any_strides, .scratch = true)
+SCRATCH_TEST(test_heatmap_reads_any_strides)
 {
     float v[6] = {0, 1, 2, 3, 4, 5}, vt[6] = {0, 3, 1, 4, 2, 5};
     cf_heatmap_opts o = {.cell = 6};
@@ -197,7 +197,7 @@ TEST_WITH(test_heatmap_reads_any_strides, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_nonfinite_cells_are_red, .scratch = true)
+SCRATCH_TEST(test_heatmap_nonfinite_cells_are_red)
 {
     float v[4] = {0, NAN, INFINITY, 2};
     cf_heatmap_opts o = {.cell = 10, .no_colorbar = true};
@@ -221,7 +221,7 @@ TEST_WITH(test_heatmap_nonfinite_cells_are_red, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_vmin_vmax_clamp, .scratch = true)
+SCRATCH_TEST(test_heatmap_vmin_vmax_clamp)
 {
     float v[3] = {-10, 0.5f, 10};
     cf_heatmap_opts o = {.cell = 10, .no_colorbar = true, .vmin = 0, .vmax = 1};
@@ -235,7 +235,7 @@ TEST_WITH(test_heatmap_vmin_vmax_clamp, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_row_labels_sit_left_of_their_rows, .scratch = true)
+SCRATCH_TEST(test_heatmap_row_labels_sit_left_of_their_rows)
 {
     float v[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     const char *rows[3] = {"AB", NULL, "CD"};
@@ -253,7 +253,7 @@ TEST_WITH(test_heatmap_row_labels_sit_left_of_their_rows, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_column_labels_and_titles_sit_around_the_cells, .scratch = true)
+SCRATCH_TEST(test_heatmap_column_labels_and_titles_sit_around_the_cells)
 {
     float v[4] = {0, 1, 2, 3};
     const char *cols[2] = {"x", "long column name"};
@@ -284,7 +284,7 @@ TEST_WITH(test_heatmap_column_labels_and_titles_sit_around_the_cells, .scratch =
 }
 END_TEST
 
-TEST_WITH(test_heatmap_colorbar_runs_bright_at_top, .scratch = true)
+SCRATCH_TEST(test_heatmap_colorbar_runs_bright_at_top)
 {
     float v[4] = {0, 1, 2, 3};
     cf_heatmap_opts o = {.cell = 40};
@@ -301,7 +301,7 @@ TEST_WITH(test_heatmap_colorbar_runs_bright_at_top, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_leaves_no_temporary_files, .scratch = true)
+SCRATCH_TEST(test_heatmap_leaves_no_temporary_files)
 {
     float v[4] = {0, 1, 2, 3};
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), matrix(2, 2, v), NULL), CF_OK);
@@ -320,7 +320,7 @@ TEST_WITH(test_heatmap_leaves_no_temporary_files, .scratch = true)
 END_TEST
 
 /* Saves go through the library's atomic writer, as checkpoints do. */
-TEST_WITH(test_heatmap_writes_through_a_symlink_and_keeps_the_mode, .scratch = true)
+SCRATCH_TEST(test_heatmap_writes_through_a_symlink_and_keeps_the_mode)
 {
     float v[4] = {0, 1, 2, 3};
     char target[512];
@@ -337,7 +337,7 @@ TEST_WITH(test_heatmap_writes_through_a_symlink_and_keeps_the_mode, .scratch = t
 }
 END_TEST
 
-TEST_WITH(test_heatmap_removes_temporaries_of_killed_saves, .scratch = true)
+SCRATCH_TEST(test_heatmap_removes_temporaries_of_killed_saves)
 {
     float v[4] = {0, 1, 2, 3};
     FILE *f = fopen(scratch_path("h.png.tmp-abc123"), "w");
@@ -348,7 +348,7 @@ TEST_WITH(test_heatmap_removes_temporaries_of_killed_saves, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_heatmap_bad_arguments_are_errors, .scratch = true)
+SCRATCH_TEST(test_heatmap_bad_arguments_are_errors)
 {
     float v[6] = {0};
     cf_tensor *m = matrix(2, 3, v);
@@ -373,7 +373,7 @@ TEST_WITH(test_heatmap_bad_arguments_are_errors, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_failed_call_reports_itself_over_an_older_error, .scratch = true)
+SCRATCH_TEST(test_failed_call_reports_itself_over_an_older_error)
 {
     cf_error_set(CF_ERR_INDEX, "an older error");
     float y[2] = {1, 2};
@@ -386,7 +386,7 @@ TEST_WITH(test_failed_call_reports_itself_over_an_older_error, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_null_tensor_from_a_failed_op_reports_that_failure, .scratch = true)
+SCRATCH_TEST(test_null_tensor_from_a_failed_op_reports_that_failure)
 {
     cf_tensor *bad = cf_add(cf_zeros(CF_SHAPE(2, 3)), cf_zeros(CF_SHAPE(4)));
     ck_assert_ptr_null(bad);
@@ -400,7 +400,7 @@ END_TEST
 
 /* ---- line plots ---- */
 
-TEST_WITH(test_lines_default_size_is_800_by_500, .scratch = true)
+SCRATCH_TEST(test_lines_default_size_is_800_by_500)
 {
     float y[3] = {1, 2, 3};
     cf_series s = {.y = y, .n = 3};
@@ -434,7 +434,7 @@ static void band_rows(const picture *p, int x0, int x1, int k, double *rows)
     }
 }
 
-TEST_WITH(test_lines_rising_data_draw_a_rising_curve, .scratch = true)
+SCRATCH_TEST(test_lines_rising_data_draw_a_rising_curve)
 {
     enum { N = 50, K = 8 };
     float x[N], up[N], down[N];
@@ -461,7 +461,7 @@ TEST_WITH(test_lines_rising_data_draw_a_rising_curve, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_legend_shows_labelled_series, .scratch = true)
+SCRATCH_TEST(test_lines_legend_shows_labelled_series)
 {
     float y[20];
     for (int i = 0; i < 20; i++)
@@ -487,7 +487,7 @@ TEST_WITH(test_lines_legend_shows_labelled_series, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_skip_nonfinite_points, .scratch = true)
+SCRATCH_TEST(test_lines_skip_nonfinite_points)
 {
     enum { N = 41 };
     float y[N];
@@ -509,7 +509,7 @@ TEST_WITH(test_lines_skip_nonfinite_points, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_log_y_skips_nonpositive_values, .scratch = true)
+SCRATCH_TEST(test_lines_log_y_skips_nonpositive_values)
 {
     float y[5] = {1, 10, 0, -1, 1000};
     cf_series s = {.y = y, .n = 5, .label = "loss"};
@@ -546,7 +546,7 @@ static int ink_bands_below(const picture *p, int y)
     return bands;
 }
 
-TEST_WITH(test_lines_axis_titles_are_drawn, .scratch = true)
+SCRATCH_TEST(test_lines_axis_titles_are_drawn)
 {
     float y[4] = {3, 1, 4, 1};
     cf_series s = {.y = y, .n = 4};
@@ -576,7 +576,7 @@ TEST_WITH(test_lines_axis_titles_are_drawn, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_tick_numbers_are_drawn, .scratch = true)
+SCRATCH_TEST(test_lines_tick_numbers_are_drawn)
 {
     float y[2] = {0, 100};
     cf_series s = {.y = y, .n = 2};
@@ -590,7 +590,7 @@ TEST_WITH(test_lines_tick_numbers_are_drawn, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_handle_empty_and_constant_series, .scratch = true)
+SCRATCH_TEST(test_lines_handle_empty_and_constant_series)
 {
     float y[1] = {2};
     cf_series s[2] = {{.y = y, .n = 1, .label = "one point"}, {.y = NULL, .n = 0, .label = "none"}};
@@ -601,7 +601,7 @@ TEST_WITH(test_lines_handle_empty_and_constant_series, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_lines_bad_arguments_are_errors, .scratch = true)
+SCRATCH_TEST(test_lines_bad_arguments_are_errors)
 {
     float y[3] = {1, 2, 3};
     cf_series s = {.y = y, .n = 3};
@@ -629,7 +629,7 @@ END_TEST
 
 static bool black(const uint8_t *c) { return c[0] == 0 && c[1] == 0 && c[2] == 0; }
 
-TEST_WITH(test_grid_places_scaled_images_in_columns, .scratch = true)
+SCRATCH_TEST(test_grid_places_scaled_images_in_columns)
 {
     cf_grid_opts o = {.cols = 2, .scale = 2};
     ck_assert_int_eq(
@@ -649,7 +649,7 @@ TEST_WITH(test_grid_places_scaled_images_in_columns, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_grid_draws_rgb_images, .scratch = true)
+SCRATCH_TEST(test_grid_draws_rgb_images)
 {
     float v[12] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}; /* red */
     ck_assert_int_eq(cf_viz_image_grid(scratch_path("g.png"),
@@ -667,7 +667,7 @@ TEST_WITH(test_grid_draws_rgb_images, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_grid_overlay_is_upsampled_and_colour_mapped, .scratch = true)
+SCRATCH_TEST(test_grid_overlay_is_upsampled_and_colour_mapped)
 {
     float heat[4] = {1, 0, 0, 0}; /* hot top left */
     cf_grid_opts o = {.scale = 1, .alpha = 1};
@@ -689,7 +689,7 @@ END_TEST
 
 static bool nonwhite(const uint8_t *c) { return c[0] != 255 || c[1] != 255 || c[2] != 255; }
 
-TEST_WITH(test_grid_overlay_blends_with_alpha, .scratch = true)
+SCRATCH_TEST(test_grid_overlay_blends_with_alpha)
 {
     float heat[1] = {0};
     cf_tensor *black_image = cf_zeros(CF_SHAPE(1, 4, 4)),
@@ -710,7 +710,7 @@ TEST_WITH(test_grid_overlay_blends_with_alpha, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_grid_captions_go_under_images, .scratch = true)
+SCRATCH_TEST(test_grid_captions_go_under_images)
 {
     const char *labels[2] = {"shirt", "boot"};
     cf_grid_opts o = {.labels = labels, .scale = 3};
@@ -731,7 +731,7 @@ TEST_WITH(test_grid_captions_go_under_images, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_grid_bad_arguments_are_errors, .scratch = true)
+SCRATCH_TEST(test_grid_bad_arguments_are_errors)
 {
     cf_tensor *im = cf_zeros(CF_SHAPE(2, 4, 4));
     ck_assert_int_eq(cf_viz_image_grid(NULL, im, NULL, NULL), CF_ERR_ARG);
@@ -761,7 +761,7 @@ TEST_WITH(test_grid_bad_arguments_are_errors, .scratch = true)
 END_TEST
 
 /* A change here is an ABI change (tests/test_abi.c). Sizes of LP64. */
-TEST_WITH(test_options_keep_their_size, .scratch = true)
+SCRATCH_TEST(test_options_keep_their_size)
 {
     if (sizeof(void *) != 8 || sizeof(long) != 8)
         return;
@@ -772,7 +772,7 @@ TEST_WITH(test_options_keep_their_size, .scratch = true)
 }
 END_TEST
 
-TEST_WITH(test_options_with_reserved_bytes_are_refused, .scratch = true)
+SCRATCH_TEST(test_options_with_reserved_bytes_are_refused)
 {
     cf_tensor *t = cf_zeros(CF_SHAPE(2, 2));
     ck_assert_int_eq(cf_viz_heatmap(scratch_path("h.png"), t, &(cf_heatmap_opts){.reserved[0] = 1}),

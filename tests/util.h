@@ -13,6 +13,7 @@ void arena_teardown(void);
 /* Tests register themselves where they stand, so adding one is writing it:
  *
  *     TEST(name) { ... } END_TEST                 // arena fixture, 60 s
+ *     SCRATCH_TEST(name) { ... } END_TEST         // and a scratch directory
  *     TEST_WITH(name, .loop = n, .scratch = true) { ... _i ... } END_TEST
  *
  * run_tests() runs a file's tests in the order they stand, each its own
@@ -42,7 +43,8 @@ typedef struct {
         test_register(name, (test_opts){__VA_ARGS__});                                             \
     }                                                                                              \
     START_TEST(name)
-#define TEST(name) TEST_WITH(name, 0)
+#define TEST(name)         TEST_WITH(name, 0)
+#define SCRATCH_TEST(name) TEST_WITH(name, .scratch = true)
 
 /* The number of elements of array a, as an int (a loop test's count). */
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
