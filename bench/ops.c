@@ -60,6 +60,9 @@ static const workload workloads[] = {
     {"attention", "[32,8,128,64]", ATTENTION, false, false, 4, {32, 8, 128, 64}},
     {"attention_causal", "[32,8,128,64]", ATTENTION, true, false, 4, {32, 8, 128, 64}},
     {"attention", "[4,8,1024,64]", ATTENTION, false, true, 4, {4, 8, 1024, 64}},
+    /* The zoo's small heads: the ViT's (16 patches + CLS) and a G2P decoder's. */
+    {"attention", "[128,4,17,32]", ATTENTION, false, false, 4, {128, 4, 17, 32}},
+    {"attention_causal", "[128,4,10,32]", ATTENTION, true, false, 4, {128, 4, 10, 32}},
     {"attention_causal", "[4,8,1024,64]", ATTENTION, true, true, 4, {4, 8, 1024, 64}},
 };
 

@@ -80,6 +80,11 @@ def workloads(torch):
         for op, causal in (("attention", False), ("attention_causal", True)):
             yield (op, name, passes,
                    lambda causal=causal, shape=shape: attention(causal, shape))
+    # The zoo's small heads: the ViT's (16 patches + CLS) and a G2P decoder's.
+    for op, causal, shape in (("attention", False, (128, 4, 17, 32)),
+                              ("attention_causal", True, (128, 4, 10, 32))):
+        name = "[" + ",".join(map(str, shape)) + "]"
+        yield (op, name, both, lambda causal=causal, shape=shape: attention(causal, shape))
 
 
 def main():
