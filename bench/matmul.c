@@ -222,8 +222,9 @@ int main(int argc, char **argv)
     cf_arena_use(b.step);
 
     printf("threads: %d (cformer cf_get_num_threads, BLIS rntm)\n", b.nt);
-    printf("cf_matmul forward vs BLIS %s bli_sgemm_ex, median of %d repetitions\n",
-           bli_info_get_version_str(), BENCH_REPS);
+    bli_init(); /* bli_arch_query_id before it aborts when BLIS_ARCH_TYPE is set */
+    printf("cf_matmul forward vs BLIS %s (%s kernels) bli_sgemm_ex, median of %d repetitions\n",
+           bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()), BENCH_REPS);
     bench_note_load();
     printf("%-26s %16s %14s %14s\n", "M x K x N", "cformer GFLOP/s", "BLIS GFLOP/s",
            "cformer/BLIS");

@@ -504,8 +504,9 @@ int main(int argc, char **argv)
     int status = 0;
     for (int j = 0; j < nthreads; j++) {
         blis[j] = blis_gflops(threads[j]);
-        printf("\n-- %d thread%s: raw BLIS sgemm %dx%dx%d: %.1f GFLOP/s\n", threads[j],
-               threads[j] > 1 ? "s" : "", BLIS_SIZE, BLIS_SIZE, BLIS_SIZE, blis[j]);
+        printf("\n-- %d thread%s: raw BLIS sgemm %dx%dx%d (%s kernels): %.1f GFLOP/s\n", threads[j],
+               threads[j] > 1 ? "s" : "", BLIS_SIZE, BLIS_SIZE, BLIS_SIZE,
+               bli_arch_string(bli_arch_query_id()), blis[j]);
         for (int i = 0; i < NWORK; i++) {
             if (only && !strstr(workloads[i].label, only) && !strstr(workloads[i].worker, only))
                 continue;
