@@ -470,7 +470,7 @@ static int parse_args(int argc, char **argv, options *o)
                    .dim = 128,
                    .depth = 4,
                    .heads = 4,
-                   .crop = 0,
+                   .crop = 1,
                    .flip = true,
                    .min_lr = 1e-5f,
                    .weight_decay = 0.05f,
