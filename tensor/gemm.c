@@ -3,6 +3,9 @@
 #include "tensor/internal.h"
 
 #include <blis.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,21 +13,34 @@
 /* BLIS 0.9 knows no AMD processor after Zen 3 and falls back to its
  * generic kernels on Zen 4 and 5: 32 GFLOP/s on one Zen 5 core, where its
  * AVX-512 kernels (the skx sub-configuration) reach 190. Unless the user
- * chose a sub-configuration, choose skx for an AMD processor with AVX-512
- * before BLIS reads BLIS_ARCH_TYPE at its first call (it never reads it
- * again). Later versions of BLIS detect these processors themselves. */
+ * chose a sub-configuration, choose for AMD's family 19h (Zen 3 and 4) and
+ * later, before BLIS reads BLIS_ARCH_TYPE at its first call (it never reads
+ * it again): skx with AVX-512, else zen3 with AVX2 (what BLIS picks on
+ * Zen 3 itself). Later versions of BLIS detect these processors. */
 __attribute__((constructor)) static void blis_arch_for_cpu(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (getenv("BLIS_ARCH_TYPE") || strncmp(bli_info_get_version_str(), "0.", 2) != 0)
         return;
+    unsigned eax, ebx, ecx, edx;
     __builtin_cpu_init();
-    if (!__builtin_cpu_is("amd") || !__builtin_cpu_supports("avx512f") ||
-        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl"))
+    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+        return;
+    unsigned family = (eax >> 8) & 0xf;
+    if (family == 0xf)
+        family += (eax >> 20) & 0xff;
+    int arch;
+    if (family < 0x19)
+        return;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        arch = BLIS_ARCH_SKX;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        arch = BLIS_ARCH_ZEN3;
+    else
         return;
     char id[16];
-    snprintf(id, sizeof id, "%d", (int)BLIS_ARCH_SKX);
+    snprintf(id, sizeof id, "%d", arch);
     setenv("BLIS_ARCH_TYPE", id, 0);
 #endif
 }
