@@ -29,9 +29,9 @@ __attribute__((constructor)) static void blis_arch_for_cpu(void)
     unsigned family = (eax >> 8) & 0xf;
     if (family == 0xf)
         family += (eax >> 20) & 0xff;
-    int arch;
     if (family < 0x19)
         return;
+    int arch;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         arch = BLIS_ARCH_SKX;
