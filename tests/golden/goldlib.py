@@ -40,6 +40,41 @@ def save(path, tensors, metadata=None, keep_int64=False):
             f.write(b)
 
 
+def load(path):
+    """Reads what save wrote: ({name: tensor}, metadata)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    metadata = header.pop("__metadata__", {})
+    names = {v: k for k, v in DTYPES.items()}
+    tensors = {}
+    for name, v in header.items():
+        lo, hi = v["data_offsets"]
+        data = bytearray(blob[8 + n + lo:8 + n + hi])
+        dtype = names[v["dtype"]]
+        t = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        tensors[name] = t.reshape(v["shape"])
+    return tensors, metadata
+
+
+def same(path_a, path_b, rtol=1e-4, atol=1e-6):
+    """Whether two fixtures hold the same names, metadata, shapes, dtypes and
+    integers, and floats equal up to rounding: PyTorch's kernels and BLIS's
+    blocking round differently from one processor to another."""
+    (a, meta_a), (b, meta_b) = load(path_a), load(path_b)
+    if meta_a != meta_b or a.keys() != b.keys():
+        return False
+    for name, x in a.items():
+        y = b[name]
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        if not (torch.allclose(x, y, rtol=rtol, atol=atol) if x.is_floating_point()
+                else torch.equal(x, y)):
+            return False
+    return True
+
+
 def uniform(lo, hi, *shape):
     return torch.empty(*shape).uniform_(lo, hi)
 
