@@ -57,15 +57,6 @@ SRC_V, TGT_V = 13, 11
 B, S, T = 3, 7, 6
 
 
-def sinusoid(n, d, start=0):
-    pe = torch.zeros(n, d)
-    pos = torch.arange(start, start + n, dtype=torch.float32).unsqueeze(1)
-    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)
-    return pe
-
-
 class RMSNorm(nn.Module):
     def __init__(self, d, eps):
         super().__init__()
@@ -198,7 +189,7 @@ class Transformer(nn.Module):
         x = table(tokens) * math.sqrt(D)
         n = tokens.shape[1]
         if self.k.pos == "sinusoidal":
-            x = x + sinusoid(n, D).to(x.dtype)
+            x = x + models.sinusoid(n, D).to(x.dtype)
         elif self.k.pos == "learned":
             x = x + pos.weight[:n]
         return x
@@ -266,9 +257,9 @@ def check_against_torch():
     assert err < 1e-5, f"default knobs differ from nn.Transformer by {err}"
 
 
-def train_transformer(m):
+def train_transformer(m, lr):
     g = torch.Generator().manual_seed(11)
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
     for _ in range(300):
         lens = torch.randint(1, S + 1, (32,), generator=g)
         src = torch.randint(3, TGT_V, (32, S), generator=g)
@@ -287,10 +278,14 @@ def train_transformer(m):
     return loss.item()
 
 
-def run_transformer(name, seed, k, out):
+def run_transformer(name, seed, k, lr, out):
     torch.manual_seed(seed)
-    m = Transformer(k)
-    print(name, "loss after training: %.4f" % train_transformer(m))
+    # Trained in float64 (see main for the learning rates): the float32
+    # rounding of PyTorch's kernels differs between processors (AVX2,
+    # AVX-512) and 300 Adam steps amplify it into different weights.
+    m = Transformer(k).double()
+    print(name, "loss after training: %.4f" % train_transformer(m, lr))
+    m = m.float()
     for key, v in m.state_dict().items():
         out[f"{name}.{key}"] = v.clone()
     m.zero_grad(set_to_none=True)
@@ -376,9 +371,12 @@ def main():
     out = {}
     src, tgt, labels = transformer_inputs()
     out["t.src"], out["t.tgt"], out["t.labels"] = src.int(), tgt.int(), labels.int()
-    run_transformer("tb", 1, Knobs(norm="batch", pos="none"), out)
+    # Small learning rates: at 1e-3 (tb) or 3e-4 (tr) training is chaotic
+    # enough that a float64 ulp of difference between processors grows to a
+    # difference in the fixture's fourth digit within the 300 steps.
+    run_transformer("tb", 1, Knobs(norm="batch", pos="none"), 5e-4, out)
     run_transformer("tr", 2, Knobs(norm="rms", pos="learned", pre_norm=True, unscaled=True,
-                                   residual=False), out)
+                                   residual=False), 3e-4, out)
     run_seq2seq("lstm", 5, "lstm", "additive", out)
     run_seq2seq("dot", 6, "gru", "dot", out)
     run_seq2seq("general", 7, "lstm", "general", out)

@@ -28,6 +28,8 @@ import os
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import models
 from goldlib import save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -229,12 +231,7 @@ def main():
     # ---- Sinusoidal encoding, as the PyTorch tutorial computes it ----
     for name, start, T, d in (("small", 3, 9, 16), ("long", 0, 64, 32), ("two", 5, 2, 2),
                                ("far", 900, 10, 18)):
-        position = torch.arange(start + T).unsqueeze(1)
-        div_term = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
-        pe = torch.zeros(start + T, d)
-        pe[:, 0::2] = torch.sin(position * div_term)
-        pe[:, 1::2] = torch.cos(position * div_term)
-        out[f"sin_{name}.out"] = pe[start:]
+        out[f"sin_{name}.out"] = models.sinusoid(T, d, start)
 
     save(os.path.join(HERE, "nn.safetensors"), out, metadata=meta)
 

@@ -60,7 +60,7 @@ def load(path):
 
 def same(path_a, path_b, rtol=1e-4, atol=1e-6):
     """Whether two fixtures hold the same names, metadata, shapes, dtypes and
-    integers, and floats equal up to rounding: PyTorch's kernels and BLIS's
+    integers, and floats equal up to rounding (NaN to NaN): PyTorch's kernels and BLIS's
     blocking round differently from one processor to another."""
     (a, meta_a), (b, meta_b) = load(path_a), load(path_b)
     if meta_a != meta_b or a.keys() != b.keys():
@@ -69,7 +69,8 @@ def same(path_a, path_b, rtol=1e-4, atol=1e-6):
         y = b[name]
         if x.shape != y.shape or x.dtype != y.dtype:
             return False
-        if not (torch.allclose(x, y, rtol=rtol, atol=atol) if x.is_floating_point()
+        if not (torch.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True)
+                if x.is_floating_point()
                 else torch.equal(x, y)):
             return False
     return True

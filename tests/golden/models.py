@@ -12,13 +12,20 @@ import torch
 import torch.nn as nn
 
 
-def sinusoid(n, d):
-    """As cf_sinusoidal_encoding: sin at even columns, cos at odd ones."""
+def sinusoid(n, d, start=0):
+    """Positions start .. start+n-1 as cf_sinusoidal_encoding computes them:
+    sin at even columns, cos at odd ones, the frequency exp(2i * -ln(10000) / d)
+    and the angle rounded to float32 as PyTorch's tutorial does. exp, sin and
+    cos run in float64 and are rounded once: torch's float32 versions differ
+    by an ulp between processors (AVX2, AVX-512), and a fixture trained on
+    them would differ far more."""
+    pos = torch.arange(start, start + n, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp((torch.arange(0, d, 2, dtype=torch.float32)
+                      * (-math.log(10000.0) / d)).double()).float()
+    angle = (pos * freq).double()
     pe = torch.zeros(n, d)
-    pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)
-    div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)
+    pe[:, 0::2] = torch.sin(angle).float()
+    pe[:, 1::2] = torch.cos(angle[:, :d // 2]).float()
     return pe
 
 
