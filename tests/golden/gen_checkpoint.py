@@ -16,20 +16,18 @@ writes
     /usr/bin/python3 gen_checkpoint.py --check MODEL OUT
 
 is the other way: it reads MODEL, a checkpoint cformer wrote of the same
-model, with an independent reader (json + struct below, not cformer's),
+model, with an independent reader (goldlib.load: json + struct, not cformer's),
 loads it into Net with load_state_dict(strict=True), and checks that
 Net(x) matches y for the x and y that cformer stored in OUT (tolerance
 1e-5 + 1e-4*|y|). test_checkpoint runs this when /usr/bin/python3 can import
 torch and skips it otherwise.
 """
-import json
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
-from goldlib import save
+from goldlib import load, save
 
 
 class Net(torch.nn.Module):
@@ -43,27 +41,8 @@ class Net(torch.nn.Module):
         return self.fc2(F.gelu(self.norm(self.fc1(x))))
 
 
-DTYPES = {"F32": torch.float32, "I32": torch.int32, "BOOL": torch.bool}
-
-
-def read(path):
-    """Reads a safetensors file: ({name: tensor}, metadata)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    data = blob[8 + n:]
-    out = {}
-    for name, e in header.items():
-        begin, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(data[begin:end]), dtype=DTYPES[e["dtype"]])
-        out[name] = t.reshape(e["shape"])
-    return out, meta
-
-
 def check(model_path, out_path):
-    state, meta = read(model_path)
+    state, meta = load(model_path)
     net = Net()
     want = set(net.state_dict())
     if set(state) != want:
@@ -73,7 +52,7 @@ def check(model_path, out_path):
             sys.exit(f"{model_path}: {name} has shape {list(state[name].shape)}, "
                      f"want {list(t.shape)}")
     net.load_state_dict(state, strict=True)
-    io, _ = read(out_path)
+    io, _ = load(out_path)
     with torch.no_grad():
         y = net(io["x"])
     err = (y - io["y"]).abs() - (1e-5 + 1e-4 * io["y"].abs())

@@ -22,7 +22,6 @@ parameters in this order. sin_<c>.out holds a sinusoidal encoding table. The
 cases must match the tables in test_nn.c.
 """
 import copy
-import math
 import os
 
 import torch
