@@ -60,8 +60,8 @@ def load(path):
 
 def same(path_a, path_b, rtol=1e-4, atol=1e-6):
     """Whether two fixtures hold the same names, metadata, shapes, dtypes and
-    integers, and floats equal up to rounding (NaN to NaN): PyTorch's kernels and BLIS's
-    blocking round differently from one processor to another."""
+    integers, and floats equal up to rounding (NaN to NaN): PyTorch's kernels
+    and BLIS's blocking round differently from one processor to another."""
     (a, meta_a), (b, meta_b) = load(path_a), load(path_b)
     if meta_a != meta_b or a.keys() != b.keys():
         return False
