@@ -28,6 +28,49 @@ TEST(first_draws_of_seed_zero_are_philoxs_known_answer)
 }
 END_TEST
 
+/* Philox4x32-10 word j of counter c under key, written plainly: the
+ * reference the library's vector code must reproduce. */
+static uint32_t philox_word(uint64_t c, uint64_t key, int j)
+{
+    uint32_t x[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * x[0], p1 = (uint64_t)0xCD9E8D57u * x[2];
+        uint32_t y[4] = {(uint32_t)(p1 >> 32) ^ x[1] ^ k0, (uint32_t)p1,
+                         (uint32_t)(p0 >> 32) ^ x[3] ^ k1, (uint32_t)p0};
+        memcpy(x, y, sizeof x);
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return x[j];
+}
+
+TEST(draws_follow_philox_across_the_counters_32_bit_carry)
+{
+    cf_rng g;
+    cf_rng_init(&g, 0x0123456789abcdefull);
+    g.offset = 0xfffffff0ull;
+    const float *u = cf_uniform(&g, 0, 1, CF_SHAPE(301))->data;
+    for (int e = 0; e < 301; e++)
+        ck_assert_float_eq(u[e], (float)(philox_word(0xfffffff0ull + e / 4, g.seed, e % 4) >> 8) /
+                                     16777216.0f);
+    ck_assert_uint_eq(g.offset, 0xfffffff0ull + 76);
+}
+END_TEST
+
+TEST(dropout_keeps_exactly_the_elements_whose_uniform_is_below_one_minus_p)
+{
+    cf_rng g;
+    cf_rng_init(&g, 11);
+    cf_tensor *x = cf_requires_grad(cf_ones(CF_SHAPE(999)), true);
+    const float *y = cf_dropout(x, 0.25f, true, &g)->data;
+    for (int e = 0; e < 999; e++) {
+        float u = (float)(philox_word((uint64_t)e / 4, 11, e % 4) >> 8) / 16777216.0f;
+        ck_assert_float_eq(y[e], u < 0.75f ? 1.0f / 0.75f : 0.0f);
+    }
+}
+END_TEST
+
 TEST(successive_draws_differ)
 {
     cf_rng g;
