@@ -66,7 +66,7 @@ static void mm(bool acc, const batch *bt, const cf_tensor *c, const cf_tensor *a
     int64_t nbatch = cf__prod(nb, bt->shape);
     mview A = mat(a, bt), B = mat(b, bt), C = mat(c, bt);
     /* Small products finish before extra threads would wake up. */
-    int nt = M * N * K * nbatch < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
+    int nt = M * N * K * nbatch < ((int64_t)1 << 18) ? 1 : cf_threads_in_use();
     bool c_bcast = broadcast_batch(&C, bt);
     if (nbatch == 1 ||
         (!c_bcast && fully_broadcast(&B, bt) && folds(&A, bt, A.rs, M) && folds(&C, bt, C.rs, M))) {
@@ -282,7 +282,7 @@ static cf_status affine_backward(cf_tensor *out)
     fold_rows(xs, &X);
     int64_t N = X.n, in = w->shape[1], nout = w->shape[0];
     const float *g = out->grad->data; /* [N, out] */
-    int nt = N * in * nout < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
+    int nt = N * in * nout < ((int64_t)1 << 18) ? 1 : cf_threads_in_use();
     bool fresh;
     cf_tensor *gw = ag__grad(w, &fresh);
     if (gw) /* dW (+)= dY^T X */
@@ -356,7 +356,7 @@ cf_tensor *cf_affine(cf_tensor *x, cf_tensor *w, cf_tensor *b)
         fold_rows(xc, &X);
     }
     float *o = out->data;
-    int nt = X.n * K * nout < ((int64_t)1 << 18) ? 1 : cf_get_num_threads();
+    int nt = X.n * K * nout < ((int64_t)1 << 18) ? 1 : cf_threads_in_use();
     cf__gemm(false, X.n, nout, K, X.p, X.rs, X.cs, w->data, w->stride[1], w->stride[0], o, nout, 1,
              nt);
     if (b)
