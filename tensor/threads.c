@@ -137,7 +137,7 @@ static void sample(void)
 {
     static double wall0 = -1, busy0, own0;
     static cpu_set_t cpus;
-    static int ncpus;
+    static int ncpus, last_left = CPU_SETSIZE;
     if (pthread_mutex_trylock(&sample_lock) != 0)
         return;
     double t = now();
@@ -151,10 +151,17 @@ static void sample(void)
         if (busy < 0 || own < 0) {
             atomic_store(&backoff, 0);
         } else {
-            if (wall0 >= 0 && t > wall0) {
+            /* Back off only when two windows in a row agree, so that one
+             * burst of another program (or of its threads spinning out)
+             * does not. A window with a longer gap since the last call saw
+             * this process idle while others may have run in turn: it
+             * decides nothing, and the count stays as it was. */
+            if (wall0 >= 0 && t > wall0 && t - wall0 <= 2 * PERIOD) {
                 double others = ((busy - busy0) - (own - own0)) / (t - wall0);
-                double left = (double)ncpus - (others > 0 ? others : 0);
-                atomic_store(&free_cores, left < 1.5 ? 1 : (int)(left + 0.5));
+                double f = (double)ncpus - (others > 0 ? others : 0);
+                int left = f < 1.5 ? 1 : (int)(f + 0.5);
+                atomic_store(&free_cores, left > last_left ? left : last_left);
+                last_left = left;
             }
             wall0 = t, busy0 = busy, own0 = own;
         }
