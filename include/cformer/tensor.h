@@ -45,8 +45,8 @@
  * Threads. Kernels use OpenMP with cf_get_num_threads() threads (default: the
  * CF_NUM_THREADS environment variable, else OMP_NUM_THREADS, else the number
  * of cores), fewer while other processes keep cores busy
- * (cf_threads_in_use). Results are bit-identical for any thread count. Each thread has its own arena in use,
- * error state and grad mode.
+ * (cf_threads_in_use). Results are bit-identical for any thread count.
+ * Each thread has its own arena in use, error state and grad mode.
  *
  * Growing structs. Options and descriptions that a caller fills in
  * (cf_allocator, cf_backward_opts, cf_loss_opts, cf_attention_opts,
