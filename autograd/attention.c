@@ -671,7 +671,9 @@ cf_tensor *cf_attention(cf_tensor *q, cf_tensor *k, cf_tensor *v, const cf_atten
     for (int i = 0; i < 3; i++)
         out->stride[i] = a.os[i];
     out->flags |= CF__OUTPUT_UNREAD;
-    if (!needs_grad && !opts->weights && p == 0) {
+    /* Small heads take the training path's products, which skip BLIS, and
+     * keep their weights: a few MiB at most. */
+    if (!needs_grad && !opts->weights && p == 0 && (small_fits(&a) || !small_scratch(&a))) {
         if (!(small_fits(&a) ? small_forward(&a, out->data) : flash_forward(&a, out->data)))
             return NULL;
         return cf_op_record(out, &attention_op, nsrc, src);
