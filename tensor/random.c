@@ -8,8 +8,9 @@
 
 static cf_rng global_rng;
 
-/* A float in [0, 1) from the top 24 bits. */
-static float unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
+/* A float in [0, 1) from the top 24 bits. They convert as a signed integer,
+ * one vector instruction, where an unsigned one takes several. */
+static inline float unit(uint32_t x) { return (float)(int32_t)(x >> 8) * (1.0f / 16777216.0f); }
 
 void cf_rng_init(cf_rng *g, uint64_t seed)
 {
@@ -135,13 +136,11 @@ static void philox_lanes(uint64_t base, uint64_t key64, uint32_t r[4 * LANES])
 #define philox_lanes philox_plain
 #endif
 
-/* m[k] = (the uniform of r[k]) < p: the uniform's 24 bits, as a signed
- * integer, convert to float in one vector instruction where unsigned ones
- * need several. */
+/* m[k] = (the uniform of r[k]) < p, compiled for AVX2 too. */
 CF_ROW_KERNEL void keep_bytes(uint8_t *m, const uint32_t *r, float p, int64_t n)
 {
     for (int64_t k = 0; k < n; k++)
-        m[k] = (float)(int32_t)(r[k] >> 8) * (1.0f / 16777216.0f) < p;
+        m[k] = unit(r[k]) < p;
 }
 
 /* Fills contiguous d[0..n) (or, for BERNOULLI, the bytes m[0..n) when m is

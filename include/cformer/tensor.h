@@ -396,6 +396,7 @@ CF_API int cf_threads_in_use(void);
 /* Turns thread backoff on or off and returns the previous setting. It is on
  * unless the environment sets CF_THREAD_BACKOFF=0 (read on first use). */
 CF_API bool cf_set_thread_backoff(bool on);
+/* Returns whether thread backoff is on. These three record no error. */
 CF_API bool cf_thread_backoff(void);
 
 /* ---- Profiling ----
